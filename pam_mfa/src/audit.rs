@@ -1,0 +1,238 @@
+//! What the module writes to the system log (authpriv).
+//!
+//! Invariant: an [`Event`] carries no secret and no code, typed or expected, by
+//! construction: its fields are user names, counts, times and error descriptions.
+//! Names that failed validation are logged escaped and truncated, so a hostile name
+//! cannot forge log lines.
+
+use std::fmt;
+
+use crate::config::{ArgError, ConfigError};
+use crate::store::StoreError;
+use crate::username::UserName;
+
+/// Which factor passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Totp,
+    Recovery {
+        /// Unused codes left after this one.
+        remaining: usize,
+    },
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The code matched nothing.
+    WrongCode,
+    /// A TOTP code for a step that was already used.
+    Replay,
+}
+
+/// Something worth a log line.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The second factor passed.
+    Success { user: &'a UserName, factor: Factor },
+    /// A wrong or replayed code.
+    Failed {
+        user: &'a UserName,
+        why: Failure,
+        failures: u32,
+    },
+    /// This failure locked the user.
+    LockedOut { user: &'a UserName, until: u64 },
+    /// An attempt while locked; the code was not checked.
+    WhileLocked { user: &'a UserName, until: u64 },
+    /// A user without any factor.
+    Unenrolled { user: &'a UserName, ignored: bool },
+    /// A name that cannot be a user of ours.
+    InvalidUser { raw: &'a [u8], ignored: bool },
+    /// The module arguments were refused.
+    Args(&'a ArgError),
+    /// The configuration was refused.
+    Config(&'a ConfigError),
+    /// The store failed for this user.
+    Store {
+        user: Option<&'a UserName>,
+        error: &'a StoreError,
+    },
+    /// The conversation with the application failed.
+    Conversation { user: &'a str },
+    /// Detail for `debug`.
+    Debug(String),
+}
+
+/// How bad an event is, mapped to syslog priorities by the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+}
+
+impl Event<'_> {
+    /// The event's severity.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::Debug(_) => Level::Debug,
+            Event::Success { .. } => Level::Info,
+            Event::Failed { .. } | Event::Unenrolled { .. } | Event::InvalidUser { .. } => {
+                Level::Notice
+            }
+            Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
+                Level::Warning
+            }
+            Event::Args(_) | Event::Config(_) | Event::Store { .. } => Level::Error,
+        }
+    }
+}
+
+/// Bytes from outside (a refused user name, a remote host), made safe for one log
+/// line: printable ASCII kept, everything else as `\xNN`, truncated.
+pub struct Escaped<'a>(pub &'a [u8]);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MAX: usize = 64;
+        for &b in self.0.iter().take(MAX) {
+            if b.is_ascii_graphic() && b != b'"' && b != b'\\' {
+                write!(f, "{}", char::from(b))?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        if self.0.len() > MAX {
+            write!(f, "...({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Success {
+                user,
+                factor: Factor::Totp,
+            } => {
+                write!(f, "user={user}: second factor accepted (totp)")
+            }
+            Event::Success {
+                user,
+                factor: Factor::Recovery { remaining },
+            } => write!(
+                f,
+                "user={user}: second factor accepted (recovery code, {remaining} left)"
+            ),
+            Event::Failed {
+                user,
+                why: Failure::WrongCode,
+                failures,
+            } => write!(
+                f,
+                "user={user}: wrong code ({failures} consecutive failures)"
+            ),
+            Event::Failed {
+                user,
+                why: Failure::Replay,
+                failures,
+            } => write!(
+                f,
+                "user={user}: replayed totp code refused ({failures} consecutive failures)"
+            ),
+            Event::LockedOut { user, until } => {
+                write!(
+                    f,
+                    "user={user}: locked out until {until} (unix time) after repeated failures"
+                )
+            }
+            Event::WhileLocked { user, until } => {
+                write!(
+                    f,
+                    "user={user}: attempt while locked out (until {until}), code not checked"
+                )
+            }
+            Event::Unenrolled {
+                user,
+                ignored: false,
+            } => {
+                write!(f, "user={user}: no second factor enrolled, denied")
+            }
+            Event::Unenrolled {
+                user,
+                ignored: true,
+            } => {
+                write!(
+                    f,
+                    "user={user}: no second factor enrolled, ignored by policy"
+                )
+            }
+            Event::InvalidUser { raw, ignored } => write!(
+                f,
+                "user name \"{}\" is not valid for the store, {}",
+                Escaped(raw),
+                if *ignored {
+                    "ignored by policy"
+                } else {
+                    "denied"
+                }
+            ),
+            Event::Args(e) => write!(f, "refusing to run: {e}"),
+            Event::Config(e) => write!(f, "refusing to run: {e}"),
+            Event::Store {
+                user: Some(user),
+                error,
+            } => write!(f, "user={user}: {error}"),
+            Event::Store { user: None, error } => write!(f, "{error}"),
+            Event::Conversation { user } => {
+                write!(f, "user={user}: conversation with the application failed")
+            }
+            Event::Debug(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Where events go: pam_syslog in the module, a vector in tests.
+pub trait Audit {
+    /// Records one event.
+    fn log(&mut self, event: &Event<'_>);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Collects the rendered events.
+    #[derive(Default)]
+    pub(crate) struct Recorder(pub Vec<(Level, String)>);
+
+    impl Audit for Recorder {
+        fn log(&mut self, event: &Event<'_>) {
+            self.0.push((event.level(), event.to_string()));
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_escaped() {
+        let line = Event::InvalidUser {
+            raw: b"evil\nJan 1 sshd: Accepted\"\\",
+            ignored: false,
+        }
+        .to_string();
+        assert!(!line.contains('\n'));
+        assert!(
+            line.contains(r#""evil\x0aJan\x201\x20sshd:\x20Accepted\x22\x5c""#),
+            "{line}"
+        );
+        let long = Event::InvalidUser {
+            raw: &[b'a'; 300],
+            ignored: true,
+        }
+        .to_string();
+        assert!(long.contains("...(300 bytes)"), "{long}");
+    }
+}

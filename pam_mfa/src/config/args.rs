@@ -1,0 +1,131 @@
+//! Module arguments from the pam.d line: `config=PATH` and `debug`.
+//!
+//! Invariant: every argument is understood or the whole list is refused; a typo in
+//! /etc/pam.d never silently changes what the module does.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::DEFAULT_PATH;
+
+/// The parsed module arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleArgs {
+    /// `config=PATH`, default [`DEFAULT_PATH`].
+    pub config: PathBuf,
+    /// `debug`: extra detail in the log (never secrets).
+    pub debug: bool,
+}
+
+/// A module argument that was not understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArgError {
+    /// An argument this module does not know.
+    Unknown(String),
+    /// `config=` with a relative or empty path.
+    RelativeConfig(String),
+    /// The same argument twice.
+    Repeated(&'static str),
+    /// An argument that is not UTF-8.
+    Encoding,
+}
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(a) => write!(f, "unknown module argument {a:?}"),
+            Self::RelativeConfig(p) => {
+                write!(f, "module argument config={p:?}: the path must be absolute")
+            }
+            Self::Repeated(a) => write!(f, "module argument {a} given more than once"),
+            Self::Encoding => write!(f, "module argument is not valid UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+impl ModuleArgs {
+    /// Parses the arguments as PAM hands them over.
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<ModuleArgs, ArgError> {
+        let mut config = None;
+        let mut debug = false;
+        for raw in args {
+            let arg = std::str::from_utf8(raw).map_err(|_| ArgError::Encoding)?;
+            if let Some(path) = arg.strip_prefix("config=") {
+                if !path.starts_with('/') {
+                    return Err(ArgError::RelativeConfig(path.to_owned()));
+                }
+                if config.replace(PathBuf::from(path)).is_some() {
+                    return Err(ArgError::Repeated("config"));
+                }
+            } else if arg == "debug" {
+                if debug {
+                    return Err(ArgError::Repeated("debug"));
+                }
+                debug = true;
+            } else {
+                return Err(ArgError::Unknown(arg.to_owned()));
+            }
+        }
+        Ok(ModuleArgs {
+            config: config.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
+            debug,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ModuleArgs, ArgError> {
+        ModuleArgs::parse(args.iter().map(|a| a.as_bytes()))
+    }
+
+    #[test]
+    fn no_arguments_give_the_defaults() {
+        assert_eq!(
+            parse(&[]),
+            Ok(ModuleArgs {
+                config: PathBuf::from("/etc/pam_mfa/config.toml"),
+                debug: false
+            })
+        );
+    }
+
+    #[test]
+    fn config_and_debug_are_understood() {
+        assert_eq!(
+            parse(&["debug", "config=/etc/other.toml"]),
+            Ok(ModuleArgs {
+                config: PathBuf::from("/etc/other.toml"),
+                debug: true
+            })
+        );
+    }
+
+    #[test]
+    fn anything_else_is_an_error() {
+        assert_eq!(parse(&["nullok"]), Err(ArgError::Unknown("nullok".into())));
+        assert_eq!(parse(&["Debug"]), Err(ArgError::Unknown("Debug".into())));
+        assert_eq!(parse(&["config"]), Err(ArgError::Unknown("config".into())));
+        assert_eq!(
+            parse(&["config=etc/x"]),
+            Err(ArgError::RelativeConfig("etc/x".into()))
+        );
+        assert_eq!(
+            parse(&["config="]),
+            Err(ArgError::RelativeConfig(String::new()))
+        );
+        assert_eq!(
+            parse(&["config=/a", "config=/b"]),
+            Err(ArgError::Repeated("config"))
+        );
+        assert_eq!(
+            ModuleArgs::parse([b"config=/\xff".as_slice()]),
+            Err(ArgError::Encoding)
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Walking a TOML document key by key, so that every error names file, line and key.
+//!
+//! Invariant: a value reaches the caller only after its type and range were checked;
+//! every key the caller does not claim is an error, never silently ignored.
+
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::ConfigError;
+
+/// A parsed document plus what is needed to turn byte spans into line numbers.
+pub(crate) struct Doc<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) src: &'a str,
+}
+
+impl Doc<'_> {
+    /// The 1-based line of a byte offset.
+    pub(crate) fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.src.len());
+        self.src.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    pub(crate) fn invalid(&self, span: &Range<usize>, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            line: self.line(span),
+            key: key.to_owned(),
+            message,
+        }
+    }
+
+    pub(crate) fn syntax(&self, e: &toml::de::Error) -> ConfigError {
+        ConfigError::Syntax {
+            file: self.file.to_owned(),
+            line: e.span().map_or(1, |s| self.line(&s)),
+            message: e.message().trim_end().to_owned(),
+        }
+    }
+}
+
+/// One value of the document with its dotted key, e.g. `lockout.max_failures`.
+pub(crate) struct Entry<'d, 'i> {
+    pub(crate) doc: &'d Doc<'d>,
+    pub(crate) key: String,
+    pub(crate) key_span: Range<usize>,
+    pub(crate) value: &'d Spanned<DeValue<'i>>,
+}
+
+impl<'d, 'i> Entry<'d, 'i> {
+    fn invalid(&self, message: String) -> ConfigError {
+        self.doc.invalid(&self.value.span(), &self.key, message)
+    }
+
+    /// The error for a key nobody claimed.
+    pub(crate) fn unknown(&self) -> ConfigError {
+        self.doc
+            .invalid(&self.key_span, &self.key, "unknown key".to_owned())
+    }
+
+    /// The entries of a table value; `f` is called once per entry.
+    pub(crate) fn table(
+        &self,
+        mut f: impl FnMut(Entry<'d, 'i>) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        match self.value.get_ref() {
+            DeValue::Table(t) => for_each(self.doc, Some(&self.key), t, &mut f),
+            other => Err(self.invalid(format!("expected a table, found {}", other.type_str()))),
+        }
+    }
+
+    pub(crate) fn string(&self) -> Result<&'d str, ConfigError> {
+        self.value.get_ref().as_str().ok_or_else(|| {
+            self.invalid(format!(
+                "expected a string, found {}",
+                self.value.get_ref().type_str()
+            ))
+        })
+    }
+
+    /// A non-empty string of printable characters.
+    pub(crate) fn text(&self, max_len: usize) -> Result<String, ConfigError> {
+        let s = self.string()?;
+        if s.is_empty() || s.len() > max_len || s.chars().any(char::is_control) {
+            return Err(self.invalid(format!("expected 1 to {max_len} printable characters")));
+        }
+        Ok(s.to_owned())
+    }
+
+    /// An absolute path.
+    pub(crate) fn abs_path(&self) -> Result<std::path::PathBuf, ConfigError> {
+        let s = self.string()?;
+        let p = Path::new(s);
+        if !p.is_absolute() || s.contains('\0') {
+            return Err(self.invalid(format!("expected an absolute path, found {s:?}")));
+        }
+        Ok(p.to_owned())
+    }
+
+    /// An integer within `range`.
+    pub(crate) fn int<T>(&self, range: RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: TryFrom<i64> + PartialOrd + std::fmt::Display + Copy,
+    {
+        let out_of_range = || {
+            self.invalid(format!(
+                "expected an integer from {} to {}",
+                range.start(),
+                range.end()
+            ))
+        };
+        let DeValue::Integer(i) = self.value.get_ref() else {
+            return Err(self.invalid(format!(
+                "expected an integer, found {}",
+                self.value.get_ref().type_str()
+            )));
+        };
+        let n = i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| out_of_range())?;
+        let n = T::try_from(n).map_err(|_| out_of_range())?;
+        if !range.contains(&n) {
+            return Err(out_of_range());
+        }
+        Ok(n)
+    }
+
+    /// One of a fixed set of words; returns the index of the match.
+    pub(crate) fn choice(&self, words: &[&str]) -> Result<usize, ConfigError> {
+        let s = self.string()?;
+        words
+            .iter()
+            .position(|w| *w == s)
+            .ok_or_else(|| self.invalid(format!("expected one of {}, found {s:?}", quoted(words))))
+    }
+}
+
+fn quoted(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("{w:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Calls `f` for every entry of `table`, with keys prefixed by `prefix.`.
+pub(crate) fn for_each<'d, 'i>(
+    doc: &'d Doc<'d>,
+    prefix: Option<&str>,
+    table: &'d DeTable<'i>,
+    f: &mut impl FnMut(Entry<'d, 'i>) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    // Report problems in file order, not hash order.
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (k, v) in entries {
+        let key = match prefix {
+            Some(p) => format!("{p}.{}", k.get_ref()),
+            None => k.get_ref().to_string(),
+        };
+        f(Entry {
+            doc,
+            key,
+            key_span: k.span(),
+            value: v,
+        })?;
+    }
+    Ok(())
+}

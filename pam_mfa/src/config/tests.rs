@@ -1,0 +1,225 @@
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/pam_mfa/config.toml"), text)
+}
+
+/// The message of an error, for comparing against what the admin will read.
+fn message(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn an_empty_file_gives_the_documented_defaults() {
+    let cfg = parse("").unwrap();
+    assert_eq!(cfg, Config::defaults(Path::new("/etc/pam_mfa/config.toml")));
+    assert_eq!(cfg.store.dir, PathBuf::from("/var/lib/pam_mfa"));
+    assert_eq!(cfg.totp.window, 1);
+    assert_eq!(cfg.lockout.max_failures, 5);
+    assert_eq!(cfg.policy.unenrolled, Unenrolled::Deny);
+}
+
+#[test]
+fn every_key_is_read() {
+    let cfg = parse(
+        r#"
+[store]
+dir = "/srv/mfa"
+[totp]
+window = 2
+issuer = "Example Corp"
+algorithm = "SHA512"
+digits = 8
+period = 60
+[recovery]
+codes = 12
+[lockout]
+max_failures = 3
+seconds = 900
+[policy]
+unenrolled = "ignore"
+fail_delay_ms = 0
+"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.store.dir, PathBuf::from("/srv/mfa"));
+    assert_eq!(cfg.totp.window, 2);
+    assert_eq!(cfg.totp.issuer.as_deref(), Some("Example Corp"));
+    assert_eq!(cfg.totp.algorithm, Algorithm::Sha512);
+    assert_eq!((cfg.totp.digits, cfg.totp.period), (8, 60));
+    assert_eq!(cfg.recovery.codes, 12);
+    assert_eq!((cfg.lockout.max_failures, cfg.lockout.seconds), (3, 900));
+    assert_eq!(cfg.policy.unenrolled, Unenrolled::Ignore);
+    assert_eq!(cfg.policy.fail_delay_ms, 0);
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let cases = [
+        (
+            "[store]\ndir = \"/x\"\n[lockout]\nmax_failure = 3\n",
+            "/etc/pam_mfa/config.toml:4: key `lockout.max_failure`: unknown key",
+        ),
+        (
+            "\n[stor]\ndir = \"/x\"\n",
+            "/etc/pam_mfa/config.toml:2: key `stor`: unknown key",
+        ),
+        (
+            "[totp]\nwindow = 11\n",
+            "/etc/pam_mfa/config.toml:2: key `totp.window`: expected an integer from 0 to 10",
+        ),
+        (
+            "[totp]\n\nwindow = -1\n",
+            "/etc/pam_mfa/config.toml:3: key `totp.window`: expected an integer from 0 to 10",
+        ),
+        (
+            "[totp]\ndigits = \"6\"\n",
+            "/etc/pam_mfa/config.toml:2: key `totp.digits`: expected an integer, found string",
+        ),
+        (
+            "[totp]\nalgorithm = \"MD5\"\n",
+            "/etc/pam_mfa/config.toml:2: key `totp.algorithm`: expected one of \"SHA1\", \"SHA256\", \"SHA512\", found \"MD5\"",
+        ),
+        (
+            "[policy]\nunenrolled = \"allow\"\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.unenrolled`: expected one of \"deny\", \"ignore\", found \"allow\"",
+        ),
+        (
+            "[store]\ndir = \"var/lib\"\n",
+            "/etc/pam_mfa/config.toml:2: key `store.dir`: expected an absolute path, found \"var/lib\"",
+        ),
+        (
+            "store = 3\n",
+            "/etc/pam_mfa/config.toml:1: key `store`: expected a table, found integer",
+        ),
+        (
+            "[totp]\nissuer = \"a:b\"\n",
+            "/etc/pam_mfa/config.toml:2: key `totp.issuer`: must not contain ':' (it separates issuer and account in apps)",
+        ),
+        (
+            "[lockout]\nseconds = 0\n",
+            "/etc/pam_mfa/config.toml:2: key `lockout.seconds`: expected an integer from 1 to 604800",
+        ),
+        (
+            "[lockout]\nseconds = 99999999999999999999\n",
+            "/etc/pam_mfa/config.toml:2: key `lockout.seconds`: expected an integer from 1 to 604800",
+        ),
+        (
+            "[lockout]\nseconds = 1.5\n",
+            "/etc/pam_mfa/config.toml:2: key `lockout.seconds`: expected an integer, found float",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(message(text), want, "for {text:?}");
+    }
+}
+
+#[test]
+fn dotted_and_inline_keys_are_checked_too() {
+    assert_eq!(
+        message("lockout.bogus = 1\n"),
+        "/etc/pam_mfa/config.toml:1: key `lockout.bogus`: unknown key"
+    );
+    assert_eq!(
+        message("lockout = { seconds = 5, max = 1 }\n"),
+        "/etc/pam_mfa/config.toml:1: key `lockout.max`: unknown key"
+    );
+    assert_eq!(parse("lockout.seconds = 7\n").unwrap().lockout.seconds, 7);
+}
+
+#[test]
+fn syntax_errors_carry_a_line() {
+    let e = parse("[store]\ndir = \n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e}");
+    let e = parse("[store]\n[store]\n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e}");
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("pam_mfa-config-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn me() -> Trust {
+    Trust::ROOT_NOT_WRITABLE.owned_by(secure_fs::effective_uid().unwrap())
+}
+
+#[test]
+fn an_insecure_file_or_directory_is_refused() {
+    let dir = Scratch::new("insecure");
+    let path = dir.0.join("config.toml");
+    std::fs::write(&path, "[lockout]\nseconds = 5\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        Config::load_trusting(&path, me()).unwrap().lockout.seconds,
+        5
+    );
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let e = Config::load_trusting(&path, me()).unwrap_err();
+    assert!(
+        matches!(e, ConfigError::File(FileError::Mode { .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("mode 0666 is insecure"), "{e}");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let e = Config::load_trusting(&path, me()).unwrap_err();
+    assert!(
+        matches!(e, ConfigError::File(FileError::Mode { .. })),
+        "{e}"
+    );
+
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = Config::load_trusting(&path, me().owned_by(me().owner + 1)).unwrap_err();
+    assert!(
+        matches!(e, ConfigError::File(FileError::Owner { .. })),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_symlinked_or_missing_file_is_refused() {
+    let dir = Scratch::new("symlink");
+    let real = dir.0.join("real.toml");
+    std::fs::write(&real, "").unwrap();
+    let link = dir.0.join("config.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let e = Config::load_trusting(&link, me()).unwrap_err();
+    assert!(matches!(e, ConfigError::File(FileError::Symlink(_))), "{e}");
+    let e = Config::load_trusting(&dir.0.join("absent.toml"), me()).unwrap_err();
+    assert!(matches!(e, ConfigError::File(FileError::Missing(_))), "{e}");
+}
+
+#[test]
+fn a_non_utf8_file_is_refused() {
+    let dir = Scratch::new("utf8");
+    let path = dir.0.join("config.toml");
+    std::fs::write(&path, b"[store]\ndir = \"/\xff\"\n").unwrap();
+    let e = Config::load_trusting(&path, me()).unwrap_err();
+    assert!(matches!(e, ConfigError::Encoding { .. }), "{e}");
+}
+
+#[test]
+fn the_shipped_example_config_parses_to_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut cfg = Config::parse(&path, &text).unwrap();
+    cfg.path = PathBuf::from("/etc/pam_mfa/config.toml");
+    assert_eq!(cfg, Config::defaults(Path::new("/etc/pam_mfa/config.toml")));
+}

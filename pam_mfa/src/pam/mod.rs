@@ -1,0 +1,176 @@
+//! The PAM entry points: the only FFI of the crate.
+//!
+//! Invariant: every hook returns exactly one code computed by
+//! [`crate::error::pam_code`] (authenticate) or a fixed, documented answer (the
+//! others); nothing here prints, reads process environment for configuration, or lets
+//! a panic cross into C (pam-bindings' guard turns one into `PAM_ABORT`).
+
+mod ffi;
+
+use std::ffi::CStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pam_bindings::constants::{
+    PamFlag, PamResultCode, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
+};
+use pam_bindings::conv::Conv;
+use pam_bindings::items::RHost;
+use pam_bindings::module::{PamHandle, PamHooks};
+use zeroize::Zeroizing;
+
+use crate::audit::{Audit, Event, Level};
+use crate::auth::{self, Prompter};
+use crate::config::{Config, ModuleArgs};
+use crate::error::{pam_code, Error, Outcome};
+use crate::i18n::Lang;
+use crate::store::FileStore;
+
+/// The module, as seen by libpam.
+pub struct PamMfa;
+
+pam_bindings::pam_hooks!(PamMfa);
+
+impl PamHooks for PamMfa {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        pam_code(&authenticate(pamh, &args, flags))
+    }
+
+    /// Establishing credentials is not our business, but `auth required pam_mfa.so`
+    /// must not make `pam_setcred` fail for the whole stack.
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+
+    // acct_mgmt, open/close_session and chauthtok keep pam-bindings' default,
+    // PAM_IGNORE: a second factor has no account, session or password to manage.
+}
+
+fn now() -> u64 {
+    // A clock before 1970 gives 0: every TOTP code is then wrong, failing closed.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<Outcome, Error> {
+    let args = ModuleArgs::parse(args.iter().map(|a| a.to_bytes())).map_err(|e| {
+        Syslog::new(pamh, true).log(&Event::Args(&e));
+        Error::Args(e)
+    })?;
+    let cfg = Config::load(&args.config).map_err(|e| {
+        Syslog::new(pamh, args.debug).log(&Event::Config(&e));
+        Error::Config(e)
+    })?;
+    ffi::fail_delay(pamh, cfg.policy.fail_delay_ms);
+    let user = pamh.get_user(None).map_err(|code| {
+        Syslog::new(pamh, args.debug).log(&Event::Debug(format!("pam_get_user failed: {code:?}")));
+        Error::Pam(code as i32)
+    })?;
+
+    let pamh: &PamHandle = pamh;
+    let mut log = Syslog::new(pamh, args.debug);
+    log.log(&Event::Debug(format!(
+        "config {} loaded, store {}",
+        cfg.path.display(),
+        cfg.store.dir.display()
+    )));
+    let mut prompter = PamPrompter {
+        conv: pamh
+            .get_item::<Conv>()
+            .map_err(|code| Error::Pam(code as i32))?
+            .ok_or(Error::Conversation)?,
+        silent: flags & PAM_SILENT != 0,
+    };
+    let store = FileStore::new(&cfg.store.dir);
+    let lang = language(pamh);
+    let result = auth::authenticate(
+        &cfg,
+        &store,
+        user.as_bytes(),
+        lang,
+        &mut prompter,
+        &mut log,
+        now(),
+    );
+    if matches!(result, Err(Error::Conversation)) {
+        log.log(&Event::Conversation { user: &user });
+    }
+    result
+}
+
+/// The user's language: the PAM environment first (pam_env, the application), then
+/// the process environment (sudo passes the caller's). Only the language of the
+/// messages depends on it, never what is checked.
+fn language(pamh: &PamHandle) -> Lang {
+    Lang::from_env(|name| {
+        let c_name = std::ffi::CString::new(name).ok()?;
+        ffi::getenv(pamh, &c_name).or_else(|| std::env::var(name).ok())
+    })
+}
+
+/// The conversation of the application that called libpam.
+struct PamPrompter<'a> {
+    conv: Conv<'a>,
+    silent: bool,
+}
+
+impl Prompter for PamPrompter<'_> {
+    fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let answer = self
+            .conv
+            .send(PAM_PROMPT_ECHO_OFF, prompt)
+            .map_err(|_| Error::Conversation)?;
+        Ok(Zeroizing::new(
+            answer.map(|a| a.as_bytes().to_vec()).unwrap_or_default(),
+        ))
+    }
+
+    fn info(&mut self, text: &str) -> Result<(), Error> {
+        if self.silent {
+            return Ok(());
+        }
+        self.conv
+            .send(PAM_TEXT_INFO, text)
+            .map(|_| ())
+            .map_err(|_| Error::Conversation)
+    }
+}
+
+/// Audit events to syslog through `pam_syslog`, with the remote host appended.
+struct Syslog<'a> {
+    pamh: &'a PamHandle,
+    debug: bool,
+    rhost: Option<String>,
+}
+
+impl<'a> Syslog<'a> {
+    fn new(pamh: &'a PamHandle, debug: bool) -> Syslog<'a> {
+        let rhost = pamh
+            .get_item::<RHost>()
+            .ok()
+            .flatten()
+            .map(|h| crate::audit::Escaped(h.to_bytes()).to_string());
+        Syslog { pamh, debug, rhost }
+    }
+}
+
+impl Audit for Syslog<'_> {
+    fn log(&mut self, event: &Event<'_>) {
+        let level = event.level();
+        if level == Level::Debug && !self.debug {
+            return;
+        }
+        let priority = match level {
+            Level::Debug => libc::LOG_DEBUG,
+            Level::Info => libc::LOG_INFO,
+            Level::Notice => libc::LOG_NOTICE,
+            Level::Warning => libc::LOG_WARNING,
+            Level::Error => libc::LOG_ERR,
+        };
+        let message = match &self.rhost {
+            Some(h) => format!("{event} rhost={h}"),
+            None => event.to_string(),
+        };
+        ffi::syslog(self.pamh, priority, &message);
+    }
+}

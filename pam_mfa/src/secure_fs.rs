@@ -1,0 +1,328 @@
+//! Opening files that decide who may log in.
+//!
+//! Invariant: a file is only read if the last path component is not a symlink
+//! (`O_NOFOLLOW`), the opened descriptor is a regular file (directory for
+//! [`open_dir`]) owned by the expected user, carries none of the forbidden mode bits
+//! and is no larger than the caller's limit. The checks run on the opened descriptor
+//! (`fstat`), never on the path, so the file checked is the file read.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+/// Who must own a trusted file and which mode bits it must not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trust {
+    /// The required owner uid (root in production).
+    pub owner: u32,
+    /// Mode bits that must all be clear, e.g. `0o022` (group/world-writable).
+    pub forbidden_mode: u32,
+}
+
+impl Trust {
+    /// Root-owned, not writable by group or others: config files and directories.
+    pub const ROOT_NOT_WRITABLE: Trust = Trust {
+        owner: 0,
+        forbidden_mode: 0o022,
+    };
+    /// Root-owned, no access at all for group or others: files holding secrets.
+    pub const ROOT_PRIVATE: Trust = Trust {
+        owner: 0,
+        forbidden_mode: 0o077,
+    };
+
+    /// The same mode rule for another owner (tests, and a store run by a non-root
+    /// service account).
+    pub fn owned_by(self, owner: u32) -> Trust {
+        Trust { owner, ..self }
+    }
+}
+
+/// Why a file was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The file does not exist.
+    Missing(PathBuf),
+    /// The last path component is a symbolic link.
+    Symlink(PathBuf),
+    /// open(2) or read(2) failed for another reason.
+    Io(PathBuf, io::Error),
+    /// The path names something other than the expected kind of file.
+    WrongType(PathBuf, &'static str),
+    /// The file belongs to the wrong user.
+    Owner {
+        path: PathBuf,
+        uid: u32,
+        expected: u32,
+    },
+    /// The file has forbidden permission bits.
+    Mode {
+        path: PathBuf,
+        mode: u32,
+        forbidden: u32,
+    },
+    /// The file is larger than the caller accepts.
+    TooLarge { path: PathBuf, size: u64, max: u64 },
+}
+
+impl FileError {
+    /// The path the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Missing(p) | Self::Symlink(p) | Self::Io(p, _) | Self::WrongType(p, _) => p,
+            Self::Owner { path, .. } | Self::Mode { path, .. } | Self::TooLarge { path, .. } => {
+                path
+            }
+        }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing(p) => write!(f, "{}: no such file", p.display()),
+            Self::Symlink(p) => write!(f, "{}: is a symbolic link, refused", p.display()),
+            Self::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            Self::WrongType(p, want) => write!(f, "{}: not a {want}", p.display()),
+            Self::Owner {
+                path,
+                uid,
+                expected,
+            } => write!(
+                f,
+                "{}: owned by uid {uid}, must be owned by uid {expected}",
+                path.display()
+            ),
+            Self::Mode {
+                path,
+                mode,
+                forbidden,
+            } => write!(
+                f,
+                "{}: mode {:04o} is insecure (bits {:04o} must be clear)",
+                path.display(),
+                mode & 0o7777,
+                forbidden
+            ),
+            Self::TooLarge { path, size, max } => {
+                write!(
+                    f,
+                    "{}: {size} bytes, larger than the limit of {max}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn open_error(path: &Path, e: io::Error) -> FileError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => FileError::Missing(path.to_owned()),
+        // O_NOFOLLOW reports a symlink as ELOOP.
+        Some(libc::ELOOP) => FileError::Symlink(path.to_owned()),
+        _ => FileError::Io(path.to_owned(), e),
+    }
+}
+
+fn check_owner_mode(path: &Path, meta: &std::fs::Metadata, trust: Trust) -> Result<(), FileError> {
+    if meta.uid() != trust.owner {
+        return Err(FileError::Owner {
+            path: path.to_owned(),
+            uid: meta.uid(),
+            expected: trust.owner,
+        });
+    }
+    if meta.mode() & trust.forbidden_mode != 0 {
+        return Err(FileError::Mode {
+            path: path.to_owned(),
+            mode: meta.mode(),
+            forbidden: trust.forbidden_mode,
+        });
+    }
+    Ok(())
+}
+
+/// Checks an already open file: a regular file under `trust`. Returns its metadata.
+pub fn check_regular(
+    path: &Path,
+    file: &File,
+    trust: Trust,
+) -> Result<std::fs::Metadata, FileError> {
+    let meta = file
+        .metadata()
+        .map_err(|e| FileError::Io(path.to_owned(), e))?;
+    if !meta.is_file() {
+        return Err(FileError::WrongType(path.to_owned(), "regular file"));
+    }
+    check_owner_mode(path, &meta, trust)?;
+    Ok(meta)
+}
+
+/// Opens a directory under `trust` and returns its handle (used to fsync it).
+pub fn open_dir(path: &Path, trust: Trust) -> Result<File, FileError> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            // With O_DIRECTORY a symlink is reported as ENOTDIR, not ELOOP.
+            Some(libc::ENOTDIR) if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) => {
+                FileError::Symlink(path.to_owned())
+            }
+            Some(libc::ENOTDIR) => FileError::WrongType(path.to_owned(), "directory"),
+            _ => open_error(path, e),
+        })?;
+    let meta = dir
+        .metadata()
+        .map_err(|e| FileError::Io(path.to_owned(), e))?;
+    if !meta.is_dir() {
+        return Err(FileError::WrongType(path.to_owned(), "directory"));
+    }
+    check_owner_mode(path, &meta, trust)?;
+    Ok(dir)
+}
+
+/// Reads a whole regular file under `trust`, at most `max` bytes.
+///
+/// The buffer is wiped when dropped, as trusted files may hold secrets.
+pub fn read_file(path: &Path, trust: Trust, max: u64) -> Result<Zeroizing<Vec<u8>>, FileError> {
+    // O_NONBLOCK: a FIFO planted under the name must not hang the login.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
+    let meta = check_regular(path, &file, trust)?;
+    if meta.len() > max {
+        return Err(FileError::TooLarge {
+            path: path.to_owned(),
+            size: meta.len(),
+            max,
+        });
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0)));
+    // Read one byte past the limit to notice a file that grew after fstat.
+    file.by_ref()
+        .take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| FileError::Io(path.to_owned(), e))?;
+    if buf.len() as u64 > max {
+        return Err(FileError::TooLarge {
+            path: path.to_owned(),
+            size: buf.len() as u64,
+            max,
+        });
+    }
+    Ok(buf)
+}
+
+/// The uid that owns this process's files (`/proc/self` belongs to the caller's
+/// effective uid), for tests and diagnostics; avoids an unsafe `geteuid` here.
+pub fn effective_uid() -> io::Result<u32> {
+    Ok(std::fs::metadata("/proc/self")?.uid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn me() -> Trust {
+        Trust::ROOT_NOT_WRITABLE.owned_by(effective_uid().unwrap())
+    }
+
+    fn scratch() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "pam_mfa-secure_fs-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
+    fn write(path: &Path, body: &str, mode: u32) {
+        std::fs::write(path, body).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_trusted_file_is_read() {
+        let dir = scratch();
+        let f = dir.join("ok");
+        write(&f, "hello", 0o644);
+        assert_eq!(&read_file(&f, me(), 100).unwrap()[..], b"hello");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn symlink_wrong_owner_mode_size_and_type_are_refused() {
+        let dir = scratch();
+        let f = dir.join("f");
+        write(&f, "hello", 0o644);
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(matches!(
+            read_file(&link, me(), 100),
+            Err(FileError::Symlink(_))
+        ));
+        assert!(matches!(
+            read_file(&f, me().owned_by(me().owner + 1), 100),
+            Err(FileError::Owner { .. })
+        ));
+        write(&f, "hello", 0o664);
+        assert!(matches!(
+            read_file(&f, me(), 100),
+            Err(FileError::Mode { .. })
+        ));
+        write(&f, "hello", 0o600);
+        assert!(matches!(
+            read_file(&f, me(), 4),
+            Err(FileError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            read_file(&dir, me(), 4),
+            Err(FileError::WrongType(..))
+        ));
+        assert!(matches!(
+            read_file(&dir.join("nope"), me(), 4),
+            Err(FileError::Missing(_))
+        ));
+        assert!(matches!(open_dir(&f, me()), Err(FileError::WrongType(..))));
+        let dlink = dir.join("dlink");
+        std::os::unix::fs::symlink(&dir, &dlink).unwrap();
+        assert!(matches!(open_dir(&dlink, me()), Err(FileError::Symlink(_))));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn private_trust_refuses_group_readable_files() {
+        let dir = scratch();
+        let f = dir.join("secret");
+        write(&f, "s", 0o640);
+        let private = Trust::ROOT_PRIVATE.owned_by(me().owner);
+        assert!(matches!(
+            read_file(&f, private, 10),
+            Err(FileError::Mode { .. })
+        ));
+        write(&f, "s", 0o600);
+        assert!(read_file(&f, private, 10).is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
