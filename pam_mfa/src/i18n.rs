@@ -66,10 +66,104 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    /// The one prompt: a TOTP code or a recovery code is accepted here.
+    /// The one prompt of the module: a TOTP code or a recovery code is accepted here.
     CodePrompt {
         en: "Verification code: ",
         nl: "Verificatiecode: ",
+    }
+
+    // mfa-token: errors.
+    ErrUnknownUser {
+        en: "no such user: {0}",
+        nl: "gebruiker bestaat niet: {0}",
+    }
+    ErrInvalidUser {
+        en: "{0} cannot be used with pam_mfa: {1}",
+        nl: "{0} kan niet met pam_mfa gebruikt worden: {1}",
+    }
+    ErrAlreadyEnrolled {
+        en: "{0} already has an authenticator app enrolled; add --replace to replace it",
+        nl: "{0} heeft al een authenticator-app ingesteld; voeg --replace toe om die te vervangen",
+    }
+    ErrNotConfirmed {
+        en: "no valid code after {0} tries; nothing was saved",
+        nl: "geen geldige code na {0} pogingen; er is niets opgeslagen",
+    }
+    ErrBadSecret {
+        en: "invalid secret: {0}",
+        nl: "ongeldig geheim: {0}",
+    }
+    ErrInput {
+        en: "cannot read the answer: {0}",
+        nl: "kan het antwoord niet lezen: {0}",
+    }
+
+    // mfa-token: enrollment.
+    ConfirmPrompt {
+        en: "Code shown by the app now: ",
+        nl: "Code die de app nu toont: ",
+    }
+    ConfirmRetry {
+        en: "That code is not valid. Tries left: {0}.",
+        nl: "Die code klopt niet. Nog {0} pogingen.",
+    }
+    EnrolledTotp {
+        en: "Authenticator app enrolled for {0}.",
+        nl: "Authenticator-app ingesteld voor {0}.",
+    }
+
+    // mfa-token: recovery codes, list, remove.
+    RecoveryIntro {
+        en: "New recovery codes for {0}. Each works once, at the verification code prompt; earlier codes no longer work. Keep them somewhere safe, away from this device:",
+        nl: "Nieuwe herstelcodes voor {0}. Elke code werkt één keer, bij de vraag om de verificatiecode; eerdere codes werken niet meer. Bewaar ze op een veilige plek, niet op dit apparaat:",
+    }
+    NothingEnrolled {
+        en: "{0} has nothing enrolled.",
+        nl: "{0} heeft niets ingesteld.",
+    }
+    ListTotp {
+        en: "authenticator app: {0}, {1} digits, {2} s per code, enrolled {3}",
+        nl: "authenticator-app: {0}, {1} cijfers, {2} s per code, ingesteld op {3}",
+    }
+    ListLastStep {
+        en: "last code accepted: {0}",
+        nl: "laatste geaccepteerde code: {0}",
+    }
+    ListRecovery {
+        en: "recovery codes: {0} unused, generated {1}",
+        nl: "herstelcodes: {0} ongebruikt, aangemaakt op {1}",
+    }
+    ListFailures {
+        en: "failed attempts in a row: {0}",
+        nl: "mislukte pogingen op rij: {0}",
+    }
+    ListLocked {
+        en: "locked out until {0}",
+        nl: "geblokkeerd tot {0}",
+    }
+    ListLastSuccess {
+        en: "last successful login: {0}",
+        nl: "laatste geslaagde aanmelding: {0}",
+    }
+    Removed {
+        en: "Removed for {0}: {1}.",
+        nl: "Verwijderd voor {0}: {1}.",
+    }
+    NothingToRemove {
+        en: "{0}: nothing to remove.",
+        nl: "{0}: niets te verwijderen.",
+    }
+    WordTotp {
+        en: "authenticator app",
+        nl: "authenticator-app",
+    }
+    WordRecovery {
+        en: "recovery codes",
+        nl: "herstelcodes",
+    }
+    WordEverything {
+        en: "everything",
+        nl: "alles",
     }
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building pam_mfa and running its tests and demo
+# need. Idempotent: does nothing when everything is present. Needs root (apt-get).
+set -euo pipefail
+
+packages=(
+  gcc pkg-config libpam0g-dev   # linking the module against libpam
+  pamtester libpam-wrapper      # real libpam without touching /etc/pam.d
+  oathtool                      # an independent TOTP implementation
+  passwd                        # useradd/userdel for the demo's throwaway user
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/deps.sh: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "tests/deps.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "tests/deps.sh: cargo not found. Install Rust (1.89 or newer) with rustup: https://rustup.rs" >&2
+  exit 1
+fi

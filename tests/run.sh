@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the end-to-end suites
+# (release module under real libpam via pam_wrapper, mfa-token, oathtool codes).
+# Run as root on Debian 12: the module trusts only root-owned files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/deps.sh
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== all tests passed"

@@ -1,0 +1,358 @@
+//! Harness of the end-to-end suites: the release build of `libpam_mfa.so` loaded by
+//! real libpam (through pam_wrapper, so /etc/pam.d is never touched) and driven by
+//! `pamtester`, the release `mfa-token`, and codes computed by `oathtool`.
+//!
+//! Every [`Sandbox`] is a private root-owned directory with its own config, store and
+//! PAM service files, removed on drop; suites can run in parallel.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pam_mfa::store::{Change, FileStore, Record, RecoveryCodes, Store, TotpEnrollment};
+use pam_mfa::totp::{Params, Secret};
+use pam_mfa::username::UserName;
+
+/// The built artifacts under test.
+pub struct Artifacts {
+    pub module: PathBuf,
+    pub cli: PathBuf,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// Builds the release module and CLI once per test binary (cargo makes this a no-op
+/// when they are fresh), so a suite never runs against a stale .so.
+pub fn artifacts() -> &'static Artifacts {
+    static ONCE: OnceLock<Artifacts> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "pam_mfa",
+                "-p",
+                "mfa-token",
+            ])
+            .current_dir(workspace())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"));
+        let a = Artifacts {
+            module: target.join("release/libpam_mfa.so"),
+            cli: target.join("release/mfa-token"),
+        };
+        assert!(
+            a.module.exists() && a.cli.exists(),
+            "release artifacts missing"
+        );
+        a
+    })
+}
+
+/// Fails the test with a clear message if a required tool is missing.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{tool} not found: install the Debian package {package} (tests/deps.sh does)"
+    );
+}
+
+/// The suites create root-owned files, as the module requires.
+pub fn require_root() {
+    let uid = fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+    assert_eq!(
+        uid.ok(),
+        Some(0),
+        "the end-to-end suites must run as root (the module trusts only root-owned files)"
+    );
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The code `oathtool` computes for `secret` at unix time `at`.
+pub fn oathtool_at(secret: &str, params: &str, at: u64) -> String {
+    require("oathtool", "oathtool");
+    let mut cmd = Command::new("oathtool");
+    cmd.arg(format!("--totp{params}"))
+        .args(["-b", secret, "-N", &format!("@{at}")]);
+    let out = cmd.output().expect("run oathtool");
+    assert!(
+        out.status.success(),
+        "oathtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The current SHA1/6/30 code of `secret`, `offset` steps away from now.
+pub fn code(secret: &str, offset: i64) -> String {
+    let at = now().checked_add_signed(offset * 30).unwrap();
+    oathtool_at(secret, "", at)
+}
+
+/// One pamtester run.
+#[derive(Debug)]
+pub struct Login {
+    pub ok: bool,
+    /// What the conversation printed (prompts, info messages, pamtester's verdict).
+    pub transcript: String,
+    /// What the module sent to pam_syslog, as `(priority, message)`.
+    pub syslog: Vec<(u32, String)>,
+}
+
+impl Login {
+    /// Whether some log line contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.syslog.iter().any(|(_, m)| m.contains(needle))
+    }
+}
+
+fn parse_login(out: Output) -> Login {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // pam_wrapper at debug level 3 prints every pam_syslog call as
+    // "PWRAP_TRACE[...] - SYSLOG(<priority>): <message>".
+    let syslog = stderr
+        .lines()
+        .filter_map(|l| l.split_once("SYSLOG(")?.1.split_once("): "))
+        .map(|(p, m)| (p.parse().unwrap_or(u32::MAX), m.to_owned()))
+        .collect();
+    let transcript = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr
+            .lines()
+            .filter(|l| !l.starts_with("PWRAP_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Login {
+        ok: out.status.success(),
+        transcript,
+        syslog,
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A private config, store and PAM service directory.
+pub struct Sandbox {
+    pub root: PathBuf,
+    pub config: PathBuf,
+    pub store: PathBuf,
+    services: PathBuf,
+}
+
+/// Options of one login.
+#[derive(Default, Clone)]
+pub struct LoginOpts<'a> {
+    /// PAM service (file in the sandbox); default "mfa".
+    pub service: Option<&'a str>,
+    /// `-I item=value` for pamtester (e.g. "rhost=192.0.2.1").
+    pub items: Vec<&'a str>,
+    /// Environment of the pamtester process (besides pam_wrapper's).
+    pub env: Vec<(&'a str, &'a str)>,
+}
+
+impl Sandbox {
+    /// A sandbox whose config sets the store and no failure delay, plus `extra` TOML
+    /// appended verbatim.
+    pub fn new(extra: &str) -> Sandbox {
+        require_root();
+        let root = std::env::temp_dir().join(format!(
+            "pam_mfa-e2e-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let sb = Sandbox {
+            config: root.join("config.toml"),
+            store: root.join("store"),
+            services: root.join("pam.d"),
+            root,
+        };
+        fs::create_dir(&sb.store).unwrap();
+        fs::set_permissions(&sb.store, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::create_dir(&sb.services).unwrap();
+        sb.write_config(extra);
+        sb.pam_service("mfa", "auth required {module} config={config}");
+        sb
+    }
+
+    /// Replaces the config with the sandbox defaults plus `extra`.
+    pub fn write_config(&self, extra: &str) {
+        let body = format!(
+            "[store]\ndir = \"{}\"\n{}\n",
+            self.store.display(),
+            if extra.contains("[policy]") {
+                extra.to_owned()
+            } else {
+                format!("{extra}\n[policy]\nfail_delay_ms = 0\n")
+            }
+        );
+        fs::write(&self.config, body).unwrap();
+        fs::set_permissions(&self.config, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    /// Writes a PAM service file; `{module}` and `{config}` are filled in.
+    pub fn pam_service(&self, name: &str, text: &str) {
+        let text = text
+            .replace("{module}", &artifacts().module.display().to_string())
+            .replace("{config}", &self.config.display().to_string());
+        fs::write(self.services.join(name), format!("{text}\n")).unwrap();
+    }
+
+    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> Command {
+        require("pamtester", "pamtester");
+        let mut cmd = Command::new("pamtester");
+        for item in &opts.items {
+            cmd.args(["-I", item]);
+        }
+        cmd.args([opts.service.unwrap_or("mfa"), user, "authenticate"])
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &self.services)
+            .env("PAM_WRAPPER_DEBUGLEVEL", "3")
+            .env_remove("LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .envs(opts.env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts a login without answering yet (for races): answer with [`finish`].
+    pub fn spawn_login(&self, user: &str, opts: &LoginOpts<'_>) -> Child {
+        self.pamtester(user, opts).spawn().expect("start pamtester")
+    }
+
+    /// Authenticates `user` answering `answers` in turn, through the "mfa" service.
+    pub fn login(&self, user: &str, answers: &[&str]) -> Login {
+        self.login_with(user, answers, &LoginOpts::default())
+    }
+
+    pub fn login_with(&self, user: &str, answers: &[&str], opts: &LoginOpts<'_>) -> Login {
+        finish(self.spawn_login(user, opts), answers)
+    }
+
+    /// Runs the release `mfa-token` with this sandbox's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, "", &[])
+    }
+
+    pub fn cli_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+        let mut child = Command::new(&artifacts().cli)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mfa-token");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn file_store(&self) -> FileStore {
+        FileStore::new(&self.store)
+    }
+
+    /// Writes a TOTP record for `user` directly (users that need not exist in
+    /// /etc/passwd; the module does not look them up).
+    pub fn enroll_record(&self, user: &str, secret: &str, recovery_codes: usize) -> Vec<String> {
+        let (codes, hashed) =
+            pam_mfa::recovery::generate(recovery_codes, &mut pam_mfa::random::OsRandom).unwrap();
+        let record = Record {
+            totp: Some(TotpEnrollment {
+                secret: Secret::from_base32(secret).unwrap(),
+                params: Params::DEFAULT,
+                created: now(),
+                last_step: None,
+            }),
+            recovery: (recovery_codes > 0).then_some(RecoveryCodes {
+                hashed,
+                created: now(),
+            }),
+            ..Record::default()
+        };
+        self.file_store()
+            .update(&UserName::new(user).unwrap(), |_| {
+                (Change::Write(record), ())
+            })
+            .unwrap();
+        codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    /// The user's record as the module would read it.
+    pub fn record(&self, user: &str) -> Option<Record> {
+        self.file_store()
+            .read(&UserName::new(user).unwrap())
+            .unwrap()
+    }
+
+    pub fn record_path(&self, user: &str) -> PathBuf {
+        self.store.join(format!("{user}.toml"))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Answers a started login and waits for its verdict.
+pub fn finish(mut child: Child, answers: &[&str]) -> Login {
+    let mut stdin = child.stdin.take().unwrap();
+    for a in answers {
+        // The module may end the conversation early; a closed pipe is fine.
+        let _ = writeln!(stdin, "{a}");
+    }
+    drop(stdin);
+    parse_login(child.wait_with_output().unwrap())
+}
+
+/// A fixed test secret (base32, 160 bits).
+pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// LOG_AUTHPRIV: the facility every audit line must carry.
+pub const AUTHPRIV: u32 = 10 << 3;

@@ -1,0 +1,32 @@
+//! `mfa-token recovery`: a fresh set of recovery codes replaces the old one.
+
+use pam_mfa::i18n::{self, Msg};
+use pam_mfa::random::OsRandom;
+use pam_mfa::recovery;
+use pam_mfa::store::{Change, RecoveryCodes, Store};
+
+use crate::cli::UserArg;
+use crate::context::{Account, Context};
+use crate::error::CliError;
+
+pub fn run(ctx: &Context, args: &UserArg) -> Result<(), CliError> {
+    let cfg = ctx.config()?;
+    let store = ctx.store(&cfg, true)?;
+    let user = ctx.user(&args.user, Account::MustExist, &store)?;
+    let (codes, hashed) = recovery::generate(usize::from(cfg.recovery.codes), &mut OsRandom)?;
+    let now = ctx.now();
+    store.update(&user, |current| {
+        let mut record = current.unwrap_or_default();
+        record.recovery = Some(RecoveryCodes {
+            hashed,
+            created: now,
+        });
+        (Change::Write(record), ())
+    })?;
+    // Only once the codes are stored are they shown.
+    eprintln!("{}", i18n::format(ctx.lang, Msg::RecoveryIntro, &[&user]));
+    for code in &codes {
+        println!("{}", code.as_str());
+    }
+    Ok(())
+}

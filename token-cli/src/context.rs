@@ -1,0 +1,80 @@
+//! What every command needs: the language, the configuration, the store, the clock
+//! and checked user names.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pam_mfa::config::Config;
+use pam_mfa::i18n::Lang;
+use pam_mfa::store::FileStore;
+use pam_mfa::username::UserName;
+
+use crate::error::CliError;
+
+/// Shared state of one invocation.
+pub struct Context {
+    pub lang: Lang,
+    config_path: PathBuf,
+}
+
+/// Whether the account must exist in the user database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// Enrolling: the user must exist.
+    MustExist,
+    /// Listing or removing: a record left by a deleted account may still be handled.
+    MayBeGone,
+}
+
+impl Context {
+    pub fn new(config_path: &Path) -> Context {
+        Context {
+            lang: Lang::from_env(|k| std::env::var(k).ok()),
+            config_path: config_path.to_owned(),
+        }
+    }
+
+    pub fn config(&self) -> Result<Config, CliError> {
+        Config::load(&self.config_path).map_err(CliError::Config)
+    }
+
+    /// The store; with `create`, its directory is made (0700) if it does not exist.
+    pub fn store(&self, cfg: &Config, create: bool) -> Result<FileStore, CliError> {
+        if create && !cfg.store.dir.exists() {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&cfg.store.dir)
+                .map_err(|e| {
+                    CliError::Store(pam_mfa::store::StoreError::Dir(
+                        pam_mfa::secure_fs::FileError::Io(cfg.store.dir.clone(), e),
+                    ))
+                })?;
+        }
+        Ok(FileStore::new(&cfg.store.dir))
+    }
+
+    /// Validates `name` for the store and, per `account`, against getpwnam(3).
+    pub fn user(
+        &self,
+        name: &str,
+        account: Account,
+        store: &FileStore,
+    ) -> Result<UserName, CliError> {
+        let user = UserName::new(name).map_err(|e| CliError::InvalidUser(name.to_owned(), e))?;
+        let exists = nix::unistd::User::from_name(name)
+            .map_err(|e| CliError::Lookup(name.to_owned(), e))?
+            .is_some();
+        if exists || (account == Account::MayBeGone && store.record_path(&user).exists()) {
+            Ok(user)
+        } else {
+            Err(CliError::UnknownUser(name.to_owned()))
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}

@@ -1,0 +1,64 @@
+//! What can go wrong in a command, rendered in the user's language.
+
+use pam_mfa::config::ConfigError;
+use pam_mfa::i18n::{self, Lang, Msg};
+use pam_mfa::random::RandomError;
+use pam_mfa::store::StoreError;
+use pam_mfa::totp::SecretError;
+use pam_mfa::username::UserNameError;
+
+/// A failed command.
+#[derive(Debug)]
+pub enum CliError {
+    /// The configuration could not be loaded.
+    Config(ConfigError),
+    /// The store refused the request.
+    Store(StoreError),
+    /// getpwnam does not know the user.
+    UnknownUser(String),
+    /// The name cannot be stored.
+    InvalidUser(String, UserNameError),
+    /// TOTP is enrolled and --replace was not given.
+    AlreadyEnrolled(String),
+    /// The secret given is invalid.
+    Secret(SecretError),
+    /// No valid confirmation code in the allowed tries.
+    NotConfirmed(u32),
+    /// Reading the user's answer failed.
+    Input(std::io::Error),
+    /// No randomness.
+    Random(RandomError),
+    /// getpwnam itself failed (NSS down...).
+    Lookup(String, nix::Error),
+}
+
+impl CliError {
+    /// The message for `lang`.
+    pub fn render(&self, lang: Lang) -> String {
+        let f = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
+        match self {
+            CliError::Config(e) => e.to_string(),
+            CliError::Store(e) => e.to_string(),
+            CliError::UnknownUser(u) => f(Msg::ErrUnknownUser, &[u]),
+            CliError::InvalidUser(u, e) => f(Msg::ErrInvalidUser, &[u, e]),
+            CliError::AlreadyEnrolled(u) => f(Msg::ErrAlreadyEnrolled, &[u]),
+            CliError::Secret(e) => f(Msg::ErrBadSecret, &[e]),
+            CliError::NotConfirmed(n) => f(Msg::ErrNotConfirmed, &[n]),
+            CliError::Input(e) => f(Msg::ErrInput, &[e]),
+            CliError::Random(e) => e.to_string(),
+            CliError::Lookup(u, e) => format!("getpwnam({u}): {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Store(e)
+    }
+}
+
+impl From<RandomError> for CliError {
+    fn from(e: RandomError) -> Self {
+        CliError::Random(e)
+    }
+}
