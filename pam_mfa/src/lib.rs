@@ -26,5 +26,7 @@ pub mod random;
 pub mod recovery;
 pub mod secure_fs;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod totp;
 pub mod username;

@@ -239,44 +239,24 @@ pub fn effective_uid() -> io::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::test_support::{owned_by_me, Scratch};
 
     fn me() -> Trust {
-        Trust::ROOT_NOT_WRITABLE.owned_by(effective_uid().unwrap())
-    }
-
-    fn scratch() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "pam_mfa-secure_fs-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        dir
-    }
-
-    fn write(path: &Path, body: &str, mode: u32) {
-        std::fs::write(path, body).unwrap();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        owned_by_me(Trust::ROOT_NOT_WRITABLE)
     }
 
     #[test]
     fn a_trusted_file_is_read() {
-        let dir = scratch();
-        let f = dir.join("ok");
-        write(&f, "hello", 0o644);
+        let dir = Scratch::new(0o700);
+        let f = dir.write("ok", b"hello", 0o644);
         assert_eq!(&read_file(&f, me(), 100).unwrap()[..], b"hello");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn symlink_wrong_owner_mode_size_and_type_are_refused() {
-        let dir = scratch();
-        let f = dir.join("f");
-        write(&f, "hello", 0o644);
-        let link = dir.join("link");
+        let dir = Scratch::new(0o700);
+        let f = dir.write("f", b"hello", 0o644);
+        let link = dir.path().join("link");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         assert!(matches!(
             read_file(&link, me(), 100),
@@ -286,43 +266,40 @@ mod tests {
             read_file(&f, me().owned_by(me().owner + 1), 100),
             Err(FileError::Owner { .. })
         ));
-        write(&f, "hello", 0o664);
+        dir.write("f", b"hello", 0o664);
         assert!(matches!(
             read_file(&f, me(), 100),
             Err(FileError::Mode { .. })
         ));
-        write(&f, "hello", 0o600);
+        dir.write("f", b"hello", 0o600);
         assert!(matches!(
             read_file(&f, me(), 4),
             Err(FileError::TooLarge { .. })
         ));
         assert!(matches!(
-            read_file(&dir, me(), 4),
+            read_file(dir.path(), me(), 4),
             Err(FileError::WrongType(..))
         ));
         assert!(matches!(
-            read_file(&dir.join("nope"), me(), 4),
+            read_file(&dir.path().join("nope"), me(), 4),
             Err(FileError::Missing(_))
         ));
         assert!(matches!(open_dir(&f, me()), Err(FileError::WrongType(..))));
-        let dlink = dir.join("dlink");
-        std::os::unix::fs::symlink(&dir, &dlink).unwrap();
+        let dlink = dir.path().join("dlink");
+        std::os::unix::fs::symlink(dir.path(), &dlink).unwrap();
         assert!(matches!(open_dir(&dlink, me()), Err(FileError::Symlink(_))));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn private_trust_refuses_group_readable_files() {
-        let dir = scratch();
-        let f = dir.join("secret");
-        write(&f, "s", 0o640);
-        let private = Trust::ROOT_PRIVATE.owned_by(me().owner);
+        let dir = Scratch::new(0o700);
+        let f = dir.write("secret", b"s", 0o640);
+        let private = owned_by_me(Trust::ROOT_PRIVATE);
         assert!(matches!(
             read_file(&f, private, 10),
             Err(FileError::Mode { .. })
         ));
-        write(&f, "s", 0o600);
+        dir.write("secret", b"s", 0o600);
         assert!(read_file(&f, private, 10).is_ok());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

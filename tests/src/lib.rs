@@ -125,6 +125,8 @@ pub struct Login {
     pub transcript: String,
     /// What the module sent to pam_syslog, as `(priority, message)`.
     pub syslog: Vec<(u32, String)>,
+    /// pam_wrapper's own errors and warnings, for failure messages.
+    pub wrapper: Vec<String>,
 }
 
 impl Login {
@@ -152,10 +154,16 @@ fn parse_login(out: Output) -> Login {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    let wrapper = stderr
+        .lines()
+        .filter(|l| l.starts_with("PWRAP_ERROR") || l.starts_with("PWRAP_WARN"))
+        .map(str::to_owned)
+        .collect();
     Login {
         ok: out.status.success(),
         transcript,
         syslog,
+        wrapper,
     }
 }
 
@@ -164,6 +172,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A private config, store and PAM service directory.
 pub struct Sandbox {
     pub root: PathBuf,
+    /// A copy of the release module (the workspace itself may live under /tmp).
+    pub module: PathBuf,
     pub config: PathBuf,
     pub store: PathBuf,
     services: PathBuf,
@@ -185,8 +195,9 @@ impl Sandbox {
     /// appended verbatim.
     pub fn new(extra: &str) -> Sandbox {
         require_root();
-        let root = std::env::temp_dir().join(format!(
-            "pam_mfa-e2e-{}-{}",
+        // Not under /tmp: each login gets a private /tmp (see `pamtester`).
+        let root = PathBuf::from(format!(
+            "/var/tmp/pam_mfa-e2e-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
@@ -194,6 +205,7 @@ impl Sandbox {
         fs::create_dir(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         let sb = Sandbox {
+            module: root.join("pam_mfa.so"),
             config: root.join("config.toml"),
             store: root.join("store"),
             services: root.join("pam.d"),
@@ -202,6 +214,7 @@ impl Sandbox {
         fs::create_dir(&sb.store).unwrap();
         fs::set_permissions(&sb.store, fs::Permissions::from_mode(0o700)).unwrap();
         fs::create_dir(&sb.services).unwrap();
+        fs::copy(&artifacts().module, &sb.module).unwrap();
         sb.write_config(extra);
         sb.pam_service("mfa", "auth required {module} config={config}");
         sb
@@ -225,19 +238,28 @@ impl Sandbox {
     /// Writes a PAM service file; `{module}` and `{config}` are filled in.
     pub fn pam_service(&self, name: &str, text: &str) {
         let text = text
-            .replace("{module}", &artifacts().module.display().to_string())
+            .replace("{module}", &self.module.display().to_string())
             .replace("{config}", &self.config.display().to_string());
         fs::write(self.services.join(name), format!("{text}\n")).unwrap();
     }
 
+    /// pamtester under pam_wrapper, in a mount namespace with a private /tmp:
+    /// pam_wrapper copies the service files to `/tmp/pam.<one character>`, which
+    /// allows only 62 concurrent processes machine-wide and lets parallel tests
+    /// pick up each other's service files.
     fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> Command {
         require("pamtester", "pamtester");
-        let mut cmd = Command::new("pamtester");
+        require("unshare", "util-linux");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            // The preload is set for pamtester alone: pam_wrapper's constructor would
+            // otherwise run in unshare, before the private /tmp exists.
+            .arg(r#"mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && LD_PRELOAD=libpam_wrapper.so exec "$0" "$@""#)
+            .arg("pamtester");
         for item in &opts.items {
             cmd.args(["-I", item]);
         }
         cmd.args([opts.service.unwrap_or("mfa"), user, "authenticate"])
-            .env("LD_PRELOAD", "libpam_wrapper.so")
             .env("PAM_WRAPPER", "1")
             .env("PAM_WRAPPER_SERVICE_DIR", &self.services)
             .env("PAM_WRAPPER_DEBUGLEVEL", "3")

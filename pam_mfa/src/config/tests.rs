@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_support::{owned_by_me, Scratch};
 use std::os::unix::fs::PermissionsExt;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -136,32 +137,14 @@ fn syntax_errors_carry_a_line() {
     assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e}");
 }
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("pam_mfa-config-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn me() -> Trust {
-    Trust::ROOT_NOT_WRITABLE.owned_by(secure_fs::effective_uid().unwrap())
+    owned_by_me(Trust::ROOT_NOT_WRITABLE)
 }
 
 #[test]
 fn an_insecure_file_or_directory_is_refused() {
-    let dir = Scratch::new("insecure");
-    let path = dir.0.join("config.toml");
+    let dir = Scratch::new(0o755);
+    let path = dir.path().join("config.toml");
     std::fs::write(&path, "[lockout]\nseconds = 5\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(
@@ -178,14 +161,14 @@ fn an_insecure_file_or_directory_is_refused() {
     assert!(e.to_string().contains("mode 0666 is insecure"), "{e}");
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let e = Config::load_trusting(&path, me()).unwrap_err();
     assert!(
         matches!(e, ConfigError::File(FileError::Mode { .. })),
         "{e}"
     );
 
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let e = Config::load_trusting(&path, me().owned_by(me().owner + 1)).unwrap_err();
     assert!(
         matches!(e, ConfigError::File(FileError::Owner { .. })),
@@ -195,21 +178,21 @@ fn an_insecure_file_or_directory_is_refused() {
 
 #[test]
 fn a_symlinked_or_missing_file_is_refused() {
-    let dir = Scratch::new("symlink");
-    let real = dir.0.join("real.toml");
+    let dir = Scratch::new(0o755);
+    let real = dir.path().join("real.toml");
     std::fs::write(&real, "").unwrap();
-    let link = dir.0.join("config.toml");
+    let link = dir.path().join("config.toml");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let e = Config::load_trusting(&link, me()).unwrap_err();
     assert!(matches!(e, ConfigError::File(FileError::Symlink(_))), "{e}");
-    let e = Config::load_trusting(&dir.0.join("absent.toml"), me()).unwrap_err();
+    let e = Config::load_trusting(&dir.path().join("absent.toml"), me()).unwrap_err();
     assert!(matches!(e, ConfigError::File(FileError::Missing(_))), "{e}");
 }
 
 #[test]
 fn a_non_utf8_file_is_refused() {
-    let dir = Scratch::new("utf8");
-    let path = dir.0.join("config.toml");
+    let dir = Scratch::new(0o755);
+    let path = dir.path().join("config.toml");
     std::fs::write(&path, b"[store]\ndir = \"/\xff\"\n").unwrap();
     let e = Config::load_trusting(&path, me()).unwrap_err();
     assert!(matches!(e, ConfigError::Encoding { .. }), "{e}");

@@ -229,30 +229,12 @@ impl Store for FileStore {
 mod tests {
     use super::*;
     use crate::store::State;
+    use crate::test_support::Scratch;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::{Arc, Barrier};
 
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(tag: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("pam_mfa-store-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir(&dir).unwrap();
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-            Scratch(dir)
-        }
-
-        fn store(&self) -> FileStore {
-            FileStore::owned_by(&self.0, secure_fs::effective_uid().unwrap())
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+    fn store(dir: &Scratch) -> FileStore {
+        FileStore::owned_by(dir.path(), secure_fs::effective_uid().unwrap())
     }
 
     fn alice() -> UserName {
@@ -271,8 +253,8 @@ mod tests {
 
     #[test]
     fn write_read_delete() {
-        let s = Scratch::new("rw");
-        let store = s.store();
+        let s = Scratch::new(0o700);
+        let store = store(&s);
         assert_eq!(store.read(&alice()).unwrap(), None);
         store
             .update(&alice(), |cur| {
@@ -291,25 +273,25 @@ mod tests {
 
     #[test]
     fn leftovers_of_a_crashed_writer_do_not_matter() {
-        let s = Scratch::new("crash");
-        let store = s.store();
+        let s = Scratch::new(0o700);
+        let store = store(&s);
         store
             .update(&alice(), |_| (Change::Write(with_failures(1)), ()))
             .unwrap();
         // A half-written temp file and a lock file whose holder is gone.
-        fs::write(s.0.join(".alice.tmp"), "version = garbage").unwrap();
+        fs::write(s.path().join(".alice.tmp"), "version = garbage").unwrap();
         assert_eq!(store.read(&alice()).unwrap(), Some(with_failures(1)));
         store
             .update(&alice(), |_| (Change::Write(with_failures(2)), ()))
             .unwrap();
         assert_eq!(store.read(&alice()).unwrap(), Some(with_failures(2)));
-        assert!(!s.0.join(".alice.tmp").exists());
+        assert!(!s.path().join(".alice.tmp").exists());
     }
 
     #[test]
     fn insecure_or_corrupt_records_are_refused_and_left_alone() {
-        let s = Scratch::new("hostile");
-        let store = s.store();
+        let s = Scratch::new(0o700);
+        let store = store(&s);
         let path = store.record_path(&alice());
 
         fs::write(&path, "version = 1\n").unwrap();
@@ -340,8 +322,8 @@ mod tests {
         ));
 
         fs::remove_file(&path).unwrap();
-        fs::write(s.0.join("elsewhere"), "version = 1\n").unwrap();
-        std::os::unix::fs::symlink(s.0.join("elsewhere"), &path).unwrap();
+        fs::write(s.path().join("elsewhere"), "version = 1\n").unwrap();
+        std::os::unix::fs::symlink(s.path().join("elsewhere"), &path).unwrap();
         assert!(matches!(
             store.read(&alice()),
             Err(StoreError::File(FileError::Symlink(_)))
@@ -350,23 +332,21 @@ mod tests {
 
     #[test]
     fn a_symlinked_lock_or_store_dir_is_refused() {
-        let s = Scratch::new("links");
-        let store = s.store();
-        std::os::unix::fs::symlink("/tmp/whatever", s.0.join(".alice.lock")).unwrap();
+        let s = Scratch::new(0o700);
+        let store = store(&s);
+        std::os::unix::fs::symlink("/tmp/whatever", s.path().join(".alice.lock")).unwrap();
         let e = store.update(&alice(), |_| (Change::Keep, ())).unwrap_err();
         assert!(matches!(e, StoreError::File(FileError::Symlink(_))), "{e}");
 
-        let link = s.0.with_extension("link");
-        let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink(&s.0, &link).unwrap();
+        let link = s.path().join("linked-store");
+        std::os::unix::fs::symlink(s.path(), &link).unwrap();
         let linked = FileStore::owned_by(&link, store.owner);
         assert!(matches!(
             linked.read(&alice()),
             Err(StoreError::Dir(FileError::Symlink(_)))
         ));
-        fs::remove_file(&link).unwrap();
 
-        fs::set_permissions(&s.0, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::set_permissions(s.path(), fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(
             store.read(&alice()),
             Err(StoreError::Dir(FileError::Mode { .. }))
@@ -375,8 +355,8 @@ mod tests {
 
     #[test]
     fn concurrent_updates_lose_nothing() {
-        let s = Scratch::new("race");
-        let store = Arc::new(s.store());
+        let s = Scratch::new(0o700);
+        let store = Arc::new(store(&s));
         store
             .update(&alice(), |_| (Change::Write(with_failures(0)), ()))
             .unwrap();
