@@ -241,19 +241,20 @@ fn given_32_concurrent_logins_with_one_code_then_exactly_one_succeeds() {
     let results: Vec<_> = children.into_iter().map(|ch| finish(ch, &[&c])).collect();
     let ok = results.iter().filter(|l| l.ok).count();
     assert_eq!(ok, 1, "exactly one of 32 racing logins may pass");
-    let replays = results
-        .iter()
-        .filter(|l| l.logged("replayed totp code refused") || l.logged("attempt while locked out"))
-        .count();
-    let odd: Vec<_> = results
+    // Every other login was refused for the right reason: a replay, or the lockout
+    // that the replays triggered. Anything else (a store error, a crash) is a bug.
+    let refused_for_another_reason: Vec<_> = results
         .iter()
         .filter(|l| {
-            !l.ok
-                && !(l.logged("replayed totp code refused") || l.logged("attempt while locked out"))
+            !(l.ok
+                || l.logged("replayed totp code refused")
+                || l.logged("attempt while locked out"))
         })
         .collect();
-    assert!(odd.is_empty(), "{odd:#?}");
-    assert_eq!(replays, 31);
+    assert!(
+        refused_for_another_reason.is_empty(),
+        "{refused_for_another_reason:#?}"
+    );
     let record = sb.record("alice").expect("record still parses");
     assert!(record.totp.unwrap().last_step.is_some());
 }
