@@ -96,12 +96,12 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// The code `oathtool` computes for `secret` at unix time `at`.
-pub fn oathtool_at(secret: &str, params: &str, at: u64) -> String {
+/// The code `oathtool` computes for `secret` at unix time `at`; `opts` select the
+/// mode and parameters, e.g. `["--totp"]` or `["--totp=sha256", "-d", "8", "-s", "60s"]`.
+pub fn oathtool_at(secret: &str, opts: &[&str], at: u64) -> String {
     require("oathtool", "oathtool");
     let mut cmd = Command::new("oathtool");
-    cmd.arg(format!("--totp{params}"))
-        .args(["-b", secret, "-N", &format!("@{at}")]);
+    cmd.args(opts).args(["-b", secret, "-N", &format!("@{at}")]);
     let out = cmd.output().expect("run oathtool");
     assert!(
         out.status.success(),
@@ -114,7 +114,7 @@ pub fn oathtool_at(secret: &str, params: &str, at: u64) -> String {
 /// The current SHA1/6/30 code of `secret`, `offset` steps away from now.
 pub fn code(secret: &str, offset: i64) -> String {
     let at = now().checked_add_signed(offset * 30).unwrap();
-    oathtool_at(secret, "", at)
+    oathtool_at(secret, &["--totp"], at)
 }
 
 /// One pamtester run.

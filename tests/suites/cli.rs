@@ -65,7 +65,10 @@ fn confirmed_enrollment_records_the_step_of_the_confirming_code() {
     assert!(sb.record(USER).unwrap().totp.unwrap().last_step.is_some());
     // The code typed at enrollment cannot be replayed at login; the next one works.
     assert!(!sb.login(USER, &[&c]).ok);
-    assert!(sb.login(USER, &[&oathtool_at(SECRET, "", now() + 30)]).ok);
+    assert!(
+        sb.login(USER, &[&oathtool_at(SECRET, &["--totp"], now() + 30)])
+            .ok
+    );
 }
 
 #[test]
@@ -302,4 +305,32 @@ fn an_insecure_config_is_refused_by_the_cli_too() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn sha256_sha512_and_longer_codes_work_end_to_end() {
+    for (alg, oath) in [("SHA256", "--totp=sha256"), ("SHA512", "--totp=sha512")] {
+        let sb = Sandbox::new("");
+        let o = sb.cli(&[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--secret",
+            SECRET,
+            "--no-confirm",
+            "--algorithm",
+            alg,
+            "--digits",
+            "8",
+            "--period",
+            "60",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let c = oathtool_at(SECRET, &[oath, "-d", "8", "-s", "60s"], now());
+        assert_eq!(c.len(), 8);
+        // The SHA1/6/30 code of the same secret is not accepted.
+        assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok);
+        assert!(sb.login(USER, &[&c]).ok, "{alg}");
+    }
 }
