@@ -19,9 +19,12 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod i18n;
+pub mod import;
+pub mod otpauth;
 #[allow(unsafe_code)]
 pub mod pam;
 pub mod policy;
+pub mod qr;
 pub mod random;
 pub mod recovery;
 pub mod secure_fs;

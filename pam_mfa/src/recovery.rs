@@ -40,6 +40,12 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+fn new_salt(rng: &mut dyn Random) -> Result<String, RandomError> {
+    let mut salt = [0u8; SALT_BYTES];
+    rng.fill(&mut salt)?;
+    Ok(hex(&salt))
+}
+
 fn digest(salt: &str, normalized: &str) -> String {
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
@@ -60,14 +66,35 @@ fn display(normalized: &str) -> Zeroizing<String> {
     out
 }
 
+/// Hashes codes that come from elsewhere (google-authenticator scratch codes) into a
+/// new set; codes that do not normalize are returned as refused.
+pub fn hash_imported<'a>(
+    codes: impl IntoIterator<Item = &'a str>,
+    rng: &mut dyn Random,
+) -> Result<(Hashed, Vec<&'a str>), RandomError> {
+    let salt = new_salt(rng)?;
+    let mut hashes = Vec::new();
+    let mut refused = Vec::new();
+    for code in codes {
+        match normalize(code) {
+            Some(n) => {
+                let h = digest(&salt, &n);
+                if !hashes.contains(&h) {
+                    hashes.push(h);
+                }
+            }
+            None => refused.push(code),
+        }
+    }
+    Ok((Hashed { salt, hashes }, refused))
+}
+
 /// Generates `count` fresh codes: the codes to show once, and what to store.
 pub fn generate(
     count: usize,
     rng: &mut dyn Random,
 ) -> Result<(Vec<Zeroizing<String>>, Hashed), RandomError> {
-    let mut salt = [0u8; SALT_BYTES];
-    rng.fill(&mut salt)?;
-    let salt = hex(&salt);
+    let salt = new_salt(rng)?;
     let mut shown = Vec::with_capacity(count);
     let mut hashes = Vec::with_capacity(count);
     while shown.len() < count {
@@ -89,9 +116,16 @@ pub fn generate(
     Ok((shown, Hashed { salt, hashes }))
 }
 
+/// Length of google-authenticator's scratch codes, which import keeps as they are.
+pub const SCRATCH_LEN: usize = 8;
+
 /// Brings typed input to the canonical form, or `None` if it cannot be a code:
-/// case-insensitive, `-` optional, and Crockford's look-alikes (o→0, i/l→1).
+/// case-insensitive, `-` optional, and Crockford's look-alikes (o→0, i/l→1). Exactly
+/// eight digits are an imported google-authenticator scratch code and stay as typed.
 pub fn normalize(input: &str) -> Option<Zeroizing<String>> {
+    if input.len() == SCRATCH_LEN && input.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Zeroizing::new(input.to_owned()));
+    }
     let mut out = Zeroizing::new(String::with_capacity(CODE_LEN));
     for c in input.chars() {
         let c = match c.to_ascii_lowercase() {
@@ -170,6 +204,20 @@ mod tests {
         ] {
             assert_eq!(normalize(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn imported_scratch_codes_are_accepted_as_typed() {
+        let (mut set, refused) =
+            hash_imported(["12345678", "87654321", "12345678", "1234"], &mut OsRandom).unwrap();
+        assert_eq!(refused, ["1234"]);
+        assert_eq!(set.hashes.len(), 2, "duplicates are stored once");
+        let i = find(&set, &normalize("87654321").unwrap()).unwrap();
+        set.hashes.remove(i);
+        assert_eq!(find(&set, &normalize("87654321").unwrap()), None);
+        assert!(find(&set, &normalize("12345678").unwrap()).is_some());
+        assert_eq!(normalize("1234567"), None);
+        assert_eq!(normalize("123456789"), None);
     }
 
     #[test]

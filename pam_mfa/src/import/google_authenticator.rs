@@ -1,0 +1,400 @@
+//! The `~/.google_authenticator` file written by Debian's `google-authenticator`.
+//!
+//! Invariant: the parser reports every option it saw, so that the importer can say
+//! what was carried over and what was not; it never guesses a value it could not
+//! read, and a parse error never quotes the file (it holds the secret).
+//!
+//! Format: line 1 is the base32 secret; option lines start with `" ` (`RATE_LIMIT n m
+//! [times...]`, `WINDOW_SIZE n`, `DISALLOW_REUSE [steps...]`, `TOTP_AUTH`,
+//! `HOTP_COUNTER n`, `STEP_SIZE n`); the remaining lines are 8-digit scratch codes.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+use crate::random::{Random, RandomError};
+use crate::recovery;
+use crate::store::{RecoveryCodes, TotpEnrollment};
+use crate::totp::{Algorithm, Params, Secret, SecretError};
+
+/// How the codes are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `" TOTP_AUTH`, with the step size in seconds (`" STEP_SIZE`, default 30).
+    Totp { step: u32 },
+    /// `" HOTP_COUNTER n`: counter-based.
+    Hotp { counter: u64 },
+}
+
+/// What the file says.
+#[derive(Debug)]
+pub struct GaFile {
+    pub secret: Secret,
+    pub mode: Mode,
+    /// `" WINDOW_SIZE n`: how many codes are accepted around the current one.
+    pub window_size: Option<u32>,
+    /// `" DISALLOW_REUSE`: the steps already used, if reuse is disallowed.
+    pub disallow_reuse: Option<Vec<u64>>,
+    /// `" RATE_LIMIT n m`: n logins per m seconds.
+    pub rate_limit: Option<(u32, u32)>,
+    /// 8-digit one-time scratch codes.
+    pub scratch_codes: Vec<Zeroizing<String>>,
+    /// Option lines this parser does not know (name only).
+    pub unknown_options: Vec<String>,
+}
+
+/// Why a file could not be read as a google-authenticator file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GaError {
+    /// The file is empty.
+    Empty,
+    /// The first line is not a usable secret.
+    Secret(SecretError),
+    /// An option line has a value that is not a number.
+    Option { line: usize, name: String },
+    /// Both TOTP_AUTH and HOTP_COUNTER (neither means TOTP, as in the PAM module).
+    Mode,
+    /// A line that is neither an option nor an 8-digit scratch code.
+    Line(usize),
+}
+
+impl fmt::Display for GaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the file is empty"),
+            Self::Secret(e) => write!(f, "line 1: {e}"),
+            Self::Option { line, name } => {
+                write!(f, "line {line}: option {name} has an invalid value")
+            }
+            Self::Mode => f.write_str("the file sets both TOTP_AUTH and HOTP_COUNTER"),
+            Self::Line(n) => write!(f, "line {n}: neither an option nor an 8-digit scratch code"),
+        }
+    }
+}
+
+impl std::error::Error for GaError {}
+
+fn numbers<T: std::str::FromStr>(
+    words: &[&str],
+    line: usize,
+    name: &str,
+) -> Result<Vec<T>, GaError> {
+    words
+        .iter()
+        .map(|w| {
+            w.parse().map_err(|_| GaError::Option {
+                line,
+                name: name.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Parses the text of a google-authenticator file.
+pub fn parse(text: &str) -> Result<GaFile, GaError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let (_, first) = lines.next().ok_or(GaError::Empty)?;
+    let secret = Secret::from_base32(first.trim()).map_err(GaError::Secret)?;
+    let mut totp = false;
+    let mut hotp = None;
+    let mut step = 30;
+    let mut window_size = None;
+    let mut disallow_reuse = None;
+    let mut rate_limit = None;
+    let mut scratch_codes = Vec::new();
+    let mut unknown_options = Vec::new();
+    for (n, line) in lines {
+        if let Some(option) = line.strip_prefix("\" ") {
+            let words: Vec<&str> = option.split_whitespace().collect();
+            let Some((&name, args)) = words.split_first() else {
+                continue;
+            };
+            match name {
+                "TOTP_AUTH" => totp = true,
+                "HOTP_COUNTER" => {
+                    let v: Vec<u64> = numbers(args, n, name)?;
+                    hotp = Some(v.first().copied().unwrap_or(1));
+                }
+                "STEP_SIZE" => {
+                    let v: Vec<u32> = numbers(args, n, name)?;
+                    step = v
+                        .first()
+                        .copied()
+                        .filter(|s| (1..=60).contains(s))
+                        .ok_or_else(|| GaError::Option {
+                            line: n,
+                            name: name.to_owned(),
+                        })?;
+                }
+                "WINDOW_SIZE" => {
+                    let v: Vec<u32> = numbers(args, n, name)?;
+                    window_size = Some(v.first().copied().ok_or_else(|| GaError::Option {
+                        line: n,
+                        name: name.to_owned(),
+                    })?);
+                }
+                "DISALLOW_REUSE" => disallow_reuse = Some(numbers(args, n, name)?),
+                "RATE_LIMIT" => {
+                    let v: Vec<u32> = numbers(args, n, name)?;
+                    match (v.first(), v.get(1)) {
+                        (Some(&count), Some(&secs)) => rate_limit = Some((count, secs)),
+                        _ => {
+                            return Err(GaError::Option {
+                                line: n,
+                                name: name.to_owned(),
+                            })
+                        }
+                    }
+                }
+                other => unknown_options.push(other.to_owned()),
+            }
+        } else if line.trim().is_empty() {
+            continue;
+        } else if line.len() == 8 && line.bytes().all(|b| b.is_ascii_digit()) {
+            scratch_codes.push(Zeroizing::new(line.to_owned()));
+        } else {
+            return Err(GaError::Line(n));
+        }
+    }
+    let mode = match (totp, hotp) {
+        (true, Some(_)) => return Err(GaError::Mode),
+        (_, Some(counter)) => Mode::Hotp { counter },
+        // google-authenticator treats a file without HOTP_COUNTER as time-based.
+        (_, None) => Mode::Totp { step },
+    };
+    Ok(GaFile {
+        secret,
+        mode,
+        window_size,
+        disallow_reuse,
+        rate_limit,
+        scratch_codes,
+        unknown_options,
+    })
+}
+
+/// What an import could not carry over, or did differently; shown to the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// `WINDOW_SIZE n` differs from the configured window (`totp.window`).
+    Window { theirs: u32, ours: u8 },
+    /// `RATE_LIMIT n m` is replaced by the lockout of the config.
+    RateLimit {
+        count: u32,
+        seconds: u32,
+        max_failures: u32,
+        lockout_seconds: u64,
+    },
+    /// The file allowed reusing a code; pam_mfa never does.
+    ReuseWasAllowed,
+    /// Scratch codes became recovery codes.
+    Scratch(usize),
+    /// An option this importer does not know.
+    Unknown(String),
+}
+
+/// Why a file cannot become an enrollment.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// Counter-based (HOTP) secrets are not supported by pam_mfa.
+    Hotp,
+    /// No random bytes for the recovery-code salt.
+    Random(RandomError),
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hotp => f.write_str("counter-based (HOTP) secrets are not supported"),
+            Self::Random(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// The enrollment a parsed file becomes, with notes on what changed.
+pub struct Imported {
+    pub totp: TotpEnrollment,
+    /// The scratch codes as recovery codes, if the file had any.
+    pub recovery: Option<RecoveryCodes>,
+    pub notes: Vec<Note>,
+}
+
+/// Converts `file` under `cfg` at unix time `now`.
+pub fn convert(
+    file: GaFile,
+    cfg: &Config,
+    now: u64,
+    rng: &mut dyn Random,
+) -> Result<Imported, ImportError> {
+    let Mode::Totp { step } = file.mode else {
+        return Err(ImportError::Hotp);
+    };
+    let mut notes = Vec::new();
+    // WINDOW_SIZE counts every accepted code: 3 is the current one and one each side.
+    let ours = cfg.totp.window;
+    if let Some(w) = file.window_size.filter(|&w| w != 2 * u32::from(ours) + 1) {
+        notes.push(Note::Window { theirs: w, ours });
+    }
+    if let Some((count, seconds)) = file.rate_limit {
+        notes.push(Note::RateLimit {
+            count,
+            seconds,
+            max_failures: cfg.lockout.max_failures,
+            lockout_seconds: cfg.lockout.seconds,
+        });
+    }
+    if file.disallow_reuse.is_none() {
+        notes.push(Note::ReuseWasAllowed);
+    }
+    notes.extend(file.unknown_options.iter().cloned().map(Note::Unknown));
+    let recovery = if file.scratch_codes.is_empty() {
+        None
+    } else {
+        let (hashed, _) =
+            recovery::hash_imported(file.scratch_codes.iter().map(|c| c.as_str()), rng)
+                .map_err(ImportError::Random)?;
+        notes.push(Note::Scratch(hashed.hashes.len()));
+        Some(RecoveryCodes {
+            hashed,
+            created: now,
+        })
+    };
+    Ok(Imported {
+        totp: TotpEnrollment {
+            secret: file.secret,
+            // google-authenticator only ever computes SHA1, 6-digit codes.
+            params: Params {
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: step,
+            },
+            created: now,
+            // Steps it saw used stay used.
+            last_step: file
+                .disallow_reuse
+                .and_then(|steps| steps.into_iter().max()),
+        },
+        recovery,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_totp_file_as_the_tool_writes_it() {
+        let f = parse("22HHLQQVBLPN3URBB73BLS6PPQ\n\" RATE_LIMIT 3 30 1700000000\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE 56666666 56666667\n\" TOTP_AUTH\n12477811\n65450886\n").unwrap();
+        assert_eq!(
+            f.secret,
+            Secret::from_base32("22HHLQQVBLPN3URBB73BLS6PPQ").unwrap()
+        );
+        assert_eq!(f.mode, Mode::Totp { step: 30 });
+        assert_eq!(f.window_size, Some(3));
+        assert_eq!(f.disallow_reuse, Some(vec![56_666_666, 56_666_667]));
+        assert_eq!(f.rate_limit, Some((3, 30)));
+        let codes: Vec<&str> = f.scratch_codes.iter().map(|c| c.as_str()).collect();
+        assert_eq!(codes, ["12477811", "65450886"]);
+        assert!(f.unknown_options.is_empty());
+    }
+
+    #[test]
+    fn step_size_hotp_and_unknown_options() {
+        let f = parse("I6F5SOWY6DBONGPIVIQEZ6LFIY\n\" WINDOW_SIZE 17\n\" STEP_SIZE 60\n\" TOTP_AUTH\n\" FUTURE_THING 1\n").unwrap();
+        assert_eq!(f.mode, Mode::Totp { step: 60 });
+        assert_eq!(f.disallow_reuse, None);
+        assert_eq!(f.unknown_options, ["FUTURE_THING"]);
+        let h =
+            parse("VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" WINDOW_SIZE 1\n\" HOTP_COUNTER 7\n24260424\n")
+                .unwrap();
+        assert_eq!(h.mode, Mode::Hotp { counter: 7 });
+    }
+
+    fn cfg() -> Config {
+        Config::defaults(std::path::Path::new("/etc/pam_mfa/config.toml"))
+    }
+
+    #[test]
+    fn conversion_keeps_what_it_can_and_says_what_it_cannot() {
+        let f = parse("22HHLQQVBLPN3URBB73BLS6PPQ\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE 56666666 56666667\n\" TOTP_AUTH\n12477811\n65450886\n").unwrap();
+        let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
+        assert_eq!(i.totp.params, Params::DEFAULT);
+        assert_eq!(i.totp.last_step, Some(56_666_667));
+        assert_eq!(i.recovery.as_ref().unwrap().hashed.hashes.len(), 2);
+        assert_eq!(
+            i.notes,
+            [
+                Note::Window {
+                    theirs: 17,
+                    ours: 1
+                },
+                Note::RateLimit {
+                    count: 3,
+                    seconds: 30,
+                    max_failures: 5,
+                    lockout_seconds: 300
+                },
+                Note::Scratch(2),
+            ]
+        );
+        let same_window =
+            parse("22HHLQQVBLPN3URBB73BLS6PPQ\n\" WINDOW_SIZE 3\n\" TOTP_AUTH\n").unwrap();
+        let i = convert(same_window, &cfg(), 0, &mut crate::random::OsRandom).unwrap();
+        assert_eq!(i.notes, [Note::ReuseWasAllowed]);
+        assert!(i.recovery.is_none());
+        let hotp = parse("VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" HOTP_COUNTER 1\n").unwrap();
+        assert!(matches!(
+            convert(hotp, &cfg(), 0, &mut crate::random::OsRandom),
+            Err(ImportError::Hotp)
+        ));
+    }
+
+    #[test]
+    fn broken_files_are_refused_without_quoting_them() {
+        let cases = [
+            ("", GaError::Empty),
+            ("not base32!\n", GaError::Secret(SecretError::Base32)),
+            (
+                "JBSWY3DPEHPK3PXP\n\" WINDOW_SIZE x\n",
+                GaError::Option {
+                    line: 2,
+                    name: "WINDOW_SIZE".into(),
+                },
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" STEP_SIZE 0\n",
+                GaError::Option {
+                    line: 2,
+                    name: "STEP_SIZE".into(),
+                },
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" RATE_LIMIT 3\n",
+                GaError::Option {
+                    line: 2,
+                    name: "RATE_LIMIT".into(),
+                },
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n\" HOTP_COUNTER 1\n",
+                GaError::Mode,
+            ),
+            ("JBSWY3DPEHPK3PXP\n1234567\n", GaError::Line(2)),
+            ("JBSWY3DPEHPK3PXP\nsecret stuff\n", GaError::Line(2)),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e, want, "{text:?}");
+            assert!(!e.to_string().contains("JBSWY3DP") && !e.to_string().contains("secret stuff"));
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Enrollments carried over from other tools.
+//!
+//! Invariant: importers read other tools' files and never write or move them.
+
+pub mod google_authenticator;

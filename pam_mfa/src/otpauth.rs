@@ -1,0 +1,309 @@
+//! `otpauth://totp/` URIs, the format authenticator apps scan from a QR code
+//! (Google's "Key Uri Format").
+//!
+//! Invariant: [`OtpAuth::to_uri`] and [`OtpAuth::parse`] are inverses: parsing what
+//! we write gives back the same issuer, account, secret and parameters. Parameters
+//! equal to the defaults (SHA1, 6 digits, 30 s) are left out of the URI, as some apps
+//! choke on parameters they do not expect; anything else is always written.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::totp::{Algorithm, Params, Secret, SecretError};
+
+/// Everything an app needs to add an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpAuth {
+    /// Who issues the account ("Example Corp", a host name); never contains ':'.
+    pub issuer: Option<String>,
+    /// The account name (the user name).
+    pub account: String,
+    pub secret: Secret,
+    pub params: Params,
+}
+
+/// Why a URI was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UriError {
+    /// Not `otpauth://totp/...`.
+    Scheme,
+    /// `otpauth://hotp/`: counter-based codes are not supported.
+    Hotp,
+    /// A `%` escape that is not two hex digits, or text that is not UTF-8.
+    Encoding,
+    /// No `secret=` parameter.
+    NoSecret,
+    /// A parameter appears twice.
+    Repeated(String),
+    /// A parameter has a value we cannot use.
+    Value(String),
+    /// The secret or parameters are out of range.
+    Secret(SecretError),
+}
+
+impl fmt::Display for UriError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Scheme => f.write_str("not an otpauth://totp/ URI"),
+            Self::Hotp => f.write_str("otpauth://hotp/ (counter-based) is not supported"),
+            Self::Encoding => f.write_str("invalid %-escape or encoding in the URI"),
+            Self::NoSecret => f.write_str("the URI has no secret= parameter"),
+            Self::Repeated(p) => write!(f, "parameter {p} appears twice"),
+            Self::Value(p) => write!(f, "parameter {p} has an invalid value"),
+            Self::Secret(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for UriError {}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode(s: &str) -> Result<String, UriError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(UriError::Encoding)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| UriError::Encoding)?;
+            let v = u8::from_str_radix(hex, 16).map_err(|_| UriError::Encoding)?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| UriError::Encoding)
+}
+
+impl OtpAuth {
+    /// The URI; it contains the secret, hence wiped on drop.
+    pub fn to_uri(&self) -> Zeroizing<String> {
+        let label = match &self.issuer {
+            Some(i) => format!("{}:{}", encode(i), encode(&self.account)),
+            None => encode(&self.account),
+        };
+        let mut uri = Zeroizing::new(format!(
+            "otpauth://totp/{label}?secret={}",
+            self.secret.to_base32().as_str()
+        ));
+        if let Some(i) = &self.issuer {
+            uri.push_str(&format!("&issuer={}", encode(i)));
+        }
+        let d = Params::DEFAULT;
+        if self.params.algorithm != d.algorithm {
+            uri.push_str(&format!("&algorithm={}", self.params.algorithm.name()));
+        }
+        if self.params.digits != d.digits {
+            uri.push_str(&format!("&digits={}", self.params.digits));
+        }
+        if self.params.period != d.period {
+            uri.push_str(&format!("&period={}", self.params.period));
+        }
+        uri
+    }
+
+    /// Parses a URI as apps and other tools write it. Unknown parameters (`image`,
+    /// ...) are ignored; the `issuer` parameter wins over the label's prefix.
+    pub fn parse(uri: &str) -> Result<OtpAuth, UriError> {
+        let rest = uri
+            .get(..10)
+            .filter(|s| s.eq_ignore_ascii_case("otpauth://"))
+            .and_then(|_| uri.get(10..))
+            .ok_or(UriError::Scheme)?;
+        let (kind, rest) = rest.split_once('/').ok_or(UriError::Scheme)?;
+        if kind.eq_ignore_ascii_case("hotp") {
+            return Err(UriError::Hotp);
+        }
+        if !kind.eq_ignore_ascii_case("totp") {
+            return Err(UriError::Scheme);
+        }
+        let (label, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let label = decode(label)?;
+        let (label_issuer, account) = match label.split_once(':') {
+            Some((i, a)) => (Some(i.to_owned()), a.trim_start().to_owned()),
+            None => (None, label),
+        };
+        // Known parameters by name; each may appear once. Others (`image`, ...) are
+        // ignored.
+        const KNOWN: [&str; 5] = ["secret", "issuer", "algorithm", "digits", "period"];
+        let mut values: [Option<Zeroizing<String>>; 5] = Default::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = key.to_ascii_lowercase();
+            let Some(slot) = KNOWN
+                .iter()
+                .position(|k| *k == key)
+                .and_then(|i| values.get_mut(i))
+            else {
+                continue;
+            };
+            if slot.replace(Zeroizing::new(decode(value)?)).is_some() {
+                return Err(UriError::Repeated(key));
+            }
+        }
+        let [secret, issuer, algorithm, digits, period] = values;
+        let bad = |key: &str| UriError::Value(key.to_owned());
+        let secret =
+            Secret::from_base32(&secret.ok_or(UriError::NoSecret)?).map_err(UriError::Secret)?;
+        if issuer.as_ref().is_some_and(|i| i.contains(':')) {
+            return Err(bad("issuer"));
+        }
+        let algorithm = match algorithm {
+            Some(a) => Some(Algorithm::from_name(&a).ok_or_else(|| bad("algorithm"))?),
+            None => None,
+        };
+        let digits = match digits {
+            Some(d) => Some(d.parse::<u8>().map_err(|_| bad("digits"))?),
+            None => None,
+        };
+        let period = match period {
+            Some(p) => Some(p.parse::<u32>().map_err(|_| bad("period"))?),
+            None => None,
+        };
+        let d = Params::DEFAULT;
+        let params = Params {
+            algorithm: algorithm.unwrap_or(d.algorithm),
+            digits: digits.unwrap_or(d.digits),
+            period: period.unwrap_or(d.period),
+        }
+        .validate()
+        .map_err(UriError::Secret)?;
+        Ok(OtpAuth {
+            issuer: issuer
+                .map(|i| i.to_string())
+                .or(label_issuer)
+                .filter(|i| !i.is_empty()),
+            account,
+            secret,
+            params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(issuer: Option<&str>, account: &str, params: Params) -> OtpAuth {
+        OtpAuth {
+            issuer: issuer.map(str::to_owned),
+            account: account.to_owned(),
+            secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
+            params,
+        }
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_names_are_escaped() {
+        let uri = sample(Some("Example Corp"), "alice@example.com", Params::DEFAULT).to_uri();
+        assert_eq!(
+            uri.as_str(),
+            "otpauth://totp/Example%20Corp:alice%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example%20Corp"
+        );
+    }
+
+    #[test]
+    fn other_parameters_are_written() {
+        let p = Params {
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+            period: 60,
+        };
+        let uri = sample(Some("host"), "bob", p).to_uri();
+        assert!(
+            uri.ends_with("&issuer=host&algorithm=SHA256&digits=8&period=60"),
+            "{}",
+            uri.as_str()
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        for s in [
+            sample(Some("Example Corp"), "alice@example.com", Params::DEFAULT),
+            sample(
+                None,
+                "bob",
+                Params {
+                    algorithm: Algorithm::Sha512,
+                    digits: 7,
+                    period: 45,
+                },
+            ),
+            sample(Some("ünïcode & co"), "x y", Params::DEFAULT),
+        ] {
+            assert_eq!(OtpAuth::parse(&s.to_uri()).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn uris_from_other_tools_parse() {
+        let a = OtpAuth::parse("otpauth://TOTP/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co&algorithm=SHA1&digits=6&period=30&image=https://x/y.png").unwrap();
+        assert_eq!(a.issuer.as_deref(), Some("ACME Co"));
+        assert_eq!(a.account, "john.doe@email.com");
+        assert_eq!(a.params, Params::DEFAULT);
+        let b = OtpAuth::parse("otpauth://totp/alice?secret=jbswy3dpehpk3pxp").unwrap();
+        assert_eq!((b.issuer, b.account.as_str()), (None, "alice"));
+    }
+
+    #[test]
+    fn bad_uris_are_refused() {
+        let cases = [
+            ("https://example.com", UriError::Scheme),
+            (
+                "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1",
+                UriError::Hotp,
+            ),
+            ("otpauth://totp/a", UriError::NoSecret),
+            (
+                "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP&secret=JBSWY3DPEHPK3PXP",
+                UriError::Repeated("secret".into()),
+            ),
+            (
+                "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP&digits=x",
+                UriError::Value("digits".into()),
+            ),
+            (
+                "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP&digits=9",
+                UriError::Secret(SecretError::Digits(9)),
+            ),
+            (
+                "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP&algorithm=MD5",
+                UriError::Value("algorithm".into()),
+            ),
+            (
+                "otpauth://totp/a%?secret=JBSWY3DPEHPK3PXP",
+                UriError::Encoding,
+            ),
+            (
+                "otpauth://totp/a%ff?secret=JBSWY3DPEHPK3PXP",
+                UriError::Encoding,
+            ),
+            (
+                "otpauth://totp/a?secret=!!",
+                UriError::Secret(SecretError::Base32),
+            ),
+            ("otpauth:/", UriError::Scheme),
+            ("", UriError::Scheme),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(OtpAuth::parse(uri), Err(want), "{uri}");
+        }
+    }
+}
