@@ -51,30 +51,31 @@ login() {
   return 0
 }
 
-step "1. Enroll $user with a known secret (scripted: --secret ... --no-confirm)"
-show "$cli" --config "$tmp/config.toml" enroll totp --user "$user" --secret "$secret" --no-confirm
+step "1. Enroll $user: QR code, key, and the app's current code typed back (here: from oathtool)"
+printf '$ mfa-token enroll totp --user %s --secret %s   # typing the code from oathtool\n' "$user" "$secret"
+oathtool --totp -b "$secret" | "$cli" --config "$tmp/config.toml" enroll totp --user "$user" --secret "$secret" | tee "$tmp/enroll.out"
+mapfile -t codes < <(grep -Eo '[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}' "$tmp/enroll.out")
 
-step "2. Hand out recovery codes (printed once; the store keeps only hashes)"
-mapfile -t codes < <("$cli" --config "$tmp/config.toml" recovery --user "$user")
-printf '  %s\n' "${codes[@]}"
-
-step "3. The record on disk (root-only, mode 0600)"
+step "2. The record on disk (root-only, mode 0600; recovery codes only as hashes)"
 ls -l "$tmp/store"
 
-step "4. Log in with the current code, computed by oathtool"
-code=$(oathtool --totp -b "$secret")
+step "3. Log in with the next code: the one typed at enrollment is already spent"
+code=$(oathtool --totp -b "$secret" -N "now + 30 seconds")
 login "$code"
 
-step "5. The same code again: refused (each code works once)"
+step "4. The same code again: refused (each code works once)"
 login "$code"
 
-step "6. A wrong code: refused"
+step "5. A wrong code: refused"
 login 000000
 
-step "7. A recovery code instead of the app: accepted once"
+step "6. A recovery code instead of the app: accepted once"
 login "${codes[0]}"
 
-step "8. What mfa-token list shows now"
-show "$cli" --config "$tmp/config.toml" list --user "$user"
+step "7. The same recovery code again: refused"
+login "${codes[0]}"
+
+step "8. What mfa-token status shows now"
+show "$cli" --config "$tmp/config.toml" status --user "$user"
 
 step "Done. The throwaway user and the temporary store are removed."

@@ -7,6 +7,8 @@ packages=(
   gcc pkg-config libpam0g-dev   # linking the module against libpam
   pamtester libpam-wrapper      # real libpam without touching /etc/pam.d
   oathtool                      # an independent TOTP implementation
+  libpam-google-authenticator   # its google-authenticator tool writes files to import
+  util-linux                    # unshare, setpriv: private /tmp and /dev per run
   passwd                        # useradd/userdel for the demo's throwaway user
 )
 

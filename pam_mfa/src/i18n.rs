@@ -165,6 +165,120 @@ catalogue! {
         en: "everything",
         nl: "alles",
     }
+    ErrNotRoot {
+        en: "needs root: the store {0} is only accessible to root (run it with sudo)",
+        nl: "vereist root: de opslag {0} is alleen toegankelijk voor root (gebruik sudo)",
+    }
+    ErrWriteFile {
+        en: "cannot write {0}: {1}",
+        nl: "kan {0} niet schrijven: {1}",
+    }
+    ErrReadFile {
+        en: "cannot read {0}: {1}",
+        nl: "kan {0} niet lezen: {1}",
+    }
+    WarnNoSyslog {
+        en: "warning: could not write to the system log: {0}",
+        nl: "waarschuwing: kon niet naar het systeemlogboek schrijven: {0}",
+    }
+
+    // mfa-token: the interactive enrollment journey.
+    EnrollIntro {
+        en: "Setting up an authenticator app for {0}.",
+        nl: "Een authenticator-app instellen voor {0}.",
+    }
+    EnrollScan {
+        en: "1. In your authenticator app (Google Authenticator, Microsoft Authenticator, Aegis, FreeOTP...), add an account and scan this QR code:",
+        nl: "1. Voeg in uw authenticator-app (Google Authenticator, Microsoft Authenticator, Aegis, FreeOTP...) een account toe en scan deze QR-code:",
+    }
+    EnrollNoQr {
+        en: "1. In your authenticator app (Google Authenticator, Microsoft Authenticator, Aegis, FreeOTP...), add an account with the key below.",
+        nl: "1. Voeg in uw authenticator-app (Google Authenticator, Microsoft Authenticator, Aegis, FreeOTP...) een account toe met de sleutel hieronder.",
+    }
+    EnrollManualKey {
+        en: "   Cannot scan? Enter this key by hand (time-based): {0}",
+        nl: "   Lukt scannen niet? Voer deze sleutel met de hand in (op tijd gebaseerd): {0}",
+    }
+    EnrollUri {
+        en: "   Or open this link on the phone: {0}",
+        nl: "   Of open deze link op de telefoon: {0}",
+    }
+    EnrollConfirm {
+        en: "2. Type the {0}-digit code the app shows now, to prove it works. Nothing is saved before that.",
+        nl: "2. Typ de code van {0} cijfers die de app nu toont, om te bewijzen dat het werkt. Tot dan wordt niets opgeslagen.",
+    }
+    EnrollRecovery {
+        en: "3. Recovery codes: each logs you in once if you lose your phone. Write them down or print them, keep them away from this computer and the phone. They are not shown again:",
+        nl: "3. Herstelcodes: met elk ervan logt u één keer in als u uw telefoon kwijt bent. Schrijf ze op of print ze en bewaar ze niet op deze computer of de telefoon. Ze worden niet opnieuw getoond:",
+    }
+    EnrollKeptRecovery {
+        en: "3. {0} still has {1} unused recovery codes; `mfa-token recovery --user {0}` makes a new set.",
+        nl: "3. {0} heeft nog {1} ongebruikte herstelcodes; `mfa-token recovery --user {0}` maakt een nieuwe set.",
+    }
+    EnrollDone {
+        en: "Done. From the next login on, {0} is asked for a verification code after the password.",
+        nl: "Klaar. Vanaf de volgende aanmelding wordt {0} na het wachtwoord om een verificatiecode gevraagd.",
+    }
+    WarnParams {
+        en: "Warning: {0}, {1} digits, {2} s per code: some apps (Google Authenticator and Microsoft Authenticator among them) ignore or reject anything but SHA1, 6 digits, 30 s, and then show codes that do not work.",
+        nl: "Waarschuwing: {0}, {1} cijfers, {2} s per code: sommige apps (waaronder Google Authenticator en Microsoft Authenticator) negeren of weigeren alles behalve SHA1, 6 cijfers, 30 s, en tonen dan codes die niet werken.",
+    }
+    QrWritten {
+        en: "QR code written to {0}.",
+        nl: "QR-code geschreven naar {0}.",
+    }
+
+    // mfa-token: status and unlock.
+    StatusLastFailure {
+        en: "last failed attempt: {0}",
+        nl: "laatste mislukte poging: {0}",
+    }
+    StatusNotLocked {
+        en: "not locked out",
+        nl: "niet geblokkeerd",
+    }
+    Unlocked {
+        en: "{0} is unlocked; the failure count is back to 0.",
+        nl: "{0} is gedeblokkeerd; het aantal mislukte pogingen staat weer op 0.",
+    }
+
+    // mfa-token: import.
+    ImportDone {
+        en: "{0}: imported from {1}.",
+        nl: "{0}: geïmporteerd uit {1}.",
+    }
+    ImportNoteWindow {
+        en: "  not carried over: WINDOW_SIZE {0}; pam_mfa accepts {1} step(s) on each side (totp.window in the config)",
+        nl: "  niet overgenomen: WINDOW_SIZE {0}; pam_mfa accepteert {1} stap(pen) aan elke kant (totp.window in de configuratie)",
+    }
+    ImportNoteRateLimit {
+        en: "  not carried over: RATE_LIMIT {0} logins per {1} s; pam_mfa locks out for {3} s after {2} wrong codes (lockout in the config)",
+        nl: "  niet overgenomen: RATE_LIMIT {0} aanmeldingen per {1} s; pam_mfa blokkeert {3} s na {2} foute codes (lockout in de configuratie)",
+    }
+    ImportNoteReuse {
+        en: "  changed: the file allowed reusing a code; pam_mfa accepts each code only once",
+        nl: "  gewijzigd: het bestand stond hergebruik van codes toe; pam_mfa accepteert elke code maar één keer",
+    }
+    ImportNoteScratch {
+        en: "  {0} scratch codes became recovery codes",
+        nl: "  {0} noodcodes zijn herstelcodes geworden",
+    }
+    ImportNoteUnknown {
+        en: "  not carried over: unknown option {0}",
+        nl: "  niet overgenomen: onbekende optie {0}",
+    }
+    ImportSkipped {
+        en: "{0}: skipped: {1}",
+        nl: "{0}: overgeslagen: {1}",
+    }
+    ErrIncomplete {
+        en: "{0} user(s) could not be imported (see above)",
+        nl: "{0} gebruiker(s) konden niet geïmporteerd worden (zie hierboven)",
+    }
+    ImportSummary {
+        en: "{0} imported, {1} skipped.",
+        nl: "{0} geïmporteerd, {1} overgeslagen.",
+    }
 }
 
 /// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`.

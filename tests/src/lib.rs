@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -172,6 +173,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A private config, store and PAM service directory.
 pub struct Sandbox {
     pub root: PathBuf,
+    /// Where `mfa-token` runs see /dev/log (nonblocking).
+    log: UnixDatagram,
     /// A copy of the release module (the workspace itself may live under /tmp).
     pub module: PathBuf,
     pub config: PathBuf,
@@ -204,7 +207,10 @@ impl Sandbox {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let log = UnixDatagram::bind(root.join("log.sock")).unwrap();
+        log.set_nonblocking(true).unwrap();
         let sb = Sandbox {
+            log,
             module: root.join("pam_mfa.so"),
             config: root.join("config.toml"),
             store: root.join("store"),
@@ -287,32 +293,86 @@ impl Sandbox {
         finish(self.spawn_login(user, opts), answers)
     }
 
-    /// Runs the release `mfa-token` with this sandbox's config.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        self.cli_with(args, "", &[])
-    }
-
-    pub fn cli_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-        let mut child = Command::new(&artifacts().cli)
+    /// The release `mfa-token` with this sandbox's config, in a mount namespace
+    /// whose /dev holds null, zero, urandom, tty and `log`: the sandbox's syslog
+    /// socket, so that the suites
+    /// read exactly what the command sent to syslog(3)'s /dev/log. With `uid`, the
+    /// command runs as that user (setpriv).
+    fn cli_command(&self, args: &[&str], env: &[(&str, &str)], uid: Option<u32>) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(concat!(
+                r#"sock=$1; shift; mount -t tmpfs -o size=64k,mode=755 dev /dev && "#,
+                r#"mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "#,
+                r#"mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/tty c 5 0 && "#,
+                r#"touch /dev/log && mount --bind "$sock" /dev/log && exec "$@""#
+            ))
+            .arg("sh")
+            .arg(self.root.join("log.sock"));
+        if let Some(uid) = uid {
+            cmd.arg("setpriv")
+                .arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups");
+        }
+        cmd.arg(&artifacts().cli)
             .arg("--config")
             .arg(&self.config)
             .args(args)
             .env_remove("LANG")
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
-            .envs(env.iter().copied())
+            .env_remove("SUDO_USER")
+            .envs(env.iter().copied());
+        cmd
+    }
+
+    /// Runs `mfa-token args`.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        self.cli_with(args, "", &[])
+    }
+
+    /// Runs `mfa-token args` with `stdin` and extra environment.
+    pub fn cli_with(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
+        self.run(self.cli_command(args, env, None), stdin)
+    }
+
+    /// Runs `mfa-token args` as the user with `uid`.
+    pub fn cli_as(&self, uid: u32, args: &[&str]) -> Run {
+        self.run(self.cli_command(args, &[], Some(uid)), "")
+    }
+
+    fn run(&self, mut cmd: Command, stdin: &str) -> Run {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start mfa-token");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            syslog: self.syslog(),
+        }
+    }
+
+    /// `mfa-token args` on a pseudo-terminal, for interactive flows.
+    pub fn cli_pty(&self, args: &[&str], env: &[(&str, &str)]) -> rexpect::session::PtySession {
+        rexpect::session::spawn_command(self.cli_command(args, env, None), Some(20_000))
+            .expect("spawn mfa-token on a pty")
+    }
+
+    /// The syslog lines received since the last call.
+    pub fn syslog(&self) -> Vec<String> {
+        let mut lines = vec![];
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n) = self.log.recv(&mut buf) {
+            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        lines
     }
 
     fn file_store(&self) -> FileStore {
@@ -374,7 +434,167 @@ pub fn finish(mut child: Child, answers: &[&str]) -> Login {
     parse_login(child.wait_with_output().unwrap())
 }
 
+/// One `mfa-token` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// What it sent to /dev/log.
+    pub syslog: Vec<String>,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Decodes the first QR code in a greyscale image given by `pixel(x, y)` (0 black,
+/// 255 white) with rqrr, an independent decoder.
+pub fn decode_qr(w: usize, h: usize, pixel: impl FnMut(usize, usize) -> u8) -> String {
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, pixel);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "expected one QR code");
+    grids[0].decode().expect("QR code decodes").1
+}
+
+/// Reads half-block terminal art back into modules and decodes it: a drawn half
+/// is light on a dark terminal (`dark_terminal`) and dark on a light one.
+pub fn decode_terminal_qr(lines: &[&str], dark_terminal: bool) -> String {
+    const SCALE: usize = 4;
+    let mut modules: Vec<Vec<bool>> = vec![];
+    for line in lines {
+        let (mut top, mut bottom) = (vec![], vec![]);
+        for c in line.chars() {
+            let (t, b) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                ' ' => (false, false),
+                other => panic!("unexpected character {other:?} in the QR code"),
+            };
+            top.push(t != dark_terminal);
+            bottom.push(b != dark_terminal);
+        }
+        modules.push(top);
+        modules.push(bottom);
+    }
+    let w = modules.iter().map(Vec::len).max().unwrap_or(0);
+    let h = modules.len();
+    // A light margin, as the terminal background around the art would be.
+    let margin = 4;
+    decode_qr(
+        (w + 2 * margin) * SCALE,
+        (h + 2 * margin) * SCALE,
+        |x, y| {
+            let (mx, my) = (
+                (x / SCALE).wrapping_sub(margin),
+                (y / SCALE).wrapping_sub(margin),
+            );
+            let dark = modules
+                .get(my)
+                .and_then(|r| r.get(mx))
+                .copied()
+                .unwrap_or(false);
+            if dark {
+                0
+            } else {
+                255
+            }
+        },
+    )
+}
+
+/// Decodes a PNG file's QR code.
+pub fn decode_png_qr(path: &Path) -> String {
+    let bytes = fs::read(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    decode_qr(w, h, |x, y| buf[y * info.line_size + x])
+}
+
 /// A fixed test secret (base32, 160 bits).
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 /// LOG_AUTHPRIV: the facility every audit line must carry.
 pub const AUTHPRIV: u32 = 10 << 3;
+
+/// A system account made for one test and deleted on drop, with its home at `home`.
+pub struct TempUser {
+    pub name: String,
+    pub uid: u32,
+    pub home: PathBuf,
+}
+
+impl TempUser {
+    pub fn new(home: &Path) -> TempUser {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "mfat{}x{}",
+            std::process::id() % 100_000,
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let status = Command::new("useradd")
+            .args([
+                "--system",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--create-home",
+                "--home-dir",
+            ])
+            .arg(home)
+            .arg(&name)
+            .status()
+            .expect("run useradd");
+        assert!(status.success(), "useradd {name}");
+        let uid = std::os::unix::fs::MetadataExt::uid(&fs::metadata(home).unwrap());
+        TempUser {
+            name,
+            uid,
+            home: home.to_owned(),
+        }
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+/// Runs Debian's `google-authenticator` non-interactively, writing `file`.
+pub fn google_authenticator(file: &Path, args: &[&str]) {
+    require("google-authenticator", "libpam-google-authenticator");
+    let out = Command::new("google-authenticator")
+        .args([
+            "--force",
+            "--no-confirm",
+            "--quiet",
+            "--qr-mode=NONE",
+            "--secret",
+        ])
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("run google-authenticator");
+    assert!(
+        out.status.success(),
+        "google-authenticator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// rexpect hands each byte of the terminal output over as one `char`; this turns
+/// such text back into the UTF-8 the program wrote (QR half blocks, Dutch text).
+pub fn from_pty(text: &str) -> String {
+    let bytes: Vec<u8> = text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}

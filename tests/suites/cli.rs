@@ -5,14 +5,6 @@ use pam_mfa_e2e::{code, now, oathtool_at, Sandbox, SECRET};
 /// An account that exists on every Debian machine.
 const USER: &str = "daemon";
 
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn scripted_enrollment_then_login() {
     let sb = Sandbox::new("");
@@ -25,11 +17,11 @@ fn scripted_enrollment_then_login() {
         SECRET,
         "--no-confirm",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.ok(), "{}", o.stderr);
     assert!(
-        stderr(&o).contains("Authenticator app enrolled for daemon."),
+        o.stderr.contains("Authenticator app enrolled for daemon."),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     let meta = std::fs::metadata(sb.record_path(USER)).unwrap();
     assert_eq!(
@@ -56,11 +48,11 @@ fn confirmed_enrollment_records_the_step_of_the_confirming_code() {
         &format!("{wrong}\n{c}\n"),
         &[],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.ok(), "{}", o.stderr);
     assert!(
-        stderr(&o).contains("That code is not valid. Tries left: 2."),
+        o.stdout.contains("That code is not valid. Tries left: 2."),
         "{}",
-        stderr(&o)
+        o.stdout
     );
     assert!(sb.record(USER).unwrap().totp.unwrap().last_step.is_some());
     // The code typed at enrollment cannot be replayed at login; the next one works.
@@ -79,11 +71,12 @@ fn enrollment_without_a_valid_code_saves_nothing() {
         "1\n2\n3\n",
         &[],
     );
-    assert!(!o.status.success());
+    assert!(!o.ok());
     assert!(
-        stderr(&o).contains("no valid code after 3 tries; nothing was saved"),
+        o.stderr
+            .contains("no valid code after 3 tries; nothing was saved"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     assert!(sb.record(USER).is_none());
 }
@@ -100,13 +93,14 @@ fn re_enrollment_needs_replace() {
         SECRET,
         "--no-confirm",
     ];
-    assert!(sb.cli(&args).status.success());
+    assert!(sb.cli(&args).ok());
     let o = sb.cli(&args);
-    assert!(!o.status.success());
+    assert!(!o.ok());
     assert!(
-        stderr(&o).contains("already has an authenticator app enrolled; add --replace"),
+        o.stderr
+            .contains("already has an authenticator app enrolled; add --replace"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     let o = sb.cli(&[
@@ -119,7 +113,7 @@ fn re_enrollment_needs_replace() {
         "--no-confirm",
         "--replace",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.ok(), "{}", o.stderr);
     assert!(sb.login(USER, &[&code(other, 0)]).ok);
 }
 
@@ -135,14 +129,14 @@ fn unknown_and_invalid_users_are_refused_clearly() {
         SECRET,
         "--no-confirm",
     ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "mfa-token: no such user: no-such-user-xyz\n");
+    assert_eq!(o.code, Some(1));
+    assert_eq!(o.stderr, "mfa-token: no such user: no-such-user-xyz\n");
     let o = sb.cli(&["recovery", "--user", "../root"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.code, Some(1));
     assert!(
-        stderr(&o).contains("../root cannot be used with pam_mfa"),
+        o.stderr.contains("../root cannot be used with pam_mfa"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     let o = sb.cli_with(
         &["recovery", "--user", "no-such-user-xyz"],
@@ -150,7 +144,7 @@ fn unknown_and_invalid_users_are_refused_clearly() {
         &[("LANG", "nl_NL.UTF-8")],
     );
     assert_eq!(
-        stderr(&o),
+        o.stderr,
         "mfa-token: gebruiker bestaat niet: no-such-user-xyz\n"
     );
 }
@@ -167,11 +161,12 @@ fn a_bad_secret_is_refused() {
         "not base32!",
         "--no-confirm",
     ]);
-    assert!(!o.status.success());
+    assert!(!o.ok());
     assert!(
-        stderr(&o).contains("invalid secret: the secret is not valid base32"),
+        o.stderr
+            .contains("invalid secret: the secret is not valid base32"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     let o = sb.cli(&[
         "enroll",
@@ -182,7 +177,7 @@ fn a_bad_secret_is_refused() {
         "JBSWY3DP",
         "--no-confirm",
     ]);
-    assert!(stderr(&o).contains("40 bits long"), "{}", stderr(&o));
+    assert!(o.stderr.contains("40 bits long"), "{}", o.stderr);
     assert!(sb.record(USER).is_none());
 }
 
@@ -190,8 +185,8 @@ fn a_bad_secret_is_refused() {
 fn recovery_codes_are_printed_once_and_work_once() {
     let sb = Sandbox::new("[recovery]\ncodes = 5");
     let o = sb.cli(&["recovery", "--user", USER]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let codes: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert!(o.ok(), "{}", o.stderr);
+    let codes: Vec<String> = o.stdout.lines().map(str::to_owned).collect();
     assert_eq!(codes.len(), 5, "{codes:?}");
     assert!(
         codes
@@ -203,9 +198,9 @@ fn recovery_codes_are_printed_once_and_work_once() {
     assert!(!sb.login(USER, &[&codes[0]]).ok);
     // A new set replaces the old one.
     let o = sb.cli(&["recovery", "--user", USER]);
-    assert!(o.status.success());
+    assert!(o.ok());
     assert!(!sb.login(USER, &[&codes[1]]).ok);
-    let fresh = stdout(&o).lines().next().unwrap().to_owned();
+    let fresh = o.stdout.lines().next().unwrap().to_owned();
     assert!(sb.login(USER, &[&fresh]).ok);
 }
 
@@ -213,8 +208,8 @@ fn recovery_codes_are_printed_once_and_work_once() {
 fn list_shows_factors_and_state_without_secrets() {
     let sb = Sandbox::new("");
     let o = sb.cli(&["list", "--user", USER]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "daemon has nothing enrolled.\n");
+    assert!(o.ok(), "{}", o.stderr);
+    assert_eq!(o.stdout, "daemon has nothing enrolled.\n");
 
     assert!(sb
         .cli(&[
@@ -226,25 +221,41 @@ fn list_shows_factors_and_state_without_secrets() {
             SECRET,
             "--no-confirm"
         ])
-        .status
-        .success());
-    assert!(sb.cli(&["recovery", "--user", USER]).status.success());
+        .ok());
+    assert!(sb.cli(&["recovery", "--user", USER]).ok());
     assert!(!sb.login(USER, &["bad"]).ok);
     let o = sb.cli(&["list", "--user", USER]);
-    let text = stdout(&o);
+    let text = o.stdout;
     assert!(
         text.contains("authenticator app: SHA1, 6 digits, 30 s per code"),
         "{text}"
     );
     assert!(text.contains("recovery codes: 10 unused"), "{text}");
+    assert!(
+        !text.contains("failed attempts"),
+        "list shows factors only: {text}"
+    );
+    assert!(!text.contains(SECRET));
+
+    let o = sb.cli(&["status", "--user", USER]);
+    let text = o.stdout;
+    assert!(text.contains("recovery codes: 10 unused"), "{text}");
     assert!(text.contains("failed attempts in a row: 1"), "{text}");
+    assert!(text.contains("last failed attempt: "), "{text}");
+    assert!(text.contains("not locked out"), "{text}");
     assert!(!text.contains(SECRET));
 
     let o = sb.cli(&["list", "--user", USER, "--json"]);
-    let json = stdout(&o);
+    let json = o.stdout;
     assert!(json.contains("\"algorithm\": \"SHA1\""), "{json}");
     assert!(json.contains("\"unused\": 10"), "{json}");
+    assert!(!json.contains("failures"), "{json}");
+    assert!(!json.contains(SECRET));
+
+    let o = sb.cli(&["status", "--user", USER, "--json"]);
+    let json = o.stdout;
     assert!(json.contains("\"failures\": 1"), "{json}");
+    assert!(json.contains("\"locked_until\": null"), "{json}");
     assert!(!json.contains(SECRET));
 }
 
@@ -261,30 +272,29 @@ fn remove_revokes_factors() {
             SECRET,
             "--no-confirm"
         ])
-        .status
-        .success());
-    assert!(sb.cli(&["recovery", "--user", USER]).status.success());
+        .ok());
+    assert!(sb.cli(&["recovery", "--user", USER]).ok());
     let o = sb.cli(&["remove", "--user", USER, "--totp"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.ok(), "{}", o.stderr);
     assert!(
-        stderr(&o).contains("Removed for daemon: authenticator app."),
+        o.stderr.contains("Removed for daemon: authenticator app."),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok);
     assert!(sb.record(USER).unwrap().recovery.is_some());
     let o = sb.cli(&["remove", "--user", USER, "--all"]);
-    assert!(o.status.success());
+    assert!(o.ok());
     assert!(sb.record(USER).is_none());
     let o = sb.cli(&["remove", "--user", USER, "--all"]);
     assert!(
-        stderr(&o).contains("daemon: nothing to remove."),
+        o.stderr.contains("daemon: nothing to remove."),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     let o = sb.cli(&["remove", "--user", USER]);
     assert_eq!(
-        o.status.code(),
+        o.code,
         Some(2),
         "one of --all, --totp, --recovery is required"
     );
@@ -299,12 +309,8 @@ fn an_insecure_config_is_refused_by_the_cli_too() {
     )
     .unwrap();
     let o = sb.cli(&["list", "--user", USER]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("mode 0646 is insecure"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!o.ok());
+    assert!(o.stderr.contains("mode 0646 is insecure"), "{}", o.stderr);
 }
 
 #[test]
@@ -326,7 +332,7 @@ fn sha256_sha512_and_longer_codes_work_end_to_end() {
             "--period",
             "60",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(o.ok(), "{}", o.stderr);
         let c = oathtool_at(SECRET, &[oath, "-d", "8", "-s", "60s"], now());
         assert_eq!(c.len(), 8);
         // The SHA1/6/30 code of the same secret is not accepted.

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Enroll and manage pam_mfa second factors (TOTP apps, recovery codes).
+/// Enroll and manage pam_mfa second factors (authenticator apps, recovery codes).
 ///
-/// Records live in the store directory named by the configuration
-/// (default /var/lib/pam_mfa); changing them requires root.
+/// Records live in the store directory named by the configuration (default
+/// /var/lib/pam_mfa) and are only accessible to root. Every change is logged to
+/// syslog (authpriv) with who made it. Messages are in Dutch when LC_ALL,
+/// LC_MESSAGES or LANG names a Dutch locale (nl_*), in English otherwise.
 #[derive(Debug, Parser)]
 #[command(name = "mfa-token", version)]
 pub struct Cli {
@@ -25,21 +27,41 @@ pub enum Command {
     /// Enroll a second factor for a user.
     #[command(subcommand)]
     Enroll(Enroll),
-    /// Show what a user has enrolled.
-    List(ListArgs),
+    /// Show the factors a user has enrolled.
+    List(UserJson),
+    /// Show a user's factors and login state: last use, failures, lockout.
+    Status(UserJson),
+    /// End a user's lockout and reset the failure count.
+    Unlock(UserArg),
     /// Remove enrolled factors.
     Remove(RemoveArgs),
     /// Print a fresh set of recovery codes, one per line; the old set stops working.
-    Recovery(UserArg),
+    Recovery(UserJson),
+    /// Import enrollments from other tools.
+    #[command(subcommand)]
+    Import(Import),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Enroll {
     /// Enroll an authenticator app (TOTP).
     ///
-    /// With --secret the key is given (scripted enrollment or migration); the
-    /// current code is then asked for on standard input unless --no-confirm.
+    /// Without --secret: generates a 160-bit key, shows it as a QR code, asks for
+    /// the app's current code (3 tries) and saves nothing until one verifies, then
+    /// shows recovery codes if the user has none. With --secret the key is given
+    /// (migration, provisioning). --no-confirm saves without asking for a code.
     Totp(EnrollTotp),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Import {
+    /// Import ~/.google_authenticator files written by google-authenticator(1).
+    ///
+    /// The secret becomes an authenticator-app enrollment (same app entry keeps
+    /// working), scratch codes become recovery codes, and steps already used stay
+    /// used. What cannot be carried over (HOTP, WINDOW_SIZE, RATE_LIMIT) is
+    /// reported. The original file is only read.
+    GoogleAuthenticator(ImportGa),
 }
 
 #[derive(Debug, Args)]
@@ -50,21 +72,59 @@ pub struct UserArg {
 }
 
 #[derive(Debug, Args)]
+pub struct UserJson {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// Machine-readable output on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the QR code is drawn in the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QrStyle {
+    /// For terminals with a dark background (light parts are drawn).
+    Dark,
+    /// For terminals with a light background (dark parts are drawn).
+    Light,
+    /// No QR code in the terminal (the key and link are still shown).
+    None,
+}
+
+#[derive(Debug, Args)]
 pub struct EnrollTotp {
     #[command(flatten)]
     pub user: UserArg,
 
-    /// The shared secret in base32 (spaces and dashes allowed).
-    #[arg(long, value_name = "BASE32")]
+    /// The shared secret in base32 (spaces and dashes allowed), or an otpauth://
+    /// URI; without it a new key is generated.
+    #[arg(long, value_name = "BASE32|URI")]
     pub secret: Option<String>,
 
-    /// Save without asking for a code first (scripts; requires --secret).
-    #[arg(long, requires = "secret")]
+    /// Save without asking for a code first (scripts and provisioning).
+    #[arg(long)]
     pub no_confirm: bool,
 
-    /// Replace an existing TOTP enrollment.
+    /// Replace an existing authenticator-app enrollment.
     #[arg(long)]
     pub replace: bool,
+
+    /// QR code in the terminal, drawn for a dark or light background, or none.
+    #[arg(long, value_enum, default_value = "dark")]
+    pub qr: QrStyle,
+
+    /// Also write the QR code as a PNG image (mode 0600: it holds the key).
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+
+    /// Also write the QR code as an SVG image (mode 0600: it holds the key).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+
+    /// Issuer shown in the app [default: totp.issuer from the config, or the host name].
+    #[arg(long, value_name = "NAME")]
+    pub issuer: Option<String>,
 
     /// HMAC algorithm [default: from the config, normally SHA1].
     #[arg(long, value_enum)]
@@ -77,6 +137,11 @@ pub struct EnrollTotp {
     /// Seconds per code [default: from the config, normally 30].
     #[arg(long, value_parser = clap::value_parser!(u32).range(15..=300))]
     pub period: Option<u32>,
+
+    /// Machine-readable result on standard output: the key, the otpauth URI and
+    /// any recovery codes. Prompts, if any, go to standard error.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -100,16 +165,6 @@ impl From<AlgorithmArg> for pam_mfa::totp::Algorithm {
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub user: UserArg,
-
-    /// Machine-readable output.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).multiple(true)))]
 pub struct RemoveArgs {
     #[command(flatten)]
@@ -119,11 +174,31 @@ pub struct RemoveArgs {
     #[arg(long, group = "what")]
     pub all: bool,
 
-    /// Remove the TOTP enrollment.
+    /// Remove the authenticator-app enrollment.
     #[arg(long, group = "what")]
     pub totp: bool,
 
     /// Remove the recovery codes.
     #[arg(long, group = "what")]
     pub recovery: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true)))]
+pub struct ImportGa {
+    /// Import this user's file (FILE, or ~USER/.google_authenticator).
+    #[arg(long, value_name = "USER", group = "who")]
+    pub user: Option<String>,
+
+    /// Import every user whose home directory holds a .google_authenticator file.
+    #[arg(long, group = "who", conflicts_with = "file")]
+    pub all_users: bool,
+
+    /// The file to read [default: ~USER/.google_authenticator].
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Replace existing pam_mfa enrollments (otherwise such users are skipped).
+    #[arg(long)]
+    pub replace: bool,
 }

@@ -40,7 +40,11 @@ impl Context {
     }
 
     /// The store; with `create`, its directory is made (0700) if it does not exist.
+    /// Only root may use it: records are root-only files.
     pub fn store(&self, cfg: &Config, create: bool) -> Result<FileStore, CliError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(CliError::NotRoot(cfg.store.dir.clone()));
+        }
         if create && !cfg.store.dir.exists() {
             std::fs::DirBuilder::new()
                 .mode(0o700)

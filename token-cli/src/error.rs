@@ -30,6 +30,20 @@ pub enum CliError {
     Random(RandomError),
     /// getpwnam itself failed (NSS down...).
     Lookup(String, nix::Error),
+    /// Not running as root.
+    NotRoot(std::path::PathBuf),
+    /// A file could not be written.
+    WriteFile(std::path::PathBuf, String),
+    /// A file could not be read or parsed (the message never quotes it).
+    ReadFile(std::path::PathBuf, String),
+    /// A QR code could not be made.
+    Qr(pam_mfa::qr::QrError),
+    /// An otpauth URI given as --secret is invalid.
+    Uri(pam_mfa::otpauth::UriError),
+    /// A file to import was refused (symlink, owner, mode...).
+    File(pam_mfa::secure_fs::FileError),
+    /// Some users of a bulk import were skipped.
+    Incomplete(usize),
 }
 
 impl CliError {
@@ -47,6 +61,13 @@ impl CliError {
             CliError::Input(e) => f(Msg::ErrInput, &[e]),
             CliError::Random(e) => e.to_string(),
             CliError::Lookup(u, e) => format!("getpwnam({u}): {e}"),
+            CliError::NotRoot(dir) => f(Msg::ErrNotRoot, &[&dir.display()]),
+            CliError::WriteFile(p, e) => f(Msg::ErrWriteFile, &[&p.display(), e]),
+            CliError::ReadFile(p, e) => f(Msg::ErrReadFile, &[&p.display(), e]),
+            CliError::Qr(e) => e.to_string(),
+            CliError::Uri(e) => f(Msg::ErrBadSecret, &[e]),
+            CliError::File(e) => e.to_string(),
+            CliError::Incomplete(n) => f(Msg::ErrIncomplete, &[n]),
         }
     }
 }

@@ -7,10 +7,12 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cli;
 mod commands;
 mod context;
 mod error;
+mod qr_files;
 mod time;
 
 use std::process::ExitCode;

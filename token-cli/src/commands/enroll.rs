@@ -1,40 +1,228 @@
-//! `mfa-token enroll totp`: nothing is saved until the app has proven it has the key
-//! (unless a script says --no-confirm).
+//! `mfa-token enroll totp`: the activation journey in one terminal session. Nothing
+//! is saved until the app has proven it holds the key (unless --no-confirm), and the
+//! code that proved it is recorded as used.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+use zeroize::Zeroizing;
 
 use pam_mfa::config::Config;
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::store::{Change, Store, TotpEnrollment};
-use pam_mfa::totp::{self, Params, Secret};
+use pam_mfa::i18n::{self, Lang, Msg};
+use pam_mfa::otpauth::OtpAuth;
+use pam_mfa::qr::{Background, Matrix};
+use pam_mfa::random::{OsRandom, Random};
+use pam_mfa::recovery;
+use pam_mfa::store::{Change, RecoveryCodes, Store, TotpEnrollment};
+use pam_mfa::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
 
-use crate::cli::EnrollTotp;
+use crate::audit;
+use crate::cli::{EnrollTotp, QrStyle};
 use crate::context::{Account, Context};
 use crate::error::CliError;
+use crate::qr_files;
 
 /// How many codes a user may type before enrollment gives up.
 const CONFIRM_TRIES: u32 = 3;
+
+/// Where the conversation with the person enrolling goes: stdout, or stderr when
+/// stdout carries JSON.
+struct Human {
+    lang: Lang,
+    to_stderr: bool,
+}
+
+impl Human {
+    fn say(&self, text: &str) {
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn msg(&self, msg: Msg, args: &[&dyn std::fmt::Display]) {
+        self.say(&i18n::format(self.lang, msg, args));
+    }
+
+    fn prompt(&self, msg: Msg) {
+        let text = i18n::text(self.lang, msg);
+        if self.to_stderr {
+            eprint!("{text}");
+            let _ = std::io::stderr().flush();
+        } else {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+/// The key in groups of four, for typing by hand.
+fn grouped(base32: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    for (i, c) in base32.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn issuer(cfg: &Config, args: &EnrollTotp) -> Option<String> {
+    args.issuer
+        .clone()
+        .or_else(|| cfg.totp.issuer.clone())
+        .or_else(|| nix::unistd::gethostname().ok()?.into_string().ok())
+        .map(|i| i.replace(':', "-"))
+        .filter(|i| !i.is_empty())
+}
+
+/// The key and parameters: from an otpauth URI, a base32 secret, or freshly made.
+fn key(cfg: &Config, args: &EnrollTotp, user: &str) -> Result<(OtpAuth, bool), CliError> {
+    let params = Params {
+        algorithm: args.algorithm.map_or(cfg.totp.algorithm, Into::into),
+        digits: args.digits.unwrap_or(cfg.totp.digits),
+        period: args.period.unwrap_or(cfg.totp.period),
+    }
+    .validate()
+    .map_err(CliError::Secret)?;
+    let issuer = issuer(cfg, args);
+    let account = user.to_owned();
+    match args.secret.as_deref() {
+        Some(text) if text.to_ascii_lowercase().starts_with("otpauth:") => {
+            let parsed = OtpAuth::parse(text).map_err(CliError::Uri)?;
+            Ok((
+                OtpAuth {
+                    issuer: args.issuer.clone().or(parsed.issuer),
+                    account,
+                    ..parsed
+                },
+                false,
+            ))
+        }
+        Some(text) => {
+            let secret = Secret::from_base32(text).map_err(CliError::Secret)?;
+            Ok((
+                OtpAuth {
+                    issuer,
+                    account,
+                    secret,
+                    params,
+                },
+                false,
+            ))
+        }
+        None => {
+            let mut bytes = vec![0u8; GENERATED_SECRET_BYTES];
+            OsRandom.fill(&mut bytes)?;
+            let secret = Secret::from_bytes(bytes).map_err(CliError::Secret)?;
+            Ok((
+                OtpAuth {
+                    issuer,
+                    account,
+                    secret,
+                    params,
+                },
+                true,
+            ))
+        }
+    }
+}
 
 pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
     let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
-    let params = params(&cfg, &args)?;
-    if !args.replace && store.read(&user)?.is_some_and(|r| r.totp.is_some()) {
+    let existing = store.read(&user)?.unwrap_or_default();
+    if existing.totp.is_some() && !args.replace {
         return Err(CliError::AlreadyEnrolled(user.to_string()));
     }
-    let Some(text) = args.secret.as_deref() else {
-        return Err(CliError::Secret(pam_mfa::totp::SecretError::Base32));
+    let (auth, generated) = key(&cfg, &args, user.as_str())?;
+    let human = Human {
+        lang: ctx.lang,
+        to_stderr: args.json,
     };
-    let secret = Secret::from_base32(text).map_err(CliError::Secret)?;
+    if auth.params != Params::DEFAULT {
+        let p = auth.params;
+        eprintln!(
+            "{}",
+            i18n::format(
+                ctx.lang,
+                Msg::WarnParams,
+                &[&p.algorithm, &p.digits, &p.period]
+            )
+        );
+    }
+    let uri = auth.to_uri();
+    let matrix = Matrix::encode(uri.as_bytes()).map_err(CliError::Qr)?;
+    for (path, write) in [
+        (&args.png, qr_files::write_png as fn(&_, &_) -> _),
+        (&args.svg, qr_files::write_svg),
+    ] {
+        if let Some(path) = path {
+            write(path, &matrix)?;
+            eprintln!(
+                "{}",
+                i18n::format(ctx.lang, Msg::QrWritten, &[&path.display()])
+            );
+        }
+    }
+
+    // The caller already holds the key only when it gave it and skips confirmation.
+    let show_key = !args.json && (generated || !args.no_confirm);
+    if show_key {
+        human.msg(Msg::EnrollIntro, &[&user]);
+        if args.qr == QrStyle::None {
+            human.msg(Msg::EnrollNoQr, &[]);
+        } else {
+            human.msg(Msg::EnrollScan, &[]);
+            let bg = if args.qr == QrStyle::Light {
+                Background::Light
+            } else {
+                Background::Dark
+            };
+            for line in matrix.to_text(bg) {
+                human.say(&line);
+            }
+        }
+        human.msg(
+            Msg::EnrollManualKey,
+            &[&grouped(&auth.secret.to_base32()).as_str()],
+        );
+        human.msg(Msg::EnrollUri, &[&uri.as_str()]);
+    }
 
     let last_step = if args.no_confirm {
         None
     } else {
-        Some(confirm(ctx, &cfg, &secret, params)?)
+        human.msg(Msg::EnrollConfirm, &[&auth.params.digits]);
+        Some(confirm(ctx, &human, &cfg, &auth.secret, auth.params)?)
     };
+
+    // The journey ends with recovery codes, unless the user still has some.
+    let unused = existing
+        .recovery
+        .as_ref()
+        .map_or(0, |r| r.hashed.hashes.len());
+    let new_codes = if args.no_confirm || unused > 0 {
+        None
+    } else {
+        Some(recovery::generate(
+            usize::from(cfg.recovery.codes),
+            &mut OsRandom,
+        )?)
+    };
+
     let now = ctx.now();
     let replace = args.replace;
+    let enrollment = TotpEnrollment {
+        secret: auth.secret.clone(),
+        params: auth.params,
+        created: now,
+        last_step,
+    };
+    let hashed = new_codes.as_ref().map(|(_, h)| h.clone());
     store.update(&user, |current| {
         let mut record = current.unwrap_or_default();
         if record.totp.is_some() && !replace {
@@ -43,48 +231,97 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
                 Err(CliError::AlreadyEnrolled(user.to_string())),
             );
         }
-        record.totp = Some(TotpEnrollment {
-            secret,
-            params,
-            created: now,
-            last_step,
-        });
+        record.totp = Some(enrollment);
+        if let Some(hashed) = hashed {
+            record.recovery = Some(RecoveryCodes {
+                hashed,
+                created: now,
+            });
+        }
         (Change::Write(record), Ok(()))
     })??;
-    eprintln!("{}", i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]));
+    let p = auth.params;
+    audit::log(
+        ctx.lang,
+        &user,
+        &format!(
+            "authenticator app enrolled ({}, {} digits, {} s, {}){}",
+            p.algorithm,
+            p.digits,
+            p.period,
+            if last_step.is_some() {
+                "confirmed with a code"
+            } else {
+                "not confirmed"
+            },
+            new_codes.as_ref().map_or(String::new(), |(c, _)| format!(
+                ", {} recovery codes",
+                c.len()
+            ))
+        ),
+    );
+
+    let codes: Vec<&str> = new_codes
+        .as_ref()
+        .map_or(vec![], |(c, _)| c.iter().map(|c| c.as_str()).collect());
+    if args.json {
+        let out = json!({
+            "user": user.as_str(),
+            "issuer": auth.issuer,
+            "secret": auth.secret.to_base32().as_str(),
+            "uri": uri.as_str(),
+            "algorithm": p.algorithm.name(),
+            "digits": p.digits,
+            "period": p.period,
+            "confirmed": last_step.is_some(),
+            "recovery_codes": codes,
+        });
+        println!("{out:#}");
+    } else if show_key {
+        if codes.is_empty() && !args.no_confirm {
+            human.msg(Msg::EnrollKeptRecovery, &[&user, &unused]);
+        } else if !codes.is_empty() {
+            human.msg(Msg::EnrollRecovery, &[]);
+            for c in &codes {
+                human.say(&format!("   {c}"));
+            }
+        }
+        human.msg(Msg::EnrollDone, &[&user]);
+    } else {
+        eprintln!("{}", i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]));
+    }
     Ok(())
 }
 
-fn params(cfg: &Config, args: &EnrollTotp) -> Result<Params, CliError> {
-    Params {
-        algorithm: args.algorithm.map_or(cfg.totp.algorithm, Into::into),
-        digits: args.digits.unwrap_or(cfg.totp.digits),
-        period: args.period.unwrap_or(cfg.totp.period),
-    }
-    .validate()
-    .map_err(CliError::Secret)
-}
-
-/// Asks for the app's current code until one verifies; returns its time step, which
-/// is then recorded so that the same code cannot be replayed at login.
-fn confirm(ctx: &Context, cfg: &Config, secret: &Secret, params: Params) -> Result<u64, CliError> {
+/// Asks for the app's current code until one verifies; returns its time step.
+fn confirm(
+    ctx: &Context,
+    human: &Human,
+    cfg: &Config,
+    secret: &Secret,
+    params: Params,
+) -> Result<u64, CliError> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock();
     for left in (0..CONFIRM_TRIES).rev() {
-        eprint!("{}", i18n::text(ctx.lang, Msg::ConfirmPrompt));
-        let _ = std::io::stderr().flush();
-        let mut line = zeroize::Zeroizing::new(String::new());
-        if lines.read_line(&mut line).map_err(CliError::Input)? == 0 {
+        human.prompt(Msg::ConfirmPrompt);
+        let mut line = Zeroizing::new(String::new());
+        let read = lines.read_line(&mut line).map_err(CliError::Input)?;
+        if !std::io::stdin().is_terminal() {
+            // No echo from a pipe: end the prompt's line ourselves.
+            human.say("");
+        }
+        if read == 0 {
             break;
         }
-        let code = line.trim();
+        let code: String = line.chars().filter(|c| !c.is_whitespace()).collect();
         if let totp::Check::Accepted { step } =
-            totp::check(secret, params, code, ctx.now(), cfg.totp.window, None)
+            totp::check(secret, params, &code, ctx.now(), cfg.totp.window, None)
         {
             return Ok(step);
         }
         if left > 0 {
-            eprintln!("{}", i18n::format(ctx.lang, Msg::ConfirmRetry, &[&left]));
+            human.msg(Msg::ConfirmRetry, &[&left]);
         }
     }
     Err(CliError::NotConfirmed(CONFIRM_TRIES))

@@ -1,19 +1,26 @@
-//! One file per subcommand.
+//! One file per subcommand (list and status share `show`).
 
 mod enroll;
-mod list;
+mod import;
 mod recovery;
 mod remove;
+mod show;
+mod unlock;
 
-use crate::cli::{Command, Enroll};
+use crate::cli::{Command, Enroll, Import};
 use crate::context::Context;
 use crate::error::CliError;
 
 pub fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
     match command {
         Command::Enroll(Enroll::Totp(args)) => enroll::totp(ctx, args),
-        Command::List(args) => list::run(ctx, &args),
+        Command::List(args) => show::list(ctx, &args),
+        Command::Status(args) => show::status(ctx, &args),
+        Command::Unlock(args) => unlock::run(ctx, &args),
         Command::Remove(args) => remove::run(ctx, &args),
         Command::Recovery(args) => recovery::run(ctx, &args),
+        Command::Import(Import::GoogleAuthenticator(args)) => {
+            import::google_authenticator(ctx, &args)
+        }
     }
 }

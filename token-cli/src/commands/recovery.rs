@@ -1,18 +1,21 @@
 //! `mfa-token recovery`: a fresh set of recovery codes replaces the old one.
 
+use serde_json::json;
+
 use pam_mfa::i18n::{self, Msg};
 use pam_mfa::random::OsRandom;
 use pam_mfa::recovery;
 use pam_mfa::store::{Change, RecoveryCodes, Store};
 
-use crate::cli::UserArg;
+use crate::audit;
+use crate::cli::UserJson;
 use crate::context::{Account, Context};
 use crate::error::CliError;
 
-pub fn run(ctx: &Context, args: &UserArg) -> Result<(), CliError> {
+pub fn run(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
-    let user = ctx.user(&args.user, Account::MustExist, &store)?;
+    let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
     let (codes, hashed) = recovery::generate(usize::from(cfg.recovery.codes), &mut OsRandom)?;
     let now = ctx.now();
     store.update(&user, |current| {
@@ -23,10 +26,23 @@ pub fn run(ctx: &Context, args: &UserArg) -> Result<(), CliError> {
         });
         (Change::Write(record), ())
     })?;
+    audit::log(
+        ctx.lang,
+        &user,
+        &format!("{} new recovery codes, earlier ones revoked", codes.len()),
+    );
     // Only once the codes are stored are they shown.
-    eprintln!("{}", i18n::format(ctx.lang, Msg::RecoveryIntro, &[&user]));
-    for code in &codes {
-        println!("{}", code.as_str());
+    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    if args.json {
+        println!(
+            "{:#}",
+            json!({ "user": user.as_str(), "recovery_codes": codes })
+        );
+    } else {
+        eprintln!("{}", i18n::format(ctx.lang, Msg::RecoveryIntro, &[&user]));
+        for code in codes {
+            println!("{code}");
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use pam_mfa::i18n::{self, Msg};
 use pam_mfa::store::{Change, Store};
 
+use crate::audit;
 use crate::cli::RemoveArgs;
 use crate::context::{Account, Context};
 use crate::error::CliError;
@@ -45,6 +46,13 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
             .map(|(_, m)| i18n::text(lang, *m))
             .collect()
         };
+        let logged = match (args.all, args.totp, args.recovery) {
+            (true, _, _) => "all factors and login state",
+            (false, true, true) => "authenticator app and recovery codes",
+            (false, true, false) => "authenticator app",
+            _ => "recovery codes",
+        };
+        audit::log(lang, &user, &format!("removed {logged}"));
         eprintln!(
             "{}",
             i18n::format(lang, Msg::Removed, &[&user, &what.join(", ")])

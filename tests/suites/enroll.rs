@@ -1,0 +1,486 @@
+//! The enrollment journey of `mfa-token enroll totp`: QR codes read back by an
+//! independent decoder, the interactive flow on a pseudo-terminal, then real logins.
+
+use std::os::unix::fs::PermissionsExt;
+
+use pam_mfa_e2e::{
+    code, decode_png_qr, decode_terminal_qr, from_pty, now, oathtool_at, Sandbox, SECRET,
+};
+use rexpect::process::WaitStatus;
+
+/// An account that exists on every Debian machine.
+const USER: &str = "daemon";
+
+/// The QR art in `text`: the lines made only of half blocks and spaces.
+fn qr_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty() && l.chars().all(|c| matches!(c, '█' | '▀' | '▄' | ' ')))
+        .collect()
+}
+
+/// The key shown for typing by hand, without its spaces.
+fn manual_key(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.contains("(time-based): "))
+        .expect("the key is shown");
+    line.split("(time-based): ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .replace(' ', "")
+}
+
+fn uri_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.contains("link on the phone: "))
+        .expect("the URI is shown");
+    line.split("link on the phone: ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn interactive_enrollment_on_a_terminal_then_real_logins() {
+    let sb = Sandbox::new("[totp]\nissuer = \"Example Corp\"");
+    let mut p = sb.cli_pty(&["enroll", "totp", "--user", USER], &[]);
+    let shown = from_pty(&p.exp_string("Code shown by the app now: ").unwrap());
+    assert!(
+        shown.contains("Setting up an authenticator app for daemon."),
+        "{shown}"
+    );
+    let key = manual_key(&shown);
+    let uri = uri_line(&shown);
+    assert_eq!(key.len(), 32, "160-bit key: {key}");
+    assert_eq!(
+        uri,
+        format!("otpauth://totp/Example%20Corp:daemon?secret={key}&issuer=Example%20Corp")
+    );
+    assert_eq!(
+        decode_terminal_qr(&qr_lines(&shown), true),
+        uri,
+        "the QR code carries the URI"
+    );
+
+    // A wrong code first: nothing is saved, another try is offered.
+    let right = code(&key, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    p.send_line(wrong).unwrap();
+    p.exp_string("That code is not valid. Tries left: 2.")
+        .unwrap();
+    assert!(
+        sb.record(USER).is_none(),
+        "nothing saved before a code verifies"
+    );
+    p.exp_string("Code shown by the app now: ").unwrap();
+    p.send_line(&right).unwrap();
+    p.exp_string("3. Recovery codes").unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(
+        rest.contains("Done. From the next login on, daemon is asked for a verification code"),
+        "{rest}"
+    );
+    let codes: Vec<String> = rest
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 19 && l.matches('-').count() == 3)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 10, "{rest}");
+    assert!(matches!(p.process().wait(), Ok(WaitStatus::Exited(_, 0))));
+
+    // The code that confirmed the enrollment is spent; the next one logs in.
+    assert!(
+        !sb.login(USER, &[&right]).ok,
+        "the enrollment code must not be replayable"
+    );
+    assert!(
+        sb.login(USER, &[&oathtool_at(&key, &["--totp"], now() + 30)])
+            .ok
+    );
+    assert!(
+        sb.login(USER, &[&codes[3]]).ok,
+        "a recovery code shown once works once"
+    );
+    assert!(!sb.login(USER, &[&codes[3]]).ok);
+}
+
+#[test]
+fn three_wrong_codes_save_nothing() {
+    let sb = Sandbox::new("");
+    let mut p = sb.cli_pty(&["enroll", "totp", "--user", USER], &[]);
+    for left in ["2", "1"] {
+        p.exp_string("Code shown by the app now: ").unwrap();
+        p.send_line("12345x").unwrap();
+        p.exp_string(&format!("Tries left: {left}.")).unwrap();
+    }
+    p.exp_string("Code shown by the app now: ").unwrap();
+    p.send_line("12345x").unwrap();
+    p.exp_string("no valid code after 3 tries; nothing was saved")
+        .unwrap();
+    assert!(matches!(p.process().wait(), Ok(WaitStatus::Exited(_, 1))));
+    assert!(sb.record(USER).is_none());
+}
+
+#[test]
+fn the_journey_in_dutch() {
+    let sb = Sandbox::new("");
+    let mut p = sb.cli_pty(
+        &["enroll", "totp", "--user", USER],
+        &[("LANG", "nl_NL.UTF-8")],
+    );
+    let shown = from_pty(&p.exp_string("Code die de app nu toont: ").unwrap());
+    assert!(
+        shown.contains("Een authenticator-app instellen voor daemon."),
+        "{shown}"
+    );
+    assert!(shown.contains("scan deze QR-code"), "{shown}");
+    let key = shown
+        .lines()
+        .find(|l| l.contains("(op tijd gebaseerd): "))
+        .unwrap()
+        .split("(op tijd gebaseerd): ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .replace(' ', "");
+    p.send_line("12345x").unwrap();
+    p.exp_string("Die code klopt niet. Nog 2 pogingen.")
+        .unwrap();
+    p.exp_string("Code die de app nu toont: ").unwrap();
+    p.send_line(&code(&key, 0)).unwrap();
+    p.exp_string("3. Herstelcodes").unwrap();
+    let rest = from_pty(&p.exp_eof().unwrap());
+    assert!(rest.contains("Klaar."), "{rest}");
+    assert!(rest.contains("Elke") || rest.contains("één"), "{rest}");
+}
+
+#[test]
+fn the_terminal_qr_decodes_on_dark_and_light_backgrounds_and_none_draws_nothing() {
+    for (style, dark) in [("dark", true), ("light", false)] {
+        let sb = Sandbox::new("[totp]\nissuer = \"host\"");
+        let o = sb.cli(&[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--no-confirm",
+            "--qr",
+            style,
+        ]);
+        assert!(o.ok(), "{}", o.stderr);
+        let key = manual_key(&o.stdout);
+        let want = format!("otpauth://totp/host:daemon?secret={key}&issuer=host");
+        assert_eq!(uri_line(&o.stdout), want);
+        assert_eq!(
+            decode_terminal_qr(&qr_lines(&o.stdout), dark),
+            want,
+            "--qr {style}"
+        );
+        // The key was saved unconfirmed: its current code logs in.
+        assert!(sb.login(USER, &[&code(&key, 0)]).ok);
+    }
+    let sb = Sandbox::new("");
+    let o = sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--no-confirm",
+        "--qr",
+        "none",
+    ]);
+    assert!(o.ok(), "{}", o.stderr);
+    assert!(qr_lines(&o.stdout).is_empty(), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("(time-based): "),
+        "the key is still shown"
+    );
+}
+
+#[test]
+fn png_and_svg_files_carry_the_same_uri_and_are_private() {
+    let sb = Sandbox::new("[totp]\nissuer = \"host\"");
+    let png = sb.root.join("qr.png");
+    let svg = sb.root.join("qr.svg");
+    let o = sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--no-confirm",
+        "--json",
+        "--png",
+        png.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+        "--algorithm",
+        "SHA256",
+        "--digits",
+        "8",
+        "--period",
+        "60",
+    ]);
+    assert!(o.ok(), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("Warning: SHA256, 8 digits, 60 s per code: some apps"),
+        "{}",
+        o.stderr
+    );
+    let json = &o.stdout;
+    let uri = json
+        .split("\"uri\": \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let secret = json
+        .split("\"secret\": \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(
+        uri,
+        format!("otpauth://totp/host:daemon?secret={secret}&issuer=host&algorithm=SHA256&digits=8&period=60")
+    );
+    assert!(json.contains("\"confirmed\": false"), "{json}");
+    assert!(json.contains("\"recovery_codes\": []"), "{json}");
+    assert_eq!(decode_png_qr(&png), uri);
+    for f in [&png, &svg] {
+        assert_eq!(
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg_text.starts_with("<?xml") && svg_text.contains("<svg") && svg_text.contains("h1v1h-1z")
+    );
+    // Only JSON on stdout: it parses as one object with the fields scripts need.
+    assert!(json.trim_start().starts_with('{') && json.trim_end().ends_with('}'));
+    let c = oathtool_at(secret, &["--totp=sha256", "-d", "8", "-s", "60s"], now());
+    assert!(sb.login(USER, &[&c]).ok);
+}
+
+#[test]
+fn an_otpauth_uri_can_be_given_as_the_secret() {
+    let sb = Sandbox::new("");
+    let uri = format!("otpauth://totp/Other:someone?secret={SECRET}&issuer=Other&digits=8");
+    let o = sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--secret",
+        &uri,
+        "--no-confirm",
+        "--json",
+    ]);
+    assert!(o.ok(), "{}", o.stderr);
+    assert!(o.stdout.contains("\"issuer\": \"Other\""), "{}", o.stdout);
+    assert!(o.stdout.contains("\"digits\": 8"), "{}", o.stdout);
+    let c = oathtool_at(SECRET, &["--totp", "-d", "8"], now());
+    assert!(sb.login(USER, &[&c]).ok);
+}
+
+#[test]
+fn re_enrolling_interactively_needs_replace_and_keeps_unused_recovery_codes() {
+    let sb = Sandbox::new("");
+    assert!(sb
+        .cli(&[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--secret",
+            SECRET,
+            "--no-confirm"
+        ])
+        .ok());
+    assert!(sb.cli(&["recovery", "--user", USER]).ok());
+    let o = sb.cli(&["enroll", "totp", "--user", USER]);
+    assert_eq!(o.code, Some(1));
+    assert!(o.stderr.contains("add --replace"), "{}", o.stderr);
+    assert!(
+        !o.stdout.contains("█"),
+        "nothing is shown before the refusal"
+    );
+
+    let mut p = sb.cli_pty(&["enroll", "totp", "--user", USER, "--replace"], &[]);
+    let shown = from_pty(&p.exp_string("Code shown by the app now: ").unwrap());
+    p.send_line(&code(&manual_key(&shown), 0)).unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(
+        rest.contains("daemon still has 10 unused recovery codes"),
+        "{rest}"
+    );
+    assert_eq!(
+        sb.record(USER)
+            .unwrap()
+            .recovery
+            .unwrap()
+            .hashed
+            .hashes
+            .len(),
+        10
+    );
+}
+
+#[test]
+fn every_change_is_logged_with_who_made_it_and_no_secret() {
+    let sb = Sandbox::new("[lockout]\nmax_failures = 2\nseconds = 600");
+    let o = sb.cli_with(
+        &[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--secret",
+            SECRET,
+            "--no-confirm",
+        ],
+        "",
+        &[("SUDO_USER", "alice")],
+    );
+    assert!(o.ok(), "{}", o.stderr);
+    assert_eq!(o.syslog.len(), 1, "{:?}", o.syslog);
+    let line = &o.syslog[0];
+    assert!(
+        line.starts_with("<85>mfa-token["),
+        "authpriv.notice: {line}"
+    );
+    assert!(
+        line.contains("user=daemon: authenticator app enrolled (SHA1, 6 digits, 30 s, not confirmed) by root (uid 0) via sudo from alice"),
+        "{line}"
+    );
+    assert!(!line.contains(SECRET));
+
+    let o = sb.cli(&["recovery", "--user", USER]);
+    assert!(
+        o.syslog[0]
+            .contains("user=daemon: 10 new recovery codes, earlier ones revoked by root (uid 0)"),
+        "{:?}",
+        o.syslog
+    );
+    for code in o.stdout.lines() {
+        assert!(!o.syslog[0].contains(code));
+    }
+    for _ in 0..2 {
+        assert!(!sb.login(USER, &["12345x"]).ok);
+    }
+    let o = sb.cli(&["status", "--user", USER]);
+    assert!(o.stdout.contains("locked out until"), "{}", o.stdout);
+    assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok, "locked out");
+    let o = sb.cli(&["unlock", "--user", USER]);
+    assert!(o.ok());
+    assert!(o.stdout.contains("daemon is unlocked"), "{}", o.stdout);
+    assert!(
+        o.syslog[0].contains("user=daemon: lockout ended, failures reset by root (uid 0)"),
+        "{:?}",
+        o.syslog
+    );
+    assert!(sb
+        .cli(&["status", "--user", USER])
+        .stdout
+        .contains("not locked out"));
+    assert!(sb.login(USER, &[&code(SECRET, 0)]).ok, "unlocked");
+    let o = sb.cli(&["remove", "--user", USER, "--all"]);
+    assert!(
+        o.syslog[0].contains("user=daemon: removed all factors and login state by root"),
+        "{:?}",
+        o.syslog
+    );
+}
+
+#[test]
+fn non_root_callers_get_a_clear_error() {
+    let sb = Sandbox::new("");
+    for args in [
+        &[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--secret",
+            SECRET,
+            "--no-confirm",
+        ][..],
+        &["list", "--user", USER],
+        &["recovery", "--user", USER],
+    ] {
+        let o = sb.cli_as(65534, args);
+        assert_eq!(o.code, Some(1), "{args:?}");
+        assert_eq!(
+            o.stderr,
+            format!(
+                "mfa-token: needs root: the store {} is only accessible to root (run it with sudo)\n",
+                sb.store.display()
+            )
+        );
+    }
+    assert!(sb.record(USER).is_none());
+}
+
+#[test]
+fn every_subcommand_explains_its_options() {
+    let sb = Sandbox::new("");
+    for (args, wants) in [
+        (
+            &["--help"][..],
+            &[
+                "enroll", "list", "status", "unlock", "remove", "recovery", "import", "--config",
+            ][..],
+        ),
+        (
+            &["enroll", "totp", "--help"],
+            &[
+                "--user",
+                "--secret",
+                "--no-confirm",
+                "--replace",
+                "--qr",
+                "--png",
+                "--svg",
+                "--issuer",
+                "--algorithm",
+                "--digits",
+                "--period",
+                "--json",
+            ],
+        ),
+        (&["list", "--help"], &["--user", "--json"]),
+        (&["status", "--help"], &["--user", "--json"]),
+        (&["unlock", "--help"], &["--user"]),
+        (
+            &["remove", "--help"],
+            &["--user", "--all", "--totp", "--recovery"],
+        ),
+        (&["recovery", "--help"], &["--user", "--json"]),
+        (
+            &["import", "google-authenticator", "--help"],
+            &["--user", "--all-users", "--replace", "[FILE]"],
+        ),
+    ] {
+        let o = sb.cli(args);
+        assert!(o.ok(), "{args:?}: {}", o.stderr);
+        for w in wants {
+            assert!(
+                o.stdout.contains(w),
+                "{args:?} help lacks {w}:\n{}",
+                o.stdout
+            );
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `mfa-token import google-authenticator`: carries ~/.google_authenticator files
+//! over, reporting what could not be kept. The files themselves are only read.
+
+use std::path::{Path, PathBuf};
+
+use pam_mfa::config::Config;
+use pam_mfa::i18n::{self, Msg};
+use pam_mfa::import::google_authenticator::{self as ga, Note};
+use pam_mfa::random::OsRandom;
+use pam_mfa::secure_fs::{self, FileError, Trust};
+use pam_mfa::store::{Change, FileStore, Store};
+use pam_mfa::username::UserName;
+
+use crate::audit;
+use crate::cli::ImportGa;
+use crate::context::{Account, Context};
+use crate::error::CliError;
+
+/// google-authenticator's file name in a home directory.
+const FILE_NAME: &str = ".google_authenticator";
+/// Its files are a few hundred bytes.
+const MAX_SIZE: u64 = 64 * 1024;
+
+pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliError> {
+    let cfg = ctx.config()?;
+    let store = ctx.store(&cfg, true)?;
+    if let Some(name) = &args.user {
+        let user = ctx.user(name, Account::MustExist, &store)?;
+        let account = nix::unistd::User::from_name(name)
+            .map_err(|e| CliError::Lookup(name.clone(), e))?
+            .ok_or_else(|| CliError::UnknownUser(name.clone()))?;
+        let path = args
+            .file
+            .clone()
+            .unwrap_or_else(|| account.dir.join(FILE_NAME));
+        let notes = import_one(
+            ctx,
+            &cfg,
+            &store,
+            &user,
+            account.uid.as_raw(),
+            &path,
+            args.replace,
+        )?;
+        report(ctx, &user, &path, &notes);
+        return Ok(());
+    }
+    let (mut imported, mut skipped) = (0usize, 0usize);
+    for (name, uid, home) in accounts()? {
+        let path = home.join(FILE_NAME);
+        if path.symlink_metadata().is_err() {
+            continue;
+        }
+        let result = UserName::new(&name)
+            .map_err(|e| CliError::InvalidUser(name.clone(), e))
+            .and_then(|user| {
+                let notes = import_one(ctx, &cfg, &store, &user, uid, &path, args.replace)?;
+                report(ctx, &user, &path, &notes);
+                Ok(())
+            });
+        match result {
+            Ok(()) => imported += 1,
+            Err(e) => {
+                skipped += 1;
+                eprintln!(
+                    "{}",
+                    i18n::format(ctx.lang, Msg::ImportSkipped, &[&name, &e.render(ctx.lang)])
+                );
+            }
+        }
+    }
+    println!(
+        "{}",
+        i18n::format(ctx.lang, Msg::ImportSummary, &[&imported, &skipped])
+    );
+    if skipped > 0 {
+        return Err(CliError::Incomplete(skipped));
+    }
+    Ok(())
+}
+
+/// Every account with its uid and home directory, through NSS (`getent passwd`).
+fn accounts() -> Result<Vec<(String, u32, PathBuf)>, CliError> {
+    let out = std::process::Command::new("getent")
+        .arg("passwd")
+        .output()
+        .map_err(|e| CliError::ReadFile(PathBuf::from("getent passwd"), e.to_string()))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let uid = f.get(2)?.parse().ok()?;
+            Some(((*f.first()?).to_owned(), uid, PathBuf::from(f.get(5)?)))
+        })
+        .collect())
+}
+
+/// Reads a file that must belong to the user (or to root) and not be writable by
+/// others; symbolic links are refused, so a user cannot point it at /etc/shadow.
+fn read(path: &Path, uid: u32) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    let rule = Trust {
+        owner: uid,
+        forbidden_mode: 0o022,
+    };
+    match secure_fs::read_file(path, rule, MAX_SIZE) {
+        Err(FileError::Owner { uid: 0, .. }) => {
+            secure_fs::read_file(path, rule.owned_by(0), MAX_SIZE)
+        }
+        other => other,
+    }
+    .map_err(CliError::File)
+}
+
+fn import_one(
+    ctx: &Context,
+    cfg: &Config,
+    store: &FileStore,
+    user: &UserName,
+    uid: u32,
+    path: &Path,
+    replace: bool,
+) -> Result<Vec<Note>, CliError> {
+    let bytes = read(path, uid)?;
+    let bad = |e: &dyn std::fmt::Display| CliError::ReadFile(path.to_owned(), e.to_string());
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad(&"not a text file"))?;
+    let file = ga::parse(text).map_err(|e| bad(&e))?;
+    let imported = ga::convert(file, cfg, ctx.now(), &mut OsRandom).map_err(|e| bad(&e))?;
+    let notes = imported.notes;
+    let (totp, recovery) = (imported.totp, imported.recovery);
+    store.update(user, |current| {
+        let mut record = current.unwrap_or_default();
+        if record.totp.is_some() && !replace {
+            return (
+                Change::Keep,
+                Err(CliError::AlreadyEnrolled(user.to_string())),
+            );
+        }
+        record.totp = Some(totp);
+        if recovery.is_some() {
+            record.recovery = recovery;
+        }
+        (Change::Write(record), Ok(()))
+    })??;
+    audit::log(
+        ctx.lang,
+        user,
+        &format!(
+            "authenticator app imported from google-authenticator file {}",
+            path.display()
+        ),
+    );
+    Ok(notes)
+}
+
+fn report(ctx: &Context, user: &UserName, path: &Path, notes: &[Note]) {
+    let f = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(ctx.lang, msg, args);
+    println!("{}", f(Msg::ImportDone, &[user, &path.display()]));
+    for note in notes {
+        let line = match note {
+            Note::Window { theirs, ours } => f(Msg::ImportNoteWindow, &[theirs, ours]),
+            Note::RateLimit {
+                count,
+                seconds,
+                max_failures,
+                lockout_seconds,
+            } => f(
+                Msg::ImportNoteRateLimit,
+                &[count, seconds, max_failures, lockout_seconds],
+            ),
+            Note::ReuseWasAllowed => f(Msg::ImportNoteReuse, &[]),
+            Note::Scratch(n) => f(Msg::ImportNoteScratch, &[n]),
+            Note::Unknown(name) => f(Msg::ImportNoteUnknown, &[name]),
+        };
+        println!("{line}");
+    }
+}

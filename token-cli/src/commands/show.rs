@@ -1,0 +1,151 @@
+//! `mfa-token list` (the factors) and `status` (the factors and the login state).
+//! Neither ever shows a secret or a code.
+
+use serde::Serialize;
+
+use pam_mfa::i18n::{self, Msg};
+use pam_mfa::store::{Record, Store};
+
+use crate::cli::UserJson;
+use crate::context::{Account, Context};
+use crate::error::CliError;
+use crate::time::utc;
+
+#[derive(Serialize)]
+struct Factors<'a> {
+    user: &'a str,
+    totp: Option<TotpInfo>,
+    recovery: Option<RecoveryInfo>,
+}
+
+#[derive(Serialize)]
+struct TotpInfo {
+    algorithm: &'static str,
+    digits: u8,
+    period: u32,
+    created: u64,
+    /// Unix time at which the last accepted code's step began.
+    last_used: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct RecoveryInfo {
+    unused: usize,
+    created: u64,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    #[serde(flatten)]
+    factors: Factors<'a>,
+    failures: u32,
+    locked_until: Option<u64>,
+    last_success: Option<u64>,
+    last_failure: Option<u64>,
+}
+
+fn load(ctx: &Context, args: &UserJson) -> Result<(String, Record), CliError> {
+    let cfg = ctx.config()?;
+    let store = ctx.store(&cfg, false)?;
+    let user = ctx.user(&args.user.user, Account::MayBeGone, &store)?;
+    let record = store.read(&user)?.unwrap_or_default();
+    Ok((user.to_string(), record))
+}
+
+fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
+    Factors {
+        user,
+        totp: record.totp.as_ref().map(|t| TotpInfo {
+            algorithm: t.params.algorithm.name(),
+            digits: t.params.digits,
+            period: t.params.period,
+            created: t.created,
+            last_used: t
+                .last_step
+                .map(|s| s.saturating_mul(u64::from(t.params.period))),
+        }),
+        recovery: record.recovery.as_ref().map(|r| RecoveryInfo {
+            unused: r.hashed.hashes.len(),
+            created: r.created,
+        }),
+    }
+}
+
+fn print_json(value: &impl Serialize) {
+    // Plain structs of numbers and strings always serialize.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Prints the factors; false if there are none.
+fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
+    let lang = ctx.lang;
+    let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
+    if f.totp.is_none() && f.recovery.is_none() {
+        println!("{}", m(Msg::NothingEnrolled, &[&f.user]));
+        return false;
+    }
+    println!("{}", f.user);
+    if let Some(t) = &f.totp {
+        println!(
+            "  {}",
+            m(
+                Msg::ListTotp,
+                &[&t.algorithm, &t.digits, &t.period, &utc(t.created)]
+            )
+        );
+        if let Some(used) = t.last_used {
+            println!("  {}", m(Msg::ListLastStep, &[&utc(used)]));
+        }
+    }
+    if let Some(r) = &f.recovery {
+        println!("  {}", m(Msg::ListRecovery, &[&r.unused, &utc(r.created)]));
+    }
+    true
+}
+
+pub fn list(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
+    let (user, record) = load(ctx, args)?;
+    let f = factors(&user, &record);
+    if args.json {
+        print_json(&f);
+    } else {
+        print_factors(ctx, &f);
+    }
+    Ok(())
+}
+
+pub fn status(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
+    let (user, record) = load(ctx, args)?;
+    let now = ctx.now();
+    let s = Status {
+        factors: factors(&user, &record),
+        failures: record.state.failures,
+        locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
+        last_success: record.state.last_success,
+        last_failure: record.state.last_failure,
+    };
+    if args.json {
+        print_json(&s);
+        return Ok(());
+    }
+    if !print_factors(ctx, &s.factors) {
+        return Ok(());
+    }
+    let lang = ctx.lang;
+    let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
+    if let Some(t) = s.last_success {
+        println!("  {}", m(Msg::ListLastSuccess, &[&utc(t)]));
+    }
+    if let Some(t) = s.last_failure {
+        println!("  {}", m(Msg::StatusLastFailure, &[&utc(t)]));
+    }
+    println!("  {}", m(Msg::ListFailures, &[&s.failures]));
+    match s.locked_until {
+        Some(until) => println!("  {}", m(Msg::ListLocked, &[&utc(until)])),
+        None => println!("  {}", m(Msg::StatusNotLocked, &[])),
+    }
+    Ok(())
+}
