@@ -22,8 +22,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   echo "tests/deps.sh: installing ${missing[*]}" >&2
+  # Installing openssh-server must not start an sshd on port 22: the suites start
+  # their own. policy-rc.d tells the maintainer scripts not to start services.
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 if ! command -v cargo >/dev/null; then

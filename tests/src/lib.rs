@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod qr;
+pub mod sshd;
+pub mod sudo;
+pub mod users;
+
+pub use qr::{decode_png_qr, decode_terminal_qr};
+pub use users::{google_authenticator, TempUser};
+
 use pam_mfa::store::{Change, FileStore, Record, RecoveryCodes, Store, TotpEnrollment};
 use pam_mfa::totp::{Params, Secret};
 use pam_mfa::username::UserName;
@@ -241,12 +249,19 @@ impl Sandbox {
         fs::set_permissions(&self.config, fs::Permissions::from_mode(0o644)).unwrap();
     }
 
-    /// Writes a PAM service file; `{module}` and `{config}` are filled in.
+    /// Writes a PAM service file for pam_wrapper logins (see [`Sandbox::fill`]).
     pub fn pam_service(&self, name: &str, text: &str) {
+        fs::write(self.services.join(name), self.fill(text)).unwrap();
+    }
+
+    /// PAM configuration text with `{module}`, `{config}` and `{root}` replaced by
+    /// this sandbox's module copy, config file and directory.
+    pub fn fill(&self, text: &str) -> String {
         let text = text
             .replace("{module}", &self.module.display().to_string())
-            .replace("{config}", &self.config.display().to_string());
-        fs::write(self.services.join(name), format!("{text}\n")).unwrap();
+            .replace("{config}", &self.config.display().to_string())
+            .replace("{root}", &self.root.display().to_string());
+        format!("{}\n", text.trim_end())
     }
 
     /// pamtester under pam_wrapper, in a mount namespace with a private /tmp:
@@ -450,144 +465,10 @@ impl Run {
     }
 }
 
-/// Decodes the first QR code in a greyscale image given by `pixel(x, y)` (0 black,
-/// 255 white) with rqrr, an independent decoder.
-pub fn decode_qr(w: usize, h: usize, pixel: impl FnMut(usize, usize) -> u8) -> String {
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, pixel);
-    let grids = img.detect_grids();
-    assert_eq!(grids.len(), 1, "expected one QR code");
-    grids[0].decode().expect("QR code decodes").1
-}
-
-/// Reads half-block terminal art back into modules and decodes it: a drawn half
-/// is light on a dark terminal (`dark_terminal`) and dark on a light one.
-pub fn decode_terminal_qr(lines: &[&str], dark_terminal: bool) -> String {
-    const SCALE: usize = 4;
-    let mut modules: Vec<Vec<bool>> = vec![];
-    for line in lines {
-        let (mut top, mut bottom) = (vec![], vec![]);
-        for c in line.chars() {
-            let (t, b) = match c {
-                '█' => (true, true),
-                '▀' => (true, false),
-                '▄' => (false, true),
-                ' ' => (false, false),
-                other => panic!("unexpected character {other:?} in the QR code"),
-            };
-            top.push(t != dark_terminal);
-            bottom.push(b != dark_terminal);
-        }
-        modules.push(top);
-        modules.push(bottom);
-    }
-    let w = modules.iter().map(Vec::len).max().unwrap_or(0);
-    let h = modules.len();
-    // A light margin, as the terminal background around the art would be.
-    let margin = 4;
-    decode_qr(
-        (w + 2 * margin) * SCALE,
-        (h + 2 * margin) * SCALE,
-        |x, y| {
-            let (mx, my) = (
-                (x / SCALE).wrapping_sub(margin),
-                (y / SCALE).wrapping_sub(margin),
-            );
-            let dark = modules
-                .get(my)
-                .and_then(|r| r.get(mx))
-                .copied()
-                .unwrap_or(false);
-            if dark {
-                0
-            } else {
-                255
-            }
-        },
-    )
-}
-
-/// Decodes a PNG file's QR code.
-pub fn decode_png_qr(path: &Path) -> String {
-    let bytes = fs::read(path).unwrap();
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (w, h) = (info.width as usize, info.height as usize);
-    decode_qr(w, h, |x, y| buf[y * info.line_size + x])
-}
-
 /// A fixed test secret (base32, 160 bits).
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 /// LOG_AUTHPRIV: the facility every audit line must carry.
 pub const AUTHPRIV: u32 = 10 << 3;
-
-/// A system account made for one test and deleted on drop, with its home at `home`.
-pub struct TempUser {
-    pub name: String,
-    pub uid: u32,
-    pub home: PathBuf,
-}
-
-impl TempUser {
-    pub fn new(home: &Path) -> TempUser {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "mfat{}x{}",
-            std::process::id() % 100_000,
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let status = Command::new("useradd")
-            .args([
-                "--system",
-                "--shell",
-                "/usr/sbin/nologin",
-                "--create-home",
-                "--home-dir",
-            ])
-            .arg(home)
-            .arg(&name)
-            .status()
-            .expect("run useradd");
-        assert!(status.success(), "useradd {name}");
-        let uid = std::os::unix::fs::MetadataExt::uid(&fs::metadata(home).unwrap());
-        TempUser {
-            name,
-            uid,
-            home: home.to_owned(),
-        }
-    }
-}
-
-impl Drop for TempUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).status();
-    }
-}
-
-/// Runs Debian's `google-authenticator` non-interactively, writing `file`.
-pub fn google_authenticator(file: &Path, args: &[&str]) {
-    require("google-authenticator", "libpam-google-authenticator");
-    let out = Command::new("google-authenticator")
-        .args([
-            "--force",
-            "--no-confirm",
-            "--quiet",
-            "--qr-mode=NONE",
-            "--secret",
-        ])
-        .arg(file)
-        .args(args)
-        .output()
-        .expect("run google-authenticator");
-    assert!(
-        out.status.success(),
-        "google-authenticator: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// rexpect hands each byte of the terminal output over as one `char`; this turns
 /// such text back into the UTF-8 the program wrote (QR half blocks, Dutch text).

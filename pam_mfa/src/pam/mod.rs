@@ -98,14 +98,30 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
     result
 }
 
+/// The system locale, as update-locale writes it (and pam_env reads it for sessions).
+const SYSTEM_LOCALE: &str = "/etc/default/locale";
+
 /// The user's language: the PAM environment first (pam_env, the application), then
-/// the process environment (sudo passes the caller's). Only the language of the
-/// messages depends on it, never what is checked.
+/// the process environment (sudo, su and login pass the caller's), then the system
+/// locale file (sshd clears its environment, and OpenSSH sends the client's LANG
+/// only after authentication). Only the language of the messages depends on it,
+/// never what is checked.
 fn language(pamh: &PamHandle) -> Lang {
-    Lang::from_env(|name| {
+    let from_session = |name: &str| {
         let c_name = std::ffi::CString::new(name).ok()?;
         ffi::getenv(pamh, &c_name).or_else(|| std::env::var(name).ok())
-    })
+    };
+    if let Some(lang) = Lang::from_env_if_set(from_session) {
+        return lang;
+    }
+    let system = std::fs::File::open(SYSTEM_LOCALE)
+        .and_then(|f| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, 4096), &mut text)?;
+            Ok(text)
+        })
+        .unwrap_or_default();
+    Lang::from_locale_file(&system)
 }
 
 /// The conversation of the application that called libpam.

@@ -1,0 +1,189 @@
+//! A real sshd on 127.0.0.1 with its own PAM service, and a real ssh client that
+//! answers keyboard-interactive prompts.
+//!
+//! The sshd binary is copied under the name `sshd-mfa`, so libpam uses the service
+//! `sshd-mfa`; it runs in a mount namespace where /etc/pam.d is the sandbox's copy
+//! of the machine's directory plus that file, so the machine's PAM configuration is
+//! never read for it nor changed.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{from_pty, require, Sandbox};
+
+/// A running sshd, killed on drop.
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+}
+
+/// How an ssh login went.
+#[derive(Debug)]
+pub struct SshLogin {
+    /// Whether the remote command ran (its output was seen).
+    pub ran: bool,
+    /// Everything the client printed.
+    pub transcript: String,
+}
+
+impl Sshd {
+    /// Starts sshd with `pam` as the `auth`/`account`/`session` configuration of its
+    /// service (see [`Sandbox::fill`]); with `system_lang`, /etc/default/locale says
+    /// `LANG=<system_lang>` inside sshd's namespace.
+    pub fn start(sb: &Sandbox, pam: &str, system_lang: Option<&str>) -> Sshd {
+        require("sshd", "openssh-server");
+        require("ssh", "openssh-client");
+        // What the systemd unit's RuntimeDirectory= would make.
+        fs::create_dir_all("/run/sshd").unwrap();
+        let dir = sb.root.join("sshd");
+        fs::create_dir_all(&dir).unwrap();
+        let binary = dir.join("sshd-mfa");
+        fs::copy("/usr/sbin/sshd", &binary).unwrap();
+        let pam_dir = dir.join("pam.d");
+        copy_dir("/etc/pam.d".as_ref(), &pam_dir);
+        fs::write(pam_dir.join("sshd-mfa"), sb.fill(pam)).unwrap();
+        let host_key = dir.join("host_key");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&host_key)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {}\nPidFile {}\nUsePAM yes\n\
+                 KbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
+                 PubkeyAuthentication no\nAuthenticationMethods keyboard-interactive\n\
+                 StrictModes no\nLogLevel VERBOSE\n",
+                host_key.display(),
+                dir.join("sshd.pid").display()
+            ),
+        )
+        .unwrap();
+        let locale = dir.join("locale");
+        fs::write(
+            &locale,
+            system_lang.map_or(String::new(), |l| format!("LANG={l}\n")),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.join("sshd.log")).unwrap();
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(concat!(
+                r#"mount --bind "$1" /etc/pam.d && touch /etc/default/locale && "#,
+                r#"mount --bind "$4" /etc/default/locale && exec "$2" -D -e -f "$3""#
+            ))
+            .arg("sh")
+            .arg(&pam_dir)
+            .arg(&binary)
+            .arg(&config)
+            .arg(&locale)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let sshd = Sshd { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start: {}",
+                fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sshd
+    }
+
+    /// Logs in as `user` with keyboard-interactive, answering the password prompt
+    /// with `password` and the verification code prompt (`code_prompt`) with `code`,
+    /// and runs `echo remote-ok`.
+    pub fn login(&self, user: &str, password: &str, code_prompt: &str, code: &str) -> SshLogin {
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-T", "-p", &self.port.to_string()])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args([
+                "-o",
+                "PreferredAuthentications=keyboard-interactive",
+                "-o",
+                "PubkeyAuthentication=no",
+            ])
+            .args([
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "BatchMode=no",
+            ])
+            .arg(format!("{user}@127.0.0.1"))
+            .args(["echo", "remote-ok"])
+            .env_remove("LANG")
+            .env_remove("LC_ALL");
+        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn ssh");
+        let mut transcript = String::new();
+        transcript.push_str(&p.exp_string("Password:").expect("password prompt"));
+        p.send_line(password).unwrap();
+        match p.exp_string(code_prompt) {
+            Ok(before) => {
+                transcript.push_str(&before);
+                transcript.push_str(code_prompt);
+                p.send_line(code).unwrap();
+            }
+            // Refused before the code prompt, or another prompt: keep what was seen.
+            Err(
+                rexpect::error::Error::EOF { got, .. } | rexpect::error::Error::Timeout { got, .. },
+            ) => transcript.push_str(&got),
+            Err(e) => panic!("ssh: {e}"),
+        }
+        transcript.push_str(&p.exp_eof().unwrap_or_default());
+        let transcript = from_pty(&transcript);
+        SshLogin {
+            ran: transcript.lines().any(|l| l.trim() == "remote-ok"),
+            transcript,
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Copies the regular files and symlinks of `from` into a new directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), target).unwrap();
+        } else if kind.is_file() {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

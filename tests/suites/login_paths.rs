@@ -1,0 +1,150 @@
+//! The paths users meet: a real sshd with keyboard-interactive and a real ssh client,
+//! and real sudo, each with pam_unix (password) then pam_mfa (code).
+
+
+use pam_mfa_e2e::sshd::Sshd;
+use pam_mfa_e2e::{code, sudo, Sandbox, TempUser, SECRET};
+
+const PASSWORD: &str = "correct-Horse-9";
+
+/// The stack an admin writes: the password first, then the second factor.
+const SSHD_PAM: &str = "\
+auth requisite pam_unix.so
+auth required {module} config={config}
+account required pam_unix.so
+session required pam_permit.so
+password required pam_deny.so";
+
+const SUDO_PAM: &str = "\
+auth requisite pam_unix.so
+auth required {module} config={config}
+account required pam_unix.so
+session required pam_permit.so";
+
+fn user(sb: &Sandbox) -> TempUser {
+    TempUser::with_password(&sb.root.join("home"), PASSWORD)
+}
+
+#[test]
+fn sshd_right_code_runs_the_command_wrong_and_replayed_codes_do_not() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    let sshd = Sshd::start(&sb, SSHD_PAM, None);
+    let c = code(SECRET, 0);
+    let ok = sshd.login(&u.name, PASSWORD, "Verification code:", &c);
+    assert!(ok.ran, "{}", ok.transcript);
+    let replay = sshd.login(&u.name, PASSWORD, "Verification code:", &c);
+    assert!(
+        !replay.ran,
+        "a replayed code must not log in: {}",
+        replay.transcript
+    );
+    assert!(
+        replay.transcript.contains("Permission denied"),
+        "{}",
+        replay.transcript
+    );
+    let wrong = sshd.login(&u.name, PASSWORD, "Verification code:", "000000x");
+    assert!(!wrong.ran);
+    // A wrong password never reaches the code prompt (pam_unix is requisite).
+    let bad_pw = sshd.login(&u.name, "nope", "Verification code:", &code(SECRET, 1));
+    assert!(!bad_pw.ran);
+    assert!(
+        !bad_pw.transcript.contains("Verification code"),
+        "{}",
+        bad_pw.transcript
+    );
+}
+
+#[test]
+fn sshd_unenrolled_users_under_deny_and_ignore() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    let sshd = Sshd::start(&sb, SSHD_PAM, None);
+    let denied = sshd.login(&u.name, PASSWORD, "Verification code:", "123456");
+    assert!(!denied.ran);
+    assert!(
+        denied.transcript.contains("Verification code:"),
+        "asked like anybody: {}",
+        denied.transcript
+    );
+
+    sb.write_config("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0");
+    let let_through = sshd.login(&u.name, PASSWORD, "Verification code:", "unused");
+    assert!(
+        let_through.ran,
+        "ignore leaves the decision to pam_unix: {}",
+        let_through.transcript
+    );
+    assert!(
+        !let_through.transcript.contains("Verification code"),
+        "{}",
+        let_through.transcript
+    );
+}
+
+#[test]
+fn sshd_lockout_refuses_even_the_right_code() {
+    let sb = Sandbox::new("[lockout]\nmax_failures = 2\nseconds = 600");
+    let u = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    let sshd = Sshd::start(&sb, SSHD_PAM, None);
+    for _ in 0..2 {
+        assert!(
+            !sshd
+                .login(&u.name, PASSWORD, "Verification code:", "00000x")
+                .ran
+        );
+    }
+    let locked = sshd.login(&u.name, PASSWORD, "Verification code:", &code(SECRET, 0));
+    assert!(!locked.ran, "{}", locked.transcript);
+    assert!(sb.record(&u.name).unwrap().state.locked_until > pam_mfa_e2e::now());
+}
+
+#[test]
+fn sshd_prompt_follows_the_servers_locale() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    // sshd clears its environment and OpenSSH sends the client's LANG only after
+    // authentication, so the prompt follows the system locale.
+    let sshd = Sshd::start(&sb, SSHD_PAM, Some("nl_NL.UTF-8"));
+    let l = sshd.login(&u.name, PASSWORD, "Verificatiecode:", &code(SECRET, 0));
+    assert!(l.ran, "{}", l.transcript);
+    assert!(
+        l.transcript.contains("Verificatiecode:"),
+        "{}",
+        l.transcript
+    );
+}
+
+#[test]
+fn sudo_right_code_runs_the_command_wrong_code_does_not() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    let wrong = sudo::run(&sb, &u, SUDO_PAM, &[PASSWORD, "000000x"], &[]);
+    assert!(!wrong.ran, "{wrong:?}");
+    assert!(wrong.stderr.contains("Verification code:"), "{wrong:?}");
+    let ok = sudo::run(&sb, &u, SUDO_PAM, &[PASSWORD, &code(SECRET, 0)], &[]);
+    assert!(ok.ran, "{ok:?}");
+    let replay = sudo::run(&sb, &u, SUDO_PAM, &[PASSWORD, &code(SECRET, 0)], &[]);
+    assert!(!replay.ran, "{replay:?}");
+}
+
+#[test]
+fn sudo_prompt_in_the_callers_language() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    let ok = sudo::run(
+        &sb,
+        &u,
+        SUDO_PAM,
+        &[PASSWORD, &code(SECRET, 0)],
+        &[("LANG", "nl_NL.UTF-8")],
+    );
+    assert!(ok.ran, "{ok:?}");
+    assert!(ok.stderr.contains("Verificatiecode:"), "{ok:?}");
+}
