@@ -1,7 +1,6 @@
 //! The paths users meet: a real sshd with keyboard-interactive and a real ssh client,
 //! and real sudo, each with pam_unix (password) then pam_mfa (code).
 
-
 use pam_mfa_e2e::sshd::Sshd;
 use pam_mfa_e2e::{code, sudo, Sandbox, TempUser, SECRET};
 

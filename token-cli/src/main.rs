@@ -1,32 +1,7 @@
-//! `mfa-token`: enroll and manage pam_mfa second factors.
-//!
-//! Invariant: every change to a record goes through the library's locked
-//! `Store::update`, the same path the PAM module uses, so the CLI and logins racing
-//! each other lose nothing. Messages come from the library's catalogue (English or
-//! Dutch); data meant for scripts goes to stdout, everything else to stderr.
+//! The `mfa-token` binary; everything lives in the library (see lib.rs).
 
 #![forbid(unsafe_code)]
 
-mod audit;
-mod cli;
-mod commands;
-mod context;
-mod error;
-mod qr_files;
-mod time;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let ctx = context::Context::new(&cli.config);
-    match commands::run(&ctx, cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mfa-token: {}", e.render(ctx.lang));
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    mfa_token::main()
 }

@@ -1,0 +1,239 @@
+//! Writes the man pages into a directory:
+//! - mfa-token(1) and one page per subcommand, rendered from the same clap
+//!   definition the binary parses, so `--help` and the man page cannot drift;
+//! - pam_mfa.toml(5), rendered from conf/config.toml, the documented example config
+//!   whose defaults a unit test checks against the code;
+//! - pam_mfa(8), from packaging/man/pam_mfa.8.in with the version filled in.
+//!
+//! Usage: pam_mfa-mangen OUT_DIR
+
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// mfa-token.1 and mfa-token-<sub>[-<subsub>].1.
+fn cli_pages(out: &Path) -> std::io::Result<Vec<String>> {
+    let mut written = vec![];
+    let cmd = mfa_token::cli::Cli::command().version(VERSION);
+    // (page name, how the command is typed, its definition)
+    let mut stack = vec![("mfa-token".to_owned(), "mfa-token".to_owned(), cmd)];
+    while let Some((name, typed, cmd)) = stack.pop() {
+        let cmd = cmd.name(name.clone()).bin_name(typed.clone());
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() != "help" {
+                stack.push((
+                    format!("{name}-{}", sub.get_name()),
+                    format!("{typed} {}", sub.get_name()),
+                    sub.clone(),
+                ));
+            }
+        }
+        let mut buf = vec![];
+        clap_mangen::Man::new(cmd)
+            .section("1")
+            .source(format!("pam_mfa {VERSION}"))
+            .manual("pam_mfa")
+            .render(&mut buf)?;
+        let file = format!("{name}.1");
+        fs::write(out.join(&file), buf)?;
+        written.push(file);
+    }
+    Ok(written)
+}
+
+/// Escapes text for roff: backslashes, and a leading dot or quote.
+fn roff(text: &str) -> String {
+    let t = text
+        .replace('\\', "\\e")
+        .replace('-', "\\-")
+        .replace('"', "\\(dq");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+/// pam_mfa.toml.5 from the comments and keys of conf/config.toml.
+fn config_page(config: &str) -> String {
+    let mut page = format!(
+        ".TH PAM_MFA.TOML 5 \"\" \"pam_mfa {VERSION}\" \"pam_mfa\"\n.SH NAME\npam_mfa.toml \\- configuration of pam_mfa and mfa\\-token\n.SH SYNOPSIS\n/etc/pam_mfa/config.toml\n.SH DESCRIPTION\n"
+    );
+    let mut pending: Vec<String> = vec![];
+    let mut in_header = true;
+    for line in config.lines() {
+        let trimmed = line.trim();
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            let comment = comment.strip_prefix(' ').unwrap_or(comment);
+            // A commented-out key is an optional key without a default.
+            if let Some((key, value)) = comment
+                .split_once(" = ")
+                .filter(|(k, _)| !k.contains(' ') && !k.is_empty())
+            {
+                page.push_str(&format!(
+                    ".TP\n.B {}\n(unset by default; example: {})\n",
+                    roff(key),
+                    roff(value)
+                ));
+                page.push_str(
+                    &pending
+                        .drain(..)
+                        .map(|l| roff(&l))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+                page.push('\n');
+                continue;
+            }
+            if in_header && comment.starts_with("/etc/pam_mfa/config.toml:") {
+                continue;
+            }
+            pending.push(comment.to_owned());
+        } else if trimmed.is_empty() {
+            if in_header && !pending.is_empty() {
+                page.push_str(
+                    &pending
+                        .drain(..)
+                        .map(|l| roff(&l))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+                page.push_str("\n.PP\n");
+            }
+        } else if let Some(section) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            in_header = false;
+            page.push_str(&format!(".SH [{}]\n", roff(section)));
+            if !pending.is_empty() {
+                page.push_str(
+                    &pending
+                        .drain(..)
+                        .map(|l| roff(&l))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+                page.push('\n');
+            }
+        } else if let Some((key, rest)) = trimmed.split_once(" = ") {
+            let (value, note) = match rest.split_once('#') {
+                Some((v, n)) => (v.trim(), Some(n.trim())),
+                None => (rest.trim(), None),
+            };
+            page.push_str(&format!(".TP\n.B {} = {}\n", roff(key), roff(value)));
+            if let Some(n) = note {
+                page.push_str(&format!("({})\n", roff(n)));
+            }
+            page.push_str(
+                &pending
+                    .drain(..)
+                    .map(|l| roff(&l))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+            page.push('\n');
+        }
+    }
+    page.push_str(".SH SEE ALSO\n.BR pam_mfa (8),\n.BR mfa\\-token (1)\n");
+    page
+}
+
+fn main() -> std::io::Result<()> {
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .ok_or_else(|| std::io::Error::other("usage: pam_mfa-mangen OUT_DIR"))?;
+    fs::create_dir_all(&out)?;
+    let mut written = cli_pages(&out)?;
+    let config = fs::read_to_string(repo().join("conf/config.toml"))?;
+    fs::write(out.join("pam_mfa.toml.5"), config_page(&config))?;
+    written.push("pam_mfa.toml.5".into());
+    let module = fs::read_to_string(repo().join("packaging/man/pam_mfa.8.in"))?;
+    fs::write(out.join("pam_mfa.8"), module.replace("@VERSION@", VERSION))?;
+    written.push("pam_mfa.8".into());
+    written.sort();
+    for f in written {
+        println!("{}", out.join(f).display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_config_key_is_in_the_config_page() {
+        let config = fs::read_to_string(repo().join("conf/config.toml")).unwrap();
+        let page = config_page(&config);
+        for key in [
+            "dir",
+            "window",
+            "issuer",
+            "algorithm",
+            "digits",
+            "period",
+            "codes",
+            "max_failures",
+            "seconds",
+            "unenrolled",
+            "fail_delay_ms",
+        ] {
+            assert!(
+                page.contains(&format!(".B {}", roff(key))),
+                "{key} missing:\n{page}"
+            );
+        }
+        for section in ["store", "totp", "recovery", "lockout", "policy"] {
+            assert!(page.contains(&format!(".SH [{section}]")), "{section}");
+        }
+    }
+
+    #[test]
+    fn the_module_page_documents_the_arguments_and_codes() {
+        let page = fs::read_to_string(repo().join("packaging/man/pam_mfa.8.in")).unwrap();
+        for needle in [
+            "config=",
+            "debug",
+            "PAM_SUCCESS",
+            "PAM_AUTH_ERR",
+            "PAM_IGNORE",
+            "PAM_SERVICE_ERR",
+            "PAM_AUTHINFO_UNAVAIL",
+            "PAM_CONV_ERR",
+            "pam_fail_delay",
+            "/etc/default/locale",
+        ] {
+            assert!(page.contains(needle), "pam_mfa.8 lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn every_subcommand_gets_a_page() {
+        let dir = std::env::temp_dir().join(format!("mangen-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pages = cli_pages(&dir).unwrap();
+        for want in [
+            "mfa-token.1",
+            "mfa-token-enroll-totp.1",
+            "mfa-token-import-google-authenticator.1",
+            "mfa-token-status.1",
+            "mfa-token-unlock.1",
+        ] {
+            assert!(pages.iter().any(|p| p == want), "{want} in {pages:?}");
+        }
+        let enroll = fs::read_to_string(dir.join("mfa-token-enroll-totp.1")).unwrap();
+        assert!(
+            enroll.contains("\\-\\-png") && enroll.contains("\\-\\-no\\-confirm"),
+            "{enroll}"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
