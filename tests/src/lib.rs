@@ -31,6 +31,9 @@ use pam_mfa::username::UserName;
 pub struct Artifacts {
     pub module: PathBuf,
     pub cli: PathBuf,
+    /// tests/src/bin/pam_driver.rs: a libpam application with a byte-exact
+    /// conversation, for hostile input and the benchmarks.
+    pub driver: PathBuf,
 }
 
 fn workspace() -> PathBuf {
@@ -55,6 +58,10 @@ pub fn artifacts() -> &'static Artifacts {
                 "pam_mfa",
                 "-p",
                 "mfa-token",
+                "-p",
+                "pam_mfa-e2e",
+                "--bin",
+                "pam_driver",
             ])
             .current_dir(workspace())
             .status()
@@ -66,6 +73,7 @@ pub fn artifacts() -> &'static Artifacts {
         let a = Artifacts {
             module: target.join("release/libpam_mfa.so"),
             cli: target.join("release/mfa-token"),
+            driver: target.join("release/pam_driver"),
         };
         assert!(
             a.module.exists() && a.cli.exists(),
@@ -130,6 +138,8 @@ pub fn code(secret: &str, offset: i64) -> String {
 #[derive(Debug)]
 pub struct Login {
     pub ok: bool,
+    /// The exit status; `None` if the process was killed by a signal (a crash).
+    pub code: Option<i32>,
     /// What the conversation printed (prompts, info messages, pamtester's verdict).
     pub transcript: String,
     /// What the module sent to pam_syslog, as `(priority, message)`.
@@ -170,6 +180,7 @@ fn parse_login(out: Output) -> Login {
         .collect();
     Login {
         ok: out.status.success(),
+        code: out.status.code(),
         transcript,
         syslog,
         wrapper,
@@ -199,6 +210,8 @@ pub struct LoginOpts<'a> {
     pub items: Vec<&'a str>,
     /// Environment of the pamtester process (besides pam_wrapper's).
     pub env: Vec<(&'a str, &'a str)>,
+    /// Shell commands run as root in the login's mount namespace first.
+    pub setup: Option<&'a str>,
 }
 
 impl Sandbox {
@@ -264,23 +277,23 @@ impl Sandbox {
         format!("{}\n", text.trim_end())
     }
 
-    /// pamtester under pam_wrapper, in a mount namespace with a private /tmp:
+    /// `program` under pam_wrapper, in a mount namespace with a private /tmp:
     /// pam_wrapper copies the service files to `/tmp/pam.<one character>`, which
     /// allows only 62 concurrent processes machine-wide and lets parallel tests
-    /// pick up each other's service files.
-    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> Command {
-        require("pamtester", "pamtester");
+    /// pick up each other's service files. `opts.setup` runs first, in the same
+    /// namespace (e.g. to mount a full or read-only store).
+    fn under_pam_wrapper(&self, program: &Path, args: &[&str], opts: &LoginOpts<'_>) -> Command {
         require("unshare", "util-linux");
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            // The preload is set for pamtester alone: pam_wrapper's constructor would
-            // otherwise run in unshare, before the private /tmp exists.
-            .arg(r#"mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && LD_PRELOAD=libpam_wrapper.so exec "$0" "$@""#)
-            .arg("pamtester");
-        for item in &opts.items {
-            cmd.args(["-I", item]);
-        }
-        cmd.args([opts.service.unwrap_or("mfa"), user, "authenticate"])
+            // The preload is set for the program alone: pam_wrapper's constructor
+            // would otherwise run in unshare, before the private /tmp exists.
+            .arg(format!(
+                r#"{} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && LD_PRELOAD=libpam_wrapper.so exec "$0" "$@""#,
+                opts.setup.map(|s| format!("{s} &&")).unwrap_or_default()
+            ))
+            .arg(program)
+            .args(args)
             .env("PAM_WRAPPER", "1")
             .env("PAM_WRAPPER_SERVICE_DIR", &self.services)
             .env("PAM_WRAPPER_DEBUGLEVEL", "3")
@@ -294,9 +307,40 @@ impl Sandbox {
         cmd
     }
 
+    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> Command {
+        require("pamtester", "pamtester");
+        let mut args = vec![];
+        for item in &opts.items {
+            args.extend(["-I", item]);
+        }
+        args.extend([opts.service.unwrap_or("mfa"), user, "authenticate"]);
+        self.under_pam_wrapper(Path::new("pamtester"), &args, opts)
+    }
+
+    /// One authentication through pam_driver, answering the prompt with exactly
+    /// `answer` (any bytes; a NUL ends the string the module sees).
+    pub fn drive(&self, user: &str, answer: &[u8], opts: &LoginOpts<'_>) -> Login {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let file = self
+            .root
+            .join(format!("answer-{}", N.fetch_add(1, Ordering::SeqCst)));
+        fs::write(&file, answer).unwrap();
+        let service = opts.service.unwrap_or("mfa");
+        let cmd = self.under_pam_wrapper(
+            &artifacts().driver,
+            &["once", service, user, file.to_str().unwrap()],
+            opts,
+        );
+        finish(self.spawn(cmd), &[])
+    }
+
+    fn spawn(&self, mut cmd: Command) -> Child {
+        cmd.spawn().expect("start the login program")
+    }
+
     /// Starts a login without answering yet (for races): answer with [`finish`].
     pub fn spawn_login(&self, user: &str, opts: &LoginOpts<'_>) -> Child {
-        self.pamtester(user, opts).spawn().expect("start pamtester")
+        self.spawn(self.pamtester(user, opts))
     }
 
     /// Authenticates `user` answering `answers` in turn, through the "mfa" service.
@@ -429,6 +473,49 @@ impl Sandbox {
 
     pub fn record_path(&self, user: &str) -> PathBuf {
         self.store.join(format!("{user}.toml"))
+    }
+}
+
+/// A mount made by a test, unmounted on drop.
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    /// Mounts a tmpfs of `size` (e.g. "64k") on `dir` with `mode`.
+    pub fn tmpfs(dir: &Path, size: &str, mode: &str) -> Mount {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode={mode}"),
+                "pam_mfa-test",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs on {}", dir.display());
+        Mount(dir.to_owned())
+    }
+
+    /// A read-only view of `source` at `dir`.
+    pub fn read_only(source: &Path, dir: &Path) -> Mount {
+        fs::create_dir_all(dir).unwrap();
+        let bind = |args: &[&str]| {
+            let ok = Command::new("mount").args(args).status().unwrap().success();
+            assert!(ok, "mount {args:?}");
+        };
+        bind(&["--bind", source.to_str().unwrap(), dir.to_str().unwrap()]);
+        let m = Mount(dir.to_owned());
+        bind(&["-o", "remount,ro,bind", dir.to_str().unwrap()]);
+        m
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 

@@ -1,0 +1,261 @@
+//! A libpam application for the suites and the benchmarks: pam_start →
+//! pam_authenticate → pam_end in one process, with a conversation that answers
+//! prompts with arbitrary bytes (NUL, non-UTF-8, a megabyte) and a no-op
+//! PAM_FAIL_DELAY so failures are not slept on.
+//!
+//! Usage:
+//!   pam_driver once SERVICE USER ANSWER_FILE
+//!       One authentication; prints the conversation and `result=<code>`; exits 0
+//!       on PAM_SUCCESS, 1 otherwise.
+//!   pam_driver bench SERVICE USERS_FILE ITERATIONS THREADS (--secret BASE32 | --answer TEXT)
+//!       ITERATIONS authentications per thread, cycling through the users (one per
+//!       line); the answer is the current TOTP code of BASE32 (SHA1, 6 digits,
+//!       30 s) or TEXT. Prints one line of key=value results (latencies in µs).
+//!
+//! All `unsafe` is the libpam FFI; each block names the contract it relies on.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+#[repr(C)]
+struct PamConv {
+    conv: extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int,
+    appdata: *mut c_void,
+}
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    fn pam_start(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+    fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
+    fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
+}
+
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
+const PAM_PROMPT_ECHO_ON: c_int = 2;
+const PAM_FAIL_DELAY: c_int = 10;
+const PAM_CONV_ERR: c_int = 19;
+
+/// What the conversation answers, and what it saw.
+struct AppData {
+    answer: Vec<u8>,
+    transcript: Mutex<Vec<String>>,
+}
+
+extern "C" fn conversation(
+    n: c_int,
+    msgs: *mut *const PamMessage,
+    resp: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    let Ok(n) = usize::try_from(n) else {
+        return PAM_CONV_ERR;
+    };
+    // SAFETY: appdata is the &AppData passed to pam_start, alive for the whole
+    // authentication (pam_end runs before it is dropped).
+    let data = unsafe { &*(appdata as *const AppData) };
+    // SAFETY: libpam frees the array and each resp with free(), so both come from
+    // calloc/malloc; calloc zeroes resp_retcode and the pointers.
+    let out = unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) } as *mut PamResponse;
+    if out.is_null() {
+        return PAM_CONV_ERR;
+    }
+    for i in 0..n {
+        // SAFETY: Linux-PAM passes `msgs` as a pointer to an array of n pointers.
+        let m = unsafe { &**msgs.add(i) };
+        // SAFETY: every message is a NUL-terminated string owned by libpam.
+        let text = unsafe { CStr::from_ptr(m.msg) }
+            .to_string_lossy()
+            .into_owned();
+        if let Ok(mut t) = data.transcript.lock() {
+            t.push(format!("[{}] {text}", m.msg_style));
+        }
+        if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+            // SAFETY: a fresh allocation of answer + NUL, handed to libpam to free.
+            let buf = unsafe { libc::malloc(data.answer.len() + 1) } as *mut u8;
+            if buf.is_null() {
+                return PAM_CONV_ERR;
+            }
+            // SAFETY: buf holds answer.len() + 1 bytes; the answer may contain NUL,
+            // which the module then sees as the end of the string.
+            unsafe {
+                ptr::copy_nonoverlapping(data.answer.as_ptr(), buf, data.answer.len());
+                *buf.add(data.answer.len()) = 0;
+                (*out.add(i)).resp = buf as *mut c_char;
+            }
+        }
+    }
+    // SAFETY: resp is libpam's out-parameter.
+    unsafe { *resp = out };
+    0
+}
+
+extern "C" fn no_delay(_status: c_int, _usec: libc::c_uint, _appdata: *mut c_void) {}
+
+/// One pam_start → pam_authenticate → pam_end. Returns the PAM code.
+fn authenticate(service: &CStr, user: &CStr, data: &AppData) -> c_int {
+    let conv = PamConv {
+        conv: conversation,
+        appdata: data as *const AppData as *mut c_void,
+    };
+    let mut pamh: *mut c_void = ptr::null_mut();
+    // SAFETY: valid C strings, a conversation that outlives the handle, an
+    // out-pointer for the handle.
+    let rc = unsafe { pam_start(service.as_ptr(), user.as_ptr(), &conv, &mut pamh) };
+    if rc != 0 {
+        return rc;
+    }
+    // SAFETY: PAM_FAIL_DELAY takes a function pointer; libpam calls it instead of
+    // sleeping after a failure.
+    unsafe { pam_set_item(pamh, PAM_FAIL_DELAY, no_delay as *const c_void) };
+    // SAFETY: pamh came from pam_start and is ended exactly once below.
+    let rc = unsafe { pam_authenticate(pamh, 0) };
+    // SAFETY: as above.
+    unsafe { pam_end(pamh, rc) };
+    rc
+}
+
+fn strerror(code: c_int) -> String {
+    // SAFETY: pam_strerror accepts a NULL handle in Linux-PAM and returns a static
+    // string.
+    let s = unsafe { pam_strerror(ptr::null_mut(), code) };
+    if s.is_null() {
+        return code.to_string();
+    }
+    // SAFETY: a static NUL-terminated string.
+    unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()
+}
+
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn current_code(secret: &pam_mfa::totp::Secret) -> String {
+    let p = pam_mfa::totp::Params::DEFAULT;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    pam_mfa::totp::code_at(secret, p, p.step_at(now)).to_string()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("once") if args.len() == 5 => {
+            let data = AppData {
+                answer: std::fs::read(&args[4]).expect("answer file"),
+                transcript: Mutex::new(vec![]),
+            };
+            let service = CString::new(args[2].as_str()).unwrap();
+            let user = CString::new(args[3].as_str()).unwrap();
+            let rc = authenticate(&service, &user, &data);
+            for line in data.transcript.lock().unwrap().iter() {
+                println!("{line}");
+            }
+            println!("result={rc} {}", strerror(rc));
+            std::process::exit(if rc == 0 { 0 } else { 1 });
+        }
+        Some("bench") if args.len() == 8 => {
+            let service = CString::new(args[2].as_str()).unwrap();
+            let users: Vec<CString> = std::fs::read_to_string(&args[3])
+                .expect("users file")
+                .lines()
+                .map(|u| CString::new(u).unwrap())
+                .collect();
+            let iterations: usize = args[4].parse().unwrap();
+            let threads: usize = args[5].parse().unwrap();
+            let secret = (args[6] == "--secret")
+                .then(|| pam_mfa::totp::Secret::from_base32(&args[7]).unwrap());
+            let fixed = (args[6] == "--answer").then(|| args[7].clone().into_bytes());
+            let rss_before = vm_rss_kib();
+            let start = Instant::now();
+            let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (service, users, secret, fixed) = (&service, &users, &secret, &fixed);
+                        s.spawn(move || {
+                            let mut times = Vec::with_capacity(iterations);
+                            let mut ok = 0;
+                            for i in 0..iterations {
+                                let user = &users[(t * iterations + i) % users.len()];
+                                let answer = match (secret, fixed) {
+                                    (Some(sec), _) => current_code(sec).into_bytes(),
+                                    (_, Some(a)) => a.clone(),
+                                    _ => unreachable!(),
+                                };
+                                let data = AppData {
+                                    answer,
+                                    transcript: Mutex::new(vec![]),
+                                };
+                                let t0 = Instant::now();
+                                let rc = authenticate(service, user, &data);
+                                times.push(t0.elapsed());
+                                ok += usize::from(rc == 0);
+                            }
+                            (times, ok)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let elapsed = start.elapsed().as_secs_f64();
+            let mut all: Vec<Duration> = results
+                .iter()
+                .flat_map(|(t, _)| t.iter().copied())
+                .collect();
+            all.sort();
+            let ok: usize = results.iter().map(|(_, o)| o).sum();
+            println!(
+                "logins={} ok={} seconds={:.3} per_second={:.1} median_us={:.1} p90_us={:.1} rss_before_kib={} rss_after_kib={}",
+                all.len(),
+                ok,
+                elapsed,
+                all.len() as f64 / elapsed,
+                percentile(&all, 0.5),
+                percentile(&all, 0.9),
+                rss_before,
+                vm_rss_kib()
+            );
+        }
+        _ => {
+            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
+            std::process::exit(2);
+        }
+    }
+}
