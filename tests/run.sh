@@ -12,4 +12,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== fuzz smoke run (5 s per target; longer: bash fuzz/run.sh 600)"
+bash fuzz/run.sh 5 2>&1 | grep -E '^fuzz |FAILED|panicked'
 echo "== all tests passed"

@@ -135,10 +135,23 @@ impl OtpAuth {
         }
         let (label, query) = rest.split_once('?').unwrap_or((rest, ""));
         let label = decode(label)?;
+        // Spaces after the ':' are allowed by the format and not part of the name.
         let (label_issuer, account) = match label.split_once(':') {
             Some((i, a)) => (Some(i.to_owned()), a.trim_start().to_owned()),
-            None => (None, label),
+            None => (None, label.trim_start().to_owned()),
         };
+        // The format forbids ':' in both names; accepting one would make the same
+        // account read back differently after we write it. Control characters
+        // would end up on terminals.
+        if account.contains(':') || account.chars().any(char::is_control) {
+            return Err(UriError::Value("label".to_owned()));
+        }
+        if label_issuer
+            .as_deref()
+            .is_some_and(|i| i.chars().any(char::is_control))
+        {
+            return Err(UriError::Value("label".to_owned()));
+        }
         // Known parameters by name; each may appear once. Others (`image`, ...) are
         // ignored.
         const KNOWN: [&str; 5] = ["secret", "issuer", "algorithm", "digits", "period"];
@@ -161,7 +174,10 @@ impl OtpAuth {
         let bad = |key: &str| UriError::Value(key.to_owned());
         let secret =
             Secret::from_base32(&secret.ok_or(UriError::NoSecret)?).map_err(UriError::Secret)?;
-        if issuer.as_ref().is_some_and(|i| i.contains(':')) {
+        if issuer
+            .as_ref()
+            .is_some_and(|i| i.contains(':') || i.chars().any(char::is_control))
+        {
             return Err(bad("issuer"));
         }
         let algorithm = match algorithm {
@@ -258,6 +274,10 @@ mod tests {
         assert_eq!(a.issuer.as_deref(), Some("ACME Co"));
         assert_eq!(a.account, "john.doe@email.com");
         assert_eq!(a.params, Params::DEFAULT);
+        // A leading space is not part of the name, with or without an issuer prefix.
+        let s = OtpAuth::parse("otpauth://totp/%20bob?secret=JBSWY3DPEHPK3PXP&issuer=X").unwrap();
+        assert_eq!(OtpAuth::parse(&s.to_uri()).unwrap(), s);
+        assert_eq!(s.account, "bob");
         let b = OtpAuth::parse("otpauth://totp/alice?secret=jbswy3dpehpk3pxp").unwrap();
         assert_eq!((b.issuer, b.account.as_str()), (None, "alice"));
     }
@@ -300,6 +320,23 @@ mod tests {
                 UriError::Secret(SecretError::Base32),
             ),
             ("otpauth:/", UriError::Scheme),
+            // Found by fuzzing: a second ':' in the label did not survive a round trip.
+            (
+                "otpauth://totp/:a:b?secret=JBSWY3DPEHPK3PXP",
+                UriError::Value("label".into()),
+            ),
+            (
+                "otpauth://totp/x:a%3Ab?secret=JBSWY3DPEHPK3PXP",
+                UriError::Value("label".into()),
+            ),
+            (
+                "otpauth://totp/a%1B[2J?secret=JBSWY3DPEHPK3PXP",
+                UriError::Value("label".into()),
+            ),
+            (
+                "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP&issuer=x%00",
+                UriError::Value("issuer".into()),
+            ),
             ("", UriError::Scheme),
         ];
         for (uri, want) in cases {

@@ -1,0 +1,26 @@
+//! What users type and what PAM hands over: user names never escape the store
+//! directory; typed codes never panic the checks; normalizing a recovery code
+//! is idempotent.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use pam_mfa::recovery::normalize;
+use pam_mfa::totp::{check, Params, Secret};
+use pam_mfa::username::UserName;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(u) = UserName::from_bytes(data) {
+        let s = u.as_str();
+        assert!(!s.contains('/') && !s.starts_with('.') && !s.is_empty());
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Some(n) = normalize(text) {
+            assert_eq!(
+                normalize(&n).as_deref().map(String::as_str),
+                Some(n.as_str())
+            );
+        }
+        let secret = Secret::from_bytes(vec![7; 20]).unwrap();
+        let _ = check(&secret, Params::DEFAULT, text, 1_700_000_000, 1, Some(5));
+        let _ = Secret::from_base32(text);
+    }
+});
