@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""Benchmarks pam_mfa against pam_google_authenticator and pam_oath (Debian's
+packages) through the same libpam harness (tests/src/bin/pam_driver.rs) under
+pam_wrapper, side by side in one run, and prints a markdown table.
+
+Run through tests/bench/run.sh, which builds the binaries and installs the peers.
+Every module gets the same secret (160 bits, SHA1, 6 digits, 30 s) and the same
+users; a code works once per user in every module, so success paths log in a
+different user each time.
+"""
+
+import base64
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DRIVER = os.path.join(ROOT, "target/release/pam_driver")
+MODULE = os.path.join(ROOT, "target/release/libpam_mfa.so")
+SECDIR = "/lib/x86_64-linux-gnu/security"
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+HEX = base64.b32decode(SECRET).hex()
+WORK = "/var/tmp/pam_mfa-bench"
+MODULES = ["pam_mfa", "pam_google_authenticator", "pam_oath"]
+USER_COUNTS = [1, 10_000, 100_000]
+LOGINS = int(os.environ.get("BENCH_LOGINS", "1000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+
+
+def write(path, text, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def setup(n):
+    """A store, secret files and a users file for n users bench0..bench{n-1}."""
+    base = os.path.join(WORK, f"users-{n}")
+    if os.path.exists(os.path.join(base, "done")):
+        return base
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    os.chmod(base, 0o755)
+    store, ga = os.path.join(base, "store"), os.path.join(base, "ga")
+    os.mkdir(store, 0o700)
+    os.mkdir(ga, 0o700)
+    users = [f"bench{i}" for i in range(n)]
+    write(os.path.join(base, "users"), "\n".join(users) + "\n", 0o644)
+    record = (
+        f'version = 1\n\n[totp]\nsecret = "{SECRET}"\nalgorithm = "SHA1"\n'
+        "digits = 6\nperiod = 30\ncreated = 1700000000\n"
+    )
+    ga_file = f'{SECRET}\n" WINDOW_SIZE 3\n" DISALLOW_REUSE\n" TOTP_AUTH\n'
+    for u in users:
+        write(os.path.join(store, f"{u}.toml"), record)
+        write(os.path.join(ga, u), ga_file)
+    write(os.path.join(base, "oath"), "".join(f"HOTP/T30 {u} - {HEX}\n" for u in users))
+    write(
+        os.path.join(base, "config.toml"),
+        f'[store]\ndir = "{store}"\n[lockout]\nmax_failures = 0\n[policy]\nfail_delay_ms = 0\n',
+        0o644,
+    )
+    svc = os.path.join(base, "pam.d")
+    os.mkdir(svc)
+    lines = {
+        "pam_mfa": f"auth required {MODULE} config={base}/config.toml",
+        "pam_google_authenticator": f"auth required {SECDIR}/pam_google_authenticator.so secret={ga}/${{USER}} user=root",
+        "pam_oath": f"auth required {SECDIR}/pam_oath.so usersfile={base}/oath window=1 digits=6",
+        "permit": f"auth required {SECDIR}/pam_permit.so",
+        "other": f"auth required {SECDIR}/pam_deny.so",
+    }
+    for name, line in lines.items():
+        write(os.path.join(svc, name), line + "\n", 0o644)
+    write(os.path.join(base, "done"), "")
+    return base
+
+
+def env_for(base):
+    env = dict(os.environ)
+    env.update(
+        LD_PRELOAD="libpam_wrapper.so",
+        PAM_WRAPPER="1",
+        PAM_WRAPPER_SERVICE_DIR=os.path.join(base, "pam.d"),
+        PAM_WRAPPER_DISABLE_DEEPBIND="1",
+    )
+    return env
+
+
+def driver(base, service, logins, threads, answer, users_file=None, valgrind=None):
+    users_file = users_file or os.path.join(base, "users")
+    how = ["--secret", SECRET] if answer == "right" else ["--answer", "00000x"]
+    cmd = [DRIVER, "bench", service, users_file, str(logins), str(threads)] + how
+    if valgrind:
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={valgrind}"] + cmd
+    out = subprocess.run(cmd, env=env_for(base), capture_output=True, text=True, check=True)
+    line = [l for l in out.stdout.splitlines() if l.startswith("logins=")][-1]
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
+
+
+def fresh_users(base, count, tag):
+    """A users file of `count` users not logged in during the current 30 s step:
+    success paths need unused codes."""
+    global cursor
+    users = open(os.path.join(base, "users")).read().split()
+    start = cursor.get(base, 0)
+    if start + count > len(users):
+        # Wait for the next step: every code is fresh again.
+        time.sleep(30 - time.time() % 30 + 1)
+        start = 0
+    cursor[base] = start + count
+    path = os.path.join(base, f"users-{tag}")
+    write(path, "\n".join(users[start : start + count]) + "\n", 0o644)
+    return path
+
+
+cursor = {}
+
+
+def median_of_runs(fn):
+    runs = [fn() for _ in range(REPEATS)]
+    return statistics.median(r["median_us"] for r in runs), runs
+
+
+def instructions(path):
+    text = open(path).read()
+    m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
+    return int(m.group(1))
+
+
+def stripped_size(path):
+    tmp = os.path.join(WORK, "stripped.so")
+    subprocess.run(["strip", "-o", tmp, path], check=True)
+    return os.path.getsize(tmp)
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    out = []
+    say = lambda s="": (out.append(s), print(s, flush=True))
+    say(f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; "
+        f"median of {REPEATS} runs of {LOGINS} logins each (pam_start → pam_authenticate → pam_end in one process, pam_wrapper).")
+    say()
+
+    # 1. Latency by user count, success and failure.
+    say("### Per-login latency (µs, median) by enrolled users")
+    say()
+    say("| path | users | " + " | ".join(MODULES) + " | pam_mfa vs fastest peer |")
+    say("|---|---|" + "---|" * len(MODULES) + "---|")
+    for n in USER_COUNTS:
+        base = setup(n)
+        for path in ["failure (wrong code)", "success (right code)"]:
+            if path.startswith("success") and n < LOGINS:
+                continue
+            row = {}
+            for m in MODULES:
+                if path.startswith("success"):
+                    fn = lambda: driver(base, m, LOGINS, 1, "right", fresh_users(base, LOGINS, m))
+                else:
+                    one = os.path.join(base, "users-one")
+                    write(one, "bench0\n", 0o644)
+                    fn = lambda: driver(base, m, LOGINS, 1, "wrong", one)
+                med, runs = median_of_runs(fn)
+                want_ok = LOGINS if path.startswith("success") else 0
+                bad = [r for r in runs if r["ok"] != want_ok]
+                row[m] = f"{med:.0f}" + (f" ({int(bad[0]['ok'])}/{LOGINS} ok!)" if bad else "")
+            peers = [float(row[m].split()[0]) for m in MODULES[1:]]
+            ratio = float(row["pam_mfa"].split()[0]) / min(peers)
+            say(f"| {path} | {n:,} | " + " | ".join(row[m] for m in MODULES) + f" | {ratio:.2f}× |")
+    say()
+
+    # 2. Throughput with concurrent logins (success path, 10 000 users).
+    base = setup(10_000)
+    per_thread = 150
+    say(f"### Throughput, concurrent logins of different users (logins/s; success path, 10,000 users, {per_thread} logins per thread)")
+    say()
+    say("| threads | " + " | ".join(MODULES) + " |")
+    say("|---|" + "---|" * len(MODULES))
+    for threads in [1, 2, 4, 16]:
+        cells = []
+        for m in MODULES:
+            users = fresh_users(base, threads * per_thread, f"{m}-t{threads}")
+            r = driver(base, m, per_thread, threads, "right", users)
+            note = "" if r["ok"] == r["logins"] else f" ({int(r['logins'] - r['ok'])} of {int(r['logins'])} valid logins FAILED)"
+            cells.append(f"{r['per_second']:.0f}{note}")
+        say(f"| {threads} | " + " | ".join(cells) + " |")
+    say()
+
+    # 3. Instructions per login (callgrind), failure path, one user.
+    say("### Cost per login, without noise")
+    say()
+    base = setup(1)
+    one = os.path.join(base, "users-one")
+    write(one, "bench0\n", 0o644)
+    n = 20
+    cg = lambda name: os.path.join(WORK, f"callgrind.{name}")
+    driver(base, "permit", n, 1, "wrong", one, valgrind=cg("permit"))
+    baseline = instructions(cg("permit"))
+    say("| | " + " | ".join(MODULES) + " |")
+    say("|---|" + "---|" * len(MODULES))
+    cells = []
+    for m in MODULES:
+        driver(base, m, n, 1, "wrong", one, valgrind=cg(m))
+        cells.append(f"{(instructions(cg(m)) - baseline) / n:,.0f}")
+    say("| instructions per failed login (callgrind, minus pam_permit) | " + " | ".join(cells) + " |")
+    sizes = {
+        "pam_mfa": stripped_size(MODULE),
+        "pam_google_authenticator": stripped_size(f"{SECDIR}/pam_google_authenticator.so"),
+        "pam_oath": stripped_size(f"{SECDIR}/pam_oath.so"),
+    }
+    say("| stripped module size (KiB) | " + " | ".join(f"{sizes[m] / 1024:.0f}" for m in MODULES) + " |")
+    permit = driver(base, "permit", 50, 1, "wrong", one)
+    rss = []
+    for m in MODULES:
+        r = driver(base, m, 50, 1, "wrong", one)
+        rss.append(f"{r['rss_after_kib'] - permit['rss_after_kib']:+.0f}")
+    say("| resident memory added after 50 logins (KiB, vs pam_permit) | " + " | ".join(rss) + " |")
+    say()
+    say("pam_oath also needs liboath (linked); pam_mfa's failure path writes the failure count (fsync) for lockout, the peers write nothing on failure.")
+
+    dest = os.path.join(ROOT, "target/bench")
+    os.makedirs(dest, exist_ok=True)
+    with open(os.path.join(dest, "results.md"), "w") as f:
+        f.write("\n".join(out) + "\n")
+    print(f"\nsaved to {os.path.join(dest, 'results.md')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
