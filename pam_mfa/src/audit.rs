@@ -12,9 +12,13 @@ use crate::store::StoreError;
 use crate::username::UserName;
 
 /// Which factor passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Factor {
     Totp,
+    /// A security key, by the name it was registered under.
+    Key {
+        name: String,
+    },
     Recovery {
         /// Unused codes left after this one.
         remaining: usize,
@@ -28,6 +32,8 @@ pub enum Failure {
     WrongCode,
     /// A TOTP code for a step that was already used.
     Replay,
+    /// A security key's assertion failed verification (logged with its reason).
+    KeyRejected,
 }
 
 /// Something worth a log line.
@@ -49,6 +55,18 @@ pub enum Event<'a> {
     Unenrolled { user: &'a UserName, ignored: bool },
     /// A name that cannot be a user of ours.
     InvalidUser { raw: &'a [u8], ignored: bool },
+    /// A service needs a security key and none passed.
+    KeyRequired {
+        user: &'a UserName,
+        service: &'a str,
+    },
+    /// No answer from a security key; the code prompt follows.
+    KeyUnavailable { user: &'a UserName, reason: String },
+    /// A security key answered, and the answer failed verification.
+    KeyRejected {
+        user: &'a UserName,
+        reason: &'a crate::fido2::verify::Rejection,
+    },
     /// The module arguments were refused.
     Args(&'a ArgError),
     /// The configuration was refused.
@@ -80,9 +98,12 @@ impl Event<'_> {
         match self {
             Event::Debug(_) => Level::Debug,
             Event::Success { .. } => Level::Info,
-            Event::Failed { .. } | Event::Unenrolled { .. } | Event::InvalidUser { .. } => {
-                Level::Notice
-            }
+            Event::Failed { .. }
+            | Event::Unenrolled { .. }
+            | Event::InvalidUser { .. }
+            | Event::KeyRequired { .. }
+            | Event::KeyUnavailable { .. } => Level::Notice,
+            Event::KeyRejected { .. } => Level::Warning,
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
                 Level::Warning
             }
@@ -117,6 +138,23 @@ impl fmt::Display for Event<'_> {
         match self {
             Event::Success {
                 user,
+                factor: Factor::Key { name },
+            } => write!(
+                f,
+                "user={user}: second factor accepted (security key {name:?})"
+            ),
+            Event::KeyRequired { user, service } => write!(
+                f,
+                "user={user}: service {service} requires a security key and none passed"
+            ),
+            Event::KeyUnavailable { user, reason } => {
+                write!(f, "user={user}: security key not used: {reason}")
+            }
+            Event::KeyRejected { user, reason } => {
+                write!(f, "user={user}: security key assertion rejected: {reason}")
+            }
+            Event::Success {
+                user,
                 factor: Factor::Totp,
             } => {
                 write!(f, "user={user}: second factor accepted (totp)")
@@ -135,6 +173,14 @@ impl fmt::Display for Event<'_> {
             } => write!(
                 f,
                 "user={user}: wrong code ({failures} consecutive failures)"
+            ),
+            Event::Failed {
+                user,
+                why: Failure::KeyRejected,
+                failures,
+            } => write!(
+                f,
+                "user={user}: security key refused ({failures} consecutive failures)"
             ),
             Event::Failed {
                 user,

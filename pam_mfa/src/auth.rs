@@ -1,19 +1,27 @@
 //! One authentication, from user name to [`Outcome`].
 //!
-//! Invariant: the code is checked and its consequences (replay step, consumed
-//! recovery code, failure count, lockout) are stored in one `Store::update`, under
-//! the user's lock, so two racing logins can never both spend the same code. The
-//! prompt is shown to unknown, unenrolled, locked and enrolled users alike (only
-//! `unenrolled = "ignore"` skips it), so the answer does not tell them apart. This
-//! module has no FFI, no clock and no device: all of them are passed in.
+//! Invariant: a code or key assertion is checked and its consequences (replay step,
+//! consumed recovery code, sign counter, failure count, lockout) are stored in one
+//! `Store::update`, under the user's lock, so two racing logins can never both spend
+//! the same code. The code prompt is shown to unknown, unenrolled, locked and
+//! enrolled users alike (only `unenrolled = "ignore"` skips it), so the answer does
+//! not tell them apart. A security key is tried first when the user has one, the
+//! session is local (or the config allows remote) and a key is plugged in; a key
+//! that does not answer leads to the code prompt, a key whose answer fails
+//! verification fails the login. This module has no FFI, no clock and no device:
+//! all of them are passed in.
+
+mod key;
 
 use zeroize::Zeroizing;
 
 use crate::audit::{Audit, Event, Factor, Failure};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
+use crate::fido2::Authenticator;
 use crate::i18n::{self, Lang, Msg};
 use crate::policy;
+use crate::random::Random;
 use crate::recovery;
 use crate::store::{Change, Record, Store};
 use crate::totp;
@@ -30,7 +38,45 @@ pub trait Prompter {
     fn info(&mut self, text: &str) -> Result<(), Error>;
 }
 
-/// What the locked update decided.
+/// Access to security keys.
+pub trait KeyPort {
+    /// The key to use, or `None` if none is plugged in.
+    fn open(&mut self) -> Option<Box<dyn Authenticator>>;
+}
+
+/// No security keys (the CLI, tests of the code path).
+pub struct NoKeys;
+
+impl KeyPort for NoKeys {
+    fn open(&mut self) -> Option<Box<dyn Authenticator>> {
+        None
+    }
+}
+
+/// Where the login comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Session<'a> {
+    /// The PAM service name.
+    pub service: &'a str,
+    /// PAM_RHOST is set: the user is not at this machine.
+    pub remote: bool,
+    /// The module argument `require_key`.
+    pub require_key: bool,
+}
+
+/// Everything an authentication uses besides the store.
+pub struct Env<'a> {
+    pub cfg: &'a Config,
+    pub lang: Lang,
+    pub now: u64,
+    pub session: Session<'a>,
+    pub prompter: &'a mut dyn Prompter,
+    pub keys: &'a mut dyn KeyPort,
+    pub rng: &'a mut dyn Random,
+    pub audit: &'a mut dyn Audit,
+}
+
+/// What a locked update decided.
 enum Verdict {
     Accepted(Factor),
     Failed {
@@ -42,29 +88,26 @@ enum Verdict {
     Unenrolled,
 }
 
-/// Authenticates `raw_user` at unix time `now`.
+/// Authenticates `raw_user`.
 pub fn authenticate(
-    cfg: &Config,
     store: &impl Store,
     raw_user: &[u8],
-    lang: Lang,
-    prompter: &mut dyn Prompter,
-    audit: &mut dyn Audit,
-    now: u64,
+    env: &mut Env<'_>,
 ) -> Result<Outcome, Error> {
+    let cfg = env.cfg;
     let ignore = cfg.policy.unenrolled == Unenrolled::Ignore;
-    let prompt = i18n::text(lang, Msg::CodePrompt);
+    let prompt = i18n::text(env.lang, Msg::CodePrompt);
     let user = match UserName::from_bytes(raw_user) {
         Ok(u) => u,
         Err(_) => {
-            audit.log(&Event::InvalidUser {
+            env.audit.log(&Event::InvalidUser {
                 raw: raw_user,
                 ignored: ignore,
             });
             if ignore {
                 return Ok(Outcome::Ignore);
             }
-            prompter.ask_hidden(prompt)?;
+            env.prompter.ask_hidden(prompt)?;
             return Ok(Outcome::Failure);
         }
     };
@@ -76,45 +119,71 @@ pub fn authenticate(
         Err(_) => true,
     };
     if !enrolled && ignore {
-        audit.log(&Event::Unenrolled {
+        env.audit.log(&Event::Unenrolled {
             user: &user,
             ignored: true,
         });
         return Ok(Outcome::Ignore);
     }
 
-    let answer = prompter.ask_hidden(prompt)?;
+    let key_only = env.session.require_key
+        || cfg
+            .fido2
+            .require_key_for
+            .iter()
+            .any(|s| s == env.session.service);
+    if let Ok(Some(record)) = &snapshot {
+        let usable = !record.keys.is_empty()
+            && policy::locked_until(&record.state, env.now).is_none()
+            && (!env.session.remote || cfg.fido2.allow_remote);
+        if usable {
+            if let Some(verdict) = key::attempt(store, &user, record, env)? {
+                return Ok(report(env.audit, &user, verdict));
+            }
+        }
+    }
+    if key_only {
+        env.audit.log(&Event::KeyRequired {
+            user: &user,
+            service: env.session.service,
+        });
+        return Ok(Outcome::Failure);
+    }
+
+    let answer = env.prompter.ask_hidden(prompt)?;
 
     if let Err(error) = snapshot {
-        audit.log(&Event::Store {
+        env.audit.log(&Event::Store {
             user: Some(&user),
             error: &error,
         });
         return Err(error.into());
     }
     if !enrolled {
-        audit.log(&Event::Unenrolled {
+        env.audit.log(&Event::Unenrolled {
             user: &user,
             ignored: false,
         });
         return Ok(Outcome::Failure);
     }
 
+    let now = env.now;
     let verdict = store
         .update(&user, |current| decide(cfg, current, &answer, now))
         .inspect_err(|error| {
-            audit.log(&Event::Store {
+            env.audit.log(&Event::Store {
                 user: Some(&user),
                 error,
             })
         })?;
+    Ok(report(env.audit, &user, verdict))
+}
 
-    Ok(match verdict {
+/// Logs a verdict and turns it into the outcome.
+fn report(audit: &mut dyn Audit, user: &UserName, verdict: Verdict) -> Outcome {
+    match verdict {
         Verdict::Accepted(factor) => {
-            audit.log(&Event::Success {
-                user: &user,
-                factor,
-            });
+            audit.log(&Event::Success { user, factor });
             Outcome::Success
         }
         Verdict::Failed {
@@ -123,28 +192,46 @@ pub fn authenticate(
             locked_until,
         } => {
             audit.log(&Event::Failed {
-                user: &user,
+                user,
                 why,
                 failures,
             });
             if let Some(until) = locked_until {
-                audit.log(&Event::LockedOut { user: &user, until });
+                audit.log(&Event::LockedOut { user, until });
             }
             Outcome::Failure
         }
         Verdict::WhileLocked(until) => {
-            audit.log(&Event::WhileLocked { user: &user, until });
+            audit.log(&Event::WhileLocked { user, until });
             Outcome::Failure
         }
         Verdict::Unenrolled => {
             // Removed between the snapshot and the lock.
             audit.log(&Event::Unenrolled {
-                user: &user,
+                user,
                 ignored: false,
             });
             Outcome::Failure
         }
-    })
+    }
+}
+
+/// Counts a failure of `why` on `record` and says what to store.
+fn fail(cfg: &Config, mut record: Record, why: Failure, now: u64) -> (Change, Verdict) {
+    let locked_until = policy::on_failure(&mut record.state, now, &cfg.lockout);
+    let failures = if locked_until.is_some() {
+        cfg.lockout.max_failures
+    } else {
+        record.state.failures
+    };
+    (
+        Change::Write(record),
+        Verdict::Failed {
+            why,
+            failures,
+            locked_until,
+        },
+    )
 }
 
 /// The locked part: checks `answer` against `current` and says what to store.
@@ -166,20 +253,7 @@ fn decide(cfg: &Config, current: Option<Record>, answer: &[u8], now: u64) -> (Ch
         Some(Err(why)) => why,
         None => Failure::WrongCode,
     };
-    let locked_until = policy::on_failure(&mut record.state, now, &cfg.lockout);
-    let failures = if locked_until.is_some() {
-        cfg.lockout.max_failures
-    } else {
-        record.state.failures
-    };
-    (
-        Change::Write(record),
-        Verdict::Failed {
-            why,
-            failures,
-            locked_until,
-        },
-    )
+    fail(cfg, record, why, now)
 }
 
 /// Tries `text` as a TOTP code, then as a recovery code; on success the record is

@@ -36,6 +36,8 @@ pub enum Error {
     Conversation,
     /// libpam refused a request (e.g. `pam_get_user`) with this raw code.
     Pam(i32),
+    /// No random bytes for a challenge.
+    Random(crate::random::RandomError),
 }
 
 impl fmt::Display for Error {
@@ -46,6 +48,7 @@ impl fmt::Display for Error {
             Error::Store(e) => e.fmt(f),
             Error::Conversation => f.write_str("the conversation with the application failed"),
             Error::Pam(code) => write!(f, "libpam returned error {code}"),
+            Error::Random(e) => e.fmt(f),
         }
     }
 }
@@ -56,6 +59,7 @@ impl std::error::Error for Error {
             Error::Args(e) => Some(e),
             Error::Config(e) => Some(e),
             Error::Store(e) => Some(e),
+            Error::Random(e) => Some(e),
             Error::Conversation | Error::Pam(_) => None,
         }
     }
@@ -77,6 +81,7 @@ pub fn pam_code(result: &Result<Outcome, Error>) -> PamResultCode {
         Err(Error::Args(_) | Error::Config(_)) => C::PAM_SERVICE_ERR,
         Err(Error::Store(_)) => C::PAM_AUTHINFO_UNAVAIL,
         Err(Error::Conversation) => C::PAM_CONV_ERR,
+        Err(Error::Random(_)) => C::PAM_SYSTEM_ERR,
         // libpam's own failure, passed on; a "success" or unknown code here would be a
         // libpam bug and must not let anybody in.
         Err(Error::Pam(raw)) => match C::try_from(*raw) {
@@ -120,6 +125,10 @@ mod tests {
                 C::PAM_AUTHINFO_UNAVAIL,
             ),
             (Err(Error::Conversation), C::PAM_CONV_ERR),
+            (
+                Err(Error::Random(crate::random::RandomError("x".into()))),
+                C::PAM_SYSTEM_ERR,
+            ),
             (Err(Error::Pam(C::PAM_CONV_ERR as i32)), C::PAM_CONV_ERR),
             (Err(Error::Pam(C::PAM_SUCCESS as i32)), C::PAM_SYSTEM_ERR),
             (Err(Error::Pam(C::PAM_IGNORE as i32)), C::PAM_SYSTEM_ERR),

@@ -95,6 +95,17 @@ catalogue! {
         nl: "Verificatiecode: ",
     }
 
+    /// Before the security key is asked for an assertion.
+    TouchKey {
+        en: "Touch your security key.",
+        nl: "Raak uw beveiligingssleutel aan.",
+    }
+    /// The security key's PIN, passed to the key.
+    KeyPinPrompt {
+        en: "Security key PIN: ",
+        nl: "Pincode van de beveiligingssleutel: ",
+    }
+
     // mfa-token: errors.
     ErrUnknownUser {
         en: "no such user: {0}",

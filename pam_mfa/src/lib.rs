@@ -18,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fido2;
 pub mod i18n;
 pub mod import;
 pub mod otpauth;

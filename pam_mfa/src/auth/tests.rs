@@ -93,8 +93,41 @@ fn run(
     answer: &mut Script,
     now: u64,
 ) -> (Result<Outcome, Error>, Recorder) {
+    run_in(
+        cfg,
+        store,
+        user,
+        answer,
+        now,
+        Lang::En,
+        Session::default(),
+        &mut NoKeys,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_in(
+    cfg: &Config,
+    store: &MemoryStore,
+    user: &[u8],
+    answer: &mut Script,
+    now: u64,
+    lang: Lang,
+    session: Session<'_>,
+    keys: &mut dyn KeyPort,
+) -> (Result<Outcome, Error>, Recorder) {
     let mut audit = Recorder::default();
-    let r = authenticate(cfg, store, user, Lang::En, answer, &mut audit, now);
+    let mut env = Env {
+        cfg,
+        lang,
+        now,
+        session,
+        prompter: answer,
+        keys,
+        rng: &mut OsRandom,
+        audit: &mut audit,
+    };
+    let r = authenticate(store, user, &mut env);
     (r, audit)
 }
 
@@ -405,8 +438,279 @@ fn hostile_answers_are_wrong_codes() {
 fn the_dutch_prompt() {
     let (store, _) = alice();
     let mut s = Script::answering(&code(0));
-    let mut audit = Recorder::default();
-    let r = authenticate(&cfg(), &store, b"alice", Lang::Nl, &mut s, &mut audit, NOW);
+    let (r, _) = run_in(
+        &cfg(),
+        &store,
+        b"alice",
+        &mut s,
+        NOW,
+        Lang::Nl,
+        Session::default(),
+        &mut NoKeys,
+    );
     assert_eq!(r.unwrap(), Outcome::Success);
     assert_eq!(s.asked, ["Verificatiecode: "]);
+}
+
+mod keys {
+    use super::*;
+    use crate::fido2::cose::Algorithm;
+    use crate::fido2::soft::{Mode, SoftKey};
+    use crate::fido2::{
+        Assertion, Attestation, DeviceError, GetAssertion, KeyInfo, MakeCredential,
+    };
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Hands out one shared soft key (or none).
+    struct Port(Option<Rc<RefCell<SoftKey>>>);
+
+    struct Shared(Rc<RefCell<SoftKey>>);
+
+    impl crate::fido2::Authenticator for Shared {
+        fn info(&mut self) -> Result<KeyInfo, DeviceError> {
+            self.0.borrow_mut().info()
+        }
+        fn make_credential(&mut self, r: &MakeCredential<'_>) -> Result<Attestation, DeviceError> {
+            self.0.borrow_mut().make_credential(r)
+        }
+        fn get_assertion(&mut self, r: &GetAssertion<'_>) -> Result<Assertion, DeviceError> {
+            self.0.borrow_mut().get_assertion(r)
+        }
+    }
+
+    impl KeyPort for Port {
+        fn open(&mut self) -> Option<Box<dyn crate::fido2::Authenticator>> {
+            self.0
+                .clone()
+                .map(|k| Box::new(Shared(k)) as Box<dyn crate::fido2::Authenticator>)
+        }
+    }
+
+    const RP: &str = "pam://pam_mfa";
+
+    /// Alice with TOTP and a soft key.
+    fn alice_with_key(alg: Algorithm) -> (MemoryStore, Rc<RefCell<SoftKey>>) {
+        let (store, _) = alice();
+        let key = Rc::new(RefCell::new(SoftKey::new(alg)));
+        let mut rec = store.get("alice").unwrap();
+        rec.keys.push(key.borrow().credential(RP));
+        (MemoryStore::with("alice", rec), key)
+    }
+
+    fn login(
+        store: &MemoryStore,
+        key: Option<&Rc<RefCell<SoftKey>>>,
+        session: Session<'_>,
+        answers: &[&str],
+    ) -> (Outcome, Vec<String>, Recorder) {
+        let mut script = Script {
+            answers: answers.iter().map(|a| Ok(a.as_bytes().to_vec())).collect(),
+            asked: vec![],
+        };
+        let mut port = Port(key.cloned());
+        let (r, audit) = run_in(
+            &cfg(),
+            store,
+            b"alice",
+            &mut script,
+            NOW,
+            Lang::En,
+            session,
+            &mut port,
+        );
+        (r.unwrap(), script.asked, audit)
+    }
+
+    #[test]
+    fn a_touch_logs_in_without_a_code_and_the_counter_is_stored() {
+        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+            let (store, key) = alice_with_key(alg);
+            let (out, asked, audit) = login(&store, Some(&key), Session::default(), &[]);
+            assert_eq!(out, Outcome::Success, "{alg:?}");
+            assert_eq!(asked, ["INFO Touch your security key."]);
+            assert_eq!(store.get("alice").unwrap().keys[0].sign_count, 1);
+            assert!(
+                audit.0[0].1.contains("accepted (security key \"soft\")"),
+                "{:?}",
+                audit.0
+            );
+            // Fresh challenges every time.
+            login(&store, Some(&key), Session::default(), &[]);
+            let seen = &key.borrow().seen;
+            assert_ne!(seen[0].1, seen[1].1);
+            assert_eq!(seen[0].0, RP);
+        }
+    }
+
+    #[test]
+    fn no_key_present_or_no_answer_leads_to_the_code_prompt_at_once() {
+        let (store, key) = alice_with_key(Algorithm::Es256);
+        let (out, asked, audit) = login(&store, None, Session::default(), &[&code(0)]);
+        assert_eq!(out, Outcome::Success);
+        assert_eq!(asked, ["Verification code: "]);
+        assert!(
+            audit.0[0]
+                .1
+                .contains("security key not used: no security key connected"),
+            "{:?}",
+            audit.0
+        );
+        key.borrow_mut().mode = Mode::Timeout;
+        let (out, asked, _) = login(&store, Some(&key), Session::default(), &[&code(1)]);
+        assert_eq!(out, Outcome::Success);
+        assert_eq!(
+            asked,
+            ["INFO Touch your security key.", "Verification code: "]
+        );
+        key.borrow_mut().mode = Mode::NoCredentials;
+        let (_, asked, audit) = login(&store, Some(&key), Session::default(), &["x"]);
+        assert_eq!(asked.last().unwrap(), "Verification code: ");
+        assert!(
+            audit
+                .0
+                .iter()
+                .any(|(_, l)| l.contains("holds none of the registered credentials")),
+            "{:?}",
+            audit.0
+        );
+    }
+
+    #[test]
+    fn remote_sessions_do_not_touch_the_key_unless_allowed() {
+        let (store, key) = alice_with_key(Algorithm::Es256);
+        let remote = Session {
+            service: "sshd",
+            remote: true,
+            require_key: false,
+        };
+        let (_, asked, _) = login(&store, Some(&key), remote, &["000000"]);
+        assert_eq!(asked, ["Verification code: "]);
+        assert!(key.borrow().seen.is_empty());
+        let mut c = cfg();
+        c.fido2.allow_remote = true;
+        let mut script = Script {
+            answers: vec![],
+            asked: vec![],
+        };
+        let (r, _) = run_in(
+            &c,
+            &store,
+            b"alice",
+            &mut script,
+            NOW,
+            Lang::En,
+            remote,
+            &mut Port(Some(key.clone())),
+        );
+        assert_eq!(r.unwrap(), Outcome::Success);
+    }
+
+    #[test]
+    fn a_bad_assertion_fails_the_login_without_a_code_fallback() {
+        for (mode, reason) in [
+            (Mode::TamperSignature, "signature does not verify"),
+            (Mode::ClearUp, "user presence flag not set"),
+            (
+                Mode::Counter(0),
+                "sign counter went from 5 to 0: possible cloned key",
+            ),
+        ] {
+            let (store, key) = alice_with_key(Algorithm::Es256);
+            let mut rec = store.get("alice").unwrap();
+            rec.keys[0].sign_count = 5;
+            let store = MemoryStore::with("alice", rec);
+            key.borrow_mut().mode = mode;
+            let (out, asked, audit) = login(&store, Some(&key), Session::default(), &[&code(0)]);
+            assert_eq!(out, Outcome::Failure, "{mode:?}");
+            assert!(
+                !asked.iter().any(|a| a.contains("Verification code")),
+                "{mode:?}: no fallback"
+            );
+            assert!(
+                audit
+                    .0
+                    .iter()
+                    .any(|(l, m)| *l == Level::Warning && m.contains(reason)),
+                "{mode:?}: {:?}",
+                audit.0
+            );
+            let rec = store.get("alice").unwrap();
+            assert_eq!(rec.state.failures, 1, "{mode:?} counts as a failure");
+            assert_eq!(rec.keys[0].sign_count, 5, "{mode:?}: counter unchanged");
+        }
+    }
+
+    #[test]
+    fn required_key_services_accept_no_code() {
+        let (store, key) = alice_with_key(Algorithm::EdDsa);
+        let mut c = cfg();
+        c.fido2.require_key_for = vec!["sudo".into()];
+        let sudo = Session {
+            service: "sudo",
+            remote: false,
+            require_key: false,
+        };
+        key.borrow_mut().mode = Mode::Timeout;
+        let mut script = Script {
+            answers: vec![Ok(code(0).into_bytes())],
+            asked: vec![],
+        };
+        let (r, audit) = run_in(
+            &c,
+            &store,
+            b"alice",
+            &mut script,
+            NOW,
+            Lang::En,
+            sudo,
+            &mut Port(Some(key.clone())),
+        );
+        assert_eq!(r.unwrap(), Outcome::Failure);
+        assert!(!script.asked.iter().any(|a| a.contains("Verification code")));
+        assert!(
+            audit
+                .0
+                .iter()
+                .any(|(_, m)| m.contains("requires a security key")),
+            "{:?}",
+            audit.0
+        );
+        // The module argument does the same; a good touch passes.
+        key.borrow_mut().mode = Mode::Good;
+        let arg = Session {
+            service: "login",
+            remote: false,
+            require_key: true,
+        };
+        let (out, _, _) = login(&store, Some(&key), arg, &[]);
+        assert_eq!(out, Outcome::Success);
+    }
+
+    #[test]
+    fn pin_and_user_verification_are_requested_when_registered() {
+        let (store, key) = alice_with_key(Algorithm::Es256);
+        let mut rec = store.get("alice").unwrap();
+        rec.keys[0].pin = true;
+        let store = MemoryStore::with("alice", rec);
+        let (out, asked, _) = login(&store, Some(&key), Session::default(), &["1234"]);
+        assert_eq!(out, Outcome::Success);
+        assert_eq!(
+            asked,
+            ["Security key PIN: ", "INFO Touch your security key."]
+        );
+        assert!(key.borrow().seen[0].2, "the PIN went to the key");
+    }
+
+    #[test]
+    fn a_locked_user_is_not_offered_the_key() {
+        let (store, key) = alice_with_key(Algorithm::Es256);
+        let mut rec = store.get("alice").unwrap();
+        rec.state.locked_until = NOW + 100;
+        let store = MemoryStore::with("alice", rec);
+        let (out, asked, _) = login(&store, Some(&key), Session::default(), &["x"]);
+        assert_eq!(out, Outcome::Failure);
+        assert_eq!(asked, ["Verification code: "]);
+        assert!(key.borrow().seen.is_empty());
+    }
 }

@@ -15,6 +15,8 @@ pub struct ModuleArgs {
     pub config: PathBuf,
     /// `debug`: extra detail in the log (never secrets).
     pub debug: bool,
+    /// `require_key`: only a security key passes on this PAM line, no code.
+    pub require_key: bool,
 }
 
 /// A module argument that was not understood.
@@ -51,6 +53,7 @@ impl ModuleArgs {
     pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<ModuleArgs, ArgError> {
         let mut config = None;
         let mut debug = false;
+        let mut require_key = false;
         for raw in args {
             let arg = std::str::from_utf8(raw).map_err(|_| ArgError::Encoding)?;
             if let Some(path) = arg.strip_prefix("config=") {
@@ -65,6 +68,11 @@ impl ModuleArgs {
                     return Err(ArgError::Repeated("debug"));
                 }
                 debug = true;
+            } else if arg == "require_key" {
+                if require_key {
+                    return Err(ArgError::Repeated("require_key"));
+                }
+                require_key = true;
             } else {
                 return Err(ArgError::Unknown(arg.to_owned()));
             }
@@ -72,6 +80,7 @@ impl ModuleArgs {
         Ok(ModuleArgs {
             config: config.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
             debug,
+            require_key,
         })
     }
 }
@@ -90,7 +99,8 @@ mod tests {
             parse(&[]),
             Ok(ModuleArgs {
                 config: PathBuf::from("/etc/pam_mfa/config.toml"),
-                debug: false
+                debug: false,
+                require_key: false,
             })
         );
     }
@@ -98,10 +108,11 @@ mod tests {
     #[test]
     fn config_and_debug_are_understood() {
         assert_eq!(
-            parse(&["debug", "config=/etc/other.toml"]),
+            parse(&["debug", "config=/etc/other.toml", "require_key"]),
             Ok(ModuleArgs {
                 config: PathBuf::from("/etc/other.toml"),
-                debug: true
+                debug: true,
+                require_key: true,
             })
         );
     }

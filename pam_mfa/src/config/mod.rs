@@ -79,6 +79,22 @@ pub struct PolicyConfig {
     pub fail_delay_ms: u32,
 }
 
+/// `[fido2]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fido2Config {
+    /// The relying party of new credentials; fixed, so a host rename changes nothing.
+    pub rp_id: String,
+    /// How long a login waits for the touch.
+    pub timeout_seconds: u32,
+    /// Try the key also when PAM_RHOST is set (the key is on this machine, not with
+    /// a remote user).
+    pub allow_remote: bool,
+    /// Demand user verification (PIN or biometrics) from every key.
+    pub require_user_verification: bool,
+    /// Services (PAM service names) where only a key is accepted, no code.
+    pub require_key_for: Vec<String>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -89,6 +105,7 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     pub lockout: LockoutConfig,
     pub policy: PolicyConfig,
+    pub fido2: Fido2Config,
 }
 
 /// Why the configuration could not be loaded.
@@ -170,6 +187,13 @@ impl Config {
             policy: PolicyConfig {
                 unenrolled: Unenrolled::Deny,
                 fail_delay_ms: 2000,
+            },
+            fido2: Fido2Config {
+                rp_id: "pam://pam_mfa".to_owned(),
+                timeout_seconds: 30,
+                allow_remote: false,
+                require_user_verification: false,
+                require_key_for: Vec::new(),
             },
         }
     }
@@ -258,6 +282,19 @@ impl Config {
                                 [e.choice(&["deny", "ignore"])?]
                         }
                         "policy.fail_delay_ms" => cfg.policy.fail_delay_ms = e.int(0..=30_000)?,
+                        _ => return Err(e.unknown()),
+                    }
+                    Ok(())
+                }),
+                "fido2" => section.table(|e| {
+                    match e.key.as_str() {
+                        "fido2.rp_id" => cfg.fido2.rp_id = e.text(128)?,
+                        "fido2.timeout_seconds" => cfg.fido2.timeout_seconds = e.int(1..=120)?,
+                        "fido2.allow_remote" => cfg.fido2.allow_remote = e.bool()?,
+                        "fido2.require_user_verification" => {
+                            cfg.fido2.require_user_verification = e.bool()?
+                        }
+                        "fido2.require_key_for" => cfg.fido2.require_key_for = e.strings()?,
                         _ => return Err(e.unknown()),
                     }
                     Ok(())

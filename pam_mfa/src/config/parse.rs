@@ -104,6 +104,36 @@ impl<'d, 'i> Entry<'d, 'i> {
         Ok(p.to_owned())
     }
 
+    pub(crate) fn bool(&self) -> Result<bool, ConfigError> {
+        self.value.get_ref().as_bool().ok_or_else(|| {
+            self.invalid(format!(
+                "expected true or false, found {}",
+                self.value.get_ref().type_str()
+            ))
+        })
+    }
+
+    /// An array of non-empty strings without control characters.
+    pub(crate) fn strings(&self) -> Result<Vec<String>, ConfigError> {
+        let DeValue::Array(items) = self.value.get_ref() else {
+            return Err(self.invalid(format!(
+                "expected an array of strings, found {}",
+                self.value.get_ref().type_str()
+            )));
+        };
+        items
+            .iter()
+            .map(|item| match item.get_ref().as_str() {
+                Some(s) if !s.is_empty() && !s.chars().any(char::is_control) => Ok(s.to_owned()),
+                _ => Err(self.doc.invalid(
+                    &item.span(),
+                    &self.key,
+                    "expected a non-empty string".to_owned(),
+                )),
+            })
+            .collect()
+    }
+
     /// An integer within `range`.
     pub(crate) fn int<T>(&self, range: RangeInclusive<T>) -> Result<T, ConfigError>
     where

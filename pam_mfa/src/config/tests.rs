@@ -41,6 +41,12 @@ seconds = 900
 [policy]
 unenrolled = "ignore"
 fail_delay_ms = 0
+[fido2]
+rp_id = "pam://example"
+timeout_seconds = 10
+allow_remote = true
+require_user_verification = true
+require_key_for = ["sudo", "login"]
 "#,
     )
     .unwrap();
@@ -53,6 +59,10 @@ fail_delay_ms = 0
     assert_eq!((cfg.lockout.max_failures, cfg.lockout.seconds), (3, 900));
     assert_eq!(cfg.policy.unenrolled, Unenrolled::Ignore);
     assert_eq!(cfg.policy.fail_delay_ms, 0);
+    assert_eq!(cfg.fido2.rp_id, "pam://example");
+    assert_eq!(cfg.fido2.timeout_seconds, 10);
+    assert!(cfg.fido2.allow_remote && cfg.fido2.require_user_verification);
+    assert_eq!(cfg.fido2.require_key_for, ["sudo", "login"]);
 }
 
 #[test]
@@ -105,6 +115,14 @@ fn errors_name_file_line_and_key() {
         (
             "[lockout]\nseconds = 99999999999999999999\n",
             "/etc/pam_mfa/config.toml:2: key `lockout.seconds`: expected an integer from 1 to 604800",
+        ),
+        (
+            "[fido2]\nallow_remote = \"yes\"\n",
+            "/etc/pam_mfa/config.toml:2: key `fido2.allow_remote`: expected true or false, found string",
+        ),
+        (
+            "[fido2]\nrequire_key_for = [\"sudo\", 3]\n",
+            "/etc/pam_mfa/config.toml:2: key `fido2.require_key_for`: expected a non-empty string",
         ),
         (
             "[lockout]\nseconds = 1.5\n",

@@ -14,7 +14,7 @@ use pam_bindings::constants::{
     PamFlag, PamResultCode, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
 };
 use pam_bindings::conv::Conv;
-use pam_bindings::items::RHost;
+use pam_bindings::items::{RHost, Service};
 use pam_bindings::module::{PamHandle, PamHooks};
 use zeroize::Zeroizing;
 
@@ -22,7 +22,9 @@ use crate::audit::{Audit, Event, Level};
 use crate::auth::{self, Prompter};
 use crate::config::{Config, ModuleArgs};
 use crate::error::{pam_code, Error, Outcome};
+use crate::fido2::{self, Authenticator};
 use crate::i18n::Lang;
+use crate::random::OsRandom;
 use crate::store::FileStore;
 
 /// The module, as seen by libpam.
@@ -82,20 +84,57 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
         silent: flags & PAM_SILENT != 0,
     };
     let store = FileStore::new(&cfg.store.dir);
-    let lang = language(pamh);
-    let result = auth::authenticate(
-        &cfg,
-        &store,
-        user.as_bytes(),
-        lang,
-        &mut prompter,
-        &mut log,
-        now(),
+    let service = item_string(
+        pamh.get_item::<Service>()
+            .ok()
+            .flatten()
+            .map(|s| s.to_bytes()),
     );
+    let rhost = item_string(
+        pamh.get_item::<RHost>()
+            .ok()
+            .flatten()
+            .map(|s| s.to_bytes()),
+    );
+    let mut env = auth::Env {
+        cfg: &cfg,
+        lang: language(pamh),
+        now: now(),
+        session: auth::Session {
+            service: &service,
+            remote: !rhost.is_empty(),
+            require_key: args.require_key,
+        },
+        prompter: &mut prompter,
+        keys: &mut HidKeys,
+        rng: &mut OsRandom,
+        audit: &mut log,
+    };
+    let result = auth::authenticate(&store, user.as_bytes(), &mut env);
     if matches!(result, Err(Error::Conversation)) {
         log.log(&Event::Conversation { user: &user });
     }
     result
+}
+
+fn item_string(bytes: Option<&[u8]>) -> String {
+    bytes
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Security keys on USB HID for the login.
+struct HidKeys;
+
+impl auth::KeyPort for HidKeys {
+    fn open(&mut self) -> Option<Box<dyn Authenticator>> {
+        // A key that ignores even CTAPHID_CANCEL leaves a worker thread blocked in
+        // our code; it must never be unmapped under it by pam_end's dlclose.
+        ffi::keep_module_loaded();
+        fido2::hid::HidAuthenticator::open(None)
+            .ok()
+            .map(|k| Box::new(k) as Box<dyn Authenticator>)
+    }
 }
 
 /// The system locale, as update-locale writes it (and pam_env reads it for sessions).

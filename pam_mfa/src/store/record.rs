@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::fido2::{cose, KeyCredential, PublicKey, UserVerification};
 use crate::recovery::Hashed;
 use crate::totp::{Algorithm, Params, Secret};
 
@@ -53,6 +54,8 @@ pub struct State {
 pub struct Record {
     pub totp: Option<TotpEnrollment>,
     pub recovery: Option<RecoveryCodes>,
+    /// Registered security keys, in registration order.
+    pub keys: Vec<KeyCredential>,
     pub state: State,
 }
 
@@ -87,8 +90,24 @@ struct FileForm {
     totp: Option<TotpForm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recovery: Option<RecoveryForm>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<KeyForm>,
     #[serde(default)]
     state: StateForm,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyForm {
+    name: String,
+    credential_id: String,
+    public_key: String,
+    rp_id: String,
+    user_verification: String,
+    #[serde(default)]
+    pin: bool,
+    sign_count: u32,
+    created: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -182,9 +201,31 @@ impl Record {
                 })
             }
         };
+        let keys = form
+            .keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let bad = |what: &str| RecordError(format!("keys[{i}].{what} is invalid"));
+                Ok(KeyCredential {
+                    credential_id: cose::id_from_text(&k.credential_id)
+                        .ok_or_else(|| bad("credential_id"))?,
+                    public_key: PublicKey::from_text(&k.public_key)
+                        .map_err(|_| bad("public_key"))?,
+                    user_verification: UserVerification::from_name(&k.user_verification)
+                        .ok_or_else(|| bad("user_verification"))?,
+                    name: k.name,
+                    rp_id: k.rp_id,
+                    pin: k.pin,
+                    sign_count: k.sign_count,
+                    created: k.created,
+                })
+            })
+            .collect::<Result<Vec<_>, RecordError>>()?;
         Ok(Record {
             totp,
             recovery,
+            keys,
             state: State {
                 failures: form.state.failures,
                 locked_until: form.state.locked_until,
@@ -211,6 +252,20 @@ impl Record {
                 hashes: r.hashed.hashes.clone(),
                 created: r.created,
             }),
+            keys: self
+                .keys
+                .iter()
+                .map(|k| KeyForm {
+                    name: k.name.clone(),
+                    credential_id: cose::id_to_text(&k.credential_id),
+                    public_key: k.public_key.to_text(),
+                    rp_id: k.rp_id.clone(),
+                    user_verification: k.user_verification.name().to_owned(),
+                    pin: k.pin,
+                    sign_count: k.sign_count,
+                    created: k.created,
+                })
+                .collect(),
             state: StateForm {
                 failures: self.state.failures,
                 locked_until: self.state.locked_until,
@@ -246,6 +301,16 @@ mod tests {
                 hashed,
                 created: 1_700_000_001,
             }),
+            keys: vec![KeyCredential {
+                name: "blue key".into(),
+                credential_id: vec![1, 2, 3, 250],
+                public_key: PublicKey::EdDsa([7; 32]),
+                rp_id: "pam://pam_mfa".into(),
+                user_verification: UserVerification::Required,
+                pin: true,
+                sign_count: 17,
+                created: 1_700_000_002,
+            }],
             state: State {
                 failures: 2,
                 locked_until: 1_700_000_500,

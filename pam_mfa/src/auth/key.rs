@@ -1,0 +1,161 @@
+//! The security-key step of a login.
+//!
+//! Invariant: each attempt uses a fresh random challenge; a verified assertion is
+//! committed under the user's lock against the record as it is then (so a racing
+//! login with a higher counter makes this one fail); an assertion that fails
+//! verification counts as a failed attempt and ends the login; a key that gives no
+//! answer (absent, no touch, wrong PIN, none of the credentials) only logs why and
+//! lets the code prompt follow.
+
+use zeroize::Zeroizing;
+
+use super::{fail, Env, Verdict};
+use crate::audit::{Event, Factor, Failure};
+use crate::config::Config;
+use crate::error::Error;
+use crate::fido2::{verify, DeviceError, GetAssertion, KeyCredential, UserVerification};
+use crate::i18n::{self, Msg};
+use crate::policy;
+use crate::store::{Change, Record, Store};
+use crate::username::UserName;
+
+/// Tries the user's security keys. `None`: no answer from a key, go on with codes.
+pub(super) fn attempt(
+    store: &impl Store,
+    user: &UserName,
+    record: &Record,
+    env: &mut Env<'_>,
+) -> Result<Option<Verdict>, Error> {
+    let cfg = env.cfg;
+    let Some(mut device) = env.keys.open() else {
+        env.audit.log(&Event::KeyUnavailable {
+            user,
+            reason: DeviceError::NoDevice.to_string(),
+        });
+        return Ok(None);
+    };
+    // Credentials made for different relying parties (imported ones keep theirs)
+    // need one request each.
+    let mut rp_ids: Vec<&str> = vec![];
+    for k in &record.keys {
+        if !rp_ids.contains(&k.rp_id.as_str()) {
+            rp_ids.push(&k.rp_id);
+        }
+    }
+    for rp_id in rp_ids {
+        let creds: Vec<KeyCredential> = record
+            .keys
+            .iter()
+            .filter(|k| k.rp_id == rp_id)
+            .cloned()
+            .collect();
+        let force_uv = cfg.fido2.require_user_verification;
+        let uv = force_uv
+            || creds
+                .iter()
+                .any(|c| c.user_verification == UserVerification::Required);
+        let pin = if creds.iter().any(|c| c.pin) {
+            let answer = env
+                .prompter
+                .ask_hidden(i18n::text(env.lang, Msg::KeyPinPrompt))?;
+            match String::from_utf8(answer.to_vec()) {
+                Ok(p) if !p.is_empty() => Some(Zeroizing::new(p)),
+                _ => {
+                    env.audit.log(&Event::KeyUnavailable {
+                        user,
+                        reason: "no PIN given".into(),
+                    });
+                    return Ok(None);
+                }
+            }
+        } else {
+            None
+        };
+        env.prompter.info(i18n::text(env.lang, Msg::TouchKey))?;
+        let mut challenge = [0u8; 32];
+        env.rng.fill(&mut challenge).map_err(Error::Random)?;
+        let request = GetAssertion {
+            rp_id,
+            challenge,
+            allow: creds.iter().map(|c| c.credential_id.clone()).collect(),
+            pin,
+            uv,
+            timeout: std::time::Duration::from_secs(u64::from(cfg.fido2.timeout_seconds)),
+        };
+        let assertion = match device.get_assertion(&request) {
+            Ok(a) => a,
+            Err(DeviceError::NoCredentials) => continue,
+            Err(e) => {
+                env.audit.log(&Event::KeyUnavailable {
+                    user,
+                    reason: e.to_string(),
+                });
+                return Ok(None);
+            }
+        };
+        let now = env.now;
+        let verdict = match verify::verify_assertion(&creds, &challenge, &assertion, force_uv) {
+            Ok(v) => {
+                let (id, name) = (&creds[v.index].credential_id, &creds[v.index].name);
+                store.update(user, |current| {
+                    commit(cfg, current, id, name, v.sign_count, now)
+                })
+            }
+            Err(rejection) => {
+                env.audit.log(&Event::KeyRejected {
+                    user,
+                    reason: &rejection,
+                });
+                store.update(user, |current| match current {
+                    Some(r) => fail(cfg, r, Failure::KeyRejected, now),
+                    None => (Change::Keep, Verdict::Unenrolled),
+                })
+            }
+        }
+        .inspect_err(|error| {
+            env.audit.log(&Event::Store {
+                user: Some(user),
+                error,
+            })
+        })?;
+        return Ok(Some(verdict));
+    }
+    env.audit.log(&Event::KeyUnavailable {
+        user,
+        reason: DeviceError::NoCredentials.to_string(),
+    });
+    Ok(None)
+}
+
+/// The locked part of a verified assertion.
+fn commit(
+    cfg: &Config,
+    current: Option<Record>,
+    id: &[u8],
+    name: &str,
+    count: u32,
+    now: u64,
+) -> (Change, Verdict) {
+    let Some(mut record) = current.filter(Record::has_factor) else {
+        return (Change::Keep, Verdict::Unenrolled);
+    };
+    if let Some(until) = policy::locked_until(&record.state, now) {
+        return (Change::Keep, Verdict::WhileLocked(until));
+    }
+    let Some(key) = record.keys.iter_mut().find(|k| k.credential_id == id) else {
+        // Revoked while the user was touching it.
+        return fail(cfg, record, Failure::KeyRejected, now);
+    };
+    // A login that raced this one may have stored a higher counter meanwhile.
+    if !(key.sign_count == 0 && count == 0) && count <= key.sign_count {
+        return fail(cfg, record, Failure::KeyRejected, now);
+    }
+    key.sign_count = count;
+    policy::on_success(&mut record.state, now);
+    (
+        Change::Write(record),
+        Verdict::Accepted(Factor::Key {
+            name: name.to_owned(),
+        }),
+    )
+}
