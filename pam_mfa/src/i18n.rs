@@ -262,6 +262,48 @@ catalogue! {
         nl: "QR-code geschreven naar {0}.",
     }
 
+    // mfa-token: security keys.
+    KeyTouchNow {
+        en: "Touch the security key now.",
+        nl: "Raak de beveiligingssleutel nu aan.",
+    }
+    KeyRegistered {
+        en: "Security key {0} registered for {1} ({2}).",
+        nl: "Beveiligingssleutel {0} geregistreerd voor {1} ({2}).",
+    }
+    KeyChoose {
+        en: "Several security keys are connected; choose one with --device:",
+        nl: "Er zijn meerdere beveiligingssleutels aangesloten; kies er een met --device:",
+    }
+    ErrKeyName {
+        en: "{0} already has a security key named {1}",
+        nl: "{0} heeft al een beveiligingssleutel met de naam {1}",
+    }
+    ErrNoKeyNamed {
+        en: "{0} has no security key named {1}",
+        nl: "{0} heeft geen beveiligingssleutel met de naam {1}",
+    }
+    ErrDevice {
+        en: "security key: {0}",
+        nl: "beveiligingssleutel: {0}",
+    }
+    ListKey {
+        en: "security key {0}: {1}, verification {2}{3}, signature counter {4}, registered {5}",
+        nl: "beveiligingssleutel {0}: {1}, verificatie {2}{3}, handtekeningteller {4}, geregistreerd op {5}",
+    }
+    WordPin {
+        en: ", PIN",
+        nl: ", pincode",
+    }
+    ImportU2fDone {
+        en: "{0}: {1} security key(s) imported from pam_u2f (relying party {2}).",
+        nl: "{0}: {1} beveiligingssleutel(s) geïmporteerd uit pam_u2f (relying party {2}).",
+    }
+    WordKey {
+        en: "security key {0}",
+        nl: "beveiligingssleutel {0}",
+    }
+
     // mfa-token: status and unlock.
     StatusLastFailure {
         en: "last failed attempt: {0}",

@@ -19,6 +19,7 @@ pub mod qr;
 pub mod sshd;
 pub mod sudo;
 pub mod users;
+pub mod vkey;
 
 pub use qr::{decode_png_qr, decode_terminal_qr};
 pub use users::{google_authenticator, TempUser};
@@ -49,24 +50,20 @@ pub fn artifacts() -> &'static Artifacts {
     static ONCE: OnceLock<Artifacts> = OnceLock::new();
     ONCE.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "pam_mfa",
-                "-p",
-                "mfa-token",
-                "-p",
-                "pam_mfa-e2e",
-                "--bin",
-                "pam_driver",
-            ])
-            .current_dir(workspace())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --release failed");
+        // Two runs: `--bin` would restrict the first one to binaries and skip the
+        // module's cdylib and mfa-token.
+        for args in [
+            &["-p", "pam_mfa", "-p", "mfa-token"][..],
+            &["-p", "pam_mfa-e2e", "--bin", "pam_driver"],
+        ] {
+            let status = Command::new(&cargo)
+                .args(["build", "--release", "--quiet"])
+                .args(args)
+                .current_dir(workspace())
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build --release {args:?} failed");
+        }
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join("target"));
@@ -212,6 +209,8 @@ pub struct LoginOpts<'a> {
     pub env: Vec<(&'a str, &'a str)>,
     /// Shell commands run as root in the login's mount namespace first.
     pub setup: Option<&'a str>,
+    /// The virtual security key the login can reach.
+    pub key: Option<&'a vkey::VirtualKey>,
 }
 
 impl Sandbox {
@@ -289,8 +288,9 @@ impl Sandbox {
             // The preload is set for the program alone: pam_wrapper's constructor
             // would otherwise run in unshare, before the private /tmp exists.
             .arg(format!(
-                r#"{} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && LD_PRELOAD=libpam_wrapper.so exec "$0" "$@""#,
-                opts.setup.map(|s| format!("{s} &&")).unwrap_or_default()
+                r#"{} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && LD_PRELOAD="{}" exec "$0" "$@""#,
+                opts.setup.map(|s| format!("{s} &&")).unwrap_or_default(),
+                if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" }
             ))
             .arg(program)
             .args(args)
@@ -301,6 +301,7 @@ impl Sandbox {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .envs(opts.env.iter().copied())
+            .envs(opts.key.map(|k| ("UMOCKDEV_DIR", k.umockdev_dir.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -358,16 +359,34 @@ impl Sandbox {
     /// read exactly what the command sent to syslog(3)'s /dev/log. With `uid`, the
     /// command runs as that user (setpriv).
     fn cli_command(&self, args: &[&str], env: &[(&str, &str)], uid: Option<u32>) -> Command {
+        self.cli_command_with(args, env, uid, None)
+    }
+
+    fn cli_command_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        uid: Option<u32>,
+        key: Option<&vkey::VirtualKey>,
+    ) -> Command {
+        let pts = self.root.join("pts");
+        fs::create_dir_all(&pts).unwrap();
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             .arg(concat!(
-                r#"sock=$1; shift; mount -t tmpfs -o size=64k,mode=755 dev /dev && "#,
+                // The virtual key is a pty: keep devpts reachable under the new /dev.
+                r#"sock=$1; pts=$2; shift 2; mount --bind /dev/pts "$pts" && "#,
+                r#"mount -t tmpfs -o size=64k,mode=755 dev /dev && "#,
                 r#"mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "#,
                 r#"mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/tty c 5 0 && "#,
-                r#"touch /dev/log && mount --bind "$sock" /dev/log && exec "$@""#
+                r#"mkdir /dev/pts && mount --move "$pts" /dev/pts && "#,
+                r#"touch /dev/log && mount --bind "$sock" /dev/log && "#,
+                // The preload, if any, for mfa-token alone (not for mount and mknod).
+                r#"LD_PRELOAD="$CLIENT_PRELOAD" exec "$@""#
             ))
             .arg("sh")
-            .arg(self.root.join("log.sock"));
+            .arg(self.root.join("log.sock"))
+            .arg(&pts);
         if let Some(uid) = uid {
             cmd.arg("setpriv")
                 .arg(format!("--reuid={uid}"))
@@ -383,7 +402,16 @@ impl Sandbox {
             .env_remove("LC_MESSAGES")
             .env_remove("SUDO_USER")
             .envs(env.iter().copied());
+        if let Some(k) = key {
+            cmd.env("CLIENT_PRELOAD", "libumockdev-preload.so.0")
+                .env("UMOCKDEV_DIR", &k.umockdev_dir);
+        }
         cmd
+    }
+
+    /// Runs `mfa-token args` with the virtual key reachable.
+    pub fn cli_key(&self, key: &vkey::VirtualKey, args: &[&str], stdin: &str) -> Run {
+        self.run(self.cli_command_with(args, &[], None, Some(key)), stdin)
     }
 
     /// Runs `mfa-token args`.

@@ -51,6 +51,9 @@ pub enum Enroll {
     /// shows recovery codes if the user has none. With --secret the key is given
     /// (migration, provisioning). --no-confirm saves without asking for a code.
     Totp(EnrollTotp),
+    /// Register a FIDO2 security key (USB): the user touches it (and enters its PIN
+    /// when asked). Several keys per user; each needs its own name.
+    Key(EnrollKey),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +65,11 @@ pub enum Import {
     /// used. What cannot be carried over (HOTP, WINDOW_SIZE, RATE_LIMIT) is
     /// reported. The original file is only read.
     GoogleAuthenticator(ImportGa),
+    /// Import a pam_u2f authfile (user:keyHandle,publicKey,coseType,attributes...,
+    /// current and old format). Credentials keep pam_u2f's relying party (its
+    /// origin, pam://HOSTNAME unless given), so the same keys keep working. Users
+    /// not known to getpwnam are skipped and reported.
+    PamU2f(ImportU2f),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +152,70 @@ pub struct EnrollTotp {
     pub json: bool,
 }
 
+/// What a security key must do at login besides the touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerificationArg {
+    /// The key must verify the user (PIN or fingerprint) at every login.
+    Required,
+    /// Verify when the key can; not required.
+    Preferred,
+    /// Touch only.
+    Discouraged,
+}
+
+/// Signature algorithm of a new credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithmArg {
+    Es256,
+    Eddsa,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollKey {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// A name for the key, unique for the user [default: key-N].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The key's hidraw device, when several are connected.
+    #[arg(long, value_name = "PATH")]
+    pub device: Option<String>,
+
+    /// Whether the key must verify the user at login.
+    #[arg(long, value_enum, default_value = "discouraged")]
+    pub user_verification: VerificationArg,
+
+    /// Ask for the key's PIN now and at every login.
+    #[arg(long)]
+    pub pin: bool,
+
+    /// Preferred algorithm; the key may only support one [default: es256 then eddsa].
+    #[arg(long, value_enum)]
+    pub algorithm: Option<KeyAlgorithmArg>,
+
+    /// Machine-readable result on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportU2f {
+    /// The authfile.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// pam_u2f's origin (its relying party) [default: pam://HOSTNAME].
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
+
+    /// Add to users who already have security keys registered (otherwise they are
+    /// skipped).
+    #[arg(long)]
+    pub replace: bool,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AlgorithmArg {
     #[value(name = "SHA1", alias = "sha1")]
@@ -181,6 +253,10 @@ pub struct RemoveArgs {
     /// Remove the recovery codes.
     #[arg(long, group = "what")]
     pub recovery: bool,
+
+    /// Revoke one security key, by name or credential id.
+    #[arg(long, group = "what", value_name = "NAME|ID")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Args)]

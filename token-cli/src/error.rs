@@ -44,6 +44,14 @@ pub enum CliError {
     File(pam_mfa::secure_fs::FileError),
     /// Some users of a bulk import were skipped.
     Incomplete(usize),
+    /// A security key name is taken.
+    KeyName(String, String),
+    /// No security key by that name or id.
+    NoKeyNamed(String, String),
+    /// The security key could not be used.
+    Device(pam_mfa::fido2::DeviceError),
+    /// The key's registration answer was refused.
+    Register(pam_mfa::fido2::RegisterError),
 }
 
 impl CliError {
@@ -68,6 +76,10 @@ impl CliError {
             CliError::Uri(e) => f(Msg::ErrBadSecret, &[e]),
             CliError::File(e) => e.to_string(),
             CliError::Incomplete(n) => f(Msg::ErrIncomplete, &[n]),
+            CliError::KeyName(u, n) => f(Msg::ErrKeyName, &[u, n]),
+            CliError::NoKeyNamed(u, n) => f(Msg::ErrNoKeyNamed, &[u, n]),
+            CliError::Device(e) => f(Msg::ErrDevice, &[e]),
+            CliError::Register(e) => f(Msg::ErrDevice, &[e]),
         }
     }
 }

@@ -16,6 +16,7 @@ mod commands;
 mod context;
 mod error;
 mod qr_files;
+mod secret_input;
 mod time;
 
 use std::process::ExitCode;

@@ -63,6 +63,7 @@ impl Record {
     /// Whether any factor that can pass a login is present.
     pub fn has_factor(&self) -> bool {
         self.totp.is_some()
+            || !self.keys.is_empty()
             || self
                 .recovery
                 .as_ref()
@@ -371,6 +372,8 @@ mod tests {
             .hashed
             .hashes
             .clear();
+        assert!(only_used_codes.has_factor(), "a security key is a factor");
+        only_used_codes.keys.clear();
         assert!(!only_used_codes.has_factor());
     }
 }

@@ -12,7 +12,7 @@ use pam_mfa::store::{Change, FileStore, Store};
 use pam_mfa::username::UserName;
 
 use crate::audit;
-use crate::cli::ImportGa;
+use crate::cli::{ImportGa, ImportU2f};
 use crate::context::{Account, Context};
 use crate::error::CliError;
 
@@ -173,4 +173,112 @@ fn report(ctx: &Context, user: &UserName, path: &Path, notes: &[Note]) {
         };
         println!("{line}");
     }
+}
+
+/// `mfa-token import pam-u2f FILE`.
+pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
+    let cfg = ctx.config()?;
+    let store = ctx.store(&cfg, true)?;
+    let origin = args.origin.clone().unwrap_or_else(|| {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        format!("pam://{host}")
+    });
+    // The central authfile is root's; a user's own one belongs to that user.
+    let bytes = secure_fs::read_file(
+        &args.file,
+        Trust {
+            owner: 0,
+            forbidden_mode: 0o022,
+        },
+        MAX_SIZE,
+    )
+    .or_else(|e| match e {
+        FileError::Owner { uid, .. } => secure_fs::read_file(
+            &args.file,
+            Trust {
+                owner: uid,
+                forbidden_mode: 0o022,
+            },
+            MAX_SIZE,
+        ),
+        other => Err(other),
+    })
+    .map_err(CliError::File)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::ReadFile(args.file.clone(), "not a text file".into()))?;
+    let users = pam_mfa::import::pam_u2f::parse(text, &origin, ctx.now())
+        .map_err(|e| CliError::ReadFile(args.file.clone(), e.to_string()))?;
+    let (mut imported, mut skipped) = (0usize, 0usize);
+    for entry in users {
+        let result = ctx
+            .user(&entry.user, Account::MustExist, &store)
+            .and_then(|user| {
+                let count = entry.credentials.len();
+                let creds = entry.credentials;
+                let replace = args.replace;
+                store.update(&user, |current| {
+                    let mut record = current.unwrap_or_default();
+                    if !record.keys.is_empty() && !replace {
+                        return (
+                            Change::Keep,
+                            Err(CliError::AlreadyEnrolled(user.to_string())),
+                        );
+                    }
+                    for mut c in creds {
+                        // Keep names unique next to keys registered before.
+                        let mut n = 1;
+                        while record.keys.iter().any(|k| k.name == c.name) {
+                            n += 1;
+                            c.name = format!("pam_u2f-{n}");
+                        }
+                        if !record
+                            .keys
+                            .iter()
+                            .any(|k| k.credential_id == c.credential_id)
+                        {
+                            record.keys.push(c);
+                        }
+                    }
+                    (Change::Write(record), Ok(()))
+                })??;
+                audit::log(
+                    ctx.lang,
+                    &user,
+                    &format!(
+                        "{count} security key(s) imported from pam_u2f file {} (RP ID {origin})",
+                        args.file.display()
+                    ),
+                );
+                println!(
+                    "{}",
+                    i18n::format(ctx.lang, Msg::ImportU2fDone, &[&user, &count, &origin])
+                );
+                Ok(())
+            });
+        match result {
+            Ok(()) => imported += 1,
+            Err(e) => {
+                skipped += 1;
+                eprintln!(
+                    "{}",
+                    i18n::format(
+                        ctx.lang,
+                        Msg::ImportSkipped,
+                        &[&entry.user, &e.render(ctx.lang)]
+                    )
+                );
+            }
+        }
+    }
+    println!(
+        "{}",
+        i18n::format(ctx.lang, Msg::ImportSummary, &[&imported, &skipped])
+    );
+    if skipped > 0 {
+        return Err(CliError::Incomplete(skipped));
+    }
+    Ok(())
 }

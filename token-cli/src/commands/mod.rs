@@ -1,6 +1,7 @@
 //! One file per subcommand (list and status share `show`).
 
 mod enroll;
+mod enroll_key;
 mod import;
 mod recovery;
 mod remove;
@@ -14,6 +15,7 @@ use crate::error::CliError;
 pub fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
     match command {
         Command::Enroll(Enroll::Totp(args)) => enroll::totp(ctx, args),
+        Command::Enroll(Enroll::Key(args)) => enroll_key::run(ctx, &args),
         Command::List(args) => show::list(ctx, &args),
         Command::Status(args) => show::status(ctx, &args),
         Command::Unlock(args) => unlock::run(ctx, &args),
@@ -22,5 +24,6 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Import(Import::GoogleAuthenticator(args)) => {
             import::google_authenticator(ctx, &args)
         }
+        Command::Import(Import::PamU2f(args)) => import::pam_u2f(ctx, &args),
     }
 }

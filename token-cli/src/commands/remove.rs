@@ -1,5 +1,6 @@
 //! `mfa-token remove`: revoke factors; a record left without any factor is deleted.
 
+use pam_mfa::fido2::cose;
 use pam_mfa::i18n::{self, Msg};
 use pam_mfa::store::{Change, Store};
 
@@ -8,57 +9,72 @@ use crate::cli::RemoveArgs;
 use crate::context::{Account, Context};
 use crate::error::CliError;
 
+/// What was removed: the user's words and the log's.
+struct Removed {
+    shown: Vec<String>,
+    logged: Vec<String>,
+}
+
 pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, false)?;
     let user = ctx.user(&args.user.user, Account::MayBeGone, &store)?;
+    let lang = ctx.lang;
     let removed = store.update(&user, |current| {
+        let mut r = Removed {
+            shown: vec![],
+            logged: vec![],
+        };
         let Some(mut record) = current else {
-            return (Change::Keep, false);
+            return (Change::Keep, Ok(r));
         };
         if args.all {
-            return (Change::Delete, true);
+            r.shown
+                .push(i18n::text(lang, Msg::WordEverything).to_owned());
+            r.logged.push("all factors and login state".into());
+            return (Change::Delete, Ok(r));
         }
-        let mut changed = false;
-        if args.totp {
-            changed |= record.totp.take().is_some();
+        if args.totp && record.totp.take().is_some() {
+            r.shown.push(i18n::text(lang, Msg::WordTotp).to_owned());
+            r.logged.push("authenticator app".into());
         }
-        if args.recovery {
-            changed |= record.recovery.take().is_some();
+        if args.recovery && record.recovery.take().is_some() {
+            r.shown.push(i18n::text(lang, Msg::WordRecovery).to_owned());
+            r.logged.push("recovery codes".into());
         }
-        match (changed, record.totp.is_some() || record.recovery.is_some()) {
-            (false, _) => (Change::Keep, false),
-            (true, true) => (Change::Write(record), true),
-            (true, false) => (Change::Delete, true),
+        if let Some(which) = &args.key {
+            let id = cose::id_from_text(which);
+            let Some(i) = record.keys.iter().position(|k| {
+                &k.name == which || id.as_deref() == Some(k.credential_id.as_slice())
+            }) else {
+                return (
+                    Change::Keep,
+                    Err(CliError::NoKeyNamed(user.to_string(), which.clone())),
+                );
+            };
+            let key = record.keys.remove(i);
+            r.shown.push(i18n::format(lang, Msg::WordKey, &[&key.name]));
+            r.logged.push(format!("security key {:?}", key.name));
         }
-    })?;
-    let lang = ctx.lang;
-    if removed {
-        let what: Vec<&str> = if args.all {
-            vec![i18n::text(lang, Msg::WordEverything)]
-        } else {
-            [
-                (args.totp, Msg::WordTotp),
-                (args.recovery, Msg::WordRecovery),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, m)| i18n::text(lang, *m))
-            .collect()
+        let change = match (r.logged.is_empty(), record.has_factor()) {
+            (true, _) => Change::Keep,
+            (false, true) => Change::Write(record),
+            (false, false) => Change::Delete,
         };
-        let logged = match (args.all, args.totp, args.recovery) {
-            (true, _, _) => "all factors and login state",
-            (false, true, true) => "authenticator app and recovery codes",
-            (false, true, false) => "authenticator app",
-            _ => "recovery codes",
-        };
-        audit::log(lang, &user, &format!("removed {logged}"));
+        (change, Ok(r))
+    })??;
+    if removed.logged.is_empty() {
+        eprintln!("{}", i18n::format(lang, Msg::NothingToRemove, &[&user]));
+    } else {
+        audit::log(
+            lang,
+            &user,
+            &format!("removed {}", removed.logged.join(", ")),
+        );
         eprintln!(
             "{}",
-            i18n::format(lang, Msg::Removed, &[&user, &what.join(", ")])
+            i18n::format(lang, Msg::Removed, &[&user, &removed.shown.join(", ")])
         );
-    } else {
-        eprintln!("{}", i18n::format(lang, Msg::NothingToRemove, &[&user]));
     }
     Ok(())
 }

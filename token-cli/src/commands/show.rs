@@ -16,6 +16,19 @@ struct Factors<'a> {
     user: &'a str,
     totp: Option<TotpInfo>,
     recovery: Option<RecoveryInfo>,
+    keys: Vec<KeyInfo>,
+}
+
+#[derive(Serialize)]
+struct KeyInfo {
+    name: String,
+    algorithm: &'static str,
+    credential_id: String,
+    rp_id: String,
+    user_verification: &'static str,
+    pin: bool,
+    sign_count: u32,
+    created: u64,
 }
 
 #[derive(Serialize)]
@@ -68,6 +81,20 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
             unused: r.hashed.hashes.len(),
             created: r.created,
         }),
+        keys: record
+            .keys
+            .iter()
+            .map(|k| KeyInfo {
+                name: k.name.clone(),
+                algorithm: k.public_key.algorithm().name(),
+                credential_id: pam_mfa::fido2::cose::id_to_text(&k.credential_id),
+                rp_id: k.rp_id.clone(),
+                user_verification: k.user_verification.name(),
+                pin: k.pin,
+                sign_count: k.sign_count,
+                created: k.created,
+            })
+            .collect(),
     }
 }
 
@@ -83,7 +110,7 @@ fn print_json(value: &impl Serialize) {
 fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
     let lang = ctx.lang;
     let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
-    if f.totp.is_none() && f.recovery.is_none() {
+    if f.totp.is_none() && f.recovery.is_none() && f.keys.is_empty() {
         println!("{}", m(Msg::NothingEnrolled, &[&f.user]));
         return false;
     }
@@ -102,6 +129,27 @@ fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
     }
     if let Some(r) = &f.recovery {
         println!("  {}", m(Msg::ListRecovery, &[&r.unused, &utc(r.created)]));
+    }
+    for k in &f.keys {
+        let pin = if k.pin {
+            i18n::text(lang, Msg::WordPin)
+        } else {
+            ""
+        };
+        println!(
+            "  {}",
+            m(
+                Msg::ListKey,
+                &[
+                    &format!("{:?}", k.name),
+                    &k.algorithm,
+                    &k.user_verification,
+                    &pin,
+                    &k.sign_count,
+                    &utc(k.created)
+                ]
+            )
+        );
     }
     true
 }

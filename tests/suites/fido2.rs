@@ -1,0 +1,260 @@
+//! Security keys end to end: a virtual FIDO2 key behind a umockdev-emulated
+//! /dev/hidraw0 (tests/fido), reached by the release mfa-token and by the release
+//! module inside pamtester under pam_wrapper, through their real hidraw code path.
+
+use pam_mfa_e2e::vkey::VirtualKey;
+use pam_mfa_e2e::{code, LoginOpts, Sandbox, SECRET};
+
+const USER: &str = "daemon";
+
+fn with_key(extra: &str) -> (Sandbox, VirtualKey) {
+    let sb = Sandbox::new(extra);
+    let key = VirtualKey::start(&sb.root.join("vkey"));
+    (sb, key)
+}
+
+fn enroll(sb: &Sandbox, key: &VirtualKey, args: &[&str]) -> pam_mfa_e2e::Run {
+    let mut all = vec!["enroll", "key", "--user", USER];
+    all.extend_from_slice(args);
+    let o = sb.cli_key(key, &all, "");
+    assert!(o.ok(), "{o:?}\n{}", key.log());
+    o
+}
+
+fn key_opts(key: &VirtualKey) -> LoginOpts<'_> {
+    LoginOpts {
+        key: Some(key),
+        ..LoginOpts::default()
+    }
+}
+
+#[test]
+fn enroll_a_key_then_log_in_with_a_touch_and_the_counter_grows() {
+    let (sb, key) = with_key("");
+    let o = enroll(&sb, &key, &["--name", "blue"]);
+    assert!(
+        o.stdout
+            .contains("Security key blue registered for daemon (es256)."),
+        "{o:?}"
+    );
+    assert!(
+        o.syslog[0].contains("security key \"blue\" registered (es256"),
+        "{:?}",
+        o.syslog
+    );
+    let stored = sb.record(USER).unwrap().keys[0].clone();
+    assert_eq!(stored.rp_id, "pam://pam_mfa");
+
+    let l = sb.login_with(USER, &[], &key_opts(&key));
+    assert!(l.ok, "{l:?}\n{}", key.log());
+    assert!(
+        l.transcript.contains("Touch your security key."),
+        "{}",
+        l.transcript
+    );
+    assert!(
+        !l.transcript.contains("Verification code"),
+        "no code needed: {}",
+        l.transcript
+    );
+    assert!(
+        l.logged("second factor accepted (security key \"blue\")"),
+        "{:?}",
+        l.syslog
+    );
+    let after = sb.record(USER).unwrap().keys[0].sign_count;
+    assert!(
+        after > stored.sign_count,
+        "{} -> {after}",
+        stored.sign_count
+    );
+    assert!(sb.login_with(USER, &[], &key_opts(&key)).ok);
+    assert!(sb.record(USER).unwrap().keys[0].sign_count > after);
+
+    let list = sb.cli(&["list", "--user", USER]);
+    assert!(
+        list.stdout.contains("security key \"blue\": es256"),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn eddsa_credentials_work_too() {
+    let (sb, key) = with_key("");
+    let o = enroll(&sb, &key, &["--algorithm", "eddsa"]);
+    assert!(o.stdout.contains("(eddsa)"), "{o:?}");
+    assert!(sb.login_with(USER, &[], &key_opts(&key)).ok);
+}
+
+#[test]
+fn each_misbehaviour_is_rejected() {
+    let cases = [
+        (r#"{"wrong_rp_id_hash": true}"#, "RP ID hash mismatch"),
+        (r#"{"tamper_auth_data": true}"#, "signature does not verify"),
+        (r#"{"tamper_signature": true}"#, "signature does not verify"),
+        (r#"{"up_clear": true}"#, "user presence flag not set"),
+        (r#"{"counter": 1}"#, "possible cloned key"),
+    ];
+    for (behaviour, reason) in cases {
+        let (sb, key) = with_key("");
+        enroll(&sb, &key, &[]);
+        // A first login raises the stored counter above 1.
+        assert!(sb.login_with(USER, &[], &key_opts(&key)).ok);
+        assert!(sb.login_with(USER, &[], &key_opts(&key)).ok);
+        key.behave(behaviour);
+        let l = sb.login_with(USER, &[], &key_opts(&key));
+        assert!(!l.ok, "{behaviour}");
+        assert_eq!(l.code, Some(1), "{behaviour}: no crash");
+        assert!(
+            l.logged(reason),
+            "{behaviour}: want {reason:?} in {:?}",
+            l.syslog
+        );
+    }
+}
+
+#[test]
+fn uv_required_but_clear_is_rejected() {
+    let (sb, key) = with_key("");
+    key.behave(r#"{"uv": true}"#);
+    enroll(&sb, &key, &["--user-verification", "required"]);
+    assert!(sb.login_with(USER, &[], &key_opts(&key)).ok);
+    key.behave(r#"{"uv": true, "uv_clear": true}"#);
+    let l = sb.login_with(USER, &[], &key_opts(&key));
+    assert!(!l.ok);
+    assert!(
+        l.logged("user verification required but not performed"),
+        "{:?}",
+        l.syslog
+    );
+}
+
+#[test]
+fn no_answer_and_broken_answers_never_hang_or_crash_and_the_code_still_works() {
+    let (sb, key) = with_key("[fido2]\ntimeout_seconds = 2");
+    enroll(&sb, &key, &[]);
+    sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--secret",
+        SECRET,
+        "--no-confirm",
+    ]);
+    for (behaviour, reason) in [
+        (r#"{"touch": "never"}"#, "did not answer in time"),
+        (r#"{"silent": true}"#, "did not answer in time"),
+        (
+            r#"{"unknown_credential": true}"#,
+            "holds none of the registered credentials",
+        ),
+        (r#"{"malformed_cbor": true}"#, "security key not used"),
+        (r#"{"bad_framing": "reorder"}"#, "security key not used"),
+    ] {
+        key.behave(behaviour);
+        let started = std::time::Instant::now();
+        let l = sb.login_with(USER, &[&code(SECRET, 0)], &key_opts(&key));
+        assert!(
+            started.elapsed().as_secs() < 15,
+            "{behaviour}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(l.code.map(|_| ()), Some(()), "{behaviour}: no crash");
+        assert!(
+            l.logged(reason),
+            "{behaviour}: want {reason:?} in {:?}",
+            l.syslog
+        );
+        assert!(
+            l.transcript.contains("Verification code"),
+            "{behaviour}: the code prompt follows"
+        );
+        sb.cli(&["unlock", "--user", USER]);
+    }
+}
+
+#[test]
+fn remote_sessions_skip_the_key_and_no_key_means_the_code_prompt_at_once() {
+    let (sb, key) = with_key("");
+    enroll(&sb, &key, &[]);
+    sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--secret",
+        SECRET,
+        "--no-confirm",
+    ]);
+    let remote = LoginOpts {
+        key: Some(&key),
+        items: vec!["rhost=192.0.2.9"],
+        ..LoginOpts::default()
+    };
+    let l = sb.login_with(USER, &[&code(SECRET, 0)], &remote);
+    assert!(l.ok, "{l:?}");
+    assert!(
+        !l.transcript.contains("Touch your security key"),
+        "{}",
+        l.transcript
+    );
+    // No key connected (no umockdev): straight to the code.
+    let started = std::time::Instant::now();
+    let l = sb.login(USER, &["000000x"]);
+    assert!(started.elapsed().as_secs() < 3);
+    assert!(l.logged("no security key connected"), "{:?}", l.syslog);
+    assert!(l.transcript.contains("Verification code"));
+}
+
+#[test]
+fn a_pin_protected_key() {
+    let (sb, key) = with_key("");
+    key.behave(r#"{"pin": "4321"}"#);
+    let o = sb.cli_key(&key, &["enroll", "key", "--user", USER, "--pin"], "4321\n");
+    assert!(o.ok(), "{o:?}\n{}", key.log());
+    let l = sb.login_with(USER, &["4321"], &key_opts(&key));
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.transcript.contains("Security key PIN: "),
+        "{}",
+        l.transcript
+    );
+    let wrong = sb.login_with(USER, &["0000"], &key_opts(&key));
+    assert!(!wrong.ok);
+    assert!(wrong.logged("PIN"), "{:?}", wrong.syslog);
+}
+
+#[test]
+fn remove_revokes_one_key() {
+    let (sb, key) = with_key("");
+    enroll(&sb, &key, &["--name", "a"]);
+    let o = sb.cli(&["remove", "--user", USER, "--key", "a"]);
+    assert!(o.ok(), "{o:?}");
+    assert!(o.stderr.contains("security key a"), "{}", o.stderr);
+    assert!(sb.record(USER).is_none(), "nothing left: the record goes");
+    let o = sb.cli(&["remove", "--user", USER, "--key", "a"]);
+    assert!(
+        o.stderr.contains("nothing to remove") || o.stderr.contains("has no security key"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn the_virtual_key_itself_passes_libfido2s_checks() {
+    pam_mfa_e2e::require("fido2-token", "fido2-tools");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fido/check_with_libfido2.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
