@@ -258,3 +258,104 @@ fn the_virtual_key_itself_passes_libfido2s_checks() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Makes an ES256 credential for `rp` on the virtual key with libfido2's
+/// fido2-cred (an independent client), as pamu2fcfg would; returns the credential
+/// id (base64) and the public key as the 65-byte point.
+fn libfido2_credential(key: &VirtualKey, rp: &str) -> (String, Vec<u8>) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = &key.dir;
+    let rand = |n: usize| b64.encode((0..n).map(|i| (i * 37 + 11) as u8).collect::<Vec<_>>());
+    std::fs::write(
+        dir.join("cred.in"),
+        format!("{}\n{rp}\nuser\n{}\n", rand(32), rand(16)),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .env("LD_PRELOAD", "libumockdev-preload.so.0")
+            .env("UMOCKDEV_DIR", &key.umockdev_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    run(&[
+        "fido2-cred",
+        "-M",
+        "-i",
+        &p("cred.in"),
+        "-o",
+        &p("cred.out"),
+        "/dev/hidraw0",
+        "es256",
+    ]);
+    run(&[
+        "fido2-cred",
+        "-V",
+        "-i",
+        &p("cred.out"),
+        "-o",
+        &p("pub.out"),
+        "es256",
+    ]);
+    let text = std::fs::read_to_string(dir.join("pub.out")).unwrap();
+    let mut lines = text.lines();
+    let cred_id = lines.next().unwrap().to_owned();
+    let pem: String = lines.filter(|l| !l.starts_with("-----")).collect();
+    let der = b64.decode(pem).unwrap();
+    (cred_id, der[der.len() - 65..].to_vec())
+}
+
+#[test]
+fn pam_u2f_authfiles_in_both_formats_import_and_log_in() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for old_format in [false, true] {
+        let (sb, key) = with_key("");
+        let (cred_id, point) = libfido2_credential(&key, "pam://testhost");
+        let line = if old_format {
+            let websafe = cred_id
+                .replace('+', "-")
+                .replace('/', "_")
+                .trim_end_matches('=')
+                .to_owned();
+            let hex: String = point.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{USER}:{websafe},{hex}\n")
+        } else {
+            format!(
+                "{USER}:{cred_id},{},es256,+presence\n",
+                b64.encode(&point[1..])
+            )
+        };
+        let file = sb.root.join("u2f_keys");
+        std::fs::write(&file, line).unwrap();
+        let o = sb.cli(&[
+            "import",
+            "pam-u2f",
+            "--origin",
+            "pam://testhost",
+            file.to_str().unwrap(),
+        ]);
+        assert!(o.ok(), "{o:?}");
+        assert!(
+            o.stdout.contains(
+                "daemon: 1 security key(s) imported from pam_u2f (relying party pam://testhost)."
+            ),
+            "{o:?}"
+        );
+        let l = sb.login_with(USER, &[], &key_opts(&key));
+        assert!(l.ok, "old format {old_format}: {l:?}\n{}", key.log());
+        assert!(
+            l.logged("second factor accepted (security key \"pam_u2f-1\")"),
+            "{:?}",
+            l.syslog
+        );
+    }
+}
