@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   gcc pkg-config libpam0g-dev   # linking the module against libpam
+  libudev-dev                   # hidapi's hidraw backend (security keys)
   pamtester libpam-wrapper      # real libpam without touching /etc/pam.d
   oathtool                      # an independent TOTP implementation
   libpam-google-authenticator   # its google-authenticator tool writes files to import

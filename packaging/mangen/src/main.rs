@@ -185,13 +185,18 @@ mod tests {
             "seconds",
             "unenrolled",
             "fail_delay_ms",
+            "rp_id",
+            "timeout_seconds",
+            "allow_remote",
+            "require_user_verification",
+            "require_key_for",
         ] {
             assert!(
                 page.contains(&format!(".B {}", roff(key))),
                 "{key} missing:\n{page}"
             );
         }
-        for section in ["store", "totp", "recovery", "lockout", "policy"] {
+        for section in ["store", "totp", "recovery", "lockout", "policy", "fido2"] {
             assert!(page.contains(&format!(".SH [{section}]")), "{section}");
         }
     }
@@ -202,6 +207,8 @@ mod tests {
         for needle in [
             "config=",
             "debug",
+            "require_key",
+            "security key",
             "PAM_SUCCESS",
             "PAM_AUTH_ERR",
             "PAM_IGNORE",
