@@ -191,8 +191,11 @@ pub struct Sandbox {
     pub root: PathBuf,
     /// Where `mfa-token` runs see /dev/log (nonblocking).
     log: UnixDatagram,
-    /// A copy of the release module (the workspace itself may live under /tmp).
+    /// A copy of the release module (the workspace itself may live under /tmp,
+    /// which logins see as a private, empty /tmp).
     pub module: PathBuf,
+    /// A copy of pam_driver, for the same reason.
+    driver: PathBuf,
     pub config: PathBuf,
     pub store: PathBuf,
     services: PathBuf,
@@ -232,6 +235,7 @@ impl Sandbox {
         let sb = Sandbox {
             log,
             module: root.join("pam_mfa.so"),
+            driver: root.join("pam_driver"),
             config: root.join("config.toml"),
             store: root.join("store"),
             services: root.join("pam.d"),
@@ -241,6 +245,7 @@ impl Sandbox {
         fs::set_permissions(&sb.store, fs::Permissions::from_mode(0o700)).unwrap();
         fs::create_dir(&sb.services).unwrap();
         fs::copy(&artifacts().module, &sb.module).unwrap();
+        fs::copy(&artifacts().driver, &sb.driver).unwrap();
         sb.write_config(extra);
         sb.pam_service("mfa", "auth required {module} config={config}");
         sb
