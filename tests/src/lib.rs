@@ -333,7 +333,7 @@ impl Sandbox {
         fs::write(&file, answer).unwrap();
         let service = opts.service.unwrap_or("mfa");
         let cmd = self.under_pam_wrapper(
-            &artifacts().driver,
+            &self.driver,
             &["once", service, user, file.to_str().unwrap()],
             opts,
         );
