@@ -23,6 +23,8 @@ pub enum Factor {
         /// Unused codes left after this one.
         remaining: usize,
     },
+    /// A code sent out of band (SMS, e-mail).
+    Oob,
 }
 
 /// Why an attempt failed.
@@ -67,6 +69,25 @@ pub enum Event<'a> {
         user: &'a UserName,
         reason: &'a crate::fido2::verify::Rejection,
     },
+    /// An unenrolled user was not offered enrollment at login.
+    EnrollRefused { user: &'a UserName, reason: String },
+    /// An unenrolled user set up an authenticator app inside the login.
+    EnrolledAtLogin {
+        user: &'a UserName,
+        recovery_codes: usize,
+    },
+    /// Enrollment at login ended without a valid code; nothing was saved.
+    EnrollAbandoned { user: &'a UserName, tries: u32 },
+    /// An out-of-band code went to the delivery command (never the code itself).
+    OobSent {
+        user: &'a UserName,
+        channel: crate::contact::Channel,
+        to: String,
+    },
+    /// An out-of-band code was asked for and not sent.
+    OobRefused { user: &'a UserName, reason: String },
+    /// The delivery command failed.
+    OobFailed { user: &'a UserName, error: String },
     /// The module arguments were refused.
     Args(&'a ArgError),
     /// The configuration was refused.
@@ -102,7 +123,12 @@ impl Event<'_> {
             | Event::Unenrolled { .. }
             | Event::InvalidUser { .. }
             | Event::KeyRequired { .. }
-            | Event::KeyUnavailable { .. } => Level::Notice,
+            | Event::KeyUnavailable { .. }
+            | Event::EnrollRefused { .. }
+            | Event::EnrollAbandoned { .. }
+            | Event::OobRefused { .. } => Level::Notice,
+            Event::EnrolledAtLogin { .. } | Event::OobSent { .. } => Level::Info,
+            Event::OobFailed { .. } => Level::Error,
             Event::KeyRejected { .. } => Level::Warning,
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
                 Level::Warning
@@ -166,6 +192,37 @@ impl fmt::Display for Event<'_> {
                 f,
                 "user={user}: second factor accepted (recovery code, {remaining} left)"
             ),
+            Event::Success {
+                user,
+                factor: Factor::Oob,
+            } => write!(
+                f,
+                "user={user}: second factor accepted (code sent out of band)"
+            ),
+            Event::EnrollRefused { user, reason } => write!(
+                f,
+                "user={user}: no second factor enrolled, enrollment at login not offered: {reason}"
+            ),
+            Event::EnrolledAtLogin {
+                user,
+                recovery_codes,
+            } => write!(
+                f,
+                "user={user}: authenticator app enrolled at login (confirmed with a code), {recovery_codes} recovery codes"
+            ),
+            Event::EnrollAbandoned { user, tries } => write!(
+                f,
+                "user={user}: enrollment at login abandoned after {tries} wrong codes, nothing saved"
+            ),
+            Event::OobSent { user, channel, to } => {
+                write!(f, "user={user}: one-time code sent by {channel} to {to}")
+            }
+            Event::OobRefused { user, reason } => {
+                write!(f, "user={user}: one-time code not sent: {reason}")
+            }
+            Event::OobFailed { user, error } => {
+                write!(f, "user={user}: one-time code not delivered: {error}")
+            }
             Event::Failed {
                 user,
                 why: Failure::WrongCode,

@@ -11,15 +11,19 @@
 //! verification fails the login. This module has no FFI, no clock and no device:
 //! all of them are passed in.
 
+mod enroll;
 mod key;
+mod oob;
 
 use zeroize::Zeroizing;
 
+use crate::accounts::Accounts;
 use crate::audit::{Audit, Event, Factor, Failure};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
 use crate::i18n::{self, Lang, Msg};
+use crate::oob::Courier;
 use crate::policy;
 use crate::random::Random;
 use crate::recovery;
@@ -36,6 +40,14 @@ pub trait Prompter {
     fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error>;
     /// Shows a line of information.
     fn info(&mut self, text: &str) -> Result<(), Error>;
+    /// Shows an error message.
+    fn error(&mut self, text: &str) -> Result<(), Error> {
+        self.info(text)
+    }
+    /// Whether information is dropped instead of shown (`PAM_SILENT`).
+    fn silent(&self) -> bool {
+        false
+    }
 }
 
 /// Access to security keys.
@@ -62,6 +74,8 @@ pub struct Session<'a> {
     pub remote: bool,
     /// The module argument `require_key`.
     pub require_key: bool,
+    /// This machine's name, for messages (issuer of new enrollments, sent codes).
+    pub host: &'a str,
 }
 
 /// Everything an authentication uses besides the store.
@@ -74,6 +88,10 @@ pub struct Env<'a> {
     pub keys: &'a mut dyn KeyPort,
     pub rng: &'a mut dyn Random,
     pub audit: &'a mut dyn Audit,
+    /// Group membership, for enrollment at login.
+    pub accounts: &'a dyn Accounts,
+    /// Delivery of out-of-band codes.
+    pub courier: &'a mut dyn Courier,
 }
 
 /// What a locked update decided.
@@ -96,7 +114,15 @@ pub fn authenticate(
 ) -> Result<Outcome, Error> {
     let cfg = env.cfg;
     let ignore = cfg.policy.unenrolled == Unenrolled::Ignore;
-    let prompt = i18n::text(env.lang, Msg::CodePrompt);
+    let oob_on = cfg.oob.command.is_some();
+    let prompt = i18n::text(
+        env.lang,
+        if oob_on {
+            Msg::CodePromptOob
+        } else {
+            Msg::CodePrompt
+        },
+    );
     let user = match UserName::from_bytes(raw_user) {
         Ok(u) => u,
         Err(_) => {
@@ -125,6 +151,15 @@ pub fn authenticate(
         });
         return Ok(Outcome::Ignore);
     }
+    if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
+        match enroll::refusal(env, &user) {
+            None => return enroll::at_login(store, &user, env),
+            Some(reason) => env.audit.log(&Event::EnrollRefused {
+                user: &user,
+                reason,
+            }),
+        }
+    }
 
     let key_only = env.session.require_key
         || cfg
@@ -150,7 +185,13 @@ pub fn authenticate(
         return Ok(Outcome::Failure);
     }
 
-    let answer = env.prompter.ask_hidden(prompt)?;
+    let mut answer = env.prompter.ask_hidden(prompt)?;
+    if oob_on && oob::is_request(&answer) {
+        oob::send(store, &user, enrolled && snapshot.is_ok(), env)?;
+        answer = env
+            .prompter
+            .ask_hidden(i18n::text(env.lang, Msg::CodePrompt))?;
+    }
 
     if let Err(error) = snapshot {
         env.audit.log(&Event::Store {
@@ -275,6 +316,12 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
             return Ok(Factor::Recovery {
                 remaining: codes.hashed.hashes.len(),
             });
+        }
+    }
+    if let Some(pending) = &record.oob.pending {
+        if crate::oob::matches(pending, text, now) {
+            record.oob.pending = None;
+            return Ok(Factor::Oob);
         }
     }
     Err(Failure::WrongCode)

@@ -16,6 +16,14 @@ impl Lang {
     /// Every language.
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Nl];
 
+    /// The ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Nl => "nl",
+        }
+    }
+
     /// The language of a locale value such as `nl_NL.UTF-8` or `en_US`; English for
     /// anything we do not speak.
     pub fn from_locale(value: &str) -> Lang {
@@ -93,6 +101,52 @@ catalogue! {
     CodePrompt {
         en: "Verification code: ",
         nl: "Verificatiecode: ",
+    }
+
+    /// The prompt when out-of-band codes are configured.
+    CodePromptOob {
+        en: "Verification code (or Enter for a code by SMS or e-mail): ",
+        nl: "Verificatiecode (of Enter voor een code per sms of e-mail): ",
+    }
+
+    // Enrollment inside the login (policy.unenrolled = "enroll").
+    LoginEnrollIntro {
+        en: "Your account needs a second factor before this login can continue. Set up an authenticator app now; it takes a minute, and from now on every login asks for its code.",
+        nl: "Uw account heeft een tweede factor nodig voordat deze aanmelding verder kan. Stel nu een authenticator-app in; het duurt een minuut, en vanaf nu vraagt elke aanmelding om de code ervan.",
+    }
+    LoginEnrollFailed {
+        en: "No valid code after {0} tries; nothing was saved. Log in again to start over.",
+        nl: "Geen geldige code na {0} pogingen; er is niets opgeslagen. Meld u opnieuw aan om opnieuw te beginnen.",
+    }
+    LoginEnrollDone {
+        en: "Done: the authenticator app is set up. The login continues.",
+        nl: "Klaar: de authenticator-app is ingesteld. De aanmelding gaat verder.",
+    }
+    LoginEnrollNoText {
+        en: "A second factor must be set up before you can log in, and this program cannot show the QR code for it. Log in over ssh or at the console, or ask your administrator to enroll you.",
+        nl: "Er moet een tweede factor ingesteld worden voordat u zich kunt aanmelden, en dit programma kan de QR-code daarvoor niet tonen. Meld u aan via ssh of op de console, of vraag uw beheerder u in te schrijven.",
+    }
+
+    // Out-of-band codes (SMS, e-mail).
+    OobSent {
+        en: "A code was sent to {0}; it is valid for {1} minutes.",
+        nl: "Er is een code verstuurd naar {0}; die is {1} minuten geldig.",
+    }
+    OobNoContact {
+        en: "No code can be sent: no phone number or e-mail address is registered for you. Ask your administrator.",
+        nl: "Er kan geen code verstuurd worden: er is geen telefoonnummer of e-mailadres van u geregistreerd. Vraag het uw beheerder.",
+    }
+    OobRateLimited {
+        en: "Too many codes were sent; the next one can be sent in {0} minutes. Use the app or a recovery code.",
+        nl: "Er zijn te veel codes verstuurd; de volgende kan over {0} minuten verstuurd worden. Gebruik de app of een herstelcode.",
+    }
+    OobNotSent {
+        en: "The code could not be sent. Use the app or a recovery code, or ask your administrator.",
+        nl: "De code kon niet verstuurd worden. Gebruik de app of een herstelcode, of vraag het uw beheerder.",
+    }
+    OobMessage {
+        en: "{0} is your verification code for {1}. It is valid for {2} minutes.",
+        nl: "{0} is uw verificatiecode voor {1}. Die is {2} minuten geldig.",
     }
 
     /// Before the security key is asked for an assertion.
@@ -316,6 +370,60 @@ catalogue! {
     Unlocked {
         en: "{0} is unlocked; the failure count is back to 0.",
         nl: "{0} is gedeblokkeerd; het aantal mislukte pogingen staat weer op 0.",
+    }
+
+    // mfa-token: contacts for out-of-band codes.
+    ContactSaved {
+        en: "Codes for {0} go by {1} to {2}.",
+        nl: "Codes voor {0} gaan per {1} naar {2}.",
+    }
+    ContactRemoved {
+        en: "{0} no longer has a phone number or e-mail address for codes.",
+        nl: "{0} heeft geen telefoonnummer of e-mailadres voor codes meer.",
+    }
+    ContactTestSent {
+        en: "A test code was sent to {0}.",
+        nl: "Er is een testcode verstuurd naar {0}.",
+    }
+    ContactPrompt {
+        en: "Code received: ",
+        nl: "Ontvangen code: ",
+    }
+    ContactAsk {
+        en: "4. A fallback for when the phone with the app is not at hand: a phone number in international form (+31 6 ...) or an e-mail address, where codes can be sent. Leave empty to skip: ",
+        nl: "4. Een reserve voor als de telefoon met de app niet bij de hand is: een telefoonnummer in internationale vorm (+31 6 ...) of een e-mailadres, waar codes naartoe gestuurd kunnen worden. Laat leeg om over te slaan: ",
+    }
+    ErrContact {
+        en: "invalid contact: {0}",
+        nl: "ongeldig contact: {0}",
+    }
+    ErrSend {
+        en: "cannot send the code: {0}",
+        nl: "kan de code niet versturen: {0}",
+    }
+    ErrNoOob {
+        en: "no delivery command is configured (oob.command in {0})",
+        nl: "er is geen verzendcommando ingesteld (oob.command in {0})",
+    }
+    ErrNoContact {
+        en: "{0} has no phone number or e-mail address for codes",
+        nl: "{0} heeft geen telefoonnummer of e-mailadres voor codes",
+    }
+    ListContact {
+        en: "codes by {0} to {1}, {2}",
+        nl: "codes per {0} naar {1}, {2}",
+    }
+    WordVerified {
+        en: "verified {0}",
+        nl: "geverifieerd op {0}",
+    }
+    WordUnverified {
+        en: "not verified",
+        nl: "niet geverifieerd",
+    }
+    WordContact {
+        en: "contact for codes",
+        nl: "contact voor codes",
     }
 
     // mfa-token: import.

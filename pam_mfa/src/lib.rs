@@ -5,7 +5,8 @@
 //! [`store::Store`] snapshot → prompt → check and commit under the user's lock
 //! ([`auth`]) → [`audit`] → one PAM return code ([`error::pam_code`]).
 //!
-//! Only [`pam`] may contain `unsafe`; everything else is plain Rust that takes its
+//! Only [`pam`] and `oob::spawn` (descriptors of the delivery command) may contain
+//! `unsafe`; everything else is plain Rust that takes its
 //! clock, randomness and conversation as parameters.
 
 #![deny(unsafe_code)]
@@ -14,13 +15,16 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod contact;
 pub mod error;
 pub mod fido2;
 pub mod i18n;
 pub mod import;
+pub mod oob;
 pub mod otpauth;
 #[allow(unsafe_code)]
 pub mod pam;

@@ -30,7 +30,7 @@ pub struct Hashed {
 }
 
 /// Lowercase hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
@@ -40,13 +40,13 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn new_salt(rng: &mut dyn Random) -> Result<String, RandomError> {
+pub(crate) fn new_salt(rng: &mut dyn Random) -> Result<String, RandomError> {
     let mut salt = [0u8; SALT_BYTES];
     rng.fill(&mut salt)?;
     Ok(hex(&salt))
 }
 
-fn digest(salt: &str, normalized: &str) -> String {
+pub(crate) fn digest(salt: &str, normalized: &str) -> String {
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
     h.update(b":");

@@ -43,6 +43,15 @@ impl Prompter for Script {
     }
 }
 
+/// Nobody is in any group.
+struct NoAccounts;
+
+impl crate::accounts::Accounts for NoAccounts {
+    fn groups(&self, _: &UserName) -> Vec<String> {
+        vec![]
+    }
+}
+
 fn cfg() -> Config {
     let mut c = Config::defaults(Path::new("/etc/pam_mfa/config.toml"));
     c.lockout.max_failures = 3;
@@ -126,6 +135,8 @@ fn run_in(
         keys,
         rng: &mut OsRandom,
         audit: &mut audit,
+        accounts: &NoAccounts,
+        courier: &mut crate::oob::NoCourier,
     };
     let r = authenticate(store, user, &mut env);
     (r, audit)
@@ -583,6 +594,7 @@ mod keys {
             service: "sshd",
             remote: true,
             require_key: false,
+            ..Session::default()
         };
         let (_, asked, _) = login(&store, Some(&key), remote, &["000000"]);
         assert_eq!(asked, ["Verification code: "]);
@@ -650,6 +662,7 @@ mod keys {
             service: "sudo",
             remote: false,
             require_key: false,
+            ..Session::default()
         };
         key.borrow_mut().mode = Mode::Timeout;
         let mut script = Script {
@@ -682,6 +695,7 @@ mod keys {
             service: "login",
             remote: false,
             require_key: true,
+            ..Session::default()
         };
         let (out, _, _) = login(&store, Some(&key), arg, &[]);
         assert_eq!(out, Outcome::Success);
@@ -714,3 +728,5 @@ mod keys {
         assert!(key.borrow().seen.is_empty());
     }
 }
+
+mod activation;

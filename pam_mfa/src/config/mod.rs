@@ -30,6 +30,9 @@ pub enum Unenrolled {
     Deny,
     /// Return `PAM_IGNORE` without prompting: the rest of the stack decides.
     Ignore,
+    /// Users allowed by `[enroll]` set up an authenticator app inside the login
+    /// itself (until the deadline); everybody else is denied as with `Deny`.
+    Enroll,
 }
 
 /// `[store]`
@@ -79,6 +82,37 @@ pub struct PolicyConfig {
     pub fail_delay_ms: u32,
 }
 
+/// `[enroll]`: who may enroll at login when `policy.unenrolled = "enroll"`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnrollConfig {
+    /// User names allowed to enroll at login.
+    pub users: Vec<String>,
+    /// Groups (primary or supplementary) whose members may enroll at login.
+    pub groups: Vec<String>,
+    /// The last day enrollment at login is offered, as `(unix time of the end of
+    /// that day in UTC, "YYYY-MM-DD")`; afterwards unenrolled users are denied.
+    pub deadline: Option<(u64, String)>,
+}
+
+/// `[oob]`: one-time codes sent out of band (SMS, e-mail) by an admin's command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OobConfig {
+    /// The delivery command (absolute, root-owned, not group/world-writable);
+    /// `None`: out-of-band codes are off.
+    pub command: Option<PathBuf>,
+    /// The account the command runs as.
+    pub run_as: String,
+    /// How long the command may run before it is killed.
+    pub timeout_seconds: u32,
+    /// How long a sent code stays valid.
+    pub lifetime_seconds: u32,
+    /// Digits of a sent code.
+    pub digits: u8,
+    /// At most this many codes per user within `per_seconds`.
+    pub max_sends: u32,
+    pub per_seconds: u64,
+}
+
 /// `[fido2]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fido2Config {
@@ -106,6 +140,8 @@ pub struct Config {
     pub lockout: LockoutConfig,
     pub policy: PolicyConfig,
     pub fido2: Fido2Config,
+    pub enroll: EnrollConfig,
+    pub oob: OobConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -195,6 +231,16 @@ impl Config {
                 require_user_verification: false,
                 require_key_for: Vec::new(),
             },
+            enroll: EnrollConfig::default(),
+            oob: OobConfig {
+                command: None,
+                run_as: "nobody".to_owned(),
+                timeout_seconds: 10,
+                lifetime_seconds: 300,
+                digits: 6,
+                max_sends: 3,
+                per_seconds: 3600,
+            },
         }
     }
 
@@ -224,6 +270,8 @@ impl Config {
         };
         let root = toml::de::DeTable::parse(text).map_err(|e| doc.syntax(&e))?;
         let mut cfg = Config::defaults(path);
+        // Where `policy.unenrolled` was set, for the check that needs `[enroll]`.
+        let mut unenrolled_span = 0..0;
         parse::for_each(
             &doc,
             None,
@@ -278,8 +326,10 @@ impl Config {
                 "policy" => section.table(|e| {
                     match e.key.as_str() {
                         "policy.unenrolled" => {
-                            cfg.policy.unenrolled = [Unenrolled::Deny, Unenrolled::Ignore]
-                                [e.choice(&["deny", "ignore"])?]
+                            cfg.policy.unenrolled =
+                                [Unenrolled::Deny, Unenrolled::Ignore, Unenrolled::Enroll]
+                                    [e.choice(&["deny", "ignore", "enroll"])?];
+                            unenrolled_span = e.value.span();
                         }
                         "policy.fail_delay_ms" => cfg.policy.fail_delay_ms = e.int(0..=30_000)?,
                         _ => return Err(e.unknown()),
@@ -299,9 +349,42 @@ impl Config {
                     }
                     Ok(())
                 }),
+                "enroll" => section.table(|e| {
+                    match e.key.as_str() {
+                        "enroll.users" => cfg.enroll.users = e.strings()?,
+                        "enroll.groups" => cfg.enroll.groups = e.strings()?,
+                        "enroll.deadline" => cfg.enroll.deadline = Some(e.date_end()?),
+                        _ => return Err(e.unknown()),
+                    }
+                    Ok(())
+                }),
+                "oob" => section.table(|e| {
+                    match e.key.as_str() {
+                        "oob.command" => cfg.oob.command = Some(e.abs_path()?),
+                        "oob.run_as" => cfg.oob.run_as = e.text(64)?,
+                        "oob.timeout_seconds" => cfg.oob.timeout_seconds = e.int(1..=120)?,
+                        "oob.lifetime_seconds" => cfg.oob.lifetime_seconds = e.int(1..=3600)?,
+                        "oob.digits" => cfg.oob.digits = e.int(6..=10)?,
+                        "oob.max_sends" => cfg.oob.max_sends = e.int(1..=100)?,
+                        "oob.per_seconds" => cfg.oob.per_seconds = e.int(1..=604_800)?,
+                        _ => return Err(e.unknown()),
+                    }
+                    Ok(())
+                }),
                 _ => Err(section.unknown()),
             },
         )?;
+        if cfg.policy.unenrolled == Unenrolled::Enroll
+            && cfg.enroll.users.is_empty()
+            && cfg.enroll.groups.is_empty()
+        {
+            return Err(doc.invalid(
+                &unenrolled_span,
+                "policy.unenrolled",
+                "\"enroll\" needs enroll.users or enroll.groups: who may enroll at login"
+                    .to_owned(),
+            ));
+        }
         Ok(cfg)
     }
 }

@@ -160,6 +160,21 @@ impl<'d, 'i> Entry<'d, 'i> {
         Ok(n)
     }
 
+    /// A TOML date (`2027-03-31`, no time): the unix time at which that day ends in
+    /// UTC, and the date as written.
+    pub(crate) fn date_end(&self) -> Result<(u64, String), ConfigError> {
+        let bad = || self.invalid("expected a date such as 2027-03-31 (no quotes, no time)".into());
+        let DeValue::Datetime(dt) = self.value.get_ref() else {
+            return Err(bad());
+        };
+        let (Some(d), None, None) = (dt.date, dt.time, dt.offset) else {
+            return Err(bad());
+        };
+        let days = days_from_civil(i64::from(d.year), i64::from(d.month), i64::from(d.day));
+        let end = u64::try_from((days + 1) * 86_400).map_err(|_| bad())?;
+        Ok((end, d.to_string()))
+    }
+
     /// One of a fixed set of words; returns the index of the match.
     pub(crate) fn choice(&self, words: &[&str]) -> Result<usize, ConfigError> {
         let s = self.string()?;
@@ -201,4 +216,16 @@ pub(crate) fn for_each<'d, 'i>(
         })?;
     }
     Ok(())
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }

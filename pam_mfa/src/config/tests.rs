@@ -47,6 +47,18 @@ timeout_seconds = 10
 allow_remote = true
 require_user_verification = true
 require_key_for = ["sudo", "login"]
+[enroll]
+users = ["alice"]
+groups = ["staff", "wheel"]
+deadline = 2027-01-31
+[oob]
+command = "/usr/local/sbin/send-code"
+run_as = "mfa-send"
+timeout_seconds = 5
+lifetime_seconds = 600
+digits = 8
+max_sends = 4
+per_seconds = 900
 "#,
     )
     .unwrap();
@@ -63,6 +75,24 @@ require_key_for = ["sudo", "login"]
     assert_eq!(cfg.fido2.timeout_seconds, 10);
     assert!(cfg.fido2.allow_remote && cfg.fido2.require_user_verification);
     assert_eq!(cfg.fido2.require_key_for, ["sudo", "login"]);
+    assert_eq!(cfg.enroll.users, ["alice"]);
+    assert_eq!(cfg.enroll.groups, ["staff", "wheel"]);
+    // 2027-02-01T00:00:00Z: the whole of January 31 still counts.
+    assert_eq!(
+        cfg.enroll.deadline,
+        Some((1_801_440_000, "2027-01-31".to_owned()))
+    );
+    let oob = &cfg.oob;
+    assert_eq!(
+        oob.command.as_deref(),
+        Some(Path::new("/usr/local/sbin/send-code"))
+    );
+    assert_eq!(oob.run_as, "mfa-send");
+    assert_eq!((oob.timeout_seconds, oob.lifetime_seconds), (5, 600));
+    assert_eq!((oob.digits, oob.max_sends, oob.per_seconds), (8, 4, 900));
+    let enroll =
+        parse("[policy]\nunenrolled = \"enroll\"\n[enroll]\ngroups = [\"staff\"]\n").unwrap();
+    assert_eq!(enroll.policy.unenrolled, Unenrolled::Enroll);
 }
 
 #[test]
@@ -94,7 +124,27 @@ fn errors_name_file_line_and_key() {
         ),
         (
             "[policy]\nunenrolled = \"allow\"\n",
-            "/etc/pam_mfa/config.toml:2: key `policy.unenrolled`: expected one of \"deny\", \"ignore\", found \"allow\"",
+            "/etc/pam_mfa/config.toml:2: key `policy.unenrolled`: expected one of \"deny\", \"ignore\", \"enroll\", found \"allow\"",
+        ),
+        (
+            "[policy]\nfail_delay_ms = 0\nunenrolled = \"enroll\"\n",
+            "/etc/pam_mfa/config.toml:3: key `policy.unenrolled`: \"enroll\" needs enroll.users or enroll.groups: who may enroll at login",
+        ),
+        (
+            "[enroll]\ndeadline = \"2027-01-31\"\n",
+            "/etc/pam_mfa/config.toml:2: key `enroll.deadline`: expected a date such as 2027-03-31 (no quotes, no time)",
+        ),
+        (
+            "[enroll]\ndeadline = 2027-01-31T10:00:00\n",
+            "/etc/pam_mfa/config.toml:2: key `enroll.deadline`: expected a date such as 2027-03-31 (no quotes, no time)",
+        ),
+        (
+            "[oob]\ncommand = \"send-sms\"\n",
+            "/etc/pam_mfa/config.toml:2: key `oob.command`: expected an absolute path, found \"send-sms\"",
+        ),
+        (
+            "[oob]\nlifetime_seconds = 0\n",
+            "/etc/pam_mfa/config.toml:2: key `oob.lifetime_seconds`: expected an integer from 1 to 3600",
         ),
         (
             "[store]\ndir = \"var/lib\"\n",

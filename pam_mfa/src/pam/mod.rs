@@ -11,7 +11,7 @@ use std::ffi::CStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_bindings::constants::{
-    PamFlag, PamResultCode, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
+    PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
 };
 use pam_bindings::conv::Conv;
 use pam_bindings::items::{RHost, Service};
@@ -96,6 +96,14 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
             .flatten()
             .map(|s| s.to_bytes()),
     );
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let mut courier = crate::oob::CommandCourier {
+        cfg: &cfg.oob,
+        owner: 0,
+    };
     let mut env = auth::Env {
         cfg: &cfg,
         lang: language(pamh),
@@ -104,11 +112,14 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
             service: &service,
             remote: !rhost.is_empty(),
             require_key: args.require_key,
+            host: &host,
         },
         prompter: &mut prompter,
         keys: &mut HidKeys,
         rng: &mut OsRandom,
         audit: &mut log,
+        accounts: &crate::accounts::NssAccounts,
+        courier: &mut courier,
     };
     let result = auth::authenticate(&store, user.as_bytes(), &mut env);
     if matches!(result, Err(Error::Conversation)) {
@@ -188,6 +199,20 @@ impl Prompter for PamPrompter<'_> {
             .send(PAM_TEXT_INFO, text)
             .map(|_| ())
             .map_err(|_| Error::Conversation)
+    }
+
+    fn error(&mut self, text: &str) -> Result<(), Error> {
+        if self.silent {
+            return Ok(());
+        }
+        self.conv
+            .send(PAM_ERROR_MSG, text)
+            .map(|_| ())
+            .map_err(|_| Error::Conversation)
+    }
+
+    fn silent(&self) -> bool {
+        self.silent
     }
 }
 

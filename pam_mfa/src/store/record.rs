@@ -10,7 +10,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::contact::{Channel, Contact};
 use crate::fido2::{cose, KeyCredential, PublicKey, UserVerification};
+use crate::oob::{OobState, Pending};
 use crate::recovery::Hashed;
 use crate::totp::{Algorithm, Params, Secret};
 
@@ -56,6 +58,10 @@ pub struct Record {
     pub recovery: Option<RecoveryCodes>,
     /// Registered security keys, in registration order.
     pub keys: Vec<KeyCredential>,
+    /// Where out-of-band codes go.
+    pub contact: Option<Contact>,
+    /// The out-of-band code in flight and recent sends.
+    pub oob: OobState,
     pub state: State,
 }
 
@@ -93,8 +99,34 @@ struct FileForm {
     recovery: Option<RecoveryForm>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     keys: Vec<KeyForm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contact: Option<ContactForm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oob: Option<OobForm>,
     #[serde(default)]
     state: StateForm,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactForm {
+    channel: String,
+    address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OobForm {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sends: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -223,10 +255,50 @@ impl Record {
                 })
             })
             .collect::<Result<Vec<_>, RecordError>>()?;
+        let contact = match form.contact {
+            None => None,
+            Some(c) => {
+                let channel = Channel::from_name(&c.channel).ok_or_else(|| {
+                    RecordError(format!("contact.channel {:?} unknown", c.channel))
+                })?;
+                let mut contact = Contact::parse(channel, &c.address)
+                    .map_err(|e| RecordError(format!("contact.address: {e}")))?;
+                contact.verified = c.verified;
+                Some(contact)
+            }
+        };
+        let oob = match form.oob {
+            None => OobState::default(),
+            Some(o) => {
+                let pending = match (o.salt, o.hash, o.expires) {
+                    (None, None, None) => None,
+                    (Some(salt), Some(hash), Some(expires))
+                        if is_hex(&salt, 32) && is_hex(&hash, 64) =>
+                    {
+                        Some(Pending {
+                            salt,
+                            hash,
+                            expires,
+                        })
+                    }
+                    _ => {
+                        return Err(RecordError(
+                            "oob: salt (32 hex digits), hash (64) and expires go together".into(),
+                        ))
+                    }
+                };
+                OobState {
+                    pending,
+                    sends: o.sends,
+                }
+            }
+        };
         Ok(Record {
             totp,
             recovery,
             keys,
+            contact,
+            oob,
             state: State {
                 failures: form.state.failures,
                 locked_until: form.state.locked_until,
@@ -267,6 +339,17 @@ impl Record {
                     created: k.created,
                 })
                 .collect(),
+            contact: self.contact.as_ref().map(|c| ContactForm {
+                channel: c.channel.name().to_owned(),
+                address: c.address.clone(),
+                verified: c.verified,
+            }),
+            oob: (self.oob != OobState::default()).then(|| OobForm {
+                sends: self.oob.sends.clone(),
+                salt: self.oob.pending.as_ref().map(|p| p.salt.clone()),
+                hash: self.oob.pending.as_ref().map(|p| p.hash.clone()),
+                expires: self.oob.pending.as_ref().map(|p| p.expires),
+            }),
             state: StateForm {
                 failures: self.state.failures,
                 locked_until: self.state.locked_until,
@@ -312,6 +395,18 @@ mod tests {
                 sign_count: 17,
                 created: 1_700_000_002,
             }],
+            contact: Some(Contact {
+                verified: Some(1_700_000_003),
+                ..Contact::email("alice@example.org").unwrap()
+            }),
+            oob: OobState {
+                pending: Some(Pending {
+                    salt: "0".repeat(32),
+                    hash: "a".repeat(64),
+                    expires: 1_700_000_300,
+                }),
+                sends: vec![1_700_000_000],
+            },
             state: State {
                 failures: 2,
                 locked_until: 1_700_000_500,
@@ -352,6 +447,19 @@ mod tests {
                 "unknown field `admin`",
             ),
             (good[..good.len() / 2].to_owned(), "not a valid record"),
+            (
+                good.replace("channel = \"email\"", "channel = \"pigeon\""),
+                "contact.channel",
+            ),
+            (
+                good.replace("alice@example.org", "alice@example.org; id"),
+                "contact.address",
+            ),
+            (good.replace("expires = ", "expired = "), "unknown field"),
+            (
+                good.replace(&format!("hash = \"{}\"", "a".repeat(64)), ""),
+                "go together",
+            ),
         ];
         for (text, want) in cases {
             let e = Record::from_toml(&text).unwrap_err();

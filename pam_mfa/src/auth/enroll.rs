@@ -1,0 +1,213 @@
+//! Enrollment inside the login, for `policy.unenrolled = "enroll"`.
+//!
+//! Invariant: nothing is stored until the user typed a code that verifies against
+//! the new key; the enrollment (with that code's step, against replay) and its
+//! recovery codes are written in one update under the user's lock, and only if the
+//! user still has no factor then. A client that cannot show text is refused before
+//! anything is generated. Only users named by `[enroll]` get here, and only until
+//! its deadline; the stack must have checked the password before (`requisite`), as
+//! this step tells a caller that the account has no second factor yet.
+
+use crate::audit::Event;
+use crate::error::{Error, Outcome};
+use crate::i18n::{self, Msg};
+use crate::otpauth::OtpAuth;
+use crate::qr::{Background, Matrix};
+use crate::recovery;
+use crate::store::{Change, RecoveryCodes, State, Store, TotpEnrollment};
+use crate::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
+use crate::username::UserName;
+
+use super::Env;
+
+/// Codes a user may type before enrollment at login gives up.
+pub(super) const TRIES: u32 = 3;
+
+/// Why `user` may not enroll at login now; `None` if they may.
+pub(super) fn refusal(env: &Env<'_>, user: &UserName) -> Option<String> {
+    let policy = &env.cfg.enroll;
+    if let Some((end, day)) = &policy.deadline {
+        if env.now >= *end {
+            return Some(format!("enroll.deadline {day} has passed"));
+        }
+    }
+    if policy.users.iter().any(|u| u == user.as_str()) {
+        return None;
+    }
+    if !policy.groups.is_empty() {
+        let groups = env.accounts.groups(user);
+        if policy.groups.iter().any(|g| groups.contains(g)) {
+            return None;
+        }
+    }
+    Some("not in enroll.users or enroll.groups".to_owned())
+}
+
+/// Grouped for typing: `ABCD EFGH ...`.
+fn grouped(base32: &str) -> String {
+    base32
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The journey: explain, show the QR code and the key, take the first code, save,
+/// show the recovery codes.
+pub(super) fn at_login(
+    store: &impl Store,
+    user: &UserName,
+    env: &mut Env<'_>,
+) -> Result<Outcome, Error> {
+    let cfg = env.cfg;
+    let lang = env.lang;
+    let intro = i18n::text(lang, Msg::LoginEnrollIntro);
+    if env.prompter.silent() || env.prompter.info(intro).is_err() {
+        // Best effort: the client may not show this either.
+        let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
+        env.audit.log(&Event::EnrollRefused {
+            user,
+            reason: "the application cannot show text (silent, or its conversation refused an information message)".to_owned(),
+        });
+        return Ok(Outcome::Failure);
+    }
+
+    let mut bytes = vec![0u8; GENERATED_SECRET_BYTES];
+    env.rng.fill(&mut bytes).map_err(Error::Random)?;
+    let secret = Secret::from_bytes(bytes)
+        .map_err(|e| Error::Random(crate::random::RandomError(e.to_string())))?;
+    let params = Params {
+        algorithm: cfg.totp.algorithm,
+        digits: cfg.totp.digits,
+        period: cfg.totp.period,
+    };
+    let issuer = cfg
+        .totp
+        .issuer
+        .clone()
+        .or_else(|| Some(env.session.host.replace(':', "-")))
+        .filter(|i| !i.is_empty());
+    let uri = OtpAuth {
+        issuer,
+        account: user.as_str().to_owned(),
+        secret: secret.clone(),
+        params,
+    }
+    .to_uri();
+    let qr: Option<String> = Matrix::encode(uri.as_bytes())
+        .ok()
+        .map(|m| m.to_text(Background::Dark).join("\n"));
+    let p = &mut *env.prompter;
+    match &qr {
+        Some(qr) => {
+            p.info(i18n::text(lang, Msg::EnrollScan))?;
+            p.info(qr)?;
+        }
+        None => p.info(i18n::text(lang, Msg::EnrollNoQr))?,
+    }
+    p.info(&i18n::format(
+        lang,
+        Msg::EnrollManualKey,
+        &[&grouped(&secret.to_base32())],
+    ))?;
+    p.info(&i18n::format(lang, Msg::EnrollConfirm, &[&params.digits]))?;
+
+    let mut step = None;
+    for left in (0..TRIES).rev() {
+        let answer = env
+            .prompter
+            .ask_hidden(i18n::text(lang, Msg::ConfirmPrompt))?;
+        let typed: String = String::from_utf8_lossy(&answer)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if let totp::Check::Accepted { step: s } =
+            totp::check(&secret, params, &typed, env.now, cfg.totp.window, None)
+        {
+            step = Some(s);
+            break;
+        }
+        if left > 0 {
+            env.prompter
+                .info(&i18n::format(lang, Msg::ConfirmRetry, &[&left]))?;
+        }
+    }
+    let Some(step) = step else {
+        let _ = env
+            .prompter
+            .error(&i18n::format(lang, Msg::LoginEnrollFailed, &[&TRIES]));
+        env.audit
+            .log(&Event::EnrollAbandoned { user, tries: TRIES });
+        return Ok(Outcome::Failure);
+    };
+
+    let (codes, hashed) =
+        recovery::generate(usize::from(cfg.recovery.codes), env.rng).map_err(Error::Random)?;
+    let now = env.now;
+    let enrollment = TotpEnrollment {
+        secret,
+        params,
+        created: now,
+        last_step: Some(step),
+    };
+    let saved = store
+        .update(user, |current| {
+            let mut record = current.unwrap_or_default();
+            if record.has_factor() {
+                // Enrolled by someone else meanwhile: theirs stands.
+                return (Change::Keep, false);
+            }
+            record.totp = Some(enrollment);
+            record.recovery = Some(RecoveryCodes {
+                hashed,
+                created: now,
+            });
+            record.state = State {
+                last_success: Some(now),
+                ..State::default()
+            };
+            (Change::Write(record), true)
+        })
+        .inspect_err(|error| {
+            env.audit.log(&Event::Store {
+                user: Some(user),
+                error,
+            })
+        })?;
+    if !saved {
+        env.audit.log(&Event::EnrollRefused {
+            user,
+            reason: "a factor was enrolled by another process meanwhile".to_owned(),
+        });
+        return Ok(Outcome::Failure);
+    }
+    env.audit.log(&Event::EnrolledAtLogin {
+        user,
+        recovery_codes: codes.len(),
+    });
+    let list = zeroize::Zeroizing::new(
+        codes
+            .iter()
+            .map(|c| format!("   {}", c.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    // Saved already: a client that fails now still logs in with its app; the admin
+    // can hand out new recovery codes.
+    let shown = env
+        .prompter
+        .info(i18n::text(lang, Msg::EnrollRecovery))
+        .and_then(|()| env.prompter.info(&list))
+        .and_then(|()| env.prompter.info(i18n::text(lang, Msg::LoginEnrollDone)));
+    if shown.is_err() {
+        env.audit.log(&Event::Conversation {
+            user: user.as_str(),
+        });
+    }
+    env.audit.log(&Event::Success {
+        user,
+        factor: crate::audit::Factor::Totp,
+    });
+    Ok(crate::error::Outcome::Success)
+}

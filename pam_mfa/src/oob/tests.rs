@@ -1,0 +1,190 @@
+use super::*;
+use crate::config::Config;
+use crate::random::OsRandom;
+use crate::secure_fs::effective_uid;
+use crate::test_support::Scratch;
+
+fn cfg() -> OobConfig {
+    Config::defaults(Path::new("/etc/pam_mfa/config.toml")).oob
+}
+
+#[test]
+fn codes_are_digits_and_work_once_until_they_expire() {
+    let (code, pending) = new_code(8, 300, 1000, &mut OsRandom).unwrap();
+    assert_eq!(code.len(), 8);
+    assert!(code.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(pending.expires, 1300);
+    assert!(!pending.hash.contains(code.as_str()));
+    assert!(matches(&pending, &code, 1000));
+    assert!(matches(
+        &pending,
+        &format!(" {}-{} ", &code[..4], &code[4..]),
+        1300
+    ));
+    assert!(!matches(&pending, &code, 1301), "expired");
+    assert!(!matches(&pending, "", 1000));
+    assert!(!matches(&pending, &code[..7], 1000));
+    let other = if code.starts_with('1') { "2" } else { "1" };
+    assert!(!matches(&pending, &format!("{other}{}", &code[1..]), 1000));
+}
+
+#[test]
+fn every_digit_is_drawn() {
+    let mut seen = [0u32; 10];
+    for _ in 0..200 {
+        let (code, _) = new_code(10, 1, 0, &mut OsRandom).unwrap();
+        for b in code.bytes() {
+            seen[usize::from(b - b'0')] += 1;
+        }
+    }
+    // 2000 digits: each of the ten appears about 200 times.
+    assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
+}
+
+#[test]
+fn the_rate_limit_counts_sends_in_the_window() {
+    let mut c = cfg();
+    c.max_sends = 2;
+    c.per_seconds = 100;
+    let mut state = OobState::default();
+    assert_eq!(allow_send(&mut state, &c, 1000), Ok(()));
+    assert_eq!(allow_send(&mut state, &c, 1050), Ok(()));
+    assert_eq!(allow_send(&mut state, &c, 1060), Err(1100));
+    assert_eq!(allow_send(&mut state, &c, 1099), Err(1100));
+    assert_eq!(allow_send(&mut state, &c, 1100), Ok(()));
+    assert_eq!(state.sends, [1050, 1100]);
+}
+
+fn delivery<'a>(contact: &'a Contact) -> Delivery<'a> {
+    Delivery {
+        user: "alice",
+        contact,
+        code: "424242",
+        lifetime: 300,
+        lang: Lang::Nl,
+        host: "bastion",
+    }
+}
+
+#[test]
+fn the_input_is_key_value_lines() {
+    let contact = Contact::phone("+31 6 12345678").unwrap();
+    let text = delivery(&contact).input();
+    assert_eq!(
+        text.lines().take(6).collect::<Vec<_>>(),
+        [
+            "user=alice",
+            "channel=sms",
+            "to=+31612345678",
+            "code=424242",
+            "expires_in=300",
+            "lang=nl"
+        ]
+    );
+    let message = text.lines().nth(6).unwrap();
+    assert!(
+        message.starts_with("message=") && message.contains("424242"),
+        "{message}"
+    );
+    assert!(
+        message.contains("bastion") && message.contains(" 5 "),
+        "{message}"
+    );
+}
+
+/// A command in a scratch directory, owned by whoever runs the tests.
+fn script(dir: &Scratch, body: &str) -> (OobConfig, u32) {
+    let path = dir.write("send", format!("#!/bin/sh\n{body}\n").as_bytes(), 0o755);
+    let mut c = cfg();
+    c.command = Some(path);
+    c.timeout_seconds = 2;
+    // Run as ourselves, so the test needs no other account.
+    c.run_as = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    (c, effective_uid().unwrap())
+}
+
+#[test]
+fn the_command_reads_the_code_on_stdin_with_an_empty_environment() {
+    let dir = Scratch::new(0o755);
+    let out = dir.path().join("out");
+    let (c, owner) = script(
+        &dir,
+        &format!(
+            "cat > {0}.in; env > {0}.env; echo \"$@\" > {0}.args; ls /proc/self/fd > {0}.fds",
+            out.display()
+        ),
+    );
+    let contact = Contact::email("alice@example.org").unwrap();
+    // A descriptor without close-on-exec, as an application might leave open.
+    let leaked = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap();
+    let mut courier = CommandCourier { cfg: &c, owner };
+    courier.send(&delivery(&contact)).unwrap();
+    let read = |ext: &str| std::fs::read_to_string(format!("{}.{ext}", out.display())).unwrap();
+    assert!(read("in").contains("code=424242\n"));
+    assert!(read("in").contains("to=alice@example.org\n"));
+    assert!(!read("env").contains("424242"));
+    assert!(!read("env")
+        .lines()
+        .any(|l| l.starts_with("LD_") || l.starts_with("HOME=")));
+    assert_eq!(read("args").trim(), "");
+    let fds: Vec<String> = read("fds").lines().map(str::to_owned).collect();
+    assert!(
+        !fds.contains(&std::os::fd::AsRawFd::as_raw_fd(&leaked).to_string()),
+        "inherited descriptor {leaked:?} in {fds:?}"
+    );
+}
+
+#[test]
+fn failures_timeouts_and_unsafe_commands_are_errors() {
+    let dir = Scratch::new(0o755);
+    let contact = Contact::phone("+31612345678").unwrap();
+    let d = delivery(&contact);
+
+    let (c, owner) = script(&dir, "exit 3");
+    let e = CommandCourier { cfg: &c, owner }.send(&d).unwrap_err();
+    assert!(matches!(e, SendError::Failed(..)), "{e}");
+
+    // The sleeping grandchild dies with the group.
+    let (c, owner) = script(&dir, "sleep 30 & sleep 30");
+    let started = Instant::now();
+    let e = CommandCourier { cfg: &c, owner }.send(&d).unwrap_err();
+    assert!(matches!(e, SendError::Timeout(_, 2)), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let (c, owner) = script(&dir, "exit 0");
+    std::fs::set_permissions(
+        c.command.as_ref().unwrap(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let e = CommandCourier { cfg: &c, owner }.send(&d).unwrap_err();
+    assert!(
+        e.to_string().contains("lets group or others change it"),
+        "{e}"
+    );
+
+    let (c, _) = script(&dir, "exit 0");
+    let e = CommandCourier {
+        cfg: &c,
+        owner: owner + 1,
+    }
+    .send(&d)
+    .unwrap_err();
+    assert!(e.to_string().contains("must be owned by uid"), "{e}");
+
+    let (mut c, owner) = script(&dir, "exit 0");
+    c.run_as = "no-such-account-here".into();
+    let e = CommandCourier { cfg: &c, owner }.send(&d).unwrap_err();
+    assert!(matches!(e, SendError::NoSuchAccount(_)), "{e}");
+
+    let e = NoCourier.send(&d).unwrap_err();
+    assert!(matches!(e, SendError::NotConfigured));
+}
