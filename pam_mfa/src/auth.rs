@@ -82,7 +82,10 @@ pub struct Session<'a> {
 pub struct Env<'a> {
     pub cfg: &'a Config,
     pub lang: Lang,
+    /// Unix time, refreshed from `clock` after every answer (a user may take a
+    /// minute to scan a QR code or to receive a code).
     pub now: u64,
+    pub clock: &'a dyn Fn() -> u64,
     pub session: Session<'a>,
     pub prompter: &'a mut dyn Prompter,
     pub keys: &'a mut dyn KeyPort,
@@ -186,11 +189,13 @@ pub fn authenticate(
     }
 
     let mut answer = env.prompter.ask_hidden(prompt)?;
+    env.now = (env.clock)();
     if oob_on && oob::is_request(&answer) {
         oob::send(store, &user, enrolled && snapshot.is_ok(), env)?;
         answer = env
             .prompter
             .ask_hidden(i18n::text(env.lang, Msg::CodePrompt))?;
+        env.now = (env.clock)();
     }
 
     if let Err(error) = snapshot {

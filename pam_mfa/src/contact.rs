@@ -135,7 +135,7 @@ impl Contact {
     }
 
     /// The address as shown at a login prompt: enough to recognise, not to learn.
-    /// `+31••••••78`, `a•••@example.org`.
+    /// `+31******78`, `a***@example.org`.
     pub fn masked(&self) -> String {
         match self.channel {
             Channel::Sms => {
@@ -145,14 +145,14 @@ impl Contact {
                 format!(
                     "{}{}{}",
                     &self.address[..keep_start],
-                    "•".repeat(n - keep_start - keep_end),
+                    "*".repeat(n - keep_start - keep_end),
                     &self.address[n - keep_end..]
                 )
             }
             Channel::Email => {
                 let (local, domain) = self.address.split_once('@').unwrap_or(("", ""));
                 let first: String = local.chars().take(1).collect();
-                format!("{first}•••@{domain}")
+                format!("{first}***@{domain}")
             }
         }
     }
@@ -167,7 +167,7 @@ mod tests {
         let c = Contact::phone(" +31 (6) 1234-5678 ").unwrap();
         assert_eq!(c.address, "+31612345678");
         assert_eq!(c.channel, Channel::Sms);
-        assert_eq!(c.masked(), "+31•••••••78");
+        assert_eq!(c.masked(), "+31*******78");
         for bad in [
             "0612345678",
             "+31 6 1234 5678; rm -rf /",
@@ -186,7 +186,7 @@ mod tests {
     fn email_addresses_are_checked_and_masked() {
         let c = Contact::email("Alice.B+mfa@Example.ORG").unwrap();
         assert_eq!(c.address, "Alice.B+mfa@example.org");
-        assert_eq!(c.masked(), "A•••@example.org");
+        assert_eq!(c.masked(), "A***@example.org");
         for bad in [
             "alice",
             "alice@",

@@ -129,24 +129,24 @@ catalogue! {
 
     // Out-of-band codes (SMS, e-mail).
     OobSent {
-        en: "A code was sent to {0}; it is valid for {1} minutes.",
-        nl: "Er is een code verstuurd naar {0}; die is {1} minuten geldig.",
+        en: "A code was sent to {0}; it expires in {1} min.",
+        nl: "Er is een code verstuurd naar {0}; die verloopt over {1} min.",
     }
     OobNoContact {
         en: "No code can be sent: no phone number or e-mail address is registered for you. Ask your administrator.",
         nl: "Er kan geen code verstuurd worden: er is geen telefoonnummer of e-mailadres van u geregistreerd. Vraag het uw beheerder.",
     }
     OobRateLimited {
-        en: "Too many codes were sent; the next one can be sent in {0} minutes. Use the app or a recovery code.",
-        nl: "Er zijn te veel codes verstuurd; de volgende kan over {0} minuten verstuurd worden. Gebruik de app of een herstelcode.",
+        en: "Too many codes were sent; the next one can be sent in {0} min. Use the app or a recovery code.",
+        nl: "Er zijn te veel codes verstuurd; de volgende kan over {0} min. verstuurd worden. Gebruik de app of een herstelcode.",
     }
     OobNotSent {
         en: "The code could not be sent. Use the app or a recovery code, or ask your administrator.",
         nl: "De code kon niet verstuurd worden. Gebruik de app of een herstelcode, of vraag het uw beheerder.",
     }
     OobMessage {
-        en: "{0} is your verification code for {1}. It is valid for {2} minutes.",
-        nl: "{0} is uw verificatiecode voor {1}. Die is {2} minuten geldig.",
+        en: "{0} is your verification code for {1}. It expires in {2} min.",
+        nl: "{0} is uw verificatiecode voor {1}. Die verloopt over {2} min.",
     }
 
     /// Before the security key is asked for an assertion.

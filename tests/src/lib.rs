@@ -340,6 +340,31 @@ impl Sandbox {
         finish(self.spawn(cmd), &[])
     }
 
+    /// An interactive authentication through `pam_driver chat` (flags: `--no-info`,
+    /// `--silent`): read what the module says with [`Chat::until_prompt`], answer
+    /// with [`Chat::answer`].
+    pub fn chat(&self, user: &str, flags: &[&str], opts: &LoginOpts<'_>) -> Chat {
+        let service = opts.service.unwrap_or("mfa");
+        let mut args = vec!["chat", service, user];
+        args.extend(flags);
+        let mut child = self.spawn(self.under_pam_wrapper(&self.driver, &args, opts));
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        // pam_wrapper's trace is loud: drain it meanwhile so the pipe never fills.
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stderr, &mut buf);
+            buf
+        });
+        Chat {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr: Some(stderr),
+            transcript: String::new(),
+        }
+    }
+
     fn spawn(&self, mut cmd: Command) -> Child {
         cmd.spawn().expect("start the login program")
     }
@@ -567,6 +592,84 @@ pub fn finish(mut child: Child, answers: &[&str]) -> Login {
     }
     drop(stdin);
     parse_login(child.wait_with_output().unwrap())
+}
+
+/// A running `pam_driver chat`.
+pub struct Chat {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// Everything read so far.
+    pub transcript: String,
+}
+
+impl Chat {
+    /// Reads messages up to and including the next prompt; returns the text read
+    /// and the prompt, or `None` as prompt when the authentication ended.
+    pub fn until_prompt(&mut self) -> (String, Option<String>) {
+        use std::io::BufRead;
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line).unwrap() == 0 {
+                return (text, None);
+            }
+            self.transcript.push_str(&line);
+            if let Some(prompt) = line
+                .strip_prefix("[1] ")
+                .or_else(|| line.strip_prefix("[2] "))
+            {
+                return (text, Some(prompt.trim_end_matches('\n').to_owned()));
+            }
+            text.push_str(&line);
+        }
+    }
+
+    /// Answers the prompt just read.
+    pub fn answer(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("conversation still open");
+        // The module may have ended already; a closed pipe is fine.
+        let _ = writeln!(stdin, "{text}");
+    }
+
+    /// Closes the conversation and waits for the verdict.
+    pub fn finish(mut self) -> Login {
+        drop(self.stdin.take());
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut rest);
+        self.transcript.push_str(&rest);
+        let status = self.child.wait().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        let mut login = parse_login(Output {
+            status,
+            stdout: self.transcript.clone().into_bytes(),
+            stderr,
+        });
+        login.ok = status.success();
+        login
+    }
+}
+
+/// The text of a QR code drawn by the module in `text` (lines of half blocks),
+/// decoded.
+pub fn qr_in(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.strip_prefix("[4] ").unwrap_or(l))
+        .filter(|l| !l.is_empty() && l.chars().all(|c| "█▀▄ ".contains(c)))
+        .filter(|l| l.contains('█'))
+        .collect();
+    assert!(lines.len() > 10, "no QR code in {text}");
+    qr::decode_terminal_qr(&lines, true)
+}
+
+/// The secret of an otpauth URI.
+pub fn uri_secret(uri: &str) -> String {
+    uri.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("secret="))
+        .expect("secret= in the URI")
+        .to_owned()
 }
 
 /// One `mfa-token` run.

@@ -40,6 +40,36 @@ pub enum Command {
     /// Import enrollments from other tools.
     #[command(subcommand)]
     Import(Import),
+    /// Set or remove where one-time codes are sent (SMS or e-mail), the fallback
+    /// for when the phone with the app is not at hand.
+    ///
+    /// The codes are delivered by the command in oob.command of the configuration.
+    /// With --verify a test code is sent first and the contact is saved only after
+    /// it is typed back (3 tries).
+    Contact(ContactArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("where").required(true)))]
+pub struct ContactArgs {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// A mobile number in international form, e.g. "+31 6 1234 5678".
+    #[arg(long, group = "where", value_name = "NUMBER")]
+    pub phone: Option<String>,
+
+    /// An e-mail address.
+    #[arg(long, group = "where", value_name = "ADDRESS")]
+    pub email: Option<String>,
+
+    /// Remove the contact (and any code in flight).
+    #[arg(long, group = "where")]
+    pub remove: bool,
+
+    /// Send a test code and save only after it is typed back.
+    #[arg(long, conflicts_with = "remove")]
+    pub verify: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +287,10 @@ pub struct RemoveArgs {
     /// Revoke one security key, by name or credential id.
     #[arg(long, group = "what", value_name = "NAME|ID")]
     pub key: Option<String>,
+
+    /// Remove the phone number or e-mail address for one-time codes.
+    #[arg(long, group = "what")]
+    pub contact: bool,
 }
 
 #[derive(Debug, Args)]

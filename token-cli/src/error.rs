@@ -52,6 +52,14 @@ pub enum CliError {
     Device(pam_mfa::fido2::DeviceError),
     /// The key's registration answer was refused.
     Register(pam_mfa::fido2::RegisterError),
+    /// A phone number or e-mail address was refused.
+    Contact(pam_mfa::contact::ContactError),
+    /// A one-time code could not be sent.
+    Send(pam_mfa::oob::SendError),
+    /// No oob.command in the configuration (its path).
+    NoOob(std::path::PathBuf),
+    /// The user has no contact.
+    NoContact(String),
 }
 
 impl CliError {
@@ -80,6 +88,10 @@ impl CliError {
             CliError::NoKeyNamed(u, n) => f(Msg::ErrNoKeyNamed, &[u, n]),
             CliError::Device(e) => f(Msg::ErrDevice, &[e]),
             CliError::Register(e) => f(Msg::ErrDevice, &[e]),
+            CliError::Contact(e) => f(Msg::ErrContact, &[e]),
+            CliError::Send(e) => f(Msg::ErrSend, &[e]),
+            CliError::NoOob(p) => f(Msg::ErrNoOob, &[&p.display()]),
+            CliError::NoContact(u) => f(Msg::ErrNoContact, &[u]),
         }
     }
 }

@@ -118,6 +118,7 @@ pub(super) fn at_login(
         let answer = env
             .prompter
             .ask_hidden(i18n::text(lang, Msg::ConfirmPrompt))?;
+        env.now = (env.clock)();
         let typed: String = String::from_utf8_lossy(&answer)
             .chars()
             .filter(|c| !c.is_whitespace())

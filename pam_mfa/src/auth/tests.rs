@@ -130,6 +130,7 @@ fn run_in(
         cfg,
         lang,
         now,
+        clock: &move || now,
         session,
         prompter: answer,
         keys,

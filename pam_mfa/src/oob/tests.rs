@@ -113,18 +113,20 @@ fn the_command_reads_the_code_on_stdin_with_an_empty_environment() {
     let (c, owner) = script(
         &dir,
         &format!(
-            "cat > {0}.in; env > {0}.env; echo \"$@\" > {0}.args; ls /proc/self/fd > {0}.fds",
+            "cat > {0}.in; env > {0}.env; echo \"$@\" > {0}.args; ls /proc/$$/fd > {0}.fds",
             out.display()
         ),
     );
     let contact = Contact::email("alice@example.org").unwrap();
     // A descriptor without close-on-exec, as an application might leave open.
-    let leaked = nix::fcntl::open(
+    let null = nix::fcntl::open(
         "/dev/null",
         nix::fcntl::OFlag::O_RDONLY,
         nix::sys::stat::Mode::empty(),
     )
     .unwrap();
+    // Moved to a number far from what the shell itself opens.
+    let leaked_no = nix::fcntl::fcntl(&null, nix::fcntl::FcntlArg::F_DUPFD(200)).unwrap();
     let mut courier = CommandCourier { cfg: &c, owner };
     courier.send(&delivery(&contact)).unwrap();
     let read = |ext: &str| std::fs::read_to_string(format!("{}.{ext}", out.display())).unwrap();
@@ -137,9 +139,10 @@ fn the_command_reads_the_code_on_stdin_with_an_empty_environment() {
     assert_eq!(read("args").trim(), "");
     let fds: Vec<String> = read("fds").lines().map(str::to_owned).collect();
     assert!(
-        !fds.contains(&std::os::fd::AsRawFd::as_raw_fd(&leaked).to_string()),
-        "inherited descriptor {leaked:?} in {fds:?}"
+        !fds.contains(&leaked_no.to_string()),
+        "inherited descriptor {leaked_no} in {fds:?}"
     );
+    assert!(fds.contains(&"0".to_owned()), "{fds:?}");
 }
 
 #[test]

@@ -108,6 +108,7 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
         cfg: &cfg,
         lang: language(pamh),
         now: now(),
+        clock: &now,
         session: auth::Session {
             service: &service,
             remote: !rhost.is_empty(),

@@ -7,6 +7,12 @@
 //!   pam_driver once SERVICE USER ANSWER_FILE
 //!       One authentication; prints the conversation and `result=<code>`; exits 0
 //!       on PAM_SUCCESS, 1 otherwise.
+//!   pam_driver chat SERVICE USER [--no-info] [--silent]
+//!       One authentication, interactively: every message is printed as
+//!       `[style] text` and flushed; each prompt is answered with the next line of
+//!       standard input (end of input fails the conversation). --no-info makes the
+//!       conversation refuse information messages (a client that cannot show text);
+//!       --silent passes PAM_SILENT. Ends with `result=<code>`.
 //!   pam_driver bench SERVICE USERS_FILE ITERATIONS THREADS (--secret BASE32 | --answer TEXT)
 //!       ITERATIONS authentications per thread, cycling through the users (one per
 //!       line); the answer is the current TOTP code of BASE32 (SHA1, 6 digits,
@@ -60,7 +66,16 @@ const PAM_CONV_ERR: c_int = 19;
 struct AppData {
     answer: Vec<u8>,
     transcript: Mutex<Vec<String>>,
+    /// Chat mode: print each message at once and answer from stdin.
+    chat: Option<Chat>,
 }
+
+#[derive(Clone, Copy)]
+struct Chat {
+    refuse_info: bool,
+}
+
+const PAM_SILENT: c_int = 0x8000;
 
 extern "C" fn conversation(
     n: c_int,
@@ -87,20 +102,42 @@ extern "C" fn conversation(
         let text = unsafe { CStr::from_ptr(m.msg) }
             .to_string_lossy()
             .into_owned();
-        if let Ok(mut t) = data.transcript.lock() {
+        let prompt = m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON;
+        let mut answer = data.answer.clone();
+        if let Some(chat) = data.chat {
+            use std::io::{BufRead, Write};
+            if !prompt && chat.refuse_info {
+                println!("[refused {}] {text}", m.msg_style);
+                // SAFETY: out came from calloc above; nothing was put in it yet.
+                unsafe { libc::free(out as *mut c_void) };
+                return PAM_CONV_ERR;
+            }
+            println!("[{}] {text}", m.msg_style);
+            let _ = std::io::stdout().flush();
+            if prompt {
+                let mut line = String::new();
+                if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+                    // SAFETY: as above; earlier answers in `out` are leaked, which
+                    // is harmless in this one-shot test program.
+                    unsafe { libc::free(out as *mut c_void) };
+                    return PAM_CONV_ERR;
+                }
+                answer = line.trim_end_matches('\n').as_bytes().to_vec();
+            }
+        } else if let Ok(mut t) = data.transcript.lock() {
             t.push(format!("[{}] {text}", m.msg_style));
         }
-        if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+        if prompt {
             // SAFETY: a fresh allocation of answer + NUL, handed to libpam to free.
-            let buf = unsafe { libc::malloc(data.answer.len() + 1) } as *mut u8;
+            let buf = unsafe { libc::malloc(answer.len() + 1) } as *mut u8;
             if buf.is_null() {
                 return PAM_CONV_ERR;
             }
             // SAFETY: buf holds answer.len() + 1 bytes; the answer may contain NUL,
             // which the module then sees as the end of the string.
             unsafe {
-                ptr::copy_nonoverlapping(data.answer.as_ptr(), buf, data.answer.len());
-                *buf.add(data.answer.len()) = 0;
+                ptr::copy_nonoverlapping(answer.as_ptr(), buf, answer.len());
+                *buf.add(answer.len()) = 0;
                 (*out.add(i)).resp = buf as *mut c_char;
             }
         }
@@ -114,6 +151,10 @@ extern "C" fn no_delay(_status: c_int, _usec: libc::c_uint, _appdata: *mut c_voi
 
 /// One pam_start → pam_authenticate → pam_end. Returns the PAM code.
 fn authenticate(service: &CStr, user: &CStr, data: &AppData) -> c_int {
+    authenticate_with(service, user, data, 0)
+}
+
+fn authenticate_with(service: &CStr, user: &CStr, data: &AppData, flags: c_int) -> c_int {
     let conv = PamConv {
         conv: conversation,
         appdata: data as *const AppData as *mut c_void,
@@ -129,7 +170,7 @@ fn authenticate(service: &CStr, user: &CStr, data: &AppData) -> c_int {
     // sleeping after a failure.
     unsafe { pam_set_item(pamh, PAM_FAIL_DELAY, no_delay as *const c_void) };
     // SAFETY: pamh came from pam_start and is ended exactly once below.
-    let rc = unsafe { pam_authenticate(pamh, 0) };
+    let rc = unsafe { pam_authenticate(pamh, flags) };
     // SAFETY: as above.
     unsafe { pam_end(pamh, rc) };
     rc
@@ -181,6 +222,7 @@ fn main() {
             let data = AppData {
                 answer: std::fs::read(&args[4]).expect("answer file"),
                 transcript: Mutex::new(vec![]),
+                chat: None,
             };
             let service = CString::new(args[2].as_str()).unwrap();
             let user = CString::new(args[3].as_str()).unwrap();
@@ -188,6 +230,26 @@ fn main() {
             for line in data.transcript.lock().unwrap().iter() {
                 println!("{line}");
             }
+            println!("result={rc} {}", strerror(rc));
+            std::process::exit(if rc == 0 { 0 } else { 1 });
+        }
+        Some("chat") if args.len() >= 4 => {
+            let flags = &args[4..];
+            let data = AppData {
+                answer: vec![],
+                transcript: Mutex::new(vec![]),
+                chat: Some(Chat {
+                    refuse_info: flags.iter().any(|f| f == "--no-info"),
+                }),
+            };
+            let service = CString::new(args[2].as_str()).unwrap();
+            let user = CString::new(args[3].as_str()).unwrap();
+            let pam_flags = if flags.iter().any(|f| f == "--silent") {
+                PAM_SILENT
+            } else {
+                0
+            };
+            let rc = authenticate_with(&service, &user, &data, pam_flags);
             println!("result={rc} {}", strerror(rc));
             std::process::exit(if rc == 0 { 0 } else { 1 });
         }
@@ -222,6 +284,7 @@ fn main() {
                                 let data = AppData {
                                     answer,
                                     transcript: Mutex::new(vec![]),
+                                    chat: None,
                                 };
                                 let t0 = Instant::now();
                                 let rc = authenticate(service, user, &data);
@@ -254,7 +317,7 @@ fn main() {
             );
         }
         _ => {
-            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
+            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE | chat SERVICE USER [--no-info] [--silent] | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
             std::process::exit(2);
         }
     }

@@ -286,11 +286,67 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
                 human.say(&format!("   {c}"));
             }
         }
+        if !args.no_confirm && cfg.oob.command.is_some() {
+            contact_step(ctx, &human, &cfg, &store, &user);
+        }
         human.msg(Msg::EnrollDone, &[&user]);
     } else {
         eprintln!("{}", i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]));
     }
     Ok(())
+}
+
+/// The guide's last step: a phone number or e-mail address for one-time codes,
+/// proven with a test code. The app is enrolled already, so a failure here is
+/// reported and skipped, never undoes it.
+fn contact_step(
+    ctx: &Context,
+    human: &Human,
+    cfg: &Config,
+    store: &impl Store,
+    user: &pam_mfa::username::UserName,
+) {
+    for _ in 0..CONFIRM_TRIES {
+        human.prompt(Msg::ContactAsk);
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if !std::io::stdin().is_terminal() {
+            human.say("");
+        }
+        if line.trim().is_empty() {
+            return;
+        }
+        let result = super::contact::parse(line.trim()).and_then(|mut contact| {
+            contact.verified = Some(super::contact::verify(
+                ctx,
+                cfg,
+                user,
+                &contact,
+                human.to_stderr,
+            )?);
+            let shown = i18n::format(
+                ctx.lang,
+                Msg::ContactSaved,
+                &[user, &contact.channel, &contact.address],
+            );
+            super::contact::save(store, ctx, user, contact)?;
+            Ok(shown)
+        });
+        match result {
+            Ok(shown) => {
+                human.say(&shown);
+                return;
+            }
+            Err(e @ CliError::Contact(_)) => human.say(&e.render(ctx.lang)),
+            Err(e) => {
+                human.say(&e.render(ctx.lang));
+                return;
+            }
+        }
+    }
 }
 
 /// Asks for the app's current code until one verifies; returns its time step.

@@ -1,5 +1,6 @@
 //! One file per subcommand (list and status share `show`).
 
+mod contact;
 mod enroll;
 mod enroll_key;
 mod import;
@@ -25,5 +26,6 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
             import::google_authenticator(ctx, &args)
         }
         Command::Import(Import::PamU2f(args)) => import::pam_u2f(ctx, &args),
+        Command::Contact(args) => contact::run(ctx, &args),
     }
 }

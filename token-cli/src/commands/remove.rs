@@ -42,6 +42,11 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
             r.shown.push(i18n::text(lang, Msg::WordRecovery).to_owned());
             r.logged.push("recovery codes".into());
         }
+        if args.contact && record.contact.take().is_some() {
+            record.oob = Default::default();
+            r.shown.push(i18n::text(lang, Msg::WordContact).to_owned());
+            r.logged.push("contact for one-time codes".into());
+        }
         if let Some(which) = &args.key {
             let id = cose::id_from_text(which);
             let Some(i) = record.keys.iter().position(|k| {
@@ -59,7 +64,8 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
         let change = match (r.logged.is_empty(), record.has_factor()) {
             (true, _) => Change::Keep,
             (false, true) => Change::Write(record),
-            (false, false) => Change::Delete,
+            (false, false) if record.contact.is_none() => Change::Delete,
+            (false, false) => Change::Write(record),
         };
         (change, Ok(r))
     })??;

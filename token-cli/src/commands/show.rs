@@ -17,6 +17,14 @@ struct Factors<'a> {
     totp: Option<TotpInfo>,
     recovery: Option<RecoveryInfo>,
     keys: Vec<KeyInfo>,
+    contact: Option<ContactInfo>,
+}
+
+#[derive(Serialize)]
+struct ContactInfo {
+    channel: &'static str,
+    address: String,
+    verified: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +103,11 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
                 created: k.created,
             })
             .collect(),
+        contact: record.contact.as_ref().map(|c| ContactInfo {
+            channel: c.channel.name(),
+            address: c.address.clone(),
+            verified: c.verified,
+        }),
     }
 }
 
@@ -112,6 +125,7 @@ fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
     let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
     if f.totp.is_none() && f.recovery.is_none() && f.keys.is_empty() {
         println!("{}", m(Msg::NothingEnrolled, &[&f.user]));
+        print_contact(ctx, f);
         return false;
     }
     println!("{}", f.user);
@@ -151,7 +165,22 @@ fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
             )
         );
     }
+    print_contact(ctx, f);
     true
+}
+
+fn print_contact(ctx: &Context, f: &Factors<'_>) {
+    let lang = ctx.lang;
+    if let Some(c) = &f.contact {
+        let verified = match c.verified {
+            Some(t) => i18n::format(lang, Msg::WordVerified, &[&utc(t)]),
+            None => i18n::text(lang, Msg::WordUnverified).to_owned(),
+        };
+        println!(
+            "  {}",
+            i18n::format(lang, Msg::ListContact, &[&c.channel, &c.address, &verified])
+        );
+    }
 }
 
 pub fn list(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
