@@ -122,6 +122,10 @@ catalogue! {
         en: "Done: the authenticator app is set up. The login continues.",
         nl: "Klaar: de authenticator-app is ingesteld. De aanmelding gaat verder.",
     }
+    LoginEnrollContinue {
+        en: "Press Enter once the recovery codes are safe: ",
+        nl: "Druk op Enter zodra de herstelcodes veilig bewaard zijn: ",
+    }
     LoginEnrollNoText {
         en: "A second factor must be set up before you can log in, and this program cannot show the QR code for it. Log in over ssh or at the console, or ask your administrator to enroll you.",
         nl: "Er moet een tweede factor ingesteld worden voordat u zich kunt aanmelden, en dit programma kan de QR-code daarvoor niet tonen. Meld u aan via ssh of op de console, of vraag uw beheerder u in te schrijven.",

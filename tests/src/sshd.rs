@@ -107,6 +107,34 @@ impl Sshd {
     /// with `password` and the verification code prompt (`code_prompt`) with `code`,
     /// and runs `echo remote-ok`.
     pub fn login(&self, user: &str, password: &str, code_prompt: &str, code: &str) -> SshLogin {
+        let mut p = self.client(user, None);
+        let mut transcript = String::new();
+        transcript.push_str(&p.exp_string("Password:").expect("password prompt"));
+        p.send_line(password).unwrap();
+        match p.exp_string(code_prompt) {
+            Ok(before) => {
+                transcript.push_str(&before);
+                transcript.push_str(code_prompt);
+                p.send_line(code).unwrap();
+            }
+            // Refused before the code prompt, or another prompt: keep what was seen.
+            Err(
+                rexpect::error::Error::EOF { got, .. } | rexpect::error::Error::Timeout { got, .. },
+            ) => transcript.push_str(&got),
+            Err(e) => panic!("ssh: {e}"),
+        }
+        transcript.push_str(&p.exp_eof().unwrap_or_default());
+        let transcript = from_pty(&transcript);
+        SshLogin {
+            ran: transcript.lines().any(|l| l.trim() == "remote-ok"),
+            transcript,
+        }
+    }
+
+    /// An ssh client on a pseudo-terminal logging in as `user` with
+    /// keyboard-interactive to run `echo remote-ok`; with `ctype`, its LC_CTYPE
+    /// (the client shows UTF-8 from the server only in a UTF-8 locale).
+    pub fn client(&self, user: &str, ctype: Option<&str>) -> rexpect::session::PtySession {
         let mut cmd = Command::new("ssh");
         cmd.args(["-T", "-p", &self.port.to_string()])
             .args([
@@ -132,29 +160,12 @@ impl Sshd {
             .arg(format!("{user}@127.0.0.1"))
             .args(["echo", "remote-ok"])
             .env_remove("LANG")
-            .env_remove("LC_ALL");
-        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn ssh");
-        let mut transcript = String::new();
-        transcript.push_str(&p.exp_string("Password:").expect("password prompt"));
-        p.send_line(password).unwrap();
-        match p.exp_string(code_prompt) {
-            Ok(before) => {
-                transcript.push_str(&before);
-                transcript.push_str(code_prompt);
-                p.send_line(code).unwrap();
-            }
-            // Refused before the code prompt, or another prompt: keep what was seen.
-            Err(
-                rexpect::error::Error::EOF { got, .. } | rexpect::error::Error::Timeout { got, .. },
-            ) => transcript.push_str(&got),
-            Err(e) => panic!("ssh: {e}"),
+            .env_remove("LC_ALL")
+            .env_remove("LC_CTYPE");
+        if let Some(ctype) = ctype {
+            cmd.env("LC_CTYPE", ctype);
         }
-        transcript.push_str(&p.exp_eof().unwrap_or_default());
-        let transcript = from_pty(&transcript);
-        SshLogin {
-            ran: transcript.lines().any(|l| l.trim() == "remote-ok"),
-            transcript,
-        }
+        rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn ssh")
     }
 }
 

@@ -103,6 +103,13 @@ fn an_allowed_user_enrolls_at_login_and_the_next_login_asks_for_a_code() {
     );
     assert_eq!(prompt.as_deref(), Some("Code shown by the app now: "));
     chat.answer(&right);
+    let (text, prompt) = chat.until_prompt();
+    assert!(text.contains("Recovery codes"), "{text}");
+    assert_eq!(
+        prompt.as_deref(),
+        Some("Press Enter once the recovery codes are safe: ")
+    );
+    chat.answer("");
     let login = chat.finish();
     assert!(login.ok, "{}", login.transcript);
     assert!(

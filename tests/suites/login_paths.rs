@@ -2,7 +2,9 @@
 //! and real sudo, each with pam_unix (password) then pam_mfa (code).
 
 use pam_mfa_e2e::sshd::Sshd;
-use pam_mfa_e2e::{code, sudo, Sandbox, TempUser, SECRET};
+use pam_mfa_e2e::{
+    code, from_pty, now, oathtool_at, qr_in, sudo, uri_secret, Sandbox, TempUser, SECRET,
+};
 
 const PASSWORD: &str = "correct-Horse-9";
 
@@ -146,4 +148,52 @@ fn sudo_prompt_in_the_callers_language() {
     );
     assert!(ok.ran, "{ok:?}");
     assert!(ok.stderr.contains("Verificatiecode:"), "{ok:?}");
+}
+
+#[test]
+fn sshd_enrollment_at_login_shows_the_qr_code_in_the_prompt() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    sb.write_config(&format!(
+        "[policy]\nunenrolled = \"enroll\"\nfail_delay_ms = 0\n[enroll]\nusers = [\"{}\"]\n",
+        u.name
+    ));
+    let sshd = Sshd::start(&sb, SSHD_PAM, None);
+    let mut p = sshd.client(&u.name, Some("C.UTF-8"));
+    p.exp_string("Password:").expect("password prompt");
+    p.send_line(PASSWORD).unwrap();
+    let shown = from_pty(
+        &p.exp_string("Code shown by the app now:")
+            .expect("the code prompt"),
+    );
+    assert!(
+        shown.contains("Your account needs a second factor"),
+        "{shown}"
+    );
+    let key = uri_secret(&qr_in(&shown));
+    p.send_line(&oathtool_at(&key, &["--totp"], now())).unwrap();
+    // The recovery codes come with a last prompt: sshd shows information only
+    // together with a question.
+    let codes = from_pty(
+        &p.exp_string("Press Enter once the recovery codes are safe:")
+            .unwrap(),
+    );
+    assert!(codes.contains("Recovery codes"), "{codes}");
+    p.send_line("").unwrap();
+    let rest = from_pty(&p.exp_eof().unwrap_or_default());
+    assert!(rest.lines().any(|l| l.trim() == "remote-ok"), "{rest}");
+    assert_eq!(
+        sb.record(&u.name)
+            .unwrap()
+            .totp
+            .unwrap()
+            .secret
+            .to_base32()
+            .as_str(),
+        key
+    );
+    // The next login is an ordinary one.
+    let next = sshd.login(&u.name, PASSWORD, "Verification code:", &code(&key, 1));
+    assert!(next.ran, "{}", next.transcript);
+    assert!(!next.transcript.contains("QR"));
 }

@@ -195,12 +195,19 @@ pub(super) fn at_login(
             .join("\n"),
     );
     // Saved already: a client that fails now still logs in with its app; the admin
-    // can hand out new recovery codes.
+    // can hand out new recovery codes. The codes go before a prompt, because some
+    // applications (sshd's keyboard-interactive) show information only together
+    // with the next question.
     let shown = env
         .prompter
         .info(i18n::text(lang, Msg::EnrollRecovery))
         .and_then(|()| env.prompter.info(&list))
-        .and_then(|()| env.prompter.info(i18n::text(lang, Msg::LoginEnrollDone)));
+        .and_then(|()| env.prompter.info(i18n::text(lang, Msg::LoginEnrollDone)))
+        .and_then(|()| {
+            env.prompter
+                .ask_hidden(i18n::text(lang, Msg::LoginEnrollContinue))
+                .map(drop)
+        });
     if shown.is_err() {
         env.audit.log(&Event::Conversation {
             user: user.as_str(),
