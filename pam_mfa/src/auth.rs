@@ -154,8 +154,14 @@ pub fn authenticate(
         });
         return Ok(Outcome::Ignore);
     }
+    let key_only = env.session.require_key
+        || cfg
+            .fido2
+            .require_key_for
+            .iter()
+            .any(|s| s == env.session.service);
     if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
-        match enroll::refusal(env, &user) {
+        match enroll::refusal(env, &user, key_only) {
             None => return enroll::at_login(store, &user, env),
             Some(reason) => env.audit.log(&Event::EnrollRefused {
                 user: &user,
@@ -164,12 +170,6 @@ pub fn authenticate(
         }
     }
 
-    let key_only = env.session.require_key
-        || cfg
-            .fido2
-            .require_key_for
-            .iter()
-            .any(|s| s == env.session.service);
     if let Ok(Some(record)) = &snapshot {
         let usable = !record.keys.is_empty()
             && policy::locked_until(&record.state, env.now).is_none()

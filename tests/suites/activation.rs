@@ -238,6 +238,12 @@ fn a_piped_conversation_ends_the_enrollment_without_saving() {
     let login = chat.finish();
     assert!(!login.ok);
     assert!(sb.record("daemon").is_none());
+    assert!(
+        login.transcript.contains("[3] A second factor must be set up"),
+        "{}",
+        login.transcript
+    );
+    assert!(login.logged("conversation ended before a code was typed"));
 }
 
 /// A delivery command that files what it gets (and the uid it ran as) under

@@ -23,8 +23,15 @@ use super::Env;
 /// Codes a user may type before enrollment at login gives up.
 pub(super) const TRIES: u32 = 3;
 
-/// Why `user` may not enroll at login now; `None` if they may.
-pub(super) fn refusal(env: &Env<'_>, user: &UserName) -> Option<String> {
+/// Why `user` may not enroll at login now; `None` if they may. `key_only`: the
+/// service accepts only a security key, which an app enrolled here is not.
+pub(super) fn refusal(env: &Env<'_>, user: &UserName, key_only: bool) -> Option<String> {
+    if key_only {
+        return Some(format!(
+            "service {} accepts only a security key",
+            env.session.service
+        ));
+    }
     let policy = &env.cfg.enroll;
     if let Some((end, day)) = &policy.deadline {
         if env.now >= *end {
@@ -115,9 +122,23 @@ pub(super) fn at_login(
 
     let mut step = None;
     for left in (0..TRIES).rev() {
-        let answer = env
+        let answer = match env
             .prompter
-            .ask_hidden(i18n::text(lang, Msg::ConfirmPrompt))?;
+            .ask_hidden(i18n::text(lang, Msg::ConfirmPrompt))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                // A client that shows text but cannot answer (sudo -S fed from a
+                // pipe): say why, if it can still show an error.
+                let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
+                env.audit.log(&Event::EnrollRefused {
+                    user,
+                    reason: "the application's conversation ended before a code was typed"
+                        .to_owned(),
+                });
+                return Err(e);
+            }
+        };
         env.now = (env.clock)();
         let typed: String = String::from_utf8_lossy(&answer)
             .chars()

@@ -288,6 +288,35 @@ fn group_members_may_enroll_others_and_latecomers_are_denied() {
 }
 
 #[test]
+fn services_that_need_a_key_offer_no_app_enrollment() {
+    let mut c = enroll_cfg();
+    c.fido2.require_key_for = vec!["sudo".into()];
+    let store = MemoryStore::default();
+    let mut audit = Recorder::default();
+    let mut user = Enroller::new(1);
+    let mut env = Env {
+        cfg: &c,
+        lang: Lang::En,
+        now: NOW,
+        clock: &|| NOW,
+        session: Session {
+            service: "sudo",
+            ..Session::default()
+        },
+        prompter: &mut user,
+        keys: &mut NoKeys,
+        rng: &mut OsRandom,
+        audit: &mut audit,
+        accounts: &Staff,
+        courier: &mut Outbox::default(),
+    };
+    let r = authenticate(&store, b"bob", &mut env).unwrap();
+    assert_eq!(r, Outcome::Failure);
+    assert!(store.get("bob").is_none());
+    assert!(logged(&audit, "service sudo accepts only a security key"));
+}
+
+#[test]
 fn a_client_that_cannot_show_text_is_refused_before_anything_happens() {
     let store = MemoryStore::default();
     for (silent, fail_info) in [(true, false), (false, true)] {
