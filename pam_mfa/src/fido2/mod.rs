@@ -10,6 +10,8 @@ pub mod authdata;
 pub mod cose;
 pub mod hid;
 #[cfg(test)]
+mod independent;
+#[cfg(test)]
 pub(crate) mod soft;
 pub mod verify;
 
