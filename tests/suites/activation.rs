@@ -239,7 +239,9 @@ fn a_piped_conversation_ends_the_enrollment_without_saving() {
     assert!(!login.ok);
     assert!(sb.record("daemon").is_none());
     assert!(
-        login.transcript.contains("[3] A second factor must be set up"),
+        login
+            .transcript
+            .contains("[3] A second factor must be set up"),
         "{}",
         login.transcript
     );
