@@ -158,7 +158,11 @@ fn sigkill_at_random_points_never_corrupts_or_blocks() {
     let mut seed = now() | 1;
     let mut last_failures = 0;
     let mut leftovers = 0;
-    let rounds = 300;
+    // 300 in the test command; PAM_MFA_KILL_ROUNDS=5000 for a longer run.
+    let rounds: u32 = std::env::var("PAM_MFA_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     for round in 0..rounds {
         // Alternate the two writers: a login counting a failure, and the CLI.
         let mut child = if round % 3 == 2 {
