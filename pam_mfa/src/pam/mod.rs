@@ -193,27 +193,32 @@ impl Prompter for PamPrompter<'_> {
     }
 
     fn info(&mut self, text: &str) -> Result<(), Error> {
-        if self.silent {
-            return Ok(());
-        }
-        self.conv
-            .send(PAM_TEXT_INFO, text)
-            .map(|_| ())
-            .map_err(|_| Error::Conversation)
+        self.show(PAM_TEXT_INFO, text)
     }
 
     fn error(&mut self, text: &str) -> Result<(), Error> {
-        if self.silent {
-            return Ok(());
-        }
-        self.conv
-            .send(PAM_ERROR_MSG, text)
-            .map(|_| ())
-            .map_err(|_| Error::Conversation)
+        self.show(PAM_ERROR_MSG, text)
     }
 
     fn silent(&self) -> bool {
         self.silent
+    }
+}
+
+impl PamPrompter<'_> {
+    /// A message without an answer; nothing under PAM_SILENT.
+    fn show(
+        &mut self,
+        style: pam_bindings::constants::PamMessageStyle,
+        text: &str,
+    ) -> Result<(), Error> {
+        if self.silent {
+            return Ok(());
+        }
+        self.conv
+            .send(style, text)
+            .map(|_| ())
+            .map_err(|_| Error::Conversation)
     }
 }
 

@@ -147,6 +147,18 @@ fn go_at(
     (r, audit)
 }
 
+/// A login of `user` under [`enroll_cfg`], now, with nothing to deliver.
+fn enroll(store: &MemoryStore, user: &str, prompter: &mut dyn Prompter) -> (Outcome, Recorder) {
+    go(
+        &enroll_cfg(),
+        store,
+        user,
+        prompter,
+        &mut Outbox::default(),
+        NOW,
+    )
+}
+
 fn logged(audit: &Recorder, needle: &str) -> bool {
     audit.0.iter().any(|(_, l)| l.contains(needle))
 }
@@ -222,14 +234,7 @@ fn codes_are_checked_at_the_time_they_are_typed() {
 fn three_wrong_first_codes_save_nothing() {
     let store = MemoryStore::default();
     let mut user = Enroller::new(3);
-    let (r, audit) = go(
-        &enroll_cfg(),
-        &store,
-        "bob",
-        &mut user,
-        &mut Outbox::default(),
-        NOW,
-    );
+    let (r, audit) = enroll(&store, "bob", &mut user);
     assert_eq!(r, Outcome::Failure);
     assert!(store.get("bob").is_none());
     assert_eq!(
@@ -323,14 +328,7 @@ fn a_client_that_cannot_show_text_is_refused_before_anything_happens() {
         let mut user = Enroller::new(0);
         user.silent = silent;
         user.fail_info = fail_info;
-        let (r, audit) = go(
-            &enroll_cfg(),
-            &store,
-            "bob",
-            &mut user,
-            &mut Outbox::default(),
-            NOW,
-        );
+        let (r, audit) = enroll(&store, "bob", &mut user);
         assert_eq!(r, Outcome::Failure);
         assert!(!user.shown.iter().any(|s| s.starts_with("PROMPT")));
         assert!(logged(&audit, "cannot show text"), "{:?}", audit.0);
