@@ -2,6 +2,7 @@
 # Runs every fuzz target for SECONDS each (default 5; CI's smoke run), starting
 # from the seeds in fuzz/seeds/<target> plus what earlier runs found.
 #   bash fuzz/run.sh [SECONDS] [TARGET...]
+#   bash fuzz/run.sh build      (only install cargo-fuzz if needed and build)
 # A longer campaign: bash fuzz/run.sh 600
 # Uses cargo-fuzz with --sanitizer none, which works on the stable toolchain.
 set -euo pipefail
@@ -12,9 +13,10 @@ if ! command -v cargo-fuzz >/dev/null; then
   echo "fuzz/run.sh: installing cargo-fuzz" >&2
   cargo install --quiet --locked cargo-fuzz
 fi
+cargo fuzz build --sanitizer none >/dev/null
+[ "$seconds" = build ] && exit 0
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
-cargo fuzz build --sanitizer none >/dev/null
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   out=$(cargo fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \
