@@ -180,6 +180,18 @@ impl Secret {
         Zeroizing::new(s.trim_end_matches('=').to_owned())
     }
 
+    /// Base32 in groups of four (`ABCD EFGH ...`), for typing by hand.
+    pub fn to_base32_grouped(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::new());
+        for (i, c) in self.to_base32().chars().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                out.push(' ');
+            }
+            out.push(c);
+        }
+        out
+    }
+
     /// The raw key.
     pub fn expose(&self) -> &[u8] {
         &self.0

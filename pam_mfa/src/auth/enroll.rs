@@ -50,16 +50,6 @@ pub(super) fn refusal(env: &Env<'_>, user: &UserName, key_only: bool) -> Option<
     Some("not in enroll.users or enroll.groups".to_owned())
 }
 
-/// Grouped for typing: `ABCD EFGH ...`.
-fn grouped(base32: &str) -> String {
-    base32
-        .as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The journey: explain, show the QR code and the key, take the first code, save,
 /// show the recovery codes.
 pub(super) fn at_login(
@@ -116,7 +106,7 @@ pub(super) fn at_login(
     p.info(&i18n::format(
         lang,
         Msg::EnrollManualKey,
-        &[&grouped(&secret.to_base32())],
+        &[&secret.to_base32_grouped().as_str()],
     ))?;
     p.info(&i18n::format(lang, Msg::EnrollConfirm, &[&params.digits]))?;
 

@@ -20,6 +20,14 @@ impl Script {
         Script::bytes(answer.as_bytes())
     }
 
+    /// Answers the prompts with `answers`, in turn.
+    fn lines(answers: &[&str]) -> Script {
+        Script {
+            answers: answers.iter().map(|a| Ok(a.as_bytes().to_vec())).collect(),
+            asked: vec![],
+        }
+    }
+
     fn bytes(answer: &[u8]) -> Script {
         Script {
             answers: vec![Ok(answer.to_vec())],

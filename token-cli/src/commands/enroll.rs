@@ -57,18 +57,6 @@ impl Human {
     }
 }
 
-/// The key in groups of four, for typing by hand.
-fn grouped(base32: &str) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::new());
-    for (i, c) in base32.chars().enumerate() {
-        if i > 0 && i % 4 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn issuer(cfg: &Config, args: &EnrollTotp) -> Option<String> {
     args.issuer
         .clone()
@@ -188,7 +176,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
         }
         human.msg(
             Msg::EnrollManualKey,
-            &[&grouped(&auth.secret.to_base32()).as_str()],
+            &[&auth.secret.to_base32_grouped().as_str()],
         );
         human.msg(Msg::EnrollUri, &[&uri.as_str()]);
     }

@@ -358,10 +358,7 @@ fn an_empty_answer_sends_a_code_that_works_once_and_expires() {
     let store = alice_with_phone();
     let cfg = oob_cfg();
     let mut outbox = Outbox::default();
-    let mut user = Script {
-        answers: vec![Ok(vec![]), Ok(b"123".to_vec())],
-        asked: vec![],
-    };
+    let mut user = Script::lines(&["", "123"]);
     let (r, audit) = go(&cfg, &store, "alice", &mut user, &mut outbox, NOW);
     assert_eq!(r, Outcome::Failure, "123 is not the code");
     assert_eq!(
@@ -402,10 +399,7 @@ fn an_empty_answer_sends_a_code_that_works_once_and_expires() {
     assert_eq!(r, Outcome::Failure);
 
     // A second code, used after its lifetime.
-    let mut user = Script {
-        answers: vec![Ok(b" send ".to_vec()), Ok(b"x".to_vec())],
-        asked: vec![],
-    };
+    let mut user = Script::lines(&[" send ", "x"]);
     go(&cfg, &store, "alice", &mut user, &mut outbox, NOW + 20);
     let late = outbox.sent[1].2.clone();
     let (r, _) = go(
@@ -419,10 +413,7 @@ fn an_empty_answer_sends_a_code_that_works_once_and_expires() {
     assert_eq!(r, Outcome::Failure);
 
     // The third request within the hour is refused by the rate limit.
-    let mut user = Script {
-        answers: vec![Ok(vec![]), Ok(b"x".to_vec())],
-        asked: vec![],
-    };
+    let mut user = Script::lines(&["", "x"]);
     let (_, audit) = go(&cfg, &store, "alice", &mut user, &mut outbox, NOW + 30);
     assert_eq!(outbox.sent.len(), 2);
     assert!(
@@ -439,10 +430,7 @@ fn users_without_a_contact_and_unknown_users_get_the_same_answer() {
     let cfg = oob_cfg();
     let mut asked = vec![];
     for (store, user) in [(&plain, "alice"), (&plain, "nobody-here")] {
-        let mut s = Script {
-            answers: vec![Ok(vec![]), Ok(b"x".to_vec())],
-            asked: vec![],
-        };
+        let mut s = Script::lines(&["", "x"]);
         let mut outbox = Outbox::default();
         let (r, _) = go(&cfg, store, user, &mut s, &mut outbox, NOW);
         assert_eq!(r, Outcome::Failure);
@@ -460,10 +448,7 @@ fn a_failed_delivery_is_told_and_logged() {
         fail: true,
         ..Outbox::default()
     };
-    let mut user = Script {
-        answers: vec![Ok(vec![]), Ok(code(0).into_bytes())],
-        asked: vec![],
-    };
+    let mut user = Script::lines(&["", &code(0)]);
     let (r, audit) = go(&oob_cfg(), &store, "alice", &mut user, &mut outbox, NOW);
     assert_eq!(r, Outcome::Success, "the app's code still works");
     assert!(user.asked[1].contains("could not be sent"));
