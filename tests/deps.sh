@@ -4,13 +4,30 @@
 set -euo pipefail
 
 packages=(
+  # building
   gcc pkg-config libpam0g-dev   # linking the module against libpam
   libudev-dev                   # hidapi's hidraw backend (security keys)
+  # real libpam and independent codes
   pamtester libpam-wrapper      # real libpam without touching /etc/pam.d
   oathtool                      # an independent TOTP implementation
   libpam-google-authenticator   # its google-authenticator tool writes files to import
-  util-linux                    # unshare, setpriv: private /tmp and /dev per run
-  passwd                        # useradd/userdel for the demo's throwaway user
+  util-linux mount              # unshare, setpriv, mount: private /tmp, /dev, /etc per run
+  passwd                        # useradd/userdel/groupadd/gpasswd/chpasswd for test users
+  # real login paths (login_paths suite)
+  openssh-server openssh-client # sshd on 127.0.0.1 and a real ssh client
+  sudo                          # real sudo in a mount namespace
+  # packages suite
+  dpkg-dev binutils             # dpkg-architecture; strip
+  rpm                           # rpmbuild, and rpm -qp to read the .rpm back
+  lintian                       # the .deb must be lintian-clean
+  debootstrap                   # a fresh bookworm root to install the .deb into
+  # virtual FIDO2 key (fido2 suite, tests/fido)
+  python3 python3-gi python3-cryptography
+  umockdev libumockdev0 gir1.2-umockdev-1.0
+  fido2-tools                   # libfido2's tools check the virtual key
+  libhidapi-hidraw0             # tests/fido/check_with_hidapi.py
+  # benchmarks (tests/bench): the peers, and callgrind
+  libpam-oath valgrind
 )
 
 missing=()
