@@ -55,8 +55,13 @@ pub enum Event<'a> {
     WhileLocked { user: &'a UserName, until: u64 },
     /// A user without any factor.
     Unenrolled { user: &'a UserName, ignored: bool },
-    /// A name that cannot be a user of ours.
+    /// An account whose name the store cannot hold.
     InvalidUser { raw: &'a [u8], ignored: bool },
+    /// A name the user database does not know (or could not look up: `error`).
+    UnknownUser {
+        raw: &'a [u8],
+        error: Option<&'a str>,
+    },
     /// A service needs a security key and none passed.
     KeyRequired {
         user: &'a UserName,
@@ -97,8 +102,8 @@ pub enum Event<'a> {
         user: Option<&'a UserName>,
         error: &'a StoreError,
     },
-    /// The conversation with the application failed.
-    Conversation { user: &'a str },
+    /// The conversation with the application failed (the name as passed by it).
+    Conversation { user: &'a [u8] },
     /// Detail for `debug`.
     Debug(String),
 }
@@ -122,6 +127,7 @@ impl Event<'_> {
             Event::Failed { .. }
             | Event::Unenrolled { .. }
             | Event::InvalidUser { .. }
+            | Event::UnknownUser { .. }
             | Event::KeyRequired { .. }
             | Event::KeyUnavailable { .. }
             | Event::EnrollRefused { .. }
@@ -284,6 +290,17 @@ impl fmt::Display for Event<'_> {
                     "denied"
                 }
             ),
+            Event::UnknownUser { raw, error: None } => {
+                write!(f, "user \"{}\" unknown to the user database, denied", Escaped(raw))
+            }
+            Event::UnknownUser {
+                raw,
+                error: Some(e),
+            } => write!(
+                f,
+                "user \"{}\" could not be looked up ({e}), denied",
+                Escaped(raw)
+            ),
             Event::Args(e) => write!(f, "refusing to run: {e}"),
             Event::Config(e) => write!(f, "refusing to run: {e}"),
             Event::Store {
@@ -291,9 +308,11 @@ impl fmt::Display for Event<'_> {
                 error,
             } => write!(f, "user={user}: {error}"),
             Event::Store { user: None, error } => write!(f, "{error}"),
-            Event::Conversation { user } => {
-                write!(f, "user={user}: conversation with the application failed")
-            }
+            Event::Conversation { user } => write!(
+                f,
+                "user \"{}\": conversation with the application failed",
+                Escaped(user)
+            ),
             Event::Debug(s) => f.write_str(s),
         }
     }
@@ -337,5 +356,18 @@ pub(crate) mod tests {
         }
         .to_string();
         assert!(long.contains("...(300 bytes)"), "{long}");
+        for line in [
+            Event::Conversation {
+                user: b"x\nJan 1 sshd: Accepted",
+            }
+            .to_string(),
+            Event::UnknownUser {
+                raw: b"x\ny",
+                error: None,
+            }
+            .to_string(),
+        ] {
+            assert!(!line.contains('\n') && line.contains(r"x\x0a"), "{line}");
+        }
     }
 }

@@ -17,7 +17,7 @@ mod oob;
 
 use zeroize::Zeroizing;
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, Lookup};
 use crate::audit::{Audit, Event, Factor, Failure};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
@@ -109,7 +109,7 @@ enum Verdict {
     Unenrolled,
 }
 
-/// Authenticates `raw_user`.
+/// Authenticates `raw_user`, the name as the application passed it (PAM_USER).
 pub fn authenticate(
     store: &impl Store,
     raw_user: &[u8],
@@ -126,11 +126,30 @@ pub fn authenticate(
             Msg::CodePrompt
         },
     );
-    let user = match UserName::from_bytes(raw_user) {
+    // The store, lockout, audit and enrollment know a user by the account's own
+    // name: "ALICE" on a user database that ignores case is alice, not a new user.
+    let account = match env.accounts.lookup(raw_user) {
+        Lookup::Found(name) => name,
+        unknown => {
+            // Never `ignore`, never enrollment: the name is nobody's, or the user
+            // database cannot say whose it is.
+            env.audit.log(&Event::UnknownUser {
+                raw: raw_user,
+                error: match &unknown {
+                    Lookup::Failed(e) => Some(e.as_str()),
+                    _ => None,
+                },
+            });
+            env.prompter.ask_hidden(prompt)?;
+            return Ok(Outcome::Failure);
+        }
+    };
+    let user = match UserName::new(&account) {
         Ok(u) => u,
         Err(_) => {
+            // An account whose name the store cannot hold has no second factor.
             env.audit.log(&Event::InvalidUser {
-                raw: raw_user,
+                raw: account.as_bytes(),
                 ignored: ignore,
             });
             if ignore {

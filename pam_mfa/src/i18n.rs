@@ -467,14 +467,39 @@ catalogue! {
         en: "{0} imported, {1} skipped.",
         nl: "{0} geïmporteerd, {1} overgeslagen.",
     }
+    /// `--user` named an account by another spelling (a user database that
+    /// ignores case): the command acts on the account's own name.
+    NoteCanonicalUser {
+        en: "note: {0} is the account {1}; acting on {1}",
+        nl: "let op: {0} is het account {1}; de opdracht geldt voor {1}",
+    }
 }
 
-/// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`.
+/// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`, in one pass:
+/// a placeholder inside an argument (a user name, a path) stays as it is.
 pub fn format(lang: Lang, msg: Msg, args: &[&dyn std::fmt::Display]) -> String {
-    let mut out = text(lang, msg).to_owned();
-    for (i, arg) in args.iter().enumerate() {
-        out = out.replace(&format!("{{{i}}}"), &arg.to_string());
+    let template = text(lang, msg);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let arg = after
+            .split_once('}')
+            .and_then(|(digits, _)| digits.parse::<usize>().ok().map(|i| (digits.len(), i)))
+            .and_then(|(len, i)| args.get(i).map(|a| (len, a)));
+        match arg {
+            Some((len, a)) => {
+                out.push_str(&a.to_string());
+                rest = &after[len + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -544,6 +569,27 @@ mod tests {
         assert_eq!(
             format(Lang::En, Msg::CodePrompt, &[&1]),
             "Verification code: "
+        );
+        assert_eq!(
+            format(Lang::En, Msg::ImportSummary, &[&3, &"x"]),
+            "3 imported, x skipped."
+        );
+    }
+
+    #[test]
+    fn placeholders_inside_arguments_are_not_filled_again() {
+        assert_eq!(
+            format(Lang::En, Msg::ImportSkipped, &[&"{1}", &"{0}"]),
+            "{1}: skipped: {0}"
+        );
+        assert_eq!(
+            format(Lang::En, Msg::ImportSkipped, &[&"a{", &"}b"]),
+            "a{: skipped: }b"
+        );
+        // A placeholder without an argument is left as written.
+        assert_eq!(
+            format(Lang::En, Msg::ImportSkipped, &[&"only"]),
+            "only: skipped: {1}"
         );
     }
 

@@ -5,8 +5,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pam_mfa::accounts::{Accounts, Lookup, NssAccounts};
 use pam_mfa::config::Config;
-use pam_mfa::i18n::Lang;
+use pam_mfa::i18n::{self, Lang, Msg};
 use pam_mfa::store::FileStore;
 use pam_mfa::username::UserName;
 
@@ -58,21 +59,38 @@ impl Context {
         Ok(FileStore::new(&cfg.store.dir))
     }
 
-    /// Validates `name` for the store and, per `account`, against getpwnam(3).
+    /// The account `name` belongs to, by its own name (getpwnam(3): "ALICE" on a
+    /// user database that ignores case is alice), validated for the store. A name
+    /// the user database does not know is accepted only per `account`, for a record
+    /// left by a deleted account.
     pub fn user(
         &self,
         name: &str,
         account: Account,
         store: &FileStore,
     ) -> Result<UserName, CliError> {
-        let user = UserName::new(name).map_err(|e| CliError::InvalidUser(name.to_owned(), e))?;
-        let exists = nix::unistd::User::from_name(name)
-            .map_err(|e| CliError::Lookup(name.to_owned(), e))?
-            .is_some();
-        if exists || (account == Account::MayBeGone && store.record_path(&user).exists()) {
-            Ok(user)
-        } else {
-            Err(CliError::UnknownUser(name.to_owned()))
+        match NssAccounts.lookup(name.as_bytes()) {
+            Lookup::Found(canonical) => {
+                let user = UserName::new(&canonical)
+                    .map_err(|e| CliError::InvalidUser(canonical.clone(), e))?;
+                if canonical != name {
+                    eprintln!(
+                        "{}",
+                        i18n::format(self.lang, Msg::NoteCanonicalUser, &[&name, &canonical])
+                    );
+                }
+                Ok(user)
+            }
+            Lookup::Failed(e) => Err(CliError::Lookup(name.to_owned(), e)),
+            Lookup::Unknown => {
+                let user =
+                    UserName::new(name).map_err(|e| CliError::InvalidUser(name.to_owned(), e))?;
+                if account == Account::MayBeGone && store.record_path(&user).exists() {
+                    Ok(user)
+                } else {
+                    Err(CliError::UnknownUser(name.to_owned()))
+                }
+            }
         }
     }
 

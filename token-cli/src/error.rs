@@ -29,7 +29,7 @@ pub enum CliError {
     /// No randomness.
     Random(RandomError),
     /// getpwnam itself failed (NSS down...).
-    Lookup(String, nix::Error),
+    Lookup(String, String),
     /// Not running as root.
     NotRoot(std::path::PathBuf),
     /// A file could not be written.

@@ -221,7 +221,7 @@ pub(super) fn at_login(
         });
     if shown.is_err() {
         env.audit.log(&Event::Conversation {
-            user: user.as_str(),
+            user: user.as_str().as_bytes(),
         });
     }
     env.audit.log(&Event::Success {

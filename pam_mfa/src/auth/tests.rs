@@ -51,10 +51,23 @@ impl Prompter for Script {
     }
 }
 
-/// Nobody is in any group.
-struct NoAccounts;
+/// A user database that ignores case (as sssd with `case_sensitive = false`,
+/// winbind, AD-backed LDAP do): every name is an account, spelled in lower case,
+/// except names starting with "ghost", which are unknown, and "broken", whose
+/// lookup fails. Nobody is in any group.
+pub(super) struct Directory;
 
-impl crate::accounts::Accounts for NoAccounts {
+impl crate::accounts::Accounts for Directory {
+    fn lookup(&self, typed: &[u8]) -> crate::accounts::Lookup {
+        use crate::accounts::Lookup;
+        match std::str::from_utf8(typed) {
+            Ok(t) if t.starts_with("ghost") => Lookup::Unknown,
+            Ok("broken") => Lookup::Failed("LDAP server unreachable".to_owned()),
+            Ok(t) => Lookup::Found(t.to_ascii_lowercase()),
+            Err(_) => Lookup::Unknown,
+        }
+    }
+
     fn groups(&self, _: &UserName) -> Vec<String> {
         vec![]
     }
@@ -144,7 +157,7 @@ fn run_in(
         keys,
         rng: &mut OsRandom,
         audit: &mut audit,
-        accounts: &NoAccounts,
+        accounts: &Directory,
         courier: &mut crate::oob::NoCourier,
     };
     let r = authenticate(store, user, &mut env);
@@ -354,7 +367,7 @@ fn unknown_unenrolled_invalid_and_enrolled_users_see_the_same_prompt() {
     let (store, _) = alice();
     let c = cfg();
     let mut transcripts = vec![];
-    for user in [&b"alice"[..], b"bob", b"../etc", b"\xff"] {
+    for user in [&b"alice"[..], b"bob", b"../etc", b"\xff", b"ghost"] {
         let mut s = Script::answering("000000");
         let (r, _) = run(&c, &store, user, &mut s, NOW);
         assert_eq!(r.unwrap(), Outcome::Failure);
@@ -364,6 +377,60 @@ fn unknown_unenrolled_invalid_and_enrolled_users_see_the_same_prompt() {
         transcripts.iter().all(|t| *t == ["Verification code: "]),
         "{transcripts:?}"
     );
+}
+
+#[test]
+fn given_a_name_in_other_case_then_the_account_name_is_checked() {
+    let (store, _) = alice();
+    for policy in [Unenrolled::Deny, Unenrolled::Ignore] {
+        let mut c = cfg();
+        c.policy.unenrolled = policy;
+        c.lockout.max_failures = 0;
+        // "ALICE" is alice: her code is asked for and checked, never ignored.
+        let mut s = Script::answering("000001");
+        let (r, audit) = run(&c, &store, b"ALICE", &mut s, NOW);
+        assert_eq!(r.unwrap(), Outcome::Failure, "{policy:?}");
+        assert_eq!(s.asked, ["Verification code: "]);
+        assert!(
+            audit.0[0].1.starts_with("user=alice: wrong code"),
+            "{:?}",
+            audit.0
+        );
+    }
+    let (r, audit) = run(
+        &cfg(),
+        &store,
+        b"AliCe",
+        &mut Script::answering(&code(0)),
+        NOW,
+    );
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(audit.0[0].1, "user=alice: second factor accepted (totp)");
+    assert_eq!(store.get("AliCe"), None);
+}
+
+#[test]
+fn given_an_unknown_user_then_prompted_and_refused_whatever_the_policy() {
+    let (store, _) = alice();
+    for policy in [Unenrolled::Deny, Unenrolled::Ignore, Unenrolled::Enroll] {
+        let mut c = cfg();
+        c.policy.unenrolled = policy;
+        c.enroll.users = vec!["ghost".to_owned()];
+        for (user, logged) in [
+            ("ghost", "user \"ghost\" unknown to the user database, denied"),
+            (
+                "broken",
+                "user \"broken\" could not be looked up (LDAP server unreachable), denied",
+            ),
+        ] {
+            let mut s = Script::answering("123456");
+            let (r, audit) = run(&c, &store, user.as_bytes(), &mut s, NOW);
+            assert_eq!(r.unwrap(), Outcome::Failure, "{policy:?} {user}");
+            assert_eq!(s.asked, ["Verification code: "], "{policy:?} {user}");
+            assert_eq!(audit.0, [(Level::Notice, logged.to_owned())]);
+            assert_eq!(store.get(user), None);
+        }
+    }
 }
 
 #[test]

@@ -124,7 +124,9 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
     };
     let result = auth::authenticate(&store, user.as_bytes(), &mut env);
     if matches!(result, Err(Error::Conversation)) {
-        log.log(&Event::Conversation { user: &user });
+        log.log(&Event::Conversation {
+            user: user.as_bytes(),
+        });
     }
     result
 }

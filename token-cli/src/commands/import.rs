@@ -26,8 +26,8 @@ pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliErr
     let store = ctx.store(&cfg, true)?;
     if let Some(name) = &args.user {
         let user = ctx.user(name, Account::MustExist, &store)?;
-        let account = nix::unistd::User::from_name(name)
-            .map_err(|e| CliError::Lookup(name.clone(), e))?
+        let account = nix::unistd::User::from_name(user.as_str())
+            .map_err(|e| CliError::Lookup(user.to_string(), e.desc().to_owned()))?
             .ok_or_else(|| CliError::UnknownUser(name.clone()))?;
         let path = args
             .file
