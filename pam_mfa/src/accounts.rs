@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn names_resolve_to_the_account_name() {
-        assert_eq!(NssAccounts.lookup(b"root"), Lookup::Found("root".to_owned()));
+        assert_eq!(
+            NssAccounts.lookup(b"root"),
+            Lookup::Found("root".to_owned())
+        );
         for unknown in [&b"no-such-user-here"[..], b"", b"ro\0ot", b"\xff"] {
             assert_eq!(NssAccounts.lookup(unknown), Lookup::Unknown, "{unknown:?}");
         }

@@ -199,6 +199,45 @@ pub struct Sandbox {
     pub config: PathBuf,
     pub store: PathBuf,
     services: PathBuf,
+    /// Entries for [`sandbox_users`]: logins and `mfa-token` runs see the
+    /// machine's /etc/passwd (as it is then, with accounts tests made) plus these,
+    /// bind-mounted over /etc/passwd in their private mount namespace (the module
+    /// knows users only through getpwnam).
+    pub passwd_extra: PathBuf,
+}
+
+/// Accounts that exist only inside a sandbox's logins: alice, bob, carol, dave and
+/// user00 to user63.
+pub fn sandbox_users() -> Vec<String> {
+    ["alice", "bob", "carol", "dave"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain((0..64).map(|i| format!("user{i:02}")))
+        .collect()
+}
+
+/// passwd(5) lines for `users` (uids from 61000 up, nogroup, no shell). Appended
+/// to the machine's file, so a real account of the same name comes first.
+pub fn passwd_lines(users: &[String]) -> String {
+    users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            format!(
+                "{user}:x:{}:65534::/nonexistent:/usr/sbin/nologin\n",
+                61000 + i
+            )
+        })
+        .collect()
+}
+
+/// Shell text that puts the machine's /etc/passwd plus the lines in `extra` over
+/// /etc/passwd, through `scratch` (a file on a private tmpfs).
+fn passwd_mount(extra: &Path, scratch: &str) -> String {
+    format!(
+        r#"cat /etc/passwd "{}" > {scratch} && mount --bind {scratch} /etc/passwd"#,
+        extra.display()
+    )
 }
 
 /// Options of one login.
@@ -239,8 +278,10 @@ impl Sandbox {
             config: root.join("config.toml"),
             store: root.join("store"),
             services: root.join("pam.d"),
+            passwd_extra: root.join("passwd.extra"),
             root,
         };
+        fs::write(&sb.passwd_extra, passwd_lines(&sandbox_users())).unwrap();
         fs::create_dir(&sb.store).unwrap();
         fs::set_permissions(&sb.store, fs::Permissions::from_mode(0o700)).unwrap();
         fs::create_dir(&sb.services).unwrap();
@@ -293,8 +334,9 @@ impl Sandbox {
             // The preload is set for the program alone: pam_wrapper's constructor
             // would otherwise run in unshare, before the private /tmp exists.
             .arg(format!(
-                r#"{} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && LD_PRELOAD="{}" exec "$0" "$@""#,
+                r#"{} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} && LD_PRELOAD="{}" exec "$0" "$@""#,
                 opts.setup.map(|s| format!("{s} &&")).unwrap_or_default(),
+                passwd_mount(&self.passwd_extra, "/tmp/.passwd"),
                 if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" }
             ))
             .arg(program)
@@ -405,8 +447,10 @@ impl Sandbox {
         cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             .arg(concat!(
                 // The virtual key is a pty: keep devpts reachable under the new /dev.
-                r#"sock=$1; pts=$2; shift 2; mount --bind /dev/pts "$pts" && "#,
-                r#"mount -t tmpfs -o size=64k,mode=755 dev /dev && "#,
+                r#"sock=$1; pts=$2; extra=$3; shift 3; mount --bind /dev/pts "$pts" && "#,
+                r#"mount -t tmpfs -o size=1m,mode=755 dev /dev && "#,
+                // The sandbox's users (see `passwd_mount`).
+                r#"cat /etc/passwd "$extra" > /dev/.passwd && mount --bind /dev/.passwd /etc/passwd && "#,
                 r#"mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "#,
                 r#"mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/tty c 5 0 && "#,
                 r#"mkdir /dev/pts && mount --move "$pts" /dev/pts && "#,
@@ -416,7 +460,8 @@ impl Sandbox {
             ))
             .arg("sh")
             .arg(self.root.join("log.sock"))
-            .arg(&pts);
+            .arg(&pts)
+            .arg(&self.passwd_extra);
         if let Some(uid) = uid {
             cmd.arg("setpriv")
                 .arg(format!("--reuid={uid}"))
@@ -496,8 +541,8 @@ impl Sandbox {
         FileStore::new(&self.store)
     }
 
-    /// Writes a TOTP record for `user` directly (users that need not exist in
-    /// /etc/passwd; the module does not look them up).
+    /// Writes a TOTP record for `user` directly (the user must exist for logins:
+    /// one of [`sandbox_users`] or a real account).
     pub fn enroll_record(&self, user: &str, secret: &str, recovery_codes: usize) -> Vec<String> {
         let (codes, hashed) =
             pam_mfa::recovery::generate(recovery_codes, &mut pam_mfa::random::OsRandom).unwrap();

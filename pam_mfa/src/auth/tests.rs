@@ -417,7 +417,10 @@ fn given_an_unknown_user_then_prompted_and_refused_whatever_the_policy() {
         c.policy.unenrolled = policy;
         c.enroll.users = vec!["ghost".to_owned()];
         for (user, logged) in [
-            ("ghost", "user \"ghost\" unknown to the user database, denied"),
+            (
+                "ghost",
+                "user \"ghost\" unknown to the user database, denied",
+            ),
             (
                 "broken",
                 "user \"broken\" could not be looked up (LDAP server unreachable), denied",
