@@ -5,8 +5,27 @@
 //! not extend it (a locked account cannot be kept locked forever by a stranger) and
 //! are not checked; a success resets the count.
 
+use std::time::{Duration, Instant};
+
 use crate::config::LockoutConfig;
 use crate::store::State;
+
+/// When a refusal may be answered: `refusal` after the later of the login's start
+/// and the last answer, so an unknown user (no record read) and an enrolled user
+/// with a wrong code (a record written and fsynced) take the same time.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// The login's start, then the moment of each answer.
+    pub from: Instant,
+    pub refusal: Duration,
+}
+
+impl Pace {
+    /// How long a refusal decided at `now` must still wait.
+    pub fn remaining(&self, now: Instant) -> Duration {
+        (self.from + self.refusal).saturating_duration_since(now)
+    }
+}
 
 /// `Some(until)` if the user is locked out at `now`.
 pub fn locked_until(state: &State, now: u64) -> Option<u64> {
@@ -35,6 +54,25 @@ pub fn on_success(state: &mut State, now: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_waits_out_the_rest_of_its_time_from_the_last_answer() {
+        let start = Instant::now();
+        let pace = Pace {
+            from: start,
+            refusal: Duration::from_millis(250),
+        };
+        assert_eq!(pace.remaining(start), Duration::from_millis(250));
+        assert_eq!(
+            pace.remaining(start + Duration::from_millis(100)),
+            Duration::from_millis(150)
+        );
+        // A refusal that already took longer is not delayed further.
+        assert_eq!(
+            pace.remaining(start + Duration::from_secs(2)),
+            Duration::ZERO
+        );
+    }
 
     const LOCKOUT: LockoutConfig = LockoutConfig {
         max_failures: 3,

@@ -567,6 +567,49 @@ impl Sandbox {
         codes.iter().map(|c| c.to_string()).collect()
     }
 
+    /// Changes `user`'s record in place (e.g. to lock the user out).
+    pub fn edit_record(&self, user: &str, edit: impl FnOnce(&mut Record)) {
+        self.file_store()
+            .update(&UserName::new(user).unwrap(), |current| {
+                let mut record = current.expect("a record to edit");
+                edit(&mut record);
+                (Change::Write(record), ())
+            })
+            .unwrap();
+    }
+
+    /// `pam_driver bench`: `iterations` logins of `user` in a row in one process,
+    /// answering per `answer` (`["--secret", BASE32]` or `["--answer", TEXT]`), with
+    /// no fail delay. Returns the median latency in µs and how many succeeded.
+    pub fn bench(&self, user: &str, iterations: usize, answer: [&str; 2]) -> (f64, usize) {
+        let users = self.root.join(format!("bench-users-{user}"));
+        fs::write(&users, format!("{user}\n")).unwrap();
+        let n = iterations.to_string();
+        let cmd = self.under_pam_wrapper(
+            &self.driver,
+            &[
+                "bench",
+                "mfa",
+                users.to_str().unwrap(),
+                &n,
+                "1",
+                answer[0],
+                answer[1],
+            ],
+            &LoginOpts::default(),
+        );
+        let out = finish(self.spawn(cmd), &[]);
+        let field = |name: &str| -> f64 {
+            out.transcript
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("{name} in {}", out.transcript))
+                .parse()
+                .unwrap()
+        };
+        (field("median_us"), field("ok") as usize)
+    }
+
     /// The user's record as the module would read it.
     pub fn record(&self, user: &str) -> Option<Record> {
         self.file_store()

@@ -504,3 +504,50 @@ fn hostile_conversation_input_fails_without_a_crash() {
     let l = sb.drive("alice", good.as_bytes(), &LoginOpts::default());
     assert!(l.ok, "{l:?}");
 }
+
+/// Refusals of every kind take `policy.refusal_ms`, also with no fail delay (the
+/// driver's PAM_FAIL_DELAY does nothing): the time does not tell an unknown user
+/// from an enrolled one with a wrong code (which writes and fsyncs the record).
+#[test]
+fn refusals_of_every_kind_take_the_same_time() {
+    const ROUNDS: usize = 150;
+    let sb = Sandbox::new(&format!(
+        "{NO_LOCKOUT}\n[policy]\nfail_delay_ms = 0\nrefusal_ms = 30"
+    ));
+    sb.enroll_record("alice", SECRET, 0);
+    sb.enroll_record("carol", SECRET, 0);
+    sb.edit_record("carol", |r| r.state.locked_until = now() + 3600);
+    sb.enroll_record("dave", SECRET, 0);
+    // Every code dave's app can show is a step already used.
+    sb.edit_record("dave", |r| {
+        r.totp.as_mut().unwrap().last_step = Some(now() / 30 + 100_000)
+    });
+    let wrong = if [-1, 0, 1].iter().any(|&o| code(SECRET, o) == "000000") {
+        "111111"
+    } else {
+        "000000"
+    };
+    let kinds = [
+        ("unknown user", "nosuchuser", ["--answer", "123456"]),
+        ("unenrolled user", "bob", ["--answer", "123456"]),
+        ("locked-out user", "carol", ["--secret", SECRET]),
+        ("wrong code", "alice", ["--answer", wrong]),
+        ("replayed code", "dave", ["--secret", SECRET]),
+    ];
+    let mut medians = vec![];
+    for (kind, user, answer) in kinds {
+        let (median_us, ok) = sb.bench(user, ROUNDS, answer);
+        assert_eq!(ok, 0, "{kind}: no login may pass");
+        medians.push((kind, median_us));
+    }
+    let fastest = medians.iter().map(|m| m.1).fold(f64::MAX, f64::min);
+    let slowest = medians.iter().map(|m| m.1).fold(0.0, f64::max);
+    eprintln!("median refusal time by kind (µs): {medians:?}");
+    assert!(fastest >= 30_000.0, "padded to refusal_ms: {medians:?}");
+    assert!(
+        slowest <= fastest * 1.10,
+        "medians within 10 % of each other: {medians:?}"
+    );
+    // The records were really checked: the wrong codes were counted.
+    assert_eq!(sb.record("alice").unwrap().state.failures, ROUNDS as u32);
+}

@@ -185,6 +185,7 @@ mod tests {
             "seconds",
             "unenrolled",
             "fail_delay_ms",
+            "refusal_ms",
             "rp_id",
             "timeout_seconds",
             "allow_remote",

@@ -80,6 +80,9 @@ pub struct PolicyConfig {
     pub unenrolled: Unenrolled,
     /// Delay before a failed attempt is reported, in milliseconds (`pam_fail_delay`).
     pub fail_delay_ms: u32,
+    /// The least time a refusal takes, in milliseconds, from the last answer (or the
+    /// start of the login), so its timing does not tell users apart.
+    pub refusal_ms: u32,
 }
 
 /// `[enroll]`: who may enroll at login when `policy.unenrolled = "enroll"`.
@@ -223,6 +226,7 @@ impl Config {
             policy: PolicyConfig {
                 unenrolled: Unenrolled::Deny,
                 fail_delay_ms: 2000,
+                refusal_ms: 250,
             },
             fido2: Fido2Config {
                 rp_id: "pam://pam_mfa".to_owned(),
@@ -332,6 +336,7 @@ impl Config {
                             unenrolled_span = e.value.span();
                         }
                         "policy.fail_delay_ms" => cfg.policy.fail_delay_ms = e.int(0..=30_000)?,
+                        "policy.refusal_ms" => cfg.policy.refusal_ms = e.int(0..=10_000)?,
                         _ => return Err(e.unknown()),
                     }
                     Ok(())

@@ -41,6 +41,7 @@ seconds = 900
 [policy]
 unenrolled = "ignore"
 fail_delay_ms = 0
+refusal_ms = 40
 [fido2]
 rp_id = "pam://example"
 timeout_seconds = 10
@@ -71,6 +72,7 @@ per_seconds = 900
     assert_eq!((cfg.lockout.max_failures, cfg.lockout.seconds), (3, 900));
     assert_eq!(cfg.policy.unenrolled, Unenrolled::Ignore);
     assert_eq!(cfg.policy.fail_delay_ms, 0);
+    assert_eq!(cfg.policy.refusal_ms, 40);
     assert_eq!(cfg.fido2.rp_id, "pam://example");
     assert_eq!(cfg.fido2.timeout_seconds, 10);
     assert!(cfg.fido2.allow_remote && cfg.fido2.require_user_verification);

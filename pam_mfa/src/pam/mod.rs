@@ -8,7 +8,7 @@
 mod ffi;
 
 use std::ffi::CStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pam_bindings::constants::{
     PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
@@ -24,6 +24,7 @@ use crate::config::{Config, ModuleArgs};
 use crate::error::{pam_code, Error, Outcome};
 use crate::fido2::{self, Authenticator};
 use crate::i18n::Lang;
+use crate::policy::Pace;
 use crate::random::OsRandom;
 use crate::store::FileStore;
 
@@ -34,7 +35,16 @@ pam_bindings::pam_hooks!(PamMfa);
 
 impl PamHooks for PamMfa {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        pam_code(&authenticate(pamh, &args, flags))
+        let mut pace = Pace {
+            from: Instant::now(),
+            refusal: Duration::ZERO,
+        };
+        let code = pam_code(&authenticate(pamh, &args, flags, &mut pace));
+        // Every refusal takes the same time, whatever its reason (policy.refusal_ms).
+        if !matches!(code, PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE) {
+            std::thread::sleep(pace.remaining(Instant::now()));
+        }
+        code
     }
 
     /// Establishing credentials is not our business, but `auth required pam_mfa.so`
@@ -54,7 +64,14 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<Outcome, Error> {
+/// One authentication; `pace` learns the refusal time from the config and the time
+/// of the last answer from the conversation.
+fn authenticate(
+    pamh: &mut PamHandle,
+    args: &[&CStr],
+    flags: PamFlag,
+    pace: &mut Pace,
+) -> Result<Outcome, Error> {
     let args = ModuleArgs::parse(args.iter().map(|a| a.to_bytes())).map_err(|e| {
         Syslog::new(pamh, true).log(&Event::Args(&e));
         Error::Args(e)
@@ -64,6 +81,7 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
         Error::Config(e)
     })?;
     ffi::fail_delay(pamh, cfg.policy.fail_delay_ms);
+    pace.refusal = Duration::from_millis(cfg.policy.refusal_ms.into());
     let user = pamh.get_user(None).map_err(|code| {
         Syslog::new(pamh, args.debug).log(&Event::Debug(format!("pam_get_user failed: {code:?}")));
         Error::Pam(code as i32)
@@ -82,6 +100,7 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
             .map_err(|code| Error::Pam(code as i32))?
             .ok_or(Error::Conversation)?,
         silent: flags & PAM_SILENT != 0,
+        answered: None,
     };
     let store = FileStore::new(&cfg.store.dir);
     let service = item_string(
@@ -123,6 +142,9 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> Result<
         courier: &mut courier,
     };
     let result = auth::authenticate(&store, user.as_bytes(), &mut env);
+    if let Some(at) = prompter.answered {
+        pace.from = at;
+    }
     if matches!(result, Err(Error::Conversation)) {
         log.log(&Event::Conversation {
             user: user.as_bytes(),
@@ -181,6 +203,8 @@ fn language(pamh: &PamHandle) -> Lang {
 struct PamPrompter<'a> {
     conv: Conv<'a>,
     silent: bool,
+    /// When the last answer arrived.
+    answered: Option<Instant>,
 }
 
 impl Prompter for PamPrompter<'_> {
@@ -189,6 +213,7 @@ impl Prompter for PamPrompter<'_> {
             .conv
             .send(PAM_PROMPT_ECHO_OFF, prompt)
             .map_err(|_| Error::Conversation)?;
+        self.answered = Some(Instant::now());
         Ok(Zeroizing::new(
             answer.map(|a| a.as_bytes().to_vec()).unwrap_or_default(),
         ))
