@@ -300,7 +300,7 @@ impl Sandbox {
             if extra.contains("[policy]") {
                 extra.to_owned()
             } else {
-                format!("{extra}\n[policy]\nfail_delay_ms = 0\n")
+                format!("{extra}\n[policy]\nfail_delay_ms = 0\nrefusal_ms = 0\n")
             }
         );
         fs::write(&self.config, body).unwrap();
