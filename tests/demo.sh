@@ -52,8 +52,11 @@ login() {
 }
 
 step "1. Enroll $user: QR code, key, and the app's current code typed back (here: from oathtool)"
-printf '$ mfa-token enroll totp --user %s --secret %s   # typing the code from oathtool\n' "$user" "$secret"
-oathtool --totp -b "$secret" | "$cli" --config "$tmp/config.toml" enroll totp --user "$user" --secret "$secret" | tee "$tmp/enroll.out"
+# mfa-token takes the key on standard input (first line), never in its arguments,
+# where every user could read it; the code follows on the next line. (oathtool,
+# standing in for the phone, gets this throwaway demo key as an argument.)
+printf '$ { echo KEY; oathtool --totp -b KEY; } | mfa-token enroll totp --user %s --secret-file -\n' "$user"
+{ echo "$secret"; oathtool --totp -b "$secret"; } | "$cli" --config "$tmp/config.toml" enroll totp --user "$user" --secret-file - | tee "$tmp/enroll.out"
 mapfile -t codes < <(grep -Eo '[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}' "$tmp/enroll.out")
 
 step "2. The record on disk (root-only, mode 0600; recovery codes only as hashes)"

@@ -473,6 +473,33 @@ catalogue! {
         en: "note: {0} is the account {1}; acting on {1}",
         nl: "let op: {0} is het account {1}; de opdracht geldt voor {1}",
     }
+
+    // mfa-token: enroll totp, issue 11 (QR image files, --secret-file, re-provisioning).
+    /// --png/--svg name a path that exists (file, symlink, anything).
+    ErrFileExists {
+        en: "{0} already exists: the QR code holds the key, so it is only written to a new file (choose another name, or remove the file first)",
+        nl: "{0} bestaat al: de QR-code bevat de sleutel en wordt daarom alleen naar een nieuw bestand geschreven (kies een andere naam, of verwijder het bestand eerst)",
+    }
+    /// An image written for an enrollment that was not saved is removed again.
+    QrRemoved {
+        en: "QR code file {0} removed again: nothing was enrolled.",
+        nl: "QR-codebestand {0} weer verwijderd: er is niets ingesteld.",
+    }
+    /// `--secret-file -` on a terminal: the key is typed without echo.
+    SecretPrompt {
+        en: "Key (base32 or otpauth:// URI, not shown): ",
+        nl: "Sleutel (base32 of otpauth://-URI, wordt niet getoond): ",
+    }
+    /// The removed `--secret VALUE` option was used.
+    ErrSecretInArgv {
+        en: "--secret is no longer accepted: a key on the command line is visible to every user (ps, /proc) and stays in the shell history; use --secret-file FILE (owned by root, mode 0600) or --secret-file - (standard input)",
+        nl: "--secret wordt niet meer geaccepteerd: een sleutel op de opdrachtregel is zichtbaar voor elke gebruiker (ps, /proc) en blijft in de shellgeschiedenis staan; gebruik --secret-file BESTAND (van root, modus 0600) of --secret-file - (standaardinvoer)",
+    }
+    /// --replace with the key already enrolled: the replay state is kept.
+    EnrolledTotpKeyUnchanged {
+        en: "Authenticator app for {0}: key unchanged: replay state kept.",
+        nl: "Authenticator-app voor {0}: sleutel ongewijzigd: gebruikte codes blijven ongeldig.",
+    }
 }
 
 /// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`, in one pass:

@@ -499,6 +499,14 @@ impl Sandbox {
         self.run(self.cli_command(args, env, None), stdin)
     }
 
+    /// Runs `mfa-token args --secret-file -` with `secret` on standard input: the
+    /// key never appears in the arguments.
+    pub fn cli_secret(&self, args: &[&str], secret: &str) -> Run {
+        let mut args = args.to_vec();
+        args.extend(["--secret-file", "-"]);
+        self.cli_with(&args, &format!("{secret}\n"), &[])
+    }
+
     /// Runs `mfa-token args` as the user with `uid`.
     pub fn cli_as(&self, uid: u32, args: &[&str]) -> Run {
         self.run(self.cli_command(args, &[], Some(uid)), "")

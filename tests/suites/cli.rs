@@ -1,6 +1,6 @@
 //! The release `mfa-token` against a sandboxed store, checked through real logins.
 
-use pam_mfa_e2e::{code, now, oathtool_at, Sandbox, SECRET};
+use pam_mfa_e2e::{code, from_pty, now, oathtool_at, Sandbox, SECRET};
 
 /// An account that exists on every Debian machine.
 const USER: &str = "daemon";
@@ -8,15 +8,7 @@ const USER: &str = "daemon";
 #[test]
 fn scripted_enrollment_then_login() {
     let sb = Sandbox::new("");
-    let o = sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
-        SECRET,
-        "--no-confirm",
-    ]);
+    let o = sb.cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET);
     assert!(o.ok(), "{}", o.stderr);
     assert!(
         o.stderr.contains("Authenticator app enrolled for daemon."),
@@ -37,15 +29,9 @@ fn confirmed_enrollment_records_the_step_of_the_confirming_code() {
     let c = code(SECRET, 0);
     let wrong = if c == "000000" { "111111" } else { "000000" };
     let o = sb.cli_with(
-        &[
-            "enroll",
-            "totp",
-            "--user",
-            USER,
-            "--secret",
-            "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp",
-        ],
-        &format!("{wrong}\n{c}\n"),
+        &["enroll", "totp", "--user", USER, "--secret-file", "-"],
+        // The key on the first line of standard input, the codes after it.
+        &format!("jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp\n{wrong}\n{c}\n"),
         &[],
     );
     assert!(o.ok(), "{}", o.stderr);
@@ -67,8 +53,8 @@ fn confirmed_enrollment_records_the_step_of_the_confirming_code() {
 fn enrollment_without_a_valid_code_saves_nothing() {
     let sb = Sandbox::new("");
     let o = sb.cli_with(
-        &["enroll", "totp", "--user", USER, "--secret", SECRET],
-        "1\n2\n3\n",
+        &["enroll", "totp", "--user", USER, "--secret-file", "-"],
+        &format!("{SECRET}\n1\n2\n3\n"),
         &[],
     );
     assert!(!o.ok());
@@ -84,17 +70,9 @@ fn enrollment_without_a_valid_code_saves_nothing() {
 #[test]
 fn re_enrollment_needs_replace() {
     let sb = Sandbox::new("");
-    let args = [
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
-        SECRET,
-        "--no-confirm",
-    ];
-    assert!(sb.cli(&args).ok());
-    let o = sb.cli(&args);
+    let args = ["enroll", "totp", "--user", USER, "--no-confirm"];
+    assert!(sb.cli_secret(&args, SECRET).ok());
+    let o = sb.cli_secret(&args, SECRET);
     assert!(!o.ok());
     assert!(
         o.stderr
@@ -103,16 +81,17 @@ fn re_enrollment_needs_replace() {
         o.stderr
     );
     let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-    let o = sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
+    let o = sb.cli_secret(
+        &[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--no-confirm",
+            "--replace",
+        ],
         other,
-        "--no-confirm",
-        "--replace",
-    ]);
+    );
     assert!(o.ok(), "{}", o.stderr);
     assert!(sb.login(USER, &[&code(other, 0)]).ok);
 }
@@ -120,15 +99,16 @@ fn re_enrollment_needs_replace() {
 #[test]
 fn unknown_and_invalid_users_are_refused_clearly() {
     let sb = Sandbox::new("");
-    let o = sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        "no-such-user-xyz",
-        "--secret",
+    let o = sb.cli_secret(
+        &[
+            "enroll",
+            "totp",
+            "--user",
+            "no-such-user-xyz",
+            "--no-confirm",
+        ],
         SECRET,
-        "--no-confirm",
-    ]);
+    );
     assert_eq!(o.code, Some(1));
     assert_eq!(o.stderr, "mfa-token: no such user: no-such-user-xyz\n");
     let o = sb.cli(&["recovery", "--user", "../root"]);
@@ -152,15 +132,10 @@ fn unknown_and_invalid_users_are_refused_clearly() {
 #[test]
 fn a_bad_secret_is_refused() {
     let sb = Sandbox::new("");
-    let o = sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
+    let o = sb.cli_secret(
+        &["enroll", "totp", "--user", USER, "--no-confirm"],
         "not base32!",
-        "--no-confirm",
-    ]);
+    );
     assert!(!o.ok());
     assert!(
         o.stderr
@@ -168,15 +143,10 @@ fn a_bad_secret_is_refused() {
         "{}",
         o.stderr
     );
-    let o = sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
+    let o = sb.cli_secret(
+        &["enroll", "totp", "--user", USER, "--no-confirm"],
         "JBSWY3DP",
-        "--no-confirm",
-    ]);
+    );
     assert!(o.stderr.contains("40 bits long"), "{}", o.stderr);
     assert!(sb.record(USER).is_none());
 }
@@ -212,15 +182,7 @@ fn list_shows_factors_and_state_without_secrets() {
     assert_eq!(o.stdout, "daemon has nothing enrolled.\n");
 
     assert!(sb
-        .cli(&[
-            "enroll",
-            "totp",
-            "--user",
-            USER,
-            "--secret",
-            SECRET,
-            "--no-confirm"
-        ])
+        .cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET)
         .ok());
     assert!(sb.cli(&["recovery", "--user", USER]).ok());
     assert!(!sb.login(USER, &["bad"]).ok);
@@ -263,15 +225,7 @@ fn list_shows_factors_and_state_without_secrets() {
 fn remove_revokes_factors() {
     let sb = Sandbox::new("");
     assert!(sb
-        .cli(&[
-            "enroll",
-            "totp",
-            "--user",
-            USER,
-            "--secret",
-            SECRET,
-            "--no-confirm"
-        ])
+        .cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET)
         .ok());
     assert!(sb.cli(&["recovery", "--user", USER]).ok());
     let o = sb.cli(&["remove", "--user", USER, "--totp"]);
@@ -317,21 +271,22 @@ fn an_insecure_config_is_refused_by_the_cli_too() {
 fn sha256_sha512_and_longer_codes_work_end_to_end() {
     for (alg, oath) in [("SHA256", "--totp=sha256"), ("SHA512", "--totp=sha512")] {
         let sb = Sandbox::new("");
-        let o = sb.cli(&[
-            "enroll",
-            "totp",
-            "--user",
-            USER,
-            "--secret",
+        let o = sb.cli_secret(
+            &[
+                "enroll",
+                "totp",
+                "--user",
+                USER,
+                "--no-confirm",
+                "--algorithm",
+                alg,
+                "--digits",
+                "8",
+                "--period",
+                "60",
+            ],
             SECRET,
-            "--no-confirm",
-            "--algorithm",
-            alg,
-            "--digits",
-            "8",
-            "--period",
-            "60",
-        ]);
+        );
         assert!(o.ok(), "{}", o.stderr);
         let c = oathtool_at(SECRET, &[oath, "-d", "8", "-s", "60s"], now());
         assert_eq!(c.len(), 8);
@@ -339,4 +294,175 @@ fn sha256_sha512_and_longer_codes_work_end_to_end() {
         assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok);
         assert!(sb.login(USER, &[&c]).ok, "{alg}");
     }
+}
+
+#[test]
+fn a_key_typed_on_the_terminal_is_not_echoed_and_never_in_the_arguments() {
+    let sb = Sandbox::new("");
+    let mut p = sb.cli_pty(
+        &["enroll", "totp", "--user", USER, "--secret-file", "-"],
+        &[],
+    );
+    p.exp_string("Key (base32 or otpauth:// URI, not shown): ")
+        .unwrap();
+    p.send_line(SECRET).unwrap();
+    let echoed = from_pty(&p.exp_string("Setting up an authenticator app").unwrap());
+    assert!(!echoed.contains(SECRET), "the key was echoed: {echoed}");
+    // Waiting for the code: the key is in memory, not in what others can read.
+    p.exp_string("Code shown by the app now: ").unwrap();
+    // What every user can read of the running mfa-token (this sandbox's config
+    // path tells it from others).
+    let config = sb.config.to_str().unwrap();
+    let running: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (args[0].ends_with("/mfa-token") && args.iter().any(|a| a == config))
+                .then_some((dir, args))
+        })
+        .collect();
+    assert_eq!(running.len(), 1, "{running:?}");
+    let (dir, args) = &running[0];
+    assert!(args.iter().any(|a| a == "--secret-file"), "{args:?}");
+    let environ =
+        String::from_utf8_lossy(&std::fs::read(dir.join("environ")).unwrap()).into_owned();
+    for text in [&args.join(" "), &environ] {
+        assert!(
+            !text.to_ascii_uppercase().contains("JBSWY3DP"),
+            "{} shows the key",
+            dir.display()
+        );
+    }
+    let c = code(SECRET, 0);
+    p.send_line(&c).unwrap();
+    p.exp_eof().unwrap();
+    assert!(!sb.login(USER, &[&c]).ok, "the confirming code is spent");
+    assert!(
+        sb.login(USER, &[&oathtool_at(SECRET, &["--totp"], now() + 30)])
+            .ok
+    );
+}
+
+#[test]
+fn the_key_is_read_from_a_root_only_file_and_other_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new("");
+    let args = |file: &std::path::Path| {
+        [
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--no-confirm",
+            "--secret-file",
+            file.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+    };
+    let run = |file: &std::path::Path| {
+        let a = args(file);
+        sb.cli(&a.each_ref().map(String::as_str))
+    };
+    let key = sb.root.join("key");
+    let write = |text: &[u8], mode: u32, uid: u32| {
+        let _ = std::fs::remove_file(&key);
+        std::fs::write(&key, text).unwrap();
+        std::os::unix::fs::chown(&key, Some(uid), Some(uid)).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+
+    let link = sb.root.join("link");
+    std::os::unix::fs::symlink(&key, &link).unwrap();
+    for (text, mode, uid, path, why) in [
+        (SECRET.as_bytes(), 0o640, 0, &key, "mode 0640 is insecure"),
+        (SECRET.as_bytes(), 0o604, 0, &key, "mode 0604 is insecure"),
+        (SECRET.as_bytes(), 0o602, 0, &key, "mode 0602 is insecure"),
+        (SECRET.as_bytes(), 0o600, 65534, &key, "owned by uid 65534"),
+        (SECRET.as_bytes(), 0o600, 0, &link, "is a symbolic link"),
+        (&[b'A'; 5000], 0o600, 0, &key, "larger than the limit"),
+        (b"\n", 0o600, 0, &key, "empty"),
+        (
+            b"JBSWY3DP\nEHPK3PXP\n",
+            0o600,
+            0,
+            &key,
+            "more than one line",
+        ),
+    ] {
+        write(text, mode, uid);
+        let o = run(path);
+        assert_eq!(o.code, Some(1), "{why}: {}", o.stderr);
+        assert!(o.stderr.contains(why), "want {why}: {}", o.stderr);
+        assert!(!o.stderr.contains("JBSWY3DP"), "{}", o.stderr);
+        assert!(sb.record(USER).is_none(), "{why}");
+    }
+    let o = run(&sb.root.join("missing"));
+    assert!(o.stderr.contains("no such file"), "{}", o.stderr);
+
+    // Root's, 0600 or 0400, with the newline an editor or echo leaves.
+    for mode in [0o600, 0o400] {
+        write(format!("{SECRET}\n").as_bytes(), mode, 0);
+        let o = run(&key);
+        assert!(o.ok(), "{}", o.stderr);
+        let mut again = args(&key).to_vec();
+        again.push("--replace".to_owned());
+        assert!(sb
+            .cli(&again.iter().map(String::as_str).collect::<Vec<_>>())
+            .ok());
+        assert!(sb.cli(&["remove", "--user", USER, "--all"]).ok());
+    }
+    write(format!("{SECRET}\n").as_bytes(), 0o600, 0);
+    assert!(run(&key).ok());
+    assert!(sb.login(USER, &[&code(SECRET, 0)]).ok);
+}
+
+#[test]
+fn the_key_from_standard_input_works_and_empty_input_is_refused() {
+    let sb = Sandbox::new("");
+    let args = ["enroll", "totp", "--user", USER, "--no-confirm"];
+    let o = sb.cli_with(&[&args[..], &["--secret-file", "-"]].concat(), "", &[]);
+    assert_eq!(o.code, Some(1));
+    assert!(
+        o.stderr
+            .contains("cannot read standard input: empty: expected a base32 key"),
+        "{}",
+        o.stderr
+    );
+    assert!(sb.record(USER).is_none());
+    let o = sb.cli_secret(&args, SECRET);
+    assert!(o.ok(), "{}", o.stderr);
+    assert!(sb.login(USER, &[&code(SECRET, 0)]).ok);
+}
+
+#[test]
+fn the_removed_secret_option_is_refused_and_points_to_secret_file() {
+    let sb = Sandbox::new("");
+    let o = sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--secret",
+        SECRET,
+        "--no-confirm",
+    ]);
+    assert_eq!(o.code, Some(1));
+    assert!(
+        o.stderr.starts_with(
+            "mfa-token: --secret is no longer accepted: a key on the command line is visible to every user"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("--secret-file -"), "{}", o.stderr);
+    assert!(!o.stderr.contains(SECRET), "the key is not repeated");
+    assert!(sb.record(USER).is_none());
+    let help = sb.cli(&["enroll", "totp", "--help"]).stdout;
+    assert!(help.contains("--secret-file <FILE|->"), "{help}");
+    assert!(!help.contains("--secret <"), "{help}");
 }

@@ -1,7 +1,9 @@
 //! The enrollment journey of `mfa-token enroll totp`: QR codes read back by an
 //! independent decoder, the interactive flow on a pseudo-terminal, then real logins.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use pam_mfa_e2e::{
     code, decode_png_qr, decode_terminal_qr, from_pty, now, oathtool_at, Sandbox, SECRET,
@@ -259,10 +261,9 @@ fn png_and_svg_files_carry_the_same_uri_and_are_private() {
     assert!(json.contains("\"recovery_codes\": []"), "{json}");
     assert_eq!(decode_png_qr(&png), uri);
     for f in [&png, &svg] {
-        assert_eq!(
-            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        let meta = std::fs::metadata(f).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "root's, like the CLI");
     }
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(
@@ -278,16 +279,10 @@ fn png_and_svg_files_carry_the_same_uri_and_are_private() {
 fn an_otpauth_uri_can_be_given_as_the_secret() {
     let sb = Sandbox::new("");
     let uri = format!("otpauth://totp/Other:someone?secret={SECRET}&issuer=Other&digits=8");
-    let o = sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
+    let o = sb.cli_secret(
+        &["enroll", "totp", "--user", USER, "--no-confirm", "--json"],
         &uri,
-        "--no-confirm",
-        "--json",
-    ]);
+    );
     assert!(o.ok(), "{}", o.stderr);
     assert!(o.stdout.contains("\"issuer\": \"Other\""), "{}", o.stdout);
     assert!(o.stdout.contains("\"digits\": 8"), "{}", o.stdout);
@@ -299,15 +294,7 @@ fn an_otpauth_uri_can_be_given_as_the_secret() {
 fn re_enrolling_interactively_needs_replace_and_keeps_unused_recovery_codes() {
     let sb = Sandbox::new("");
     assert!(sb
-        .cli(&[
-            "enroll",
-            "totp",
-            "--user",
-            USER,
-            "--secret",
-            SECRET,
-            "--no-confirm"
-        ])
+        .cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET)
         .ok());
     assert!(sb.cli(&["recovery", "--user", USER]).ok());
     let o = sb.cli(&["enroll", "totp", "--user", USER]);
@@ -347,11 +334,11 @@ fn every_change_is_logged_with_who_made_it_and_no_secret() {
             "totp",
             "--user",
             USER,
-            "--secret",
-            SECRET,
             "--no-confirm",
+            "--secret-file",
+            "-",
         ],
-        "",
+        &format!("{SECRET}\n"),
         &[("SUDO_USER", "alice")],
     );
     assert!(o.ok(), "{}", o.stderr);
@@ -413,8 +400,8 @@ fn non_root_callers_get_a_clear_error() {
             "totp",
             "--user",
             USER,
-            "--secret",
-            SECRET,
+            "--secret-file",
+            "-",
             "--no-confirm",
         ][..],
         &["list", "--user", USER],
@@ -447,7 +434,7 @@ fn every_subcommand_explains_its_options() {
             &["enroll", "totp", "--help"],
             &[
                 "--user",
-                "--secret",
+                "--secret-file",
                 "--no-confirm",
                 "--replace",
                 "--qr",
@@ -483,4 +470,244 @@ fn every_subcommand_explains_its_options() {
             );
         }
     }
+}
+
+/// (content, owner uid, mode) of `path`, not following a symbolic link.
+fn file_state(path: &Path) -> (Vec<u8>, u32, u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    let content = if meta.is_symlink() {
+        std::fs::read_link(path)
+            .unwrap()
+            .into_os_string()
+            .into_vec()
+    } else {
+        std::fs::read(path).unwrap()
+    };
+    (content, meta.uid(), meta.mode() & 0o7777)
+}
+
+#[test]
+fn qr_images_are_never_written_into_an_existing_path() {
+    let sb = Sandbox::new("");
+    // Planted by another user, world-writable, hoping to receive the key.
+    let planted = sb.root.join("planted.png");
+    std::fs::write(&planted, b"not yours").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // A dangling link would create its target; a live one would write through.
+    let dangling = sb.root.join("dangling.svg");
+    let target = sb.root.join("target.svg");
+    std::os::unix::fs::symlink(&target, &dangling).unwrap();
+    let live = sb.root.join("live.png");
+    std::os::unix::fs::symlink(&planted, &live).unwrap();
+    let fresh = sb.root.join("fresh.png");
+    let fresh_svg = sb.root.join("fresh.svg");
+
+    for (flag, path) in [("--png", &planted), ("--svg", &dangling), ("--png", &live)] {
+        let before = file_state(path);
+        let planted_before = file_state(&planted);
+        // Alone, and beside a new file for the other format (never written).
+        let (other_flag, other) = if flag == "--png" {
+            ("--svg", &fresh_svg)
+        } else {
+            ("--png", &fresh)
+        };
+        for extra in [&[][..], &[other_flag, other.to_str().unwrap()]] {
+            let mut args = vec!["enroll", "totp", "--user", USER, "--no-confirm"];
+            args.extend([flag, path.to_str().unwrap()]);
+            args.extend(extra);
+            let o = sb.cli(&args);
+            assert_eq!(o.code, Some(1), "{args:?}: {}", o.stderr);
+            assert!(
+                o.stderr.contains(&format!(
+                    "mfa-token: {} already exists: the QR code holds the key, so it is only written to a new file",
+                    path.display()
+                )),
+                "{}",
+                o.stderr
+            );
+            assert!(o.stdout.is_empty(), "no key shown: {}", o.stdout);
+            assert_eq!(file_state(path), before, "{} untouched", path.display());
+            assert_eq!(file_state(&planted), planted_before);
+            assert!(!target.exists(), "nothing created through the link");
+            assert!(
+                !fresh.exists() && !fresh_svg.exists(),
+                "refused before any image is written"
+            );
+            assert!(sb.record(USER).is_none(), "nothing enrolled");
+        }
+    }
+    // The same paths with a new name work.
+    let o = sb.cli(&[
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--no-confirm",
+        "--png",
+        fresh.to_str().unwrap(),
+    ]);
+    assert!(o.ok(), "{}", o.stderr);
+    let (_, uid, mode) = file_state(&fresh);
+    assert_eq!((uid, mode), (0, 0o600));
+}
+
+#[test]
+fn qr_images_are_removed_when_confirmation_fails_or_is_aborted() {
+    let sb = Sandbox::new("");
+    let png = sb.root.join("qr.png");
+    let svg = sb.root.join("qr.svg");
+    let args = [
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--png",
+        png.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ];
+    // Three wrong codes, then end of input before any code: nothing enrolled.
+    for stdin in ["12345x\n12345x\n12345x\n", ""] {
+        let o = sb.cli_with(&args, stdin, &[]);
+        assert_eq!(o.code, Some(1), "{}", o.stderr);
+        assert!(
+            o.stderr
+                .contains("no valid code after 3 tries; nothing was saved"),
+            "{}",
+            o.stderr
+        );
+        for f in [&png, &svg] {
+            assert!(!f.exists(), "{} left behind", f.display());
+            assert!(
+                o.stderr.contains(&format!(
+                    "QR code file {} removed again: nothing was enrolled.",
+                    f.display()
+                )),
+                "{}",
+                o.stderr
+            );
+        }
+        assert!(sb.record(USER).is_none());
+    }
+
+    // On a terminal: the image exists while the code is asked for, and goes when
+    // the user gives up with Ctrl-D.
+    let mut p = sb.cli_pty(&args, &[]);
+    p.exp_string("Code shown by the app now: ").unwrap();
+    let (_, uid, mode) = file_state(&png);
+    assert_eq!((uid, mode), (0, 0o600));
+    assert!(svg.exists());
+    p.send_control('d').unwrap();
+    p.exp_string("nothing was saved").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!png.exists() && !svg.exists(), "removed after EOF");
+    assert!(sb.record(USER).is_none());
+
+    // Confirmed: the images stay.
+    let mut p = sb.cli_pty(&args, &[]);
+    let shown = from_pty(&p.exp_string("Code shown by the app now: ").unwrap());
+    p.send_line(&code(&manual_key(&shown), 0)).unwrap();
+    p.exp_eof().unwrap();
+    assert!(matches!(p.process().wait(), Ok(WaitStatus::Exited(_, 0))));
+    assert!(png.exists() && svg.exists());
+    assert_eq!(decode_png_qr(&png), uri_line(&shown));
+}
+
+#[test]
+fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afresh() {
+    let sb = Sandbox::new("");
+    let enroll = [
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--no-confirm",
+        "--replace",
+    ];
+    assert!(sb.cli_secret(&enroll, SECRET).ok());
+    let used = code(SECRET, 0);
+    assert!(sb.login(USER, &[&used]).ok);
+    let step = sb.record(USER).unwrap().totp.unwrap().last_step;
+    assert!(step.is_some());
+
+    // What configuration management does on every run: the same key again, as
+    // base32 in other spelling, and as an otpauth URI with the same parameters.
+    let uri = format!("otpauth://totp/x:daemon?secret={SECRET}&issuer=x");
+    for key in [SECRET, "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp", &uri] {
+        let o = sb.cli_secret(&enroll, key);
+        assert!(o.ok(), "{}", o.stderr);
+        assert_eq!(
+            o.stderr,
+            "Authenticator app for daemon: key unchanged: replay state kept.\n"
+        );
+        assert!(
+            o.syslog[0].contains("key unchanged: replay state kept by root"),
+            "{:?}",
+            o.syslog
+        );
+        assert_eq!(sb.record(USER).unwrap().totp.unwrap().last_step, step);
+        let l = sb.login(USER, &[&used]);
+        assert!(!l.ok, "a used code must stay used: {key}");
+        assert!(l.logged("replayed totp code refused"), "{:?}", l.syslog);
+    }
+    let mut json = enroll.to_vec();
+    json.push("--json");
+    let o = sb.cli_secret(&json, SECRET);
+    assert!(o.stdout.contains("\"key_unchanged\": true"), "{}", o.stdout);
+
+    // Other parameters make another key: fresh replay state.
+    let mut sha256 = enroll.to_vec();
+    sha256.extend(["--algorithm", "SHA256"]);
+    let o = sb.cli_secret(&sha256, SECRET);
+    assert!(
+        o.stderr
+            .ends_with("Authenticator app enrolled for daemon.\n"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.syslog[0].contains("replacing a different key: replay state reset"),
+        "{:?}",
+        o.syslog
+    );
+    assert_eq!(sb.record(USER).unwrap().totp.unwrap().last_step, None);
+
+    // A different key starts afresh; its first code logs in.
+    let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let o = sb.cli_secret(&json, other);
+    assert!(
+        o.stdout.contains("\"key_unchanged\": false"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(sb.record(USER).unwrap().totp.unwrap().last_step, None);
+    assert!(sb.login(USER, &[&code(other, 0)]).ok);
+    assert!(
+        !sb.login(USER, &[&code(SECRET, 0)]).ok,
+        "the old key is gone"
+    );
+}
+
+#[test]
+fn re_provisioning_the_same_key_keeps_failures_and_lockout() {
+    let sb = Sandbox::new("[lockout]\nmax_failures = 2\nseconds = 600");
+    let enroll = [
+        "enroll",
+        "totp",
+        "--user",
+        USER,
+        "--no-confirm",
+        "--replace",
+    ];
+    assert!(sb.cli_secret(&enroll, SECRET).ok());
+    for _ in 0..2 {
+        assert!(!sb.login(USER, &["12345x"]).ok);
+    }
+    let locked = sb.record(USER).unwrap().state;
+    assert!(locked.locked_until > now(), "{locked:?}");
+    let o = sb.cli_secret(&enroll, SECRET);
+    assert!(o.ok(), "{}", o.stderr);
+    assert_eq!(sb.record(USER).unwrap().state, locked);
+    assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok, "still locked out");
 }

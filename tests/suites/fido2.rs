@@ -134,15 +134,7 @@ fn uv_required_but_clear_is_rejected() {
 fn no_answer_and_broken_answers_never_hang_or_crash_and_the_code_still_works() {
     let (sb, key) = with_key("[fido2]\ntimeout_seconds = 2");
     enroll(&sb, &key, &[]);
-    sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
-        SECRET,
-        "--no-confirm",
-    ]);
+    sb.cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET);
     for (behaviour, reason) in [
         (r#"{"touch": "never"}"#, "did not answer in time"),
         (r#"{"silent": true}"#, "did not answer in time"),
@@ -187,15 +179,7 @@ fn no_answer_and_broken_answers_never_hang_or_crash_and_the_code_still_works() {
 fn remote_sessions_skip_the_key_and_no_key_means_the_code_prompt_at_once() {
     let (sb, key) = with_key("");
     enroll(&sb, &key, &[]);
-    sb.cli(&[
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--secret",
-        SECRET,
-        "--no-confirm",
-    ]);
+    sb.cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET);
     let remote = LoginOpts {
         key: Some(&key),
         items: vec!["rhost=192.0.2.9"],

@@ -163,7 +163,7 @@ fn the_deb_installs_into_a_fresh_debian_root_and_works() {
     fs::write(root.path("/etc/pam.d/mfa-check"), "@include common-auth\n").unwrap();
     root.ok("useradd -m alice && echo 'alice:pw-Alice-1' | chpasswd");
     root.ok(&format!(
-        "mfa-token enroll totp --user alice --secret {SECRET} --no-confirm"
+        "printf '%s\\n' {SECRET} | mfa-token enroll totp --user alice --secret-file - --no-confirm"
     ));
     assert_eq!(root.mode("/var/lib/pam_mfa/alice.toml"), 0o600);
 

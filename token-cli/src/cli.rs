@@ -76,10 +76,13 @@ pub struct ContactArgs {
 pub enum Enroll {
     /// Enroll an authenticator app (TOTP).
     ///
-    /// Without --secret: generates a 160-bit key, shows it as a QR code, asks for
-    /// the app's current code (3 tries) and saves nothing until one verifies, then
-    /// shows recovery codes if the user has none. With --secret the key is given
-    /// (migration, provisioning). --no-confirm saves without asking for a code.
+    /// Without --secret-file: generates a 160-bit key, shows it as a QR code, asks
+    /// for the app's current code (3 tries) and saves nothing until one verifies,
+    /// then shows recovery codes if the user has none. With --secret-file the key
+    /// is given (migration, provisioning); it is never accepted on the command
+    /// line. --no-confirm saves without asking for a code. Replacing an enrollment
+    /// with the same key (same secret, algorithm, digits and period) keeps its
+    /// replay state, so codes already used stay used.
     Totp(EnrollTotp),
     /// Register a FIDO2 security key (USB): the user touches it (and enters its PIN
     /// when asked). Several keys per user; each needs its own name.
@@ -135,16 +138,28 @@ pub struct EnrollTotp {
     #[command(flatten)]
     pub user: UserArg,
 
-    /// The shared secret in base32 (spaces and dashes allowed), or an otpauth://
-    /// URI; without it a new key is generated.
-    #[arg(long, value_name = "BASE32|URI")]
+    /// Read the shared secret from FILE, or from standard input with "-": a base32
+    /// key (spaces and dashes allowed) or an otpauth:// URI, on one line (a
+    /// trailing newline is fine). FILE must be a regular file (not a symbolic
+    /// link) owned by root with no access for group or others (mode 0600 or
+    /// 0400). From standard input only the first line is read, so the code to
+    /// confirm may follow on the next; on a terminal it is typed without echo.
+    /// Without it a new key is generated.
+    #[arg(long, value_name = "FILE|-")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Removed: a key in the arguments is visible to every user. Kept hidden only
+    /// to say so instead of "unexpected argument".
+    #[arg(long, hide = true, allow_hyphen_values = true)]
     pub secret: Option<String>,
 
     /// Save without asking for a code first (scripts and provisioning).
     #[arg(long)]
     pub no_confirm: bool,
 
-    /// Replace an existing authenticator-app enrollment.
+    /// Replace an existing authenticator-app enrollment. With the same key the
+    /// codes already used stay used (safe to repeat in configuration management);
+    /// a different key starts afresh.
     #[arg(long)]
     pub replace: bool,
 
@@ -152,11 +167,13 @@ pub struct EnrollTotp {
     #[arg(long, value_enum, default_value = "dark")]
     pub qr: QrStyle,
 
-    /// Also write the QR code as a PNG image (mode 0600: it holds the key).
+    /// Also write the QR code as a PNG image to FILE, which must not exist yet: it
+    /// is created with mode 0600 (it holds the key) and removed again if nothing
+    /// is enrolled.
     #[arg(long, value_name = "FILE")]
     pub png: Option<PathBuf>,
 
-    /// Also write the QR code as an SVG image (mode 0600: it holds the key).
+    /// Also write the QR code as an SVG image to FILE; as for --png.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
 

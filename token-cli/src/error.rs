@@ -38,7 +38,7 @@ pub enum CliError {
     ReadFile(std::path::PathBuf, String),
     /// A QR code could not be made.
     Qr(pam_mfa::qr::QrError),
-    /// An otpauth URI given as --secret is invalid.
+    /// An otpauth URI given with --secret-file is invalid.
     Uri(pam_mfa::otpauth::UriError),
     /// A file to import was refused (symlink, owner, mode...).
     File(pam_mfa::secure_fs::FileError),
@@ -60,6 +60,10 @@ pub enum CliError {
     NoOob(std::path::PathBuf),
     /// The user has no contact.
     NoContact(String),
+    /// A file that must be new (a QR image) exists already.
+    FileExists(std::path::PathBuf),
+    /// The removed `--secret VALUE` was given: the key was on the command line.
+    SecretInArgv,
 }
 
 impl CliError {
@@ -92,6 +96,8 @@ impl CliError {
             CliError::Send(e) => f(Msg::ErrSend, &[e]),
             CliError::NoOob(p) => f(Msg::ErrNoOob, &[&p.display()]),
             CliError::NoContact(u) => f(Msg::ErrNoContact, &[u]),
+            CliError::FileExists(p) => f(Msg::ErrFileExists, &[&p.display()]),
+            CliError::SecretInArgv => f(Msg::ErrSecretInArgv, &[]),
         }
     }
 }

@@ -16,6 +16,8 @@ mod commands;
 mod context;
 mod error;
 mod qr_files;
+mod reprovision;
+mod secret_file;
 mod secret_input;
 mod time;
 

@@ -1,6 +1,8 @@
 //! `mfa-token enroll totp`: the activation journey in one terminal session. Nothing
 //! is saved until the app has proven it holds the key (unless --no-confirm), and the
-//! code that proved it is recorded as used.
+//! code that proved it is recorded as used. A given key comes from a file or
+//! standard input, never from the arguments; QR image files are only new files and
+//! are removed again when nothing is saved.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -20,7 +22,9 @@ use crate::audit;
 use crate::cli::{EnrollTotp, QrStyle};
 use crate::context::{Account, Context};
 use crate::error::CliError;
-use crate::qr_files;
+use crate::qr_files::{self, Images};
+use crate::reprovision::{self, Replaced};
+use crate::secret_file;
 
 /// How many codes a user may type before enrollment gives up.
 const CONFIRM_TRIES: u32 = 3;
@@ -66,8 +70,14 @@ fn issuer(cfg: &Config, args: &EnrollTotp) -> Option<String> {
         .filter(|i| !i.is_empty())
 }
 
-/// The key and parameters: from an otpauth URI, a base32 secret, or freshly made.
-fn key(cfg: &Config, args: &EnrollTotp, user: &str) -> Result<(OtpAuth, bool), CliError> {
+/// The key and parameters: from `given` (an otpauth URI or a base32 secret read
+/// from --secret-file), or freshly made.
+fn key(
+    cfg: &Config,
+    args: &EnrollTotp,
+    user: &str,
+    given: Option<&str>,
+) -> Result<(OtpAuth, bool), CliError> {
     let params = Params {
         algorithm: args.algorithm.map_or(cfg.totp.algorithm, Into::into),
         digits: args.digits.unwrap_or(cfg.totp.digits),
@@ -77,7 +87,7 @@ fn key(cfg: &Config, args: &EnrollTotp, user: &str) -> Result<(OtpAuth, bool), C
     .map_err(CliError::Secret)?;
     let issuer = issuer(cfg, args);
     let account = user.to_owned();
-    match args.secret.as_deref() {
+    match given {
         Some(text) if text.to_ascii_lowercase().starts_with("otpauth:") => {
             let parsed = OtpAuth::parse(text).map_err(CliError::Uri)?;
             Ok((
@@ -119,6 +129,9 @@ fn key(cfg: &Config, args: &EnrollTotp, user: &str) -> Result<(OtpAuth, bool), C
 }
 
 pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
+    if args.secret.is_some() {
+        return Err(CliError::SecretInArgv);
+    }
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
     let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
@@ -126,7 +139,20 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     if existing.totp.is_some() && !args.replace {
         return Err(CliError::AlreadyEnrolled(user.to_string()));
     }
-    let (auth, generated) = key(&cfg, &args, user.as_str())?;
+    for path in [&args.png, &args.svg].into_iter().flatten() {
+        qr_files::check_new(path)?;
+    }
+    let given = match &args.secret_file {
+        Some(path) => Some(secret_file::read(path, ctx.lang)?),
+        None => None,
+    };
+    let (auth, generated) = key(
+        &cfg,
+        &args,
+        user.as_str(),
+        given.as_ref().map(|g| g.as_str()),
+    )?;
+    drop(given);
     let human = Human {
         lang: ctx.lang,
         to_stderr: args.json,
@@ -144,12 +170,14 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     }
     let uri = auth.to_uri();
     let matrix = Matrix::encode(uri.as_bytes()).map_err(CliError::Qr)?;
+    // Removed again on every early return below: nothing enrolled, no key on disk.
+    let mut images = Images::new(ctx.lang);
     for (path, write) in [
-        (&args.png, qr_files::write_png as fn(&_, &_) -> _),
-        (&args.svg, qr_files::write_svg),
+        (&args.png, Images::write_png as fn(&mut _, &_, &_) -> _),
+        (&args.svg, Images::write_svg),
     ] {
         if let Some(path) = path {
-            write(path, &matrix)?;
+            write(&mut images, path, &matrix)?;
             eprintln!(
                 "{}",
                 i18n::format(ctx.lang, Msg::QrWritten, &[&path.display()])
@@ -211,7 +239,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
         last_step,
     };
     let hashed = new_codes.as_ref().map(|(_, h)| h.clone());
-    store.update(&user, |current| {
+    let replaced = store.update(&user, |current| {
         let mut record = current.unwrap_or_default();
         if record.totp.is_some() && !replace {
             return (
@@ -219,21 +247,23 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
                 Err(CliError::AlreadyEnrolled(user.to_string())),
             );
         }
-        record.totp = Some(enrollment);
+        let (totp, replaced) = reprovision::merge(record.totp.as_ref(), enrollment);
+        record.totp = Some(totp);
         if let Some(hashed) = hashed {
             record.recovery = Some(RecoveryCodes {
                 hashed,
                 created: now,
             });
         }
-        (Change::Write(record), Ok(()))
+        (Change::Write(record), Ok(replaced))
     })??;
+    images.keep();
     let p = auth.params;
     audit::log(
         ctx.lang,
         &user,
         &format!(
-            "authenticator app enrolled ({}, {} digits, {} s, {}){}",
+            "authenticator app enrolled ({}, {} digits, {} s, {}){}{}",
             p.algorithm,
             p.digits,
             p.period,
@@ -245,9 +275,16 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
             new_codes.as_ref().map_or(String::new(), |(c, _)| format!(
                 ", {} recovery codes",
                 c.len()
-            ))
+            )),
+            match replaced {
+                Replaced::Nothing => "",
+                Replaced::SameKey => ", key unchanged: replay state kept",
+                Replaced::OtherKey => ", replacing a different key: replay state reset",
+            }
         ),
     );
+    let unchanged = replaced == Replaced::SameKey;
+    let say_unchanged = || i18n::format(ctx.lang, Msg::EnrolledTotpKeyUnchanged, &[&user]);
 
     let codes: Vec<&str> = new_codes
         .as_ref()
@@ -262,10 +299,17 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
             "digits": p.digits,
             "period": p.period,
             "confirmed": last_step.is_some(),
+            "key_unchanged": unchanged,
             "recovery_codes": codes,
         });
         println!("{out:#}");
+        if unchanged {
+            eprintln!("{}", say_unchanged());
+        }
     } else if show_key {
+        if unchanged {
+            human.say(&say_unchanged());
+        }
         if codes.is_empty() && !args.no_confirm {
             human.msg(Msg::EnrollKeptRecovery, &[&user, &unused]);
         } else if !codes.is_empty() {
@@ -278,6 +322,8 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
             contact_step(ctx, &human, &cfg, &store, &user);
         }
         human.msg(Msg::EnrollDone, &[&user]);
+    } else if unchanged {
+        eprintln!("{}", say_unchanged());
     } else {
         eprintln!("{}", i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]));
     }
