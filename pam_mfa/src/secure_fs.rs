@@ -230,6 +230,92 @@ pub fn read_file(path: &Path, trust: Trust, max: u64) -> Result<Zeroizing<Vec<u8
     Ok(buf)
 }
 
+/// Opens a program to run as a trusted helper, as sshd checks an
+/// AuthorizedKeysCommand: the path is resolved once (`/sbin` may be a link to
+/// `usr/sbin`), then walked from `/` down with `O_NOFOLLOW` at every step, each
+/// directory opened relative to its parent and checked on its descriptor: owned by
+/// root or `trust.owner`, and not writable by group or others unless sticky (like
+/// /tmp, where nobody can replace another owner's entry). The program itself must be
+/// a regular file under `trust` with an execute bit. The descriptor returned is the
+/// file checked: run it through `/proc/self/fd`, never by its path again.
+pub fn open_executable(path: &Path, trust: Trust) -> Result<File, FileError> {
+    use std::path::Component;
+    let resolved = std::fs::canonicalize(path).map_err(|e| open_error(path, e))?;
+    let nofollow = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC;
+    let mut dir = open_dir_step(Path::new("/"), None, Path::new("/"), trust)?;
+    let mut here = PathBuf::from("/");
+    let names: Vec<_> = resolved
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let Some((program, dirs)) = names.split_last() else {
+        return Err(FileError::WrongType(path.to_owned(), "regular file"));
+    };
+    for name in dirs {
+        here.push(name);
+        dir = open_dir_step(&here, Some(&dir), Path::new(name), trust)?;
+    }
+    here.push(program);
+    let file = File::from(
+        nix::fcntl::openat(
+            &dir,
+            Path::new(program),
+            nofollow | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| open_error(&here, e.into()))?,
+    );
+    let meta = check_regular(&here, &file, trust)?;
+    if meta.mode() & 0o111 == 0 {
+        return Err(FileError::WrongType(here, "executable file"));
+    }
+    Ok(file)
+}
+
+/// One directory of [`open_executable`]'s walk: `name` opened in `parent` (or `/`).
+fn open_dir_step(
+    full: &Path,
+    parent: Option<&File>,
+    name: &Path,
+    trust: Trust,
+) -> Result<File, FileError> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let opened = match parent {
+        Some(parent) => nix::fcntl::openat(parent, name, flags, nix::sys::stat::Mode::empty()),
+        None => nix::fcntl::open(name, flags, nix::sys::stat::Mode::empty()),
+    };
+    let dir = File::from(opened.map_err(|e| match e {
+        // Swapped for a link after the path was resolved.
+        nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP => {
+            FileError::Symlink(full.to_owned())
+        }
+        e => open_error(full, e.into()),
+    })?);
+    let meta = dir
+        .metadata()
+        .map_err(|e| FileError::Io(full.to_owned(), e))?;
+    if meta.uid() != 0 && meta.uid() != trust.owner {
+        return Err(FileError::Owner {
+            path: full.to_owned(),
+            uid: meta.uid(),
+            expected: trust.owner,
+        });
+    }
+    let sticky = meta.mode() & 0o1000 != 0;
+    if meta.mode() & 0o022 != 0 && !sticky {
+        return Err(FileError::Mode {
+            path: full.to_owned(),
+            mode: meta.mode(),
+            forbidden: 0o022,
+        });
+    }
+    Ok(dir)
+}
+
 /// The uid that owns this process's files (`/proc/self` belongs to the caller's
 /// effective uid), for tests and diagnostics; avoids an unsafe `geteuid` here.
 pub fn effective_uid() -> io::Result<u32> {
@@ -240,6 +326,7 @@ pub fn effective_uid() -> io::Result<u32> {
 mod tests {
     use super::*;
     use crate::test_support::{owned_by_me, Scratch};
+    use std::os::unix::fs::PermissionsExt;
 
     fn me() -> Trust {
         owned_by_me(Trust::ROOT_NOT_WRITABLE)
@@ -288,6 +375,51 @@ mod tests {
         let dlink = dir.path().join("dlink");
         std::os::unix::fs::symlink(dir.path(), &dlink).unwrap();
         assert!(matches!(open_dir(&dlink, me()), Err(FileError::Symlink(_))));
+    }
+
+    #[test]
+    fn an_executable_is_opened_only_through_trusted_directories() {
+        let dir = Scratch::new(0o755);
+        let sub = dir.path().join("bin");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let prog = sub.join("send");
+        std::fs::write(&prog, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(open_executable(&prog, me()).is_ok());
+        // A link to it is resolved once; the walk then checks the real path.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&prog, &link).unwrap();
+        assert!(open_executable(&link, me()).is_ok());
+        // A directory on the way that others may write: anyone could swap the file.
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            open_executable(&prog, me()),
+            Err(FileError::Mode { path, .. }) if path == sub
+        ));
+        // Sticky (like /tmp): others cannot replace our entries.
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(open_executable(&prog, me()).is_ok());
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Not executable, writable by others, a directory.
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            open_executable(&prog, me()),
+            Err(FileError::WrongType(..))
+        ));
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o757)).unwrap();
+        assert!(matches!(
+            open_executable(&prog, me()),
+            Err(FileError::Mode { .. })
+        ));
+        assert!(matches!(
+            open_executable(&sub, me()),
+            Err(FileError::WrongType(..))
+        ));
+        assert!(matches!(
+            open_executable(&sub.join("nope"), me()),
+            Err(FileError::Missing(_))
+        ));
     }
 
     #[test]

@@ -311,6 +311,16 @@ fn field<'a>(message: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{key}= in {message}"))
 }
 
+/// Whether some process runs `program` from its descriptor 3, as the module starts
+/// the delivery command (the file checked is the file run).
+fn running_from_descriptor(program: &Path) -> bool {
+    fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()).any(|e| {
+        fs::read_link(e.path().join("fd/3")).is_ok_and(|l| l == program)
+            && fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("/proc/self/fd/3"))
+    })
+}
+
 /// Every process's argv and environment, as text.
 fn all_argv_and_environments() -> Vec<String> {
     fs::read_dir("/proc")
@@ -351,8 +361,8 @@ fn a_code_by_sms_logs_in_once_expires_and_is_rate_limited() {
     // While the command still runs, the code is in no process's argv or environment.
     let seen = all_argv_and_environments();
     assert!(
-        seen.iter().any(|s| s.contains(script.to_str().unwrap())),
-        "the delivery command was running while we looked"
+        running_from_descriptor(&script),
+        "the delivery command was running (from the descriptor of the file checked) while we looked"
     );
     assert!(!seen
         .iter()
@@ -418,6 +428,63 @@ fn a_code_by_sms_logs_in_once_expires_and_is_rate_limited() {
             assert!(!line.contains(&sent) && !line.contains(&late), "{line}");
         }
     }
+}
+
+#[test]
+fn an_application_that_ignores_sigchld_still_learns_that_the_code_was_sent() {
+    let sb = Sandbox::new("");
+    let (script, outbox) = delivery_command(&sb);
+    sb.write_config(&oob_config(&script, 60));
+    sb.enroll_record("daemon", SECRET, 0);
+    assert!(sb
+        .cli(&["contact", "--user", "daemon", "--phone", "+31612345678"])
+        .ok());
+    let opts = LoginOpts {
+        env: vec![("PAM_DRIVER_IGNORE_SIGCHLD", "1")],
+        ..LoginOpts::default()
+    };
+    let mut chat = sb.chat("daemon", &[], &opts);
+    chat.until_prompt();
+    chat.answer("");
+    let sent = field(&wait_for_message(&outbox, 1), "code").to_owned();
+    let (text, prompt) = chat.until_prompt();
+    assert!(text.contains("A code was sent to"), "{text}");
+    assert_eq!(prompt.as_deref(), Some("Verification code: "));
+    chat.answer(&sent);
+    let login = chat.finish();
+    assert!(login.ok, "{}", login.transcript);
+    assert!(!login.logged("not delivered"), "{:?}", login.syslog);
+}
+
+#[test]
+fn a_delivery_command_behind_a_writable_directory_is_not_run() {
+    let sb = Sandbox::new("");
+    let (script, outbox) = delivery_command(&sb);
+    // The command sits in a directory anyone may write: its file could be swapped.
+    let open_dir = sb.root.join("open");
+    fs::create_dir(&open_dir).unwrap();
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let exposed = open_dir.join("send-code");
+    fs::copy(&script, &exposed).unwrap();
+    sb.write_config(&oob_config(&exposed, 60));
+    sb.enroll_record("daemon", SECRET, 0);
+    assert!(sb
+        .cli(&["contact", "--user", "daemon", "--phone", "+31612345678"])
+        .ok());
+    let mut chat = sb.chat("daemon", &[], &LoginOpts::default());
+    chat.until_prompt();
+    chat.answer("");
+    let (text, _) = chat.until_prompt();
+    assert!(!text.contains("A code was sent"), "{text}");
+    chat.answer("000000");
+    let login = chat.finish();
+    assert!(!login.ok);
+    assert!(
+        login.logged(&format!("{}: mode 0777 is insecure", open_dir.display())),
+        "{:?}",
+        login.syslog
+    );
+    assert!(messages(&outbox).is_empty());
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod spawn;
 
 use std::fmt;
 use std::io::{Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use crate::contact::Contact;
 use crate::i18n::{self, Lang, Msg};
 use crate::random::{Random, RandomError};
 use crate::recovery;
+use crate::secure_fs::{self, Trust};
 
 /// A code that was sent and not used yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,8 +149,8 @@ impl Delivery<'_> {
 pub enum SendError {
     /// No `oob.command` configured.
     NotConfigured,
-    /// The command file is missing or insecure.
-    Command(PathBuf, String),
+    /// The command file, or a directory on its way, is missing or insecure.
+    Command(secure_fs::FileError),
     /// `oob.run_as` names no account.
     NoSuchAccount(String),
     /// The command could not be started or fed.
@@ -164,7 +165,7 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::NotConfigured => f.write_str("no oob.command is configured"),
-            SendError::Command(p, why) => write!(f, "delivery command {}: {why}", p.display()),
+            SendError::Command(e) => write!(f, "delivery command {e}"),
             SendError::NoSuchAccount(a) => write!(f, "oob.run_as: no such account {a:?}"),
             SendError::Spawn(p, e) => write!(f, "cannot run {}: {e}", p.display()),
             SendError::Timeout(p, s) => {
@@ -207,43 +208,19 @@ pub struct CommandCourier<'a> {
 /// The PATH the command gets.
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-impl CommandCourier<'_> {
-    fn check_command(&self, path: &Path) -> Result<(), SendError> {
-        use std::os::unix::fs::MetadataExt;
-        let bad = |why: String| SendError::Command(path.to_owned(), why);
-        let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(bad("not a regular file".into()));
-        }
-        if meta.uid() != self.owner {
-            return Err(bad(format!(
-                "owned by uid {}, must be owned by uid {}",
-                meta.uid(),
-                self.owner
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(bad(format!(
-                "mode {:o} lets group or others change it",
-                meta.mode() & 0o7777
-            )));
-        }
-        if meta.mode() & 0o111 == 0 {
-            return Err(bad("not executable".into()));
-        }
-        Ok(())
-    }
-}
-
 impl Courier for CommandCourier<'_> {
     fn send(&mut self, delivery: &Delivery<'_>) -> Result<(), SendError> {
-        use std::os::unix::process::CommandExt;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
         let path = self
             .cfg
             .command
             .as_deref()
             .ok_or(SendError::NotConfigured)?;
-        self.check_command(path)?;
+        // The file checked is the file run: opened once through trusted directories,
+        // then executed by its descriptor.
+        let program = secure_fs::open_executable(path, Trust::ROOT_NOT_WRITABLE.owned_by(self.owner))
+            .map_err(SendError::Command)?;
         let account = nix::unistd::User::from_name(&self.cfg.run_as)
             .ok()
             .flatten()
@@ -260,8 +237,14 @@ impl Courier for CommandCourier<'_> {
             .write_all(delivery.input().as_bytes())
             .and_then(|()| input.rewind())
             .map_err(spawn_error)?;
-        let mut cmd = Command::new(path);
-        cmd.env_clear()
+        // The exit status comes back through a pipe from a watcher process (see
+        // spawn.rs), not from waitpid: the application may ignore SIGCHLD.
+        let (status_read, status_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(|e| spawn_error(e.into()))?;
+        let mut cmd = Command::new(spawn::PROGRAM);
+        cmd.arg0(path)
+            .env_clear()
             .env("PATH", SAFE_PATH)
             .current_dir("/")
             .stdin(Stdio::from(input))
@@ -272,29 +255,45 @@ impl Courier for CommandCourier<'_> {
             // std drops the supplementary groups (setgroups(0)) before setuid.
             cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
         }
-        spawn::close_inherited_descriptors(&mut cmd);
+        spawn::run_through_watcher(&mut cmd, program.as_raw_fd(), status_write.as_raw_fd());
         let mut child = cmd.spawn().map_err(spawn_error)?;
-        // Our copy of the memory file went into `cmd`, closed when it drops.
-        drop(cmd);
+        // Our copies of the input, the program and the pipe's write end: closed, so
+        // the pipe ends when the watcher is done.
+        drop((cmd, program, status_write));
         let timeout = Duration::from_secs(u64::from(self.cfg.timeout_seconds));
         let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() < timeout => {
-                    std::thread::sleep(Duration::from_millis(10))
+        let mut status_pipe = std::fs::File::from(status_read);
+        let mut raw = Vec::with_capacity(4);
+        let mut buf = [0u8; 4];
+        loop {
+            match std::io::Read::read(&mut status_pipe, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if started.elapsed() >= timeout {
+                        spawn::kill_group(child.id());
+                        // Reaped here, or by the application if it ignores SIGCHLD.
+                        let _ = child.wait();
+                        return Err(SendError::Timeout(
+                            path.to_owned(),
+                            self.cfg.timeout_seconds,
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                Ok(None) => {
-                    spawn::kill_group(child.id());
-                    let _ = child.wait();
-                    return Err(SendError::Timeout(
-                        path.to_owned(),
-                        self.cfg.timeout_seconds,
-                    ));
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(spawn_error(e)),
             }
-        };
+        }
+        // The watcher exits right after writing; reap it (ECHILD where the
+        // application ignores SIGCHLD: the kernel reaped it).
+        let _ = child.wait();
+        let raw: [u8; 4] = raw.try_into().map_err(|_| {
+            spawn_error(std::io::Error::other(
+                "the command's exit status was lost (its watcher was killed)",
+            ))
+        })?;
+        let status = ExitStatus::from_raw(i32::from_ne_bytes(raw));
         if !status.success() {
             return Err(SendError::Failed(path.to_owned(), status));
         }

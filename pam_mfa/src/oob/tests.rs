@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 use crate::config::Config;
 use crate::random::OsRandom;
 use crate::secure_fs::effective_uid;
@@ -169,10 +170,26 @@ fn failures_timeouts_and_unsafe_commands_are_errors() {
     )
     .unwrap();
     let e = CommandCourier { cfg: &c, owner }.send(&d).unwrap_err();
+    assert!(e.to_string().contains("mode 0777 is insecure"), "{e}");
+
+    // A directory on the way that others may write: they could swap the command.
+    let (c, owner) = script(&dir, "exit 0");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let e = CommandCourier { cfg: &c, owner }.send(&d).unwrap_err();
     assert!(
-        e.to_string().contains("lets group or others change it"),
+        e.to_string()
+            .contains(&format!("{}: mode 0777 is insecure", dir.path().display())),
         "{e}"
     );
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
 
     let (c, _) = script(&dir, "exit 0");
     let e = CommandCourier {

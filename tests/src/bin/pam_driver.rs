@@ -18,7 +18,11 @@
 //!       line); the answer is the current TOTP code of BASE32 (SHA1, 6 digits,
 //!       30 s) or TEXT. Prints one line of key=value results (latencies in µs).
 //!
-//! All `unsafe` is the libpam FFI; each block names the contract it relies on.
+//! With PAM_DRIVER_IGNORE_SIGCHLD set in its environment, the driver ignores
+//! SIGCHLD, as applications that let the kernel reap their children do.
+//!
+//! All `unsafe` is the libpam FFI and that signal(2); each block names the contract
+//! it relies on.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
@@ -217,6 +221,12 @@ fn current_code(secret: &pam_mfa::totp::Secret) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if std::env::var_os("PAM_DRIVER_IGNORE_SIGCHLD").is_some() {
+        // Like applications that let the kernel reap their children: a module's
+        // waitpid then finds no child (ECHILD).
+        // SAFETY: signal(2) with SIG_IGN, before any thread exists.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    }
     match args.get(1).map(String::as_str) {
         Some("once") if args.len() == 5 => {
             let data = AppData {
