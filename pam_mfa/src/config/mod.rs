@@ -103,8 +103,10 @@ pub struct OobConfig {
     /// The delivery command (absolute, root-owned, not group/world-writable);
     /// `None`: out-of-band codes are off.
     pub command: Option<PathBuf>,
-    /// The account the command runs as.
+    /// The account the command runs as; uid 0 only with `allow_root`.
     pub run_as: String,
+    /// Lets `run_as` be root (uid 0).
+    pub allow_root: bool,
     /// How long the command may run before it is killed.
     pub timeout_seconds: u32,
     /// How long a sent code stays valid.
@@ -239,6 +241,7 @@ impl Config {
             oob: OobConfig {
                 command: None,
                 run_as: "nobody".to_owned(),
+                allow_root: false,
                 timeout_seconds: 10,
                 lifetime_seconds: 300,
                 digits: 6,
@@ -276,6 +279,8 @@ impl Config {
         let mut cfg = Config::defaults(path);
         // Where `policy.unenrolled` was set, for the check that needs `[enroll]`.
         let mut unenrolled_span = 0..0;
+        let mut oob_span = 0..0;
+        let mut run_as: Option<(&str, std::ops::Range<usize>)> = None;
         parse::for_each(
             &doc,
             None,
@@ -365,8 +370,15 @@ impl Config {
                 }),
                 "oob" => section.table(|e| {
                     match e.key.as_str() {
-                        "oob.command" => cfg.oob.command = Some(e.abs_path()?),
-                        "oob.run_as" => cfg.oob.run_as = e.text(64)?,
+                        "oob.command" => {
+                            cfg.oob.command = Some(e.abs_path()?);
+                            oob_span = e.value.span();
+                        }
+                        "oob.run_as" => {
+                            cfg.oob.run_as = e.text(64)?;
+                            run_as = Some(("oob.run_as", e.value.span()));
+                        }
+                        "oob.allow_root" => cfg.oob.allow_root = e.bool()?,
                         "oob.timeout_seconds" => cfg.oob.timeout_seconds = e.int(1..=120)?,
                         "oob.lifetime_seconds" => cfg.oob.lifetime_seconds = e.int(1..=3600)?,
                         "oob.digits" => cfg.oob.digits = e.int(6..=10)?,
@@ -389,6 +401,39 @@ impl Config {
                 "\"enroll\" needs enroll.users or enroll.groups: who may enroll at login"
                     .to_owned(),
             ));
+        }
+        if cfg.oob.command.is_some() {
+            // Checked now, not at the first send: a login must not be the first to
+            // learn that codes cannot go out.
+            let (key, span) = run_as.unwrap_or(("oob.command", oob_span));
+            let name = &cfg.oob.run_as;
+            match nix::unistd::User::from_name(name) {
+                Ok(Some(account)) if account.uid.is_root() && !cfg.oob.allow_root => {
+                    return Err(doc.invalid(
+                        &span,
+                        key,
+                        format!(
+                            "oob.run_as {name:?} is root: the delivery command would run with every privilege; \
+                             choose an unprivileged account, or set oob.allow_root = true"
+                        ),
+                    ));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(doc.invalid(
+                        &span,
+                        key,
+                        format!("oob.run_as: no such account {name:?}"),
+                    ))
+                }
+                Err(e) => {
+                    return Err(doc.invalid(
+                        &span,
+                        key,
+                        format!("oob.run_as: cannot look up {name:?}: {e}"),
+                    ))
+                }
+            }
         }
         Ok(cfg)
     }

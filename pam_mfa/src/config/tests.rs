@@ -54,7 +54,8 @@ groups = ["staff", "wheel"]
 deadline = 2027-01-31
 [oob]
 command = "/usr/local/sbin/send-code"
-run_as = "mfa-send"
+run_as = "daemon"
+allow_root = false
 timeout_seconds = 5
 lifetime_seconds = 600
 digits = 8
@@ -89,9 +90,14 @@ per_seconds = 900
         oob.command.as_deref(),
         Some(Path::new("/usr/local/sbin/send-code"))
     );
-    assert_eq!(oob.run_as, "mfa-send");
+    assert_eq!(oob.run_as, "daemon");
+    assert!(!oob.allow_root);
     assert_eq!((oob.timeout_seconds, oob.lifetime_seconds), (5, 600));
     assert_eq!((oob.digits, oob.max_sends, oob.per_seconds), (8, 4, 900));
+    let root = parse("[oob]\ncommand = \"/usr/local/sbin/send\"\nrun_as = \"root\"\nallow_root = true\n");
+    assert_eq!(root.unwrap().oob.run_as, "root");
+    // Without a command, run_as is not looked up.
+    assert!(parse("[oob]\nrun_as = \"no-such-account-here\"\n").is_ok());
     let enroll =
         parse("[policy]\nunenrolled = \"enroll\"\n[enroll]\ngroups = [\"staff\"]\n").unwrap();
     assert_eq!(enroll.policy.unenrolled, Unenrolled::Enroll);
@@ -143,6 +149,14 @@ fn errors_name_file_line_and_key() {
         (
             "[oob]\ncommand = \"send-sms\"\n",
             "/etc/pam_mfa/config.toml:2: key `oob.command`: expected an absolute path, found \"send-sms\"",
+        ),
+        (
+            "[oob]\ncommand = \"/usr/local/sbin/send\"\nrun_as = \"root\"\n",
+            "/etc/pam_mfa/config.toml:3: key `oob.run_as`: oob.run_as \"root\" is root: the delivery command would run with every privilege; choose an unprivileged account, or set oob.allow_root = true",
+        ),
+        (
+            "[oob]\nrun_as = \"no-such-account-here\"\ncommand = \"/usr/local/sbin/send\"\n",
+            "/etc/pam_mfa/config.toml:2: key `oob.run_as`: oob.run_as: no such account \"no-such-account-here\"",
         ),
         (
             "[oob]\nlifetime_seconds = 0\n",
