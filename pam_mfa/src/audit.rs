@@ -36,6 +36,8 @@ pub enum Failure {
     Replay,
     /// A security key's assertion failed verification (logged with its reason).
     KeyRejected,
+    /// The user's only factor was recovery codes, and every one is used.
+    Spent,
 }
 
 /// Something worth a log line.
@@ -244,6 +246,14 @@ impl fmt::Display for Event<'_> {
             } => write!(
                 f,
                 "user={user}: security key refused ({failures} consecutive failures)"
+            ),
+            Event::Failed {
+                user,
+                why: Failure::Spent,
+                failures,
+            } => write!(
+                f,
+                "user={user}: refused: every recovery code is used and no other factor is enrolled; enroll a new one with mfa-token ({failures} consecutive failures)"
             ),
             Event::Failed {
                 user,

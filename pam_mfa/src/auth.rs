@@ -348,7 +348,11 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
             return Ok(Factor::Oob);
         }
     }
-    Err(Failure::WrongCode)
+    Err(if record.is_spent() {
+        Failure::Spent
+    } else {
+        Failure::WrongCode
+    })
 }
 
 #[cfg(test)]

@@ -314,11 +314,14 @@ fn field<'a>(message: &'a str, key: &str) -> &'a str {
 /// Whether some process runs `program` from its descriptor 3, as the module starts
 /// the delivery command (the file checked is the file run).
 fn running_from_descriptor(program: &Path) -> bool {
-    fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()).any(|e| {
-        fs::read_link(e.path().join("fd/3")).is_ok_and(|l| l == program)
-            && fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("/proc/self/fd/3"))
-    })
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            fs::read_link(e.path().join("fd/3")).is_ok_and(|l| l == program)
+                && fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("/proc/self/fd/3"))
+        })
 }
 
 /// Every process's argv and environment, as text.

@@ -437,6 +437,33 @@ fn given_an_unknown_user_then_prompted_and_refused_whatever_the_policy() {
 }
 
 #[test]
+fn given_every_recovery_code_used_then_the_user_stays_enrolled_and_is_refused() {
+    let mut record = alice().0.get("alice").unwrap();
+    record.totp = None;
+    let (codes, hashed) = recovery::generate(1, &mut OsRandom).unwrap();
+    record.recovery.as_mut().unwrap().hashed = hashed;
+    let store = MemoryStore::with("erin", record);
+    let mut c = cfg();
+    c.policy.unenrolled = Unenrolled::Ignore;
+    assert_eq!(
+        outcome(&c, &store, "erin", &codes[0].to_string(), NOW),
+        Outcome::Success
+    );
+    // The last code is gone; under `ignore` that must not make erin "unenrolled".
+    let mut s = Script::answering(&codes[0].to_string());
+    let (r, audit) = run(&c, &store, b"erin", &mut s, NOW + 1);
+    assert_eq!(r.unwrap(), Outcome::Failure);
+    assert_eq!(s.asked, ["Verification code: "]);
+    assert!(
+        audit.0[0].1.starts_with(
+            "user=erin: refused: every recovery code is used and no other factor is enrolled"
+        ),
+        "{:?}",
+        audit.0
+    );
+}
+
+#[test]
 fn given_policy_ignore_then_unenrolled_users_are_not_prompted() {
     let (store, _) = alice();
     let mut c = cfg();

@@ -94,7 +94,8 @@ per_seconds = 900
     assert!(!oob.allow_root);
     assert_eq!((oob.timeout_seconds, oob.lifetime_seconds), (5, 600));
     assert_eq!((oob.digits, oob.max_sends, oob.per_seconds), (8, 4, 900));
-    let root = parse("[oob]\ncommand = \"/usr/local/sbin/send\"\nrun_as = \"root\"\nallow_root = true\n");
+    let root =
+        parse("[oob]\ncommand = \"/usr/local/sbin/send\"\nrun_as = \"root\"\nallow_root = true\n");
     assert_eq!(root.unwrap().oob.run_as, "root");
     // Without a command, run_as is not looked up.
     assert!(parse("[oob]\nrun_as = \"no-such-account-here\"\n").is_ok());

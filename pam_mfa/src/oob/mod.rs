@@ -219,8 +219,9 @@ impl Courier for CommandCourier<'_> {
             .ok_or(SendError::NotConfigured)?;
         // The file checked is the file run: opened once through trusted directories,
         // then executed by its descriptor.
-        let program = secure_fs::open_executable(path, Trust::ROOT_NOT_WRITABLE.owned_by(self.owner))
-            .map_err(SendError::Command)?;
+        let program =
+            secure_fs::open_executable(path, Trust::ROOT_NOT_WRITABLE.owned_by(self.owner))
+                .map_err(SendError::Command)?;
         let account = nix::unistd::User::from_name(&self.cfg.run_as)
             .ok()
             .flatten()

@@ -1,9 +1,9 @@
 use super::*;
-use std::path::Path;
 use crate::config::Config;
 use crate::random::OsRandom;
 use crate::secure_fs::effective_uid;
 use crate::test_support::Scratch;
+use std::path::Path;
 
 fn cfg() -> OobConfig {
     Config::defaults(Path::new("/etc/pam_mfa/config.toml")).oob

@@ -66,14 +66,22 @@ pub struct Record {
 }
 
 impl Record {
-    /// Whether any factor that can pass a login is present.
+    /// Whether the user is enrolled: a factor is present (perhaps used up).
     pub fn has_factor(&self) -> bool {
-        self.totp.is_some()
-            || !self.keys.is_empty()
-            || self
+        // A set of recovery codes counts even when every code is used: a user who
+        // spent them all is enrolled and refused, never "unenrolled" (which
+        // `ignore` would let through, or `enroll` would let anyone re-enroll).
+        self.totp.is_some() || !self.keys.is_empty() || self.recovery.is_some()
+    }
+
+    /// Enrolled, and every factor is used up: no app, no key, no recovery code left.
+    pub fn is_spent(&self) -> bool {
+        self.totp.is_none()
+            && self.keys.is_empty()
+            && self
                 .recovery
                 .as_ref()
-                .is_some_and(|r| !r.hashed.hashes.is_empty())
+                .is_some_and(|r| r.hashed.hashes.is_empty())
     }
 }
 
@@ -481,7 +489,15 @@ mod tests {
             .hashes
             .clear();
         assert!(only_used_codes.has_factor(), "a security key is a factor");
+        assert!(!only_used_codes.is_spent());
         only_used_codes.keys.clear();
+        assert!(
+            only_used_codes.has_factor(),
+            "used-up recovery codes still make the user enrolled"
+        );
+        assert!(only_used_codes.is_spent());
+        only_used_codes.recovery = None;
         assert!(!only_used_codes.has_factor());
+        assert!(!only_used_codes.is_spent());
     }
 }
