@@ -1,8 +1,9 @@
 //! What users type and what PAM hands over: user names never escape the store
-//! directory; typed codes never panic the checks; normalizing a recovery code
-//! is idempotent.
+//! directory; typed codes never panic the checks; normalizing a typed answer or a
+//! recovery code is idempotent, and a normalized answer is letters and digits only.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use pam_mfa::answer;
 use pam_mfa::recovery::normalize;
 use pam_mfa::totp::{check, Params, Secret};
 use pam_mfa::username::UserName;
@@ -11,6 +12,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(u) = UserName::from_bytes(data) {
         let s = u.as_str();
         assert!(!s.contains('/') && !s.starts_with('.') && !s.is_empty());
+    }
+    if let Some(a) = answer::normalize(data) {
+        assert!(!a.is_empty() && a.len() <= answer::MAX_CODE);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(answer::normalize(a.as_bytes()).as_deref(), Some(&*a));
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(n) = normalize(text) {

@@ -31,9 +31,6 @@ use crate::store::{Change, Record, Store};
 use crate::totp;
 use crate::username::UserName;
 
-/// Longest answer we look at; anything longer is a wrong code.
-pub const MAX_ANSWER: usize = 256;
-
 /// The conversation with the user, whatever carries it.
 pub trait Prompter {
     /// Asks a question without echo. `Err` when the conversation itself failed.
@@ -307,22 +304,22 @@ fn decide(cfg: &Config, current: Option<Record>, answer: &[u8], now: u64) -> (Ch
     if let Some(until) = policy::locked_until(&record.state, now) {
         return (Change::Keep, Verdict::WhileLocked(until));
     }
-    let text = std::str::from_utf8(answer)
-        .ok()
-        .filter(|_| answer.len() <= MAX_ANSWER);
-    let why = match text.map(|t| check_code(cfg, &mut record, t, now)) {
+    let why = match crate::answer::normalize(answer).map(|t| check_code(cfg, &mut record, &t, now))
+    {
         Some(Ok(factor)) => {
             policy::on_success(&mut record.state, now);
             return (Change::Write(record), Verdict::Accepted(factor));
         }
         Some(Err(why)) => why,
+        None if record.is_spent() => Failure::Spent,
         None => Failure::WrongCode,
     };
     fail(cfg, record, why, now)
 }
 
-/// Tries `text` as a TOTP code, then as a recovery code; on success the record is
-/// updated (replay step, consumed code).
+/// Tries `text` (normalised: see [`crate::answer`]) as a TOTP code, then as a
+/// recovery code, then as a sent code; on success the record is updated (replay
+/// step, consumed code).
 fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result<Factor, Failure> {
     if let Some(t) = record.totp.as_mut() {
         match totp::check(&t.secret, t.params, text, now, cfg.totp.window, t.last_step) {

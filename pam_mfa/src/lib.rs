@@ -16,6 +16,7 @@
 )]
 
 pub mod accounts;
+pub mod answer;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -50,6 +50,16 @@ fn given_the_current_code_then_login_succeeds_once() {
 }
 
 #[test]
+fn given_the_code_as_apps_show_it_then_it_is_accepted() {
+    let sb = enrolled();
+    let mut c = code(SECRET, 0);
+    c.insert(3, ' ');
+    let l = sb.login("alice", &[&format!(" {c} ")]);
+    assert!(l.ok, "{l:?}");
+    assert!(l.logged("user=alice: second factor accepted (totp)"));
+}
+
+#[test]
 fn given_a_wrong_code_then_login_fails() {
     let sb = enrolled();
     let c = code(SECRET, 0);

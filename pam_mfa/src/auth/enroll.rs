@@ -130,10 +130,7 @@ pub(super) fn at_login(
             }
         };
         env.now = (env.clock)();
-        let typed: String = String::from_utf8_lossy(&answer)
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let typed = crate::answer::normalize(&answer).unwrap_or_default();
         if let totp::Check::Accepted { step: s } =
             totp::check(&secret, params, &typed, env.now, cfg.totp.window, None)
         {

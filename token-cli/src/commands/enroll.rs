@@ -404,7 +404,7 @@ fn confirm(
         if read == 0 {
             break;
         }
-        let code: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+        let code = pam_mfa::answer::normalize(line.as_bytes()).unwrap_or_default();
         if let totp::Check::Accepted { step } =
             totp::check(secret, params, &code, ctx.now(), cfg.totp.window, None)
         {
