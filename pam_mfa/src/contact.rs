@@ -106,6 +106,11 @@ impl Contact {
         if local.is_empty() || !local.chars().all(safe) {
             return Err(bad("unusual characters before the @"));
         }
+        // The delivery script may hand the address to mail(1) or sendmail as an
+        // argument: one that starts with '-' would be read as an option.
+        if local.starts_with('-') {
+            return Err(bad("it starts with '-'"));
+        }
         let labels_ok = domain.split('.').count() >= 2
             && domain.split('.').all(|l| {
                 !l.is_empty()
@@ -199,6 +204,8 @@ mod tests {
             "alice@example.org\nBcc: eve@example.org",
             "a;b@example.org",
             "a`id`@example.org",
+            "-oProxyCommand=x@example.org",
+            "-f@example.org",
         ] {
             assert!(Contact::email(bad).is_err(), "{bad:?}");
         }

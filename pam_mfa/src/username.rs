@@ -7,8 +7,9 @@
 
 use std::fmt;
 
-/// glibc's `LOGIN_NAME_MAX`.
-pub const MAX_LEN: usize = 256;
+/// The longest name whose store files fit a file name (NAME_MAX, 255 bytes): the
+/// longest of them is the lock, `.NAME.lock`, 6 bytes more than the name.
+pub const MAX_LEN: usize = 255 - ".".len() - ".lock".len();
 
 /// A validated user name (see the module invariant).
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -64,8 +64,10 @@ impl FileStore {
         self.dir.join(format!(".{user}.tmp"))
     }
 
+    /// The directory's listing and names tell who is enrolled (and its files'
+    /// times when they last logged in): no access at all for group or others.
     fn dir_trust(&self) -> Trust {
-        Trust::ROOT_NOT_WRITABLE.owned_by(self.owner)
+        Trust::ROOT_PRIVATE.owned_by(self.owner)
     }
 
     fn file_trust(&self) -> Trust {
@@ -328,6 +330,29 @@ mod tests {
             store.read(&alice()),
             Err(StoreError::File(FileError::Symlink(_)))
         ));
+    }
+
+    #[test]
+    fn the_longest_user_name_can_be_stored() {
+        let s = Scratch::new(0o700);
+        let store = store(&s);
+        let user = UserName::new(&"a".repeat(crate::username::MAX_LEN)).unwrap();
+        store
+            .update(&user, |_| (Change::Write(with_failures(1)), ()))
+            .unwrap();
+        assert!(store.read(&user).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_group_or_world_readable_store_dir_is_refused() {
+        for mode in [0o750, 0o705, 0o701] {
+            let s = Scratch::new(mode);
+            let store = store(&s);
+            assert!(
+                matches!(store.read(&alice()), Err(StoreError::Dir(FileError::Mode { .. }))),
+                "{mode:o}"
+            );
+        }
     }
 
     #[test]
