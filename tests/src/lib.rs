@@ -204,6 +204,9 @@ pub struct Sandbox {
     /// bind-mounted over /etc/passwd in their private mount namespace (the module
     /// knows users only through getpwnam).
     pub passwd_extra: PathBuf,
+    /// Set by [`Sandbox::ignore_case_in_user_names`]: the nsswitch.conf and the
+    /// directory of the NSS module that logins and `mfa-token` runs then use.
+    anycase: OnceLock<(PathBuf, PathBuf)>,
 }
 
 /// Accounts that exist only inside a sandbox's logins: alice, bob, carol, dave and
@@ -279,6 +282,7 @@ impl Sandbox {
             store: root.join("store"),
             services: root.join("pam.d"),
             passwd_extra: root.join("passwd.extra"),
+            anycase: OnceLock::new(),
             root,
         };
         fs::write(&sb.passwd_extra, passwd_lines(&sandbox_users())).unwrap();
@@ -290,6 +294,39 @@ impl Sandbox {
         sb.write_config(extra);
         sb.pam_service("mfa", "auth required {module} config={config}");
         sb
+    }
+
+    /// From now on, logins and `mfa-token` runs of this sandbox resolve user names
+    /// through a user database that ignores case (tests/nss/libnss_anycase.c, as
+    /// sssd with `case_sensitive = false` or winbind): "ALICE" is alice. Only in
+    /// their private mount namespaces; the machine's nsswitch.conf is not touched.
+    pub fn ignore_case_in_user_names(&self) {
+        require("gcc", "gcc");
+        let libs = self.root.join("nss");
+        fs::create_dir_all(&libs).unwrap();
+        let out = Command::new("gcc")
+            .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+            .arg(libs.join("libnss_anycase.so.2"))
+            .arg(workspace().join("tests/nss/libnss_anycase.c"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = self.root.join("nsswitch.conf");
+        fs::write(&conf, "passwd: anycase\ngroup: files\nshadow: files\n").unwrap();
+        self.anycase.set((conf, libs)).unwrap();
+    }
+
+    /// Shell text (ending in `&&`) that puts the case-ignoring nsswitch.conf in
+    /// place, if the sandbox uses it.
+    fn nss_mount(&self) -> String {
+        self.anycase
+            .get()
+            .map(|(conf, _)| format!("mount --bind {} /etc/nsswitch.conf &&", conf.display()))
+            .unwrap_or_default()
     }
 
     /// Replaces the config with the sandbox defaults plus `extra`.
@@ -334,7 +371,8 @@ impl Sandbox {
             // The preload is set for the program alone: pam_wrapper's constructor
             // would otherwise run in unshare, before the private /tmp exists.
             .arg(format!(
-                r#"{} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} && LD_PRELOAD="{}" exec "$0" "$@""#,
+                r#"{} {} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} && LD_PRELOAD="{}" exec "$0" "$@""#,
+                self.nss_mount(),
                 opts.setup.map(|s| format!("{s} &&")).unwrap_or_default(),
                 passwd_mount(&self.passwd_extra, "/tmp/.passwd"),
                 if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" }
@@ -348,6 +386,8 @@ impl Sandbox {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .envs(opts.env.iter().copied())
+            // glibc loads the NSS module by name, from here.
+            .envs(self.anycase.get().map(|(_, libs)| ("LD_LIBRARY_PATH", libs)))
             .envs(opts.key.map(|k| ("UMOCKDEV_DIR", k.umockdev_dir.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -447,7 +487,8 @@ impl Sandbox {
         cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             .arg(concat!(
                 // The virtual key is a pty: keep devpts reachable under the new /dev.
-                r#"sock=$1; pts=$2; extra=$3; shift 3; mount --bind /dev/pts "$pts" && "#,
+                r#"sock=$1; pts=$2; extra=$3; nss=$4; shift 4; mount --bind /dev/pts "$pts" && "#,
+                r#"{ [ -z "$nss" ] || mount --bind "$nss" /etc/nsswitch.conf; } && "#,
                 r#"mount -t tmpfs -o size=1m,mode=755 dev /dev && "#,
                 // The sandbox's users (see `passwd_mount`).
                 r#"cat /etc/passwd "$extra" > /dev/.passwd && mount --bind /dev/.passwd /etc/passwd && "#,
@@ -461,7 +502,8 @@ impl Sandbox {
             .arg("sh")
             .arg(self.root.join("log.sock"))
             .arg(&pts)
-            .arg(&self.passwd_extra);
+            .arg(&self.passwd_extra)
+            .arg(self.anycase.get().map(|(conf, _)| conf.as_os_str()).unwrap_or_default());
         if let Some(uid) = uid {
             cmd.arg("setpriv")
                 .arg(format!("--reuid={uid}"))
@@ -476,7 +518,12 @@ impl Sandbox {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .env_remove("SUDO_USER")
-            .envs(env.iter().copied());
+            .envs(env.iter().copied())
+            .envs(
+                self.anycase
+                    .get()
+                    .map(|(_, libs)| ("LD_LIBRARY_PATH", libs)),
+            );
         if let Some(k) = key {
             cmd.env("CLIENT_PRELOAD", "libumockdev-preload.so.0")
                 .env("UMOCKDEV_DIR", &k.umockdev_dir);

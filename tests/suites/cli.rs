@@ -466,3 +466,37 @@ fn the_removed_secret_option_is_refused_and_points_to_secret_file() {
     assert!(help.contains("--secret-file <FILE|->"), "{help}");
     assert!(!help.contains("--secret <"), "{help}");
 }
+
+#[test]
+fn a_user_named_in_another_case_is_the_account_itself() {
+    let sb = Sandbox::new("");
+    sb.ignore_case_in_user_names();
+    // "ALICE" is alice on this user database: her record, not a new one.
+    let o = sb.cli_secret(
+        &["enroll", "totp", "--user", "ALICE", "--no-confirm"],
+        SECRET,
+    );
+    assert!(o.ok(), "{o:?}");
+    assert!(
+        o.stderr.contains("ALICE is the account alice"),
+        "{}",
+        o.stderr
+    );
+    assert!(sb.record("alice").is_some());
+    assert!(!sb.record_path("ALICE").exists());
+    assert!(
+        o.syslog.iter().any(|l| l.contains("user=alice")),
+        "{:?}",
+        o.syslog
+    );
+    let list = sb.cli(&["list", "--user", "Alice"]);
+    assert!(list.ok() && list.stdout.contains("alice"), "{list:?}");
+    assert!(sb.login("aLiCe", &[&code(SECRET, 0)]).ok);
+    // A name nobody has is refused, not enrolled.
+    let o = sb.cli_secret(
+        &["enroll", "totp", "--user", "ghost", "--no-confirm"],
+        SECRET,
+    );
+    assert!(!o.ok());
+    assert!(o.stderr.contains("no such user: ghost"), "{}", o.stderr);
+}

@@ -311,56 +311,16 @@ fn given_an_unreadable_store_dir_then_login_fails_closed() {
     fs::set_permissions(&sb.store, fs::Permissions::from_mode(0o700)).unwrap();
 }
 
-/// Logins whose user database ignores case (tests/nss/libnss_anycase.c, as sssd
-/// with `case_sensitive = false` or winbind): "ALICE" is alice. Only inside the
-/// logins' private mount namespace; the machine's nsswitch.conf is not touched.
-struct AnyCase {
-    setup: String,
-    libs: String,
-}
-
-impl AnyCase {
-    fn new(sb: &Sandbox) -> AnyCase {
-        pam_mfa_e2e::require("gcc", "gcc");
-        let libs = sb.root.join("nss");
-        fs::create_dir_all(&libs).unwrap();
-        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nss/libnss_anycase.c");
-        let out = std::process::Command::new("gcc")
-            .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
-            .arg(libs.join("libnss_anycase.so.2"))
-            .arg(source)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let conf = sb.root.join("nsswitch.conf");
-        fs::write(&conf, "passwd: anycase\ngroup: files\nshadow: files\n").unwrap();
-        AnyCase {
-            setup: format!("mount --bind {} /etc/nsswitch.conf", conf.display()),
-            libs: libs.display().to_string(),
-        }
-    }
-
-    fn opts(&self, service: &'static str) -> LoginOpts<'_> {
-        LoginOpts {
-            service: Some(service),
-            setup: Some(&self.setup),
-            env: vec![("LD_LIBRARY_PATH", &self.libs)],
-            ..LoginOpts::default()
-        }
-    }
-}
-
 #[test]
 fn given_a_user_database_that_ignores_case_then_the_account_name_is_checked() {
     let sb = Sandbox::new("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0");
     sb.enroll_record("alice", SECRET, 0);
     permit_after(&sb);
-    let anycase = AnyCase::new(&sb);
-    let opts = anycase.opts("stack");
+    sb.ignore_case_in_user_names();
+    let opts = LoginOpts {
+        service: Some("stack"),
+        ..LoginOpts::default()
+    };
     // "ALICE" passes pam_unix with alice's password there; it must not be a user
     // without a second factor that `ignore` lets through.
     let l = sb.login_with("ALICE", &["000000x"], &opts);
@@ -393,8 +353,8 @@ fn given_a_user_database_that_ignores_case_then_nobody_enrolls_under_another_spe
         "[policy]\nunenrolled = \"enroll\"\nfail_delay_ms = 0\n[enroll]\nusers = [\"alice\", \"ALICE\"]",
     );
     sb.enroll_record("alice", SECRET, 0);
-    let anycase = AnyCase::new(&sb);
-    let l = sb.login_with("ALICE", &["123456"], &anycase.opts("mfa"));
+    sb.ignore_case_in_user_names();
+    let l = sb.login("ALICE", &["123456"]);
     assert!(!l.ok, "{l:?}");
     assert!(
         l.transcript.contains("Verification code: "),

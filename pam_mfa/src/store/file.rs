@@ -349,7 +349,10 @@ mod tests {
             let s = Scratch::new(mode);
             let store = store(&s);
             assert!(
-                matches!(store.read(&alice()), Err(StoreError::Dir(FileError::Mode { .. }))),
+                matches!(
+                    store.read(&alice()),
+                    Err(StoreError::Dir(FileError::Mode { .. }))
+                ),
                 "{mode:o}"
             );
         }
