@@ -29,6 +29,8 @@ MODULES = ["pam_mfa", "pam_google_authenticator", "pam_oath"]
 USER_COUNTS = [1, 10_000, 100_000]
 LOGINS = int(os.environ.get("BENCH_LOGINS", "1000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+REFUSALS = int(os.environ.get("BENCH_REFUSALS", "150"))
+NSS = os.path.join(WORK, "nss")
 
 
 def write(path, text, mode=0o600):
@@ -59,11 +61,6 @@ def setup(n):
         write(os.path.join(store, f"{u}.toml"), record)
         write(os.path.join(ga, u), ga_file)
     write(os.path.join(base, "oath"), "".join(f"HOTP/T30 {u} - {HEX}\n" for u in users))
-    write(
-        os.path.join(base, "config.toml"),
-        f'[store]\ndir = "{store}"\n[lockout]\nmax_failures = 0\n[policy]\nfail_delay_ms = 0\n',
-        0o644,
-    )
     svc = os.path.join(base, "pam.d")
     os.mkdir(svc)
     lines = {
@@ -79,24 +76,62 @@ def setup(n):
     return base
 
 
+def configure(base, refusal_ms=0):
+    """pam_mfa's config for `base`: no lockout, no fail delay and, unless asked
+    for, no refusal padding (the latency rows measure the work, not the wait)."""
+    write(
+        os.path.join(base, "config.toml"),
+        f'[store]\ndir = "{os.path.join(base, "store")}"\n[lockout]\nmax_failures = 0\n'
+        f"[policy]\nfail_delay_ms = 0\nrefusal_ms = {refusal_ms}\n",
+        0o644,
+    )
+
+
+def build_nss():
+    """pam_mfa knows users through getpwnam: the bench users come from a small NSS
+    module that answers in constant time, as an indexed database (sssd, nss_db)
+    does. The peers do not look users up (secret=/usersfile=)."""
+    os.makedirs(NSS, exist_ok=True)
+    subprocess.run(
+        ["gcc", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", "-o",
+         os.path.join(NSS, "libnss_benchusers.so.2"),
+         os.path.join(ROOT, "tests/bench/libnss_benchusers.c")],
+        check=True,
+    )
+    write(os.path.join(NSS, "nsswitch.conf"), "passwd: files benchusers\ngroup: files\n", 0o644)
+
+
 def env_for(base):
     env = dict(os.environ)
     env.update(
-        LD_PRELOAD="libpam_wrapper.so",
         PAM_WRAPPER="1",
         PAM_WRAPPER_SERVICE_DIR=os.path.join(base, "pam.d"),
         PAM_WRAPPER_DISABLE_DEEPBIND="1",
+        LD_LIBRARY_PATH=NSS,
     )
     return env
 
 
+def in_namespace(cmd):
+    """`cmd` in a private mount namespace whose nsswitch.conf adds the bench users;
+    pam_wrapper is preloaded into the program alone."""
+    script = 'mount --bind "$0" /etc/nsswitch.conf && LD_PRELOAD=libpam_wrapper.so exec "$@"'
+    conf = os.path.join(NSS, "nsswitch.conf")
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, conf] + cmd
+
+
 def driver(base, service, logins, threads, answer, users_file=None, valgrind=None):
     users_file = users_file or os.path.join(base, "users")
-    how = ["--secret", SECRET] if answer == "right" else ["--answer", "00000x"]
+    if answer == "right":
+        how = ["--secret", SECRET]
+    elif answer == "wrong":
+        how = ["--answer", "00000x"]
+    else:
+        how = ["--answer", answer]
     cmd = [DRIVER, "bench", service, users_file, str(logins), str(threads)] + how
     if valgrind:
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={valgrind}"] + cmd
-    out = subprocess.run(cmd, env=env_for(base), capture_output=True, text=True, check=True)
+    out = subprocess.run(in_namespace(cmd), env=env_for(base), capture_output=True, text=True, check=True)
     line = [l for l in out.stdout.splitlines() if l.startswith("logins=")][-1]
     return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
 
@@ -137,8 +172,59 @@ def stripped_size(path):
     return os.path.getsize(tmp)
 
 
+def refusal_timing(say):
+    """Refusals of five kinds, one user each, with no fail delay: how long each
+    takes, without and with pam_mfa's refusal padding, next to the peers."""
+    base = setup(1)
+    store = os.path.join(base, "store")
+    step = int(time.time()) // 30
+    record = lambda extra="", state="": (
+        f'version = 1\n\n[totp]\nsecret = "{SECRET}"\nalgorithm = "SHA1"\n'
+        f"digits = 6\nperiod = 30\ncreated = 1700000000\n{extra}{state}"
+    )
+    write(os.path.join(store, "bench1.toml"), record(state=f"\n[state]\nlocked_until = {int(time.time()) + 86400}\n"))
+    write(os.path.join(store, "bench2.toml"), record(extra=f"last_step = {step + 100000}\n"))
+    for u in ["bench1", "bench2"]:
+        write(os.path.join(base, "ga", u), open(os.path.join(base, "ga", "bench0")).read())
+    kinds = [
+        ("unknown user", "nobody-here", "123456"),
+        ("unenrolled user", "bench3", "123456"),
+        ("locked-out user", "bench1", "right"),
+        ("wrong code", "bench0", "123456"),
+        ("replayed code", "bench2", "right"),
+    ]
+    say(f"### Refusal time by kind (µs, median of {REFUSALS}; no fail delay)")
+    say()
+    say("Unknown, unenrolled, locked-out and enrolled users must not be told apart by the time a refusal takes.")
+    say()
+    say("| refusal | pam_mfa, refusal_ms = 0 | pam_mfa, refusal_ms = 50 | pam_google_authenticator | pam_oath |")
+    say("|---|---|---|---|---|")
+    cols = {}
+    for label, service, padding in [("mfa0", "pam_mfa", 0), ("mfa50", "pam_mfa", 50),
+                                    ("ga", "pam_google_authenticator", 0), ("oath", "pam_oath", 0)]:
+        configure(base, padding)
+        for kind, user, answer in kinds:
+            if label in ("ga", "oath") and kind in ("locked-out user", "replayed code"):
+                cols[(label, kind)] = "—"
+                continue
+            users = os.path.join(base, f"users-refusal-{user}")
+            write(users, user + "\n", 0o644)
+            r = driver(base, service, REFUSALS, 1, answer, users)
+            cell = f"{r['median_us']:.0f}"
+            if r["ok"]:
+                cell += f" ({int(r['ok'])} passed!)"
+            cols[(label, kind)] = cell
+    configure(base)
+    for kind, _, _ in kinds:
+        say(f"| {kind} | " + " | ".join(cols[(l, kind)] for l in ["mfa0", "mfa50", "ga", "oath"]) + " |")
+    say()
+    say("The peers' locked-out and replay cases need their own state and are left out; pam_mfa's default refusal_ms is 250.")
+    say()
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
+    build_nss()
     out = []
     say = lambda s="": (out.append(s), print(s, flush=True))
     say(f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; "
@@ -152,6 +238,7 @@ def main():
     say("|---|---|" + "---|" * len(MODULES) + "---|")
     for n in USER_COUNTS:
         base = setup(n)
+        configure(base)
         for path in ["failure (wrong code)", "success (right code)"]:
             if path.startswith("success") and n < LOGINS:
                 continue
@@ -172,8 +259,11 @@ def main():
             say(f"| {path} | {n:,} | " + " | ".join(row[m] for m in MODULES) + f" | {ratio:.2f}× |")
     say()
 
+    refusal_timing(say)
+
     # 2. Throughput with concurrent logins (success path, 10 000 users).
     base = setup(10_000)
+    configure(base)
     per_thread = 150
     say(f"### Throughput, concurrent logins of different users (logins/s; success path, 10,000 users, {per_thread} logins per thread)")
     say()
@@ -193,6 +283,7 @@ def main():
     say("### Cost per login, without noise")
     say()
     base = setup(1)
+    configure(base)
     one = os.path.join(base, "users-one")
     write(one, "bench0\n", 0o644)
     n = 20
