@@ -1,7 +1,7 @@
 //! What a user typed at a code prompt, in one form for every factor.
 //!
 //! Invariant: typed codes are normalised here and nowhere else, the same way for
-//! TOTP, recovery, out-of-band and enrollment codes: surrounding whitespace is
+//! TOTP, recovery, out-of-band and enrollment codes: surrounding spaces are
 //! dropped, and so are spaces and dashes between characters (apps show "661 763",
 //! printed recovery codes "abcd-efgh"); what remains is 1 to [`MAX_CODE`] ASCII
 //! letters and digits. Anything else (longer input, other characters, a separator at
@@ -20,7 +20,7 @@ pub fn normalize(typed: &[u8]) -> Option<Zeroizing<String>> {
     if typed.len() > MAX_TYPED {
         return None;
     }
-    let text = std::str::from_utf8(typed).ok()?.trim();
+    let text = std::str::from_utf8(typed).ok()?.trim_matches(' ');
     let mut out = Zeroizing::new(String::with_capacity(text.len()));
     let mut separated = false;
     for c in text.chars() {
@@ -55,7 +55,7 @@ mod tests {
             ("661763", "661763"),
             ("661 763", "661763"),
             ("661-763", "661763"),
-            ("  661 763\t", "661763"),
+            ("  661 763  ", "661763"),
             ("6 6 1 7 6 3", "661763"),
             ("abcd-efgh-ijkl", "abcdefghijkl"),
             ("ABCD efgh", "ABCDefgh"),
@@ -75,6 +75,8 @@ mod tests {
             "661_763",
             "661.763",
             "661\n763",
+            "661763\n",
+            "\t661763",
             "66176３",
             &"1".repeat(MAX_CODE + 1),
             &format!("{}1", " ".repeat(MAX_TYPED)),

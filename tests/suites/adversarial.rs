@@ -456,7 +456,6 @@ fn hostile_conversation_input_fails_without_a_crash() {
     let sb = Sandbox::new(NO_LOCKOUT);
     let codes = sb.enroll_record("alice", SECRET, 1);
     let good = code(SECRET, 0);
-    let spaced = format!("{} {}", &good[..3], &good[3..]);
     let with_nul = {
         let mut v = b"0".to_vec();
         v.push(0);
@@ -476,7 +475,6 @@ fn hostile_conversation_input_fails_without_a_crash() {
         ("NUL inside the code", with_nul),
         ("NUL inside a recovery code", recovery_with_nul),
         ("non-UTF-8", vec![0xff, 0xfe, 0x80, 0x31, 0x32]),
-        ("a code with a space", spaced.into_bytes()),
         ("a code with a newline", format!("{good}\n").into_bytes()),
         ("a code with a tab", format!("\t{good}").into_bytes()),
         ("control characters", b"\x1b[2J\x07".to_vec()),
@@ -503,6 +501,13 @@ fn hostile_conversation_input_fails_without_a_crash() {
     // The driver itself is fine: the right code, byte for byte, passes.
     let l = sb.drive("alice", good.as_bytes(), &LoginOpts::default());
     assert!(l.ok, "{l:?}");
+    // Spaces between the digits, as apps show the code, are no attack.
+    let next = code(SECRET, 1);
+    let spaced = format!("{} {}", &next[..3], &next[3..]);
+    assert!(
+        sb.drive("alice", spaced.as_bytes(), &LoginOpts::default())
+            .ok
+    );
 }
 
 /// Refusals of every kind take `policy.refusal_ms`, also with no fail delay (the
