@@ -8,7 +8,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-
 use std::time::Instant;
 
 use pam_mfa_e2e::deps::{deps_sh, requirements};
@@ -353,7 +352,7 @@ true"#,
     let missing: Vec<&str> = text.lines().filter(|l| l.starts_with("MISSING")).collect();
     assert!(
         missing.is_empty(),
-        "after tests/deps.sh in a fresh Debian root:\n{}\n{text}",
+        "after tests/deps.sh in a fresh Debian root:\n{}\n\nthe checks' whole output:\n{text}",
         missing.join("\n")
     );
     eprintln!(
