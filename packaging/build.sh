@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Builds the Debian and RPM packages from this tree:
-#   bash packaging/build.sh [OUT_DIR]      (default: target/packages)
+#   bash packaging/build.sh [OUT_DIR]      (default: packages/ in cargo's target directory)
 # Needs: cargo, dpkg-deb (dpkg), rpmbuild (rpm), gzip, binutils (strip);
 # lintian is run on the .deb when installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=$(realpath -m "${1:-target/packages}")
+# Cargo's target directory: ./target unless CARGO_TARGET_DIR or a cargo config moves
+# it. A JSON string without quotes or backslashes in it is taken as it is.
+target=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"\\]*\)".*/\1/p')
+[ -n "$target" ] || { echo "packaging/build.sh: cannot read cargo's target directory" >&2; exit 1; }
+out=$(realpath -m "${1:-$target/packages}")
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pam_mfa/Cargo.toml | head -n 1)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 arch=$(dpkg --print-architecture)
@@ -19,8 +24,8 @@ cargo run --release --quiet -p pam_mfa-mangen -- "$work/man" >/dev/null
 
 # The binaries as shipped: stripped of symbols and comments.
 mkdir -p "$work/stage"
-cp target/release/libpam_mfa.so "$work/stage/pam_mfa.so"
-cp target/release/mfa-token "$work/stage/mfa-token"
+cp "$target/release/libpam_mfa.so" "$work/stage/pam_mfa.so"
+cp "$target/release/mfa-token" "$work/stage/mfa-token"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$work/stage/pam_mfa.so" "$work/stage/mfa-token"
 cp conf/config.toml LICENSE "$work/stage/"
 mkdir -p "$work/stage/man"

@@ -14,8 +14,12 @@ bash tests/deps.sh
 echo "== building (cargo build --release)"
 cargo build --release --quiet
 
-module=$PWD/target/release/libpam_mfa.so
-cli=$PWD/target/release/mfa-token
+# Cargo's target directory (CARGO_TARGET_DIR or a cargo config may move it).
+target=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"\\]*\)".*/\1/p')
+[ -n "$target" ] || { echo "demo: cannot read cargo's target directory" >&2; exit 1; }
+module=$target/release/libpam_mfa.so
+cli=$target/release/mfa-token
 tmp=$(mktemp -d /tmp/pam_mfa-demo.XXXXXX)
 user=mfademo$$
 secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP

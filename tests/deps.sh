@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building pam_mfa and running its tests and demo
 # need. Idempotent: does nothing when everything is present. Needs root (apt-get).
+# The only list: every package a suite's require("tool", "package") names must be in
+# it (a unit test in tests/src/deps.rs checks that), and the packages suite runs this
+# script in a fresh Debian root and finds every tool.
 set -euo pipefail
 
 packages=(
@@ -17,7 +20,7 @@ packages=(
   openssh-server openssh-client # sshd on 127.0.0.1 and a real ssh client
   sudo                          # real sudo in a mount namespace
   # packages suite
-  dpkg-dev binutils             # dpkg-architecture; strip
+  dpkg dpkg-dev binutils        # dpkg-deb, dpkg-architecture; strip
   rpm                           # rpmbuild, and rpm -qp to read the .rpm back
   lintian                       # the .deb must be lintian-clean
   debootstrap                   # a fresh bookworm root to install the .deb into

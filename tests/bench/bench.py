@@ -10,6 +10,7 @@ different user each time.
 """
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -19,8 +20,12 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DRIVER = os.path.join(ROOT, "target/release/pam_driver")
-MODULE = os.path.join(ROOT, "target/release/libpam_mfa.so")
+# Cargo's target directory: ./target unless CARGO_TARGET_DIR or a cargo config moves it.
+TARGET = json.loads(subprocess.run(
+    ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+    cwd=ROOT, check=True, capture_output=True, text=True).stdout)["target_directory"]
+DRIVER = os.path.join(TARGET, "release/pam_driver")
+MODULE = os.path.join(TARGET, "release/libpam_mfa.so")
 SECDIR = "/lib/x86_64-linux-gnu/security"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HEX = base64.b32decode(SECRET).hex()
@@ -312,7 +317,7 @@ def main():
     say()
     say("pam_oath also needs liboath (linked); pam_mfa's failure path writes the failure count (fsync) for lockout, the peers write nothing on failure.")
 
-    dest = os.path.join(ROOT, "target/bench")
+    dest = os.path.join(TARGET, "bench")
     os.makedirs(dest, exist_ok=True)
     with open(os.path.join(dest, "results.md"), "w") as f:
         f.write("\n".join(out) + "\n")

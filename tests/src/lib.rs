@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod deps;
 pub mod qr;
 pub mod sshd;
 pub mod sudo;
@@ -49,7 +50,7 @@ fn workspace() -> PathBuf {
 pub fn artifacts() -> &'static Artifacts {
     static ONCE: OnceLock<Artifacts> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+        let cargo = cargo();
         // Two runs: `--bin` would restrict the first one to binaries and skip the
         // module's cdylib and mfa-token.
         for args in [
@@ -64,9 +65,7 @@ pub fn artifacts() -> &'static Artifacts {
                 .expect("run cargo build");
             assert!(status.success(), "cargo build --release {args:?} failed");
         }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
+        let target = target_dir();
         let a = Artifacts {
             module: target.join("release/libpam_mfa.so"),
             cli: target.join("release/mfa-token"),
@@ -77,6 +76,36 @@ pub fn artifacts() -> &'static Artifacts {
             "release artifacts missing"
         );
         a
+    })
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned())
+}
+
+/// Cargo's target directory, as cargo itself reports it: ./target unless
+/// CARGO_TARGET_DIR or a cargo config moves it.
+pub fn target_dir() -> &'static Path {
+    static ONCE: OnceLock<PathBuf> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let out = Command::new(cargo())
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .current_dir(workspace())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo metadata");
+        assert!(out.status.success(), "cargo metadata failed");
+        let json = String::from_utf8(out.stdout).expect("cargo metadata: UTF-8");
+        // A JSON string without quotes or backslashes in it is taken as it is.
+        let key = "\"target_directory\":\"";
+        let dir = json
+            .find(key)
+            .map(|i| &json[i + key.len()..])
+            .and_then(|rest| rest.split_once('"'))
+            .map(|(dir, _)| dir)
+            .filter(|dir| !dir.is_empty() && !dir.contains('\\'))
+            .expect("cargo metadata: a plain target_directory");
+        PathBuf::from(dir)
     })
 }
 

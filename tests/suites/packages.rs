@@ -8,8 +8,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Instant;
 
-use pam_mfa_e2e::{code, require, Sandbox, SECRET};
+use pam_mfa_e2e::deps::{deps_sh, requirements};
+use pam_mfa_e2e::{code, require, target_dir, Sandbox, SECRET};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -21,7 +23,7 @@ fn packages() -> &'static (PathBuf, PathBuf) {
     ONCE.get_or_init(|| {
         require("dpkg-deb", "dpkg");
         require("rpmbuild", "rpm");
-        let out = workspace().join("target/e2e-packages");
+        let out = target_dir().join("e2e-packages");
         let _ = fs::remove_dir_all(&out);
         let status = Command::new("bash")
             .arg(workspace().join("packaging/build.sh"))
@@ -50,11 +52,11 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A minimal Debian bookworm root, made once with debootstrap and cached under
-/// target/ (about 40 s the first time), copied fresh for each use.
+/// A minimal Debian bookworm root, made once with debootstrap and cached in cargo's
+/// target directory (about 40 s the first time), copied fresh for each use.
 fn debian_root(dest: &Path) {
     require("debootstrap", "debootstrap");
-    let cache = workspace().join("target/e2e-cache/bookworm-minbase");
+    let cache = target_dir().join("e2e-cache/bookworm-minbase");
     if !cache.join("etc/debian_version").exists() {
         let _ = fs::remove_dir_all(&cache);
         fs::create_dir_all(cache.parent().unwrap()).unwrap();
@@ -103,6 +105,33 @@ impl Chroot {
             .unwrap_or_else(|e| panic!("{p}: {e}"))
             .mode()
             & 0o7777
+    }
+
+    /// `script` as root in the chroot, set up as apt needs it, inside a private mount
+    /// namespace (so the mounts end with it, whatever happens, and are never seen
+    /// outside it): /proc mounted, and the downloaded packages kept across runs in a
+    /// cache beside the root's. Stopped after `timeout_s`.
+    fn apt_sh(&self, script: &str, timeout_s: u32) -> (bool, String) {
+        let archives = target_dir().join("e2e-cache/apt-archives");
+        fs::create_dir_all(archives.join("partial")).unwrap();
+        run(Command::new("timeout")
+            .arg(timeout_s.to_string())
+            .args(["unshare", "--mount", "--propagation", "private", "--"])
+            .args(["/bin/sh", "-c"])
+            .arg(concat!(
+                r#"mount -t proc proc "$1/proc" && "#,
+                r#"mount --bind "$2" "$1/var/cache/apt/archives" && "#,
+                r#"exec /usr/sbin/chroot "$1" /bin/sh -c "$3""#
+            ))
+            .arg("sh")
+            .arg(&self.0)
+            .arg(&archives)
+            .arg(script)
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ))
     }
 
     /// pamtester (copied from the host) against the chroot's own libpam and
@@ -253,4 +282,83 @@ fn the_rpm_has_the_right_paths_modes_config_flags_and_no_scriptlets() {
         assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");
         assert_eq!(meta.uid(), 0, "{path}");
     }
+}
+
+/// The README's test command on a new machine starts with tests/deps.sh: run as root
+/// in a fresh minimal bookworm root (only a stand-in `cargo` added, since deps.sh only
+/// looks for one), it installs every package the suites need: every tool a
+/// `require(tool, package)` call names is found, and so are the virtual key's Python
+/// modules, pam_wrapper, libpam's headers (a C program links against libpam) and the
+/// tools called without a require(). A second run has nothing to do.
+#[test]
+fn deps_sh_on_a_fresh_debian_root_installs_every_required_tool() {
+    let started = Instant::now();
+    let mut tools: Vec<String> = requirements()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.tool)
+        .collect();
+    tools.sort();
+    tools.dedup();
+    let sb = Sandbox::new("");
+    let root = Chroot(sb.root.join("debian"));
+    debian_root(&root.0);
+    fs::copy(deps_sh(), root.path("/root/deps.sh")).unwrap();
+    fs::write(root.path("/usr/local/bin/cargo"), "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(
+        root.path("/usr/local/bin/cargo"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    // The root's apt sources are debootstrap's (its mirror); names resolve as here.
+    fs::copy("/etc/resolv.conf", root.path("/etc/resolv.conf")).unwrap();
+    // A throwaway root need not survive a power cut: dpkg skips its fsyncs.
+    fs::write(
+        root.path("/etc/dpkg/dpkg.cfg.d/unsafe-io"),
+        "force-unsafe-io\n",
+    )
+    .unwrap();
+
+    let install = Instant::now();
+    let (ok, text) = root.apt_sh("bash /root/deps.sh", 900);
+    assert!(ok, "tests/deps.sh failed in a fresh Debian root:\n{text}");
+    let install = install.elapsed();
+
+    let checks = format!(
+        r#"for tool in {tools}; do
+  command -v "$tool" >/dev/null || echo "MISSING tool $tool"
+done
+/usr/bin/python3 -c 'import gi, cryptography; gi.require_version("UMockdev", "1.0"); from gi.repository import UMockdev' \
+  || echo "MISSING the virtual key's Python modules"
+test -e "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libpam_wrapper.so" || echo "MISSING libpam_wrapper.so"
+for h in pam_appl.h pam_modules.h pam_ext.h; do
+  test -e /usr/include/security/$h || echo "MISSING /usr/include/security/$h"
+done
+# What the module's build links against, and the tools packaging/build.sh and the
+# suites call without a require call.
+printf '#include <security/pam_appl.h>\nint main(void) {{ return pam_start == 0; }}\n' \
+  | gcc -x c - -o /tmp/links-libpam -lpam || echo "MISSING a C program linked against libpam"
+for tool in pkg-config strip lintian ssh-keygen useradd chpasswd gpasswd fido2-cred fido2-assert valgrind; do
+  command -v "$tool" >/dev/null || echo "MISSING tool $tool"
+done
+again=$(bash /root/deps.sh 2>&1) || echo "MISSING a clean second run: $again"
+[ -z "$again" ] || echo "MISSING a quiet second run: $again"
+test ! -e /usr/sbin/policy-rc.d || echo "MISSING policy-rc.d removed after the install"
+true"#,
+        tools = tools.join(" ")
+    );
+    let (ok, text) = root.apt_sh(&checks, 120);
+    assert!(ok, "{text}");
+    let missing: Vec<&str> = text.lines().filter(|l| l.starts_with("MISSING")).collect();
+    assert!(
+        missing.is_empty(),
+        "after tests/deps.sh in a fresh Debian root:\n{}\n\nthe checks' whole output:\n{text}",
+        missing.join("\n")
+    );
+    eprintln!(
+        "fresh root: {} tools found; tests/deps.sh took {:.0} s, the whole test {:.0} s",
+        tools.len(),
+        install.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
 }
