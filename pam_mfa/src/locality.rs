@@ -10,6 +10,11 @@
 //! sets no PAM_RHOST, so "no PAM_RHOST" alone would ask a user who is somewhere
 //! else to touch the key plugged into this machine, and a bystander could touch it.
 //!
+//! The environment is looked up in the PAM environment, the process's
+//! (`getenv`), and the one the program was started with (/proc/self/environ):
+//! sudo replaces its `environ` with the reset environment of the command (no
+//! SSH_CONNECTION under the default `env_reset`) before it authenticates.
+//!
 //! Why the environment may be read here although the module never reads it for
 //! configuration (sudo passes the caller's environment): these variables can only
 //! make a login stricter. "Remote" skips the key step and nothing else; the code
@@ -141,6 +146,22 @@ pub fn logind_session(paths: &LogindPaths) -> Result<LogindSession, NoAnswer> {
         });
     }
     Ok(session.record)
+}
+
+/// Largest /proc/self/environ read: far above any real environment; a variable
+/// hidden behind more padding only gets its owner asked for a touch.
+const MAX_ENVIRON: u64 = 1024 * 1024;
+
+/// The value of `name` in the environment the process was started with
+/// (`<proc_self>/environ`), whatever the program did to its `environ` since.
+pub fn start_env(proc_self: &Path, name: &str) -> Option<String> {
+    let file = std::fs::File::open(proc_self.join("environ")).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_ENVIRON).read_to_end(&mut bytes).ok()?;
+    bytes.split(|&b| b == 0).find_map(|entry| {
+        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(value).into_owned())
+    })
 }
 
 /// A procfs file as text; `None` if unreadable.
@@ -278,8 +299,8 @@ impl fmt::Display for Locality {
 }
 
 /// Decides from PAM_RHOST (`rhost`, empty when unset), logind's record of the
-/// caller's session, and `env`: a variable of the PAM environment, else of the
-/// process environment.
+/// caller's session, and `env`: a variable of the login's environment (see the
+/// module header for which).
 pub fn decide(
     rhost: &str,
     logind: &Result<LogindSession, NoAnswer>,
@@ -564,6 +585,30 @@ mod tests {
             logind_session(&m.paths),
             Err(NoAnswer::NotRunning(FileError::Mode { .. }))
         ));
+    }
+
+    #[test]
+    fn the_starting_environment_is_read_from_procfs() {
+        let m = Machine::new(V2_SESSION_3, "3");
+        m.dir.write(
+            "proc/environ",
+            b"PATH=/usr/bin\0SSH_CONNECTIONX=no\0SSH_CONNECTION=192.0.2.9 51000 192.0.2.1 22\0",
+            0o400,
+        );
+        assert_eq!(
+            start_env(&m.paths.proc_self, "SSH_CONNECTION").as_deref(),
+            Some("192.0.2.9 51000 192.0.2.1 22")
+        );
+        assert_eq!(start_env(&m.paths.proc_self, "SSH_CLIENT"), None);
+        assert_eq!(
+            start_env(&m.paths.proc_self, "PATH").as_deref(),
+            Some("/usr/bin")
+        );
+        // This process's own (whatever it holds, reading it works).
+        assert_eq!(
+            start_env(Path::new("/proc/self"), "PAM_MFA_NO_SUCH_VARIABLE"),
+            None
+        );
     }
 
     #[test]

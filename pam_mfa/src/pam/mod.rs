@@ -117,10 +117,16 @@ fn authenticate(
             .flatten()
             .map(|s| s.to_bytes()),
     );
+    let logind = crate::locality::LogindPaths::system();
     let locality = crate::locality::decide(
         &rhost,
-        &crate::locality::logind_session(&crate::locality::LogindPaths::system()),
-        &|name| session_env(pamh, name),
+        &crate::locality::logind_session(&logind),
+        // Any non-empty source counts: the variables can only make the login stricter.
+        &|name| {
+            session_env(pamh, name)
+                .filter(|v| !v.is_empty())
+                .or_else(|| crate::locality::start_env(&logind.proc_self, name))
+        },
     );
     log.log(&Event::Debug(locality.to_string()));
     let host = nix::unistd::gethostname()
@@ -209,7 +215,10 @@ fn language(pamh: &PamHandle) -> Lang {
 /// and the signs of a remote session (see [`crate::locality`]).
 fn session_env(pamh: &PamHandle, name: &str) -> Option<String> {
     let c_name = std::ffi::CString::new(name).ok()?;
-    ffi::getenv(pamh, &c_name).or_else(|| std::env::var(name).ok())
+    // An empty PAM variable must not hide the process's (SSH_CONNECTION).
+    ffi::getenv(pamh, &c_name)
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::var(name).ok())
 }
 
 /// The conversation of the application that called libpam.
