@@ -67,7 +67,8 @@ impl KeyPort for NoKeys {
 pub struct Session<'a> {
     /// The PAM service name.
     pub service: &'a str,
-    /// PAM_RHOST is set: the user is not at this machine.
+    /// The user is not at this machine ([`crate::locality`] decides): the key
+    /// plugged in here is not theirs to touch.
     pub remote: bool,
     /// The module argument `require_key`.
     pub require_key: bool,
@@ -187,10 +188,16 @@ pub fn authenticate(
     }
 
     if let Ok(Some(record)) = &snapshot {
-        let usable = !record.keys.is_empty()
-            && policy::locked_until(&record.state, env.now).is_none()
-            && (!env.session.remote || cfg.fido2.allow_remote);
-        if usable {
+        let has_key =
+            !record.keys.is_empty() && policy::locked_until(&record.state, env.now).is_none();
+        let here = !env.session.remote || cfg.fido2.allow_remote;
+        if has_key && !here {
+            env.audit.log(&Event::Debug(format!(
+                "user={user}: security key not tried: the session is remote \
+                 (fido2.allow_remote is off)"
+            )));
+        }
+        if has_key && here {
             if let Some(verdict) = key::attempt(store, &user, record, env)? {
                 return Ok(report(env.audit, &user, verdict));
             }

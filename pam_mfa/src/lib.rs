@@ -25,6 +25,7 @@ pub mod error;
 pub mod fido2;
 pub mod i18n;
 pub mod import;
+pub mod locality;
 pub mod oob;
 pub mod otpauth;
 #[allow(unsafe_code)]

@@ -272,6 +272,113 @@ fn passwd_mount(extra: &Path, scratch: &str) -> String {
     )
 }
 
+/// The variables sshd puts in a session's environment; removed from every login
+/// and sudo run unless a test sets them, so the runner's own SSH session (if any)
+/// never makes a local login remote.
+pub const SSH_VARIABLES: [&str; 3] = ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"];
+
+/// A syslog socket (what /dev/log is for programs that run with a
+/// [`private_dev`]), read by a thread so that a burst of lines never blocks the
+/// sender (a datagram queue holds 10). Removed on drop.
+pub struct LogSink {
+    path: PathBuf,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LogSink {
+    /// Binds a socket at `path` anyone may send to.
+    pub fn bind(path: &Path) -> LogSink {
+        let _ = fs::remove_file(path);
+        let socket = UnixDatagram::bind(path).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (lines, stop) = (lines.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    match socket.recv(&mut buf) {
+                        Ok(n) => lines
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                        // The queue is empty: stop if asked to, else wait on.
+                        Err(_) if stop.load(Ordering::SeqCst) => return,
+                        Err(_) => {}
+                    }
+                }
+            })
+        };
+        LogSink {
+            path: path.to_owned(),
+            lines,
+            stop,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every line received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Every line, once everything already sent has been read.
+    pub fn finish(mut self) -> Vec<String> {
+        self.stop_reader();
+        self.lines()
+    }
+
+    fn stop_reader(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for LogSink {
+    fn drop(&mut self) {
+        self.stop_reader();
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Shell text (for `sh -c` inside `unshare --mount --propagation private`) that
+/// gives the namespace a private /dev: the usual device nodes, the machine's
+/// /dev/pts (moved through `pts_scratch`, an empty directory), and `log` bound to
+/// `sink`, so that syslog(3) lines of setuid and root programs (sudo, sshd, the
+/// module inside them) reach the test. The machine's /dev is never written.
+pub fn private_dev(sink: &LogSink, pts_scratch: &Path) -> String {
+    fs::create_dir_all(pts_scratch).unwrap();
+    let pts = pts_scratch.display();
+    let sock = sink.path().display();
+    format!(
+        concat!(
+            r#"mount --bind /dev/pts "{pts}" && mount -t tmpfs -o size=1m,mode=755 dev /dev && "#,
+            r#"mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "#,
+            r#"mknod -m 666 /dev/full c 1 7 && mknod -m 666 /dev/random c 1 8 && "#,
+            r#"mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/tty c 5 0 && "#,
+            r#"mknod -m 666 /dev/ptmx c 5 2 && mkdir /dev/pts && mount --move "{pts}" /dev/pts && "#,
+            r#"ln -s /proc/self/fd /dev/fd && ln -s /proc/self/fd/0 /dev/stdin && "#,
+            r#"ln -s /proc/self/fd/1 /dev/stdout && ln -s /proc/self/fd/2 /dev/stderr && "#,
+            r#"mkdir /dev/shm && mount -t tmpfs -o mode=1777,size=16m shm /dev/shm && "#,
+            r#"touch /dev/log && mount --bind "{sock}" /dev/log"#
+        ),
+        pts = pts,
+        sock = sock
+    )
+}
+
 /// Options of one login.
 #[derive(Default, Clone)]
 pub struct LoginOpts<'a> {
@@ -413,10 +520,17 @@ impl Sandbox {
             .env("PAM_WRAPPER_DEBUGLEVEL", "3")
             .env_remove("LANG")
             .env_remove("LC_ALL")
-            .env_remove("LC_MESSAGES")
-            .envs(opts.env.iter().copied())
+            .env_remove("LC_MESSAGES");
+        for name in SSH_VARIABLES {
+            cmd.env_remove(name);
+        }
+        cmd.envs(opts.env.iter().copied())
             // glibc loads the NSS module by name, from here.
-            .envs(self.anycase.get().map(|(_, libs)| ("LD_LIBRARY_PATH", libs)))
+            .envs(
+                self.anycase
+                    .get()
+                    .map(|(_, libs)| ("LD_LIBRARY_PATH", libs)),
+            )
             .envs(opts.key.map(|k| ("UMOCKDEV_DIR", k.umockdev_dir.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

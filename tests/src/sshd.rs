@@ -4,7 +4,9 @@
 //! The sshd binary is copied under the name `sshd-mfa`, so libpam uses the service
 //! `sshd-mfa`; it runs in a mount namespace where /etc/pam.d is the sandbox's copy
 //! of the machine's directory plus that file, so the machine's PAM configuration is
-//! never read for it nor changed.
+//! never read for it nor changed. Its /dev is private, with /dev/log read by the
+//! test ([`Sshd::syslog`]); with [`Options::sudo`], sudo inside the sessions uses
+//! the sandbox's PAM file and sudoers.
 
 use std::fs;
 use std::net::{TcpListener, TcpStream};
@@ -12,12 +14,23 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{from_pty, require, Sandbox};
+use crate::{from_pty, private_dev, require, LogSink, Sandbox, TempUser};
 
 /// A running sshd, killed on drop.
 pub struct Sshd {
     child: Child,
     pub port: u16,
+    log: LogSink,
+}
+
+/// What sshd's namespace holds besides its own PAM service.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// /etc/default/locale says `LANG=<system_lang>`.
+    pub system_lang: Option<&'a str>,
+    /// sudo in the sessions: this PAM file (see [`Sandbox::fill`]) as
+    /// /etc/pam.d/sudo, and sudoers letting this user run anything.
+    pub sudo: Option<(&'a str, &'a TempUser)>,
 }
 
 /// How an ssh login went.
@@ -34,6 +47,19 @@ impl Sshd {
     /// service (see [`Sandbox::fill`]); with `system_lang`, /etc/default/locale says
     /// `LANG=<system_lang>` inside sshd's namespace.
     pub fn start(sb: &Sandbox, pam: &str, system_lang: Option<&str>) -> Sshd {
+        Sshd::start_with(
+            sb,
+            pam,
+            &Options {
+                system_lang,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Starts sshd with `pam` for its service and `opts`.
+    pub fn start_with(sb: &Sandbox, pam: &str, opts: &Options<'_>) -> Sshd {
+        let system_lang = opts.system_lang;
         require("sshd", "openssh-server");
         require("ssh", "openssh-client");
         // What the systemd unit's RuntimeDirectory= would make.
@@ -45,6 +71,14 @@ impl Sshd {
         let pam_dir = dir.join("pam.d");
         copy_dir("/etc/pam.d".as_ref(), &pam_dir);
         fs::write(pam_dir.join("sshd-mfa"), sb.fill(pam)).unwrap();
+        let mut sudoers_mount = String::new();
+        if let Some((sudo_pam, user)) = opts.sudo {
+            require("sudo", "sudo");
+            let (sudo_pam, sudoers) = crate::sudo::files(sb, &dir.join("sudo"), user, sudo_pam);
+            fs::copy(sudo_pam, pam_dir.join("sudo")).unwrap();
+            sudoers_mount = format!(r#"mount --bind "{}" /etc/sudoers && "#, sudoers.display());
+        }
+        let syslog = LogSink::bind(&dir.join("log.sock"));
         let host_key = dir.join("host_key");
         let status = Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -75,9 +109,14 @@ impl Sshd {
         let log = fs::File::create(dir.join("sshd.log")).unwrap();
         let child = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-            .arg(concat!(
-                r#"mount --bind "$1" /etc/pam.d && touch /etc/default/locale && "#,
-                r#"mount --bind "$4" /etc/default/locale && exec "$2" -D -e -f "$3""#
+            .arg(format!(
+                concat!(
+                    "{} && {}",
+                    r#"mount --bind "$1" /etc/pam.d && touch /etc/default/locale && "#,
+                    r#"mount --bind "$4" /etc/default/locale && exec "$2" -D -e -f "$3""#
+                ),
+                private_dev(&syslog, &dir.join("pts")),
+                sudoers_mount
             ))
             .arg("sh")
             .arg(&pam_dir)
@@ -90,7 +129,11 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .expect("start sshd");
-        let sshd = Sshd { child, port };
+        let sshd = Sshd {
+            child,
+            port,
+            log: syslog,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -131,10 +174,27 @@ impl Sshd {
         }
     }
 
+    /// What sshd, the modules of its PAM stacks and the programs of its sessions
+    /// (sudo) sent to syslog so far.
+    pub fn syslog(&self) -> Vec<String> {
+        self.log.lines()
+    }
+
     /// An ssh client on a pseudo-terminal logging in as `user` with
     /// keyboard-interactive to run `echo remote-ok`; with `ctype`, its LC_CTYPE
     /// (the client shows UTF-8 from the server only in a UTF-8 locale).
     pub fn client(&self, user: &str, ctype: Option<&str>) -> rexpect::session::PtySession {
+        self.client_running(user, ctype, &["echo", "remote-ok"])
+    }
+
+    /// Like [`Sshd::client`], running `command` (no remote terminal: its standard
+    /// input is what is typed into the client's).
+    pub fn client_running(
+        &self,
+        user: &str,
+        ctype: Option<&str>,
+        command: &[&str],
+    ) -> rexpect::session::PtySession {
         let mut cmd = Command::new("ssh");
         cmd.args(["-T", "-p", &self.port.to_string()])
             .args([
@@ -158,7 +218,7 @@ impl Sshd {
                 "BatchMode=no",
             ])
             .arg(format!("{user}@127.0.0.1"))
-            .args(["echo", "remote-ok"])
+            .args(command)
             .env_remove("LANG")
             .env_remove("LC_ALL")
             .env_remove("LC_CTYPE");

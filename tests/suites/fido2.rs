@@ -200,6 +200,88 @@ fn remote_sessions_skip_the_key_and_no_key_means_the_code_prompt_at_once() {
     assert!(l.transcript.contains("Verification code"));
 }
 
+/// sudo inside an SSH session sets no PAM_RHOST: the session's SSH variables make
+/// the login remote. (Real sudo cannot reach the virtual key: it is setuid, so the
+/// loader ignores the umockdev preload of any caller but root, whom sudo does not
+/// authenticate. Here pamtester under pam_wrapper runs the same release module
+/// with the key plugged in; login_paths runs real sudo inside a real ssh session.)
+#[test]
+fn ssh_variables_skip_the_key_and_without_them_the_key_is_touched() {
+    let (sb, key) = with_key("");
+    enroll(&sb, &key, &[]);
+    sb.cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET);
+    sb.pam_service("mfa-debug", "auth required {module} config={config} debug");
+    let counter = sb.record(USER).unwrap().keys[0].sign_count;
+    for (variable, answer) in [
+        ("SSH_CONNECTION", code(SECRET, 0)),
+        ("SSH_CLIENT", "000000x".to_owned()),
+    ] {
+        let remote = LoginOpts {
+            service: Some("mfa-debug"),
+            key: Some(&key),
+            env: vec![(variable, "192.0.2.9 51000 192.0.2.1 22")],
+            ..LoginOpts::default()
+        };
+        let started = std::time::Instant::now();
+        let l = sb.login_with(USER, &[&answer], &remote);
+        assert!(started.elapsed().as_secs() < 5, "{variable}: at once");
+        assert_eq!(l.ok, variable == "SSH_CONNECTION", "{variable}: {l:?}");
+        assert!(
+            l.logged(&format!(
+                "session is remote ({variable}; logind: no session for this process)"
+            )) || l.logged(&format!(
+                "session is remote ({variable}; logind: not running"
+            )),
+            "{variable}: {:?}",
+            l.syslog
+        );
+        assert!(
+            l.logged("security key not tried: the session is remote"),
+            "{variable}: {:?}",
+            l.syslog
+        );
+        assert!(
+            !l.transcript.contains("Touch your security key"),
+            "{variable}: {}",
+            l.transcript
+        );
+        assert!(
+            l.transcript.contains("Verification code"),
+            "{}",
+            l.transcript
+        );
+    }
+    assert_eq!(
+        sb.record(USER).unwrap().keys[0].sign_count,
+        counter,
+        "the key was never asked"
+    );
+    // The same login without them: local, the key is touched, no code asked.
+    let local = LoginOpts {
+        service: Some("mfa-debug"),
+        key: Some(&key),
+        ..LoginOpts::default()
+    };
+    let l = sb.login_with(USER, &[], &local);
+    assert!(l.ok, "{l:?}\n{}", key.log());
+    assert!(
+        l.logged("session is local (no PAM_RHOST, SSH_CONNECTION or SSH_CLIENT; logind: "),
+        "{:?}",
+        l.syslog
+    );
+    assert!(
+        l.transcript.contains("Touch your security key."),
+        "{}",
+        l.transcript
+    );
+    assert!(
+        !l.transcript.contains("Verification code"),
+        "{}",
+        l.transcript
+    );
+    assert!(sb.record(USER).unwrap().keys[0].sign_count > counter);
+}
+
 #[test]
 fn a_pin_protected_key() {
     let (sb, key) = with_key("");

@@ -1,7 +1,8 @@
 //! The paths users meet: a real sshd with keyboard-interactive and a real ssh client,
 //! and real sudo, each with pam_unix (password) then pam_mfa (code).
 
-use pam_mfa_e2e::sshd::Sshd;
+use pam_mfa::fido2::{KeyCredential, PublicKey, UserVerification};
+use pam_mfa_e2e::sshd::{self, Sshd};
 use pam_mfa_e2e::{
     code, from_pty, now, oathtool_at, qr_in, sudo, uri_secret, Sandbox, TempUser, SECRET,
 };
@@ -196,4 +197,112 @@ fn sshd_enrollment_at_login_shows_the_qr_code_in_the_prompt() {
     let next = sshd.login(&u.name, PASSWORD, "Verification code:", &code(&key, 1));
     assert!(next.ran, "{}", next.transcript);
     assert!(!next.transcript.contains("QR"));
+}
+
+/// sudo's stack with the module's `debug` lines.
+const SUDO_PAM_DEBUG: &str = "\
+auth requisite pam_unix.so
+auth required {module} config={config} debug
+account required pam_unix.so
+session required pam_permit.so";
+
+/// Gives `user` a registered security key besides the code (it is never plugged
+/// in: whether the module looks for it is what these tests watch).
+fn with_a_key(sb: &Sandbox, user: &str) {
+    sb.edit_record(user, |r| {
+        r.keys.push(KeyCredential {
+            name: "blue".into(),
+            credential_id: vec![7; 32],
+            public_key: PublicKey::EdDsa([9; 32]),
+            rp_id: "pam://pam_mfa".into(),
+            user_verification: UserVerification::Discouraged,
+            pin: false,
+            sign_count: 0,
+            created: now(),
+        })
+    });
+}
+
+#[test]
+fn sudo_inside_an_ssh_session_is_remote_the_key_is_not_tried_and_the_code_comes_at_once() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    let recovery = sb.enroll_record(&u.name, SECRET, 2);
+    with_a_key(&sb, &u.name);
+    let sshd = Sshd::start_with(
+        &sb,
+        SSHD_PAM,
+        &sshd::Options {
+            sudo: Some((SUDO_PAM_DEBUG, &u)),
+            ..sshd::Options::default()
+        },
+    );
+    // A real ssh login (password, then a recovery code: PAM_RHOST makes it remote),
+    // whose command is sudo: no PAM_RHOST there, only the session's environment.
+    let mut p = sshd.client_running(&u.name, None, &["sudo", "-S", "echo", "sudo-ran"]);
+    p.exp_string("Password:").expect("ssh password prompt");
+    p.send_line(PASSWORD).unwrap();
+    p.exp_string("Verification code:").expect("ssh code prompt");
+    p.send_line(&recovery[0]).unwrap();
+    p.exp_string("password for")
+        .expect("sudo's password prompt");
+    p.send_line(PASSWORD).unwrap();
+    let before_code = from_pty(
+        &p.exp_string("Verification code:")
+            .expect("sudo's code prompt"),
+    );
+    assert!(
+        !before_code.contains("Touch your security key"),
+        "{before_code}"
+    );
+    p.send_line(&code(SECRET, 0)).unwrap();
+    let rest = from_pty(&p.exp_eof().unwrap_or_default());
+    assert!(rest.lines().any(|l| l.trim() == "sudo-ran"), "{rest}");
+
+    let log = sshd.syslog();
+    let sudo_lines: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("pam_mfa(sudo:auth)"))
+        .collect();
+    assert!(
+        sudo_lines
+            .iter()
+            .any(|l| l.contains("session is remote (SSH_CONNECTION; logind: ")),
+        "{log:#?}"
+    );
+    assert!(
+        sudo_lines.iter().any(|l| l.contains(&format!(
+            "user={}: security key not tried: the session is remote",
+            u.name
+        ))),
+        "{log:#?}"
+    );
+    assert!(
+        !sudo_lines
+            .iter()
+            .any(|l| l.contains("security key not used")),
+        "the key was never looked for: {log:#?}"
+    );
+    assert!(
+        sudo_lines
+            .iter()
+            .any(|l| l.contains("second factor accepted (totp)")),
+        "{log:#?}"
+    );
+
+    // The same sudo outside SSH: local, so the key is looked for (none is plugged
+    // in here), then the code.
+    let local = sudo::run(&sb, &u, SUDO_PAM_DEBUG, &[PASSWORD, &recovery[1]], &[]);
+    assert!(local.ran, "{local:?}");
+    assert!(
+        local.logged("session is local (no PAM_RHOST, SSH_CONNECTION or SSH_CLIENT; logind: "),
+        "{local:?}"
+    );
+    assert!(
+        local.logged(&format!(
+            "user={}: security key not used: no security key connected",
+            u.name
+        )),
+        "{local:?}"
+    );
 }

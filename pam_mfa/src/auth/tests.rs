@@ -710,9 +710,19 @@ mod keys {
             require_key: false,
             ..Session::default()
         };
-        let (_, asked, _) = login(&store, Some(&key), remote, &["000000"]);
+        let (_, asked, audit) = login(&store, Some(&key), remote, &["000000"]);
         assert_eq!(asked, ["Verification code: "]);
         assert!(key.borrow().seen.is_empty());
+        assert!(
+            audit.0.contains(&(
+                Level::Debug,
+                "user=alice: security key not tried: the session is remote \
+                 (fido2.allow_remote is off)"
+                    .to_owned()
+            )),
+            "{:?}",
+            audit.0
+        );
         let mut c = cfg();
         c.fido2.allow_remote = true;
         let mut script = Script {

@@ -125,8 +125,8 @@ pub struct Fido2Config {
     pub rp_id: String,
     /// How long a login waits for the touch.
     pub timeout_seconds: u32,
-    /// Try the key also when PAM_RHOST is set (the key is on this machine, not with
-    /// a remote user).
+    /// Try the key also for remote logins ([`crate::locality`]; the key is on this
+    /// machine, not with a remote user).
     pub allow_remote: bool,
     /// Demand user verification (PIN or biometrics) from every key.
     pub require_user_verification: bool,

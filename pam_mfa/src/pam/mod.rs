@@ -3,7 +3,9 @@
 //! Invariant: every hook returns exactly one code computed by
 //! [`crate::error::pam_code`] (authenticate) or a fixed, documented answer (the
 //! others); nothing here prints, reads process environment for configuration, or lets
-//! a panic cross into C (pam-bindings' guard turns one into `PAM_ABORT`).
+//! a panic cross into C (pam-bindings' guard turns one into `PAM_ABORT`). The
+//! environment is read only for the message language and the signs of a remote
+//! session ([`crate::locality`]), both of which can never let a login through.
 
 mod ffi;
 
@@ -115,6 +117,18 @@ fn authenticate(
             .flatten()
             .map(|s| s.to_bytes()),
     );
+    let logind = crate::locality::LogindPaths::system();
+    let locality = crate::locality::decide(
+        &rhost,
+        &crate::locality::logind_session(&logind),
+        // Any non-empty source counts: the variables can only make the login stricter.
+        &|name| {
+            session_env(pamh, name)
+                .filter(|v| !v.is_empty())
+                .or_else(|| crate::locality::start_env(&logind.proc_self, name))
+        },
+    );
+    log.log(&Event::Debug(locality.to_string()));
     let host = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -130,7 +144,7 @@ fn authenticate(
         clock: &now,
         session: auth::Session {
             service: &service,
-            remote: !rhost.is_empty(),
+            remote: locality.remote,
             require_key: args.require_key,
             host: &host,
         },
@@ -182,11 +196,7 @@ const SYSTEM_LOCALE: &str = "/etc/default/locale";
 /// only after authentication). Only the language of the messages depends on it,
 /// never what is checked.
 fn language(pamh: &PamHandle) -> Lang {
-    let from_session = |name: &str| {
-        let c_name = std::ffi::CString::new(name).ok()?;
-        ffi::getenv(pamh, &c_name).or_else(|| std::env::var(name).ok())
-    };
-    if let Some(lang) = Lang::from_env_if_set(from_session) {
+    if let Some(lang) = Lang::from_env_if_set(|name| session_env(pamh, name)) {
         return lang;
     }
     let system = std::fs::File::open(SYSTEM_LOCALE)
@@ -197,6 +207,18 @@ fn language(pamh: &PamHandle) -> Lang {
         })
         .unwrap_or_default();
     Lang::from_locale_file(&system)
+}
+
+/// A variable of the login's environment: the PAM environment (pam_env, the
+/// application), else the process environment (sudo, su and login run with the
+/// caller's). Read only for what cannot loosen a login: the language of messages
+/// and the signs of a remote session (see [`crate::locality`]).
+fn session_env(pamh: &PamHandle, name: &str) -> Option<String> {
+    let c_name = std::ffi::CString::new(name).ok()?;
+    // An empty PAM variable must not hide the process's (SSH_CONNECTION).
+    ffi::getenv(pamh, &c_name)
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::var(name).ok())
 }
 
 /// The conversation of the application that called libpam.
