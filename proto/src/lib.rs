@@ -1,0 +1,292 @@
+//! The protocol between `pam_mfa.so` (and `mfa-token` run by users) and `pam_mfad`.
+//!
+//! Invariant: a connection carries one login. Every message is one frame: a 4-byte
+//! big-endian length, then that many bytes of JSON, at most [`MAX_FRAME`]; a longer
+//! frame, or one that does not decode into the expected message (unknown fields
+//! included), ends the connection. The client speaks first with
+//! [`Request::Login`], naming the [`VERSION`] it speaks; the daemon answers with
+//! prompts, messages and exactly one [`Reply::Verdict`], and the client answers
+//! each prompt with [`Request::Answer`]. A daemon that does not speak the client's
+//! version answers [`Verdict::ServiceError`] at once.
+//!
+//! The daemon learns who is calling from the socket (SO_PEERCRED), never from a
+//! message. Secrets travel only one way: a typed answer from the client; the daemon
+//! never sends a key, only text to show (a QR code as lines of text).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// The version of this protocol.
+pub const VERSION: u32 = 1;
+
+/// The largest frame either side accepts (a QR code shown as text is about 3 KiB).
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// The daemon's socket unless configured otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/pam_mfa/socket";
+
+/// What the client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// The first message: who logs in, and where from.
+    Login(Login),
+    /// The answer to the last [`Reply::Prompt`]; `None` when the application's
+    /// conversation failed (the login then ends).
+    Answer { text: Option<Secret> },
+}
+
+/// A login as the PAM application describes it (its PAM items), the module's
+/// arguments and what the module saw of the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// The protocol version the client speaks.
+    pub version: u32,
+    /// PAM_USER as the application passed it: bytes, as PAM promises no encoding.
+    pub user: Vec<u8>,
+    /// PAM_SERVICE.
+    pub service: String,
+    /// PAM_RHOST, empty when unset.
+    pub rhost: String,
+    /// PAM_TTY, empty when unset.
+    pub tty: String,
+    /// PAM_RUSER, empty when unset.
+    pub ruser: String,
+    /// The locale of the messages (LC_ALL / LC_MESSAGES / LANG as the module found
+    /// them), empty for the daemon's default.
+    pub locale: String,
+    /// SSH_CONNECTION or SSH_CLIENT was set for the caller: a remote session.
+    pub ssh: bool,
+    /// The module argument `require_key`.
+    pub require_key: bool,
+    /// PAM_SILENT: no information messages.
+    pub silent: bool,
+}
+
+/// A typed answer: wiped from memory when dropped, never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub Zeroizing<String>);
+
+impl Secret {
+    pub fn new(text: &str) -> Secret {
+        Secret(Zeroizing::new(text.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What the daemon says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reply {
+    /// Ask the user (without echo); the client answers with [`Request::Answer`].
+    Prompt { text: String },
+    /// Show a line of information (PAM_TEXT_INFO).
+    Info { text: String },
+    /// Show an error message (PAM_ERROR_MSG).
+    Error { text: String },
+    /// The end of the login.
+    Verdict { verdict: Verdict },
+}
+
+/// How the login ended; the module turns it into its PAM code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// PAM_SUCCESS.
+    Success,
+    /// PAM_AUTH_ERR: a wrong code, a locked or unknown user...
+    Failure,
+    /// PAM_IGNORE: an unenrolled user under `unenrolled = "ignore"`.
+    Ignore,
+    /// PAM_AUTHINFO_UNAVAIL: the store or a device failed.
+    Unavailable,
+    /// PAM_SERVICE_ERR: the daemon's configuration or the request is wrong.
+    ServiceError,
+    /// PAM_CONV_ERR: the application's conversation failed.
+    ConversationError,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The peer closed the connection before a frame began.
+    Closed,
+    /// The announced length is over the limit.
+    TooLarge(usize),
+    /// Reading failed (or timed out) inside a frame.
+    Io(io::Error),
+    /// The frame is not the expected message.
+    Decode(serde_json::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Closed => f.write_str("the peer closed the connection"),
+            FrameError::TooLarge(n) => {
+                write!(f, "a frame of {n} bytes is over the limit of {MAX_FRAME}")
+            }
+            FrameError::Io(e) => write!(f, "reading a frame: {e}"),
+            FrameError::Decode(e) => write!(f, "malformed message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Io(e) => Some(e),
+            FrameError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes `message` as one frame.
+pub fn encode<T: Serialize>(message: &T) -> io::Result<Zeroizing<Vec<u8>>> {
+    let body = Zeroizing::new(serde_json::to_vec(message).map_err(io::Error::other)?);
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|&n| n as usize <= MAX_FRAME)
+        .ok_or_else(|| io::Error::other("message over the frame limit"))?;
+    let mut frame = Zeroizing::new(Vec::with_capacity(4 + body.len()));
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Writes `message` as one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, message: &T) -> io::Result<()> {
+    w.write_all(&encode(message)?)?;
+    w.flush()
+}
+
+/// Reads one frame and decodes it as `T`.
+pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<T, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = Zeroizing::new(vec![0u8; len]);
+    r.read_exact(&mut body).map_err(FrameError::Io)?;
+    decode(&body)
+}
+
+/// Decodes one frame's body (the fuzz target's entry).
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(body).map_err(FrameError::Decode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(m: T) {
+        let frame = encode(&m).unwrap();
+        let back: T = read_frame(&mut &frame[..]).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        round_trip(Request::Login(Login {
+            version: VERSION,
+            user: b"al\xffice".to_vec(),
+            service: "sshd".into(),
+            rhost: "192.0.2.7".into(),
+            ssh: true,
+            ..Login::default()
+        }));
+        round_trip(Request::Answer {
+            text: Some(Secret::new("123 456")),
+        });
+        round_trip(Request::Answer { text: None });
+        round_trip(Reply::Prompt {
+            text: "Verification code: ".into(),
+        });
+        round_trip(Reply::Verdict {
+            verdict: Verdict::Ignore,
+        });
+    }
+
+    #[test]
+    fn the_wire_format_is_documented_json() {
+        let frame = encode(&Reply::Verdict {
+            verdict: Verdict::Success,
+        })
+        .unwrap();
+        assert_eq!(&frame[..4], &[0, 0, 0, 38]);
+        assert_eq!(
+            std::str::from_utf8(&frame[4..]).unwrap(),
+            r#"{"type":"verdict","verdict":"success"}"#
+        );
+    }
+
+    #[test]
+    fn oversized_truncated_and_unknown_frames_are_refused() {
+        let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        assert!(matches!(
+            read_frame::<Request>(&mut &huge[..]),
+            Err(FrameError::TooLarge(_))
+        ));
+        assert!(matches!(
+            read_frame::<Request>(&mut &[][..]),
+            Err(FrameError::Closed)
+        ));
+        assert!(matches!(
+            read_frame::<Request>(&mut &[0, 0][..]),
+            Err(FrameError::Io(_))
+        ));
+        assert!(matches!(
+            read_frame::<Request>(&mut &[0, 0, 0, 9, b'{'][..]),
+            Err(FrameError::Io(_))
+        ));
+        for body in [
+            &br#"{"type":"answer","text":"1","extra":1}"#[..],
+            br#"{"type":"login"}"#,
+            br#"{"type":"shutdown"}"#,
+            b"\xff\xfe",
+            b"",
+        ] {
+            assert!(
+                matches!(decode::<Request>(body), Err(FrameError::Decode(_))),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_never_shows_in_debug_output() {
+        let a = Request::Answer {
+            text: Some(Secret::new("424242")),
+        };
+        assert!(!format!("{a:?}").contains("424242"));
+    }
+}
