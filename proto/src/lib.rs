@@ -66,6 +66,8 @@ pub struct Login {
     pub require_key: bool,
     /// PAM_SILENT: no information messages.
     pub silent: bool,
+    /// The module argument `debug`: extra detail in the daemon's log.
+    pub debug: bool,
 }
 
 /// A typed answer: wiped from memory when dropped, never printed.
@@ -99,8 +101,9 @@ pub enum Reply {
     Info { text: String },
     /// Show an error message (PAM_ERROR_MSG).
     Error { text: String },
-    /// The end of the login.
-    Verdict { verdict: Verdict },
+    /// The end of the login; the module asks libpam to delay a failure by
+    /// `fail_delay_ms` (`policy.fail_delay_ms`, pam_fail_delay(3)).
+    Verdict { verdict: Verdict, fail_delay_ms: u32 },
 }
 
 /// How the login ended; the module turns it into its PAM code.
@@ -233,6 +236,7 @@ mod tests {
         });
         round_trip(Reply::Verdict {
             verdict: Verdict::Ignore,
+            fail_delay_ms: 2000,
         });
     }
 
@@ -240,13 +244,12 @@ mod tests {
     fn the_wire_format_is_documented_json() {
         let frame = encode(&Reply::Verdict {
             verdict: Verdict::Success,
+            fail_delay_ms: 0,
         })
         .unwrap();
-        assert_eq!(&frame[..4], &[0, 0, 0, 38]);
-        assert_eq!(
-            std::str::from_utf8(&frame[4..]).unwrap(),
-            r#"{"type":"verdict","verdict":"success"}"#
-        );
+        let body = r#"{"type":"verdict","verdict":"success","fail_delay_ms":0}"#;
+        assert_eq!(&frame[..4], &(body.len() as u32).to_be_bytes());
+        assert_eq!(std::str::from_utf8(&frame[4..]).unwrap(), body);
     }
 
     #[test]

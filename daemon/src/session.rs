@@ -1,0 +1,276 @@
+//! One login over one connection: the client's request, the decision by the core
+//! (`pam_mfa::auth`), the conversation relayed as prompts and messages, one verdict.
+//!
+//! Invariant: who logs in is checked against who calls: a caller that is not root
+//! (a screen locker) may only authenticate its own account, by the account's own
+//! name. Every read from the client has a bound ([`FIRST_REQUEST`], [`ANSWER`]);
+//! a client that goes away ends the login as a failed conversation, with nothing
+//! spent but what the core already decided. Every refusal takes at least
+//! `policy.refusal_ms` after the last answer, as in the module.
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::socket::UnixCredentials;
+use zeroize::Zeroizing;
+
+use mfa_proto::{read_frame, write_frame, FrameError, Login, Reply, Request, Verdict, VERSION};
+use pam_mfa::accounts::{Accounts, Lookup, NssAccounts};
+use pam_mfa::audit::{Audit, Escaped, Event};
+use pam_mfa::auth::{self, KeyPort, Prompter};
+use pam_mfa::config::Config;
+use pam_mfa::error::{Error, Outcome};
+use pam_mfa::fido2::Authenticator;
+use pam_mfa::i18n::Lang;
+use pam_mfa::locality::{self, LogindPaths};
+use pam_mfa::policy::Pace;
+use pam_mfa::random::OsRandom;
+use pam_mfa::store::FileStore;
+
+use crate::audit::{self as log, LoginLog};
+use crate::server::Shared;
+
+/// How long a new connection may take to say who logs in.
+const FIRST_REQUEST: Duration = Duration::from_secs(5);
+/// How long the user may take to answer a prompt (scan a QR code, wait for a text).
+const ANSWER: Duration = Duration::from_secs(300);
+/// How long a write to the client may block.
+const WRITE: Duration = Duration::from_secs(10);
+
+/// Serves the login on `stream` for the caller `cred`.
+pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
+    let _ = stream.set_write_timeout(Some(WRITE));
+    let _ = stream.set_read_timeout(Some(FIRST_REQUEST));
+    let login = match read_frame::<Request>(&mut &stream) {
+        Ok(Request::Login(login)) => login,
+        Ok(Request::Answer { .. }) => {
+            log::line(
+                log::WARNING,
+                &format!("uid {}: an answer before any login, connection closed", cred.uid()),
+            );
+            return;
+        }
+        Err(FrameError::Closed) => return,
+        Err(e) => {
+            log::line(
+                log::WARNING,
+                &format!("uid {}: {e}, connection closed", cred.uid()),
+            );
+            return;
+        }
+    };
+    let cfg = shared.config();
+    let mut audit = LoginLog::new(&login.service, &login.rhost, cred.uid(), login.debug);
+    let mut pace = Pace {
+        from: Instant::now(),
+        refusal: Duration::from_millis(cfg.policy.refusal_ms.into()),
+    };
+    let verdict = if login.version != VERSION {
+        log::line(
+            log::ERROR,
+            &format!(
+                "uid {}: client speaks protocol {}, this daemon {VERSION}",
+                cred.uid(),
+                login.version
+            ),
+        );
+        Verdict::ServiceError
+    } else {
+        authenticate(&cfg, &login, &stream, cred, &mut audit, &mut pace)
+    };
+    if verdict != Verdict::Success && verdict != Verdict::Ignore {
+        std::thread::sleep(pace.remaining(Instant::now()));
+    }
+    let _ = write_frame(
+        &mut &stream,
+        &Reply::Verdict {
+            verdict,
+            fail_delay_ms: cfg.policy.fail_delay_ms,
+        },
+    );
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether a caller that is not root asks for its own account.
+fn caller_may_authenticate(cred: UnixCredentials, typed: &[u8]) -> bool {
+    if cred.uid() == 0 {
+        return true;
+    }
+    let Lookup::Found(name) = NssAccounts.lookup(typed) else {
+        return false;
+    };
+    matches!(
+        nix::unistd::User::from_name(&name),
+        Ok(Some(account)) if account.uid.as_raw() == cred.uid()
+    )
+}
+
+fn authenticate(
+    cfg: &Config,
+    login: &Login,
+    stream: &UnixStream,
+    cred: UnixCredentials,
+    audit: &mut LoginLog,
+    pace: &mut Pace,
+) -> Verdict {
+    if !caller_may_authenticate(cred, &login.user) {
+        log::line(
+            log::WARNING,
+            &format!(
+                "uid {} asked to authenticate \"{}\": refused, a caller that is not root may only authenticate its own account{}",
+                cred.uid(),
+                Escaped(&login.user),
+                audit.context
+            ),
+        );
+        return Verdict::Failure;
+    }
+    // The caller's session, from the process that connected (SO_PEERCRED).
+    let logind = LogindPaths {
+        proc_self: PathBuf::from(format!("/proc/{}", cred.pid())),
+        ..LogindPaths::system()
+    };
+    let locality = locality::decide(
+        &login.rhost,
+        &locality::logind_session(&logind),
+        &|name| {
+            (login.ssh && locality::SSH_VARIABLES.contains(&name)).then(|| "set".to_owned())
+        },
+    );
+    audit.log(&Event::Debug(locality.to_string()));
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let mut prompter = SocketPrompter {
+        stream,
+        silent: login.silent,
+        answered: None,
+    };
+    let mut courier = pam_mfa::oob::CommandCourier {
+        cfg: &cfg.oob,
+        owner: 0,
+    };
+    let store = FileStore::new(&cfg.store.dir);
+    let mut env = auth::Env {
+        cfg,
+        lang: language(&login.locale),
+        now: now(),
+        clock: &now,
+        session: auth::Session {
+            service: &login.service,
+            remote: locality.remote,
+            require_key: login.require_key,
+            host: &host,
+        },
+        prompter: &mut prompter,
+        keys: &mut HidKeys,
+        rng: &mut OsRandom,
+        audit,
+        accounts: &NssAccounts,
+        courier: &mut courier,
+    };
+    let result = auth::authenticate(&store, &login.user, &mut env);
+    if let Some(at) = prompter.answered {
+        pace.from = at;
+    }
+    if matches!(result, Err(Error::Conversation)) {
+        audit.log(&Event::Conversation { user: &login.user });
+    }
+    verdict(&result)
+}
+
+/// The verdict for the client: the same table as the module's PAM codes
+/// (`pam_mfa::error::pam_code`); anything unforeseen is a failure.
+fn verdict(result: &Result<Outcome, Error>) -> Verdict {
+    match result {
+        Ok(Outcome::Success) => Verdict::Success,
+        Ok(Outcome::Failure) => Verdict::Failure,
+        Ok(Outcome::Ignore) => Verdict::Ignore,
+        Err(Error::Args(_) | Error::Config(_)) => Verdict::ServiceError,
+        Err(Error::Store(_)) => Verdict::Unavailable,
+        Err(Error::Conversation) => Verdict::ConversationError,
+        Err(_) => Verdict::Failure,
+    }
+}
+
+/// The language of the messages: the client's locale, else the system's.
+fn language(locale: &str) -> Lang {
+    if !locale.is_empty() {
+        return Lang::from_locale(locale);
+    }
+    let system = std::fs::read_to_string("/etc/default/locale").unwrap_or_default();
+    Lang::from_locale_file(&system)
+}
+
+/// The conversation, relayed through the client to the application.
+struct SocketPrompter<'a> {
+    stream: &'a UnixStream,
+    silent: bool,
+    answered: Option<Instant>,
+}
+
+impl Prompter for SocketPrompter<'_> {
+    fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let mut stream = self.stream;
+        write_frame(
+            &mut stream,
+            &Reply::Prompt {
+                text: prompt.to_owned(),
+            },
+        )
+        .map_err(|_| Error::Conversation)?;
+        let _ = self.stream.set_read_timeout(Some(ANSWER));
+        let answer = match read_frame::<Request>(&mut stream) {
+            Ok(Request::Answer { text: Some(text) }) => {
+                Zeroizing::new(text.expose().as_bytes().to_vec())
+            }
+            _ => return Err(Error::Conversation),
+        };
+        self.answered = Some(Instant::now());
+        Ok(answer)
+    }
+
+    fn info(&mut self, text: &str) -> Result<(), Error> {
+        self.show(Reply::Info {
+            text: text.to_owned(),
+        })
+    }
+
+    fn error(&mut self, text: &str) -> Result<(), Error> {
+        self.show(Reply::Error {
+            text: text.to_owned(),
+        })
+    }
+
+    fn silent(&self) -> bool {
+        self.silent
+    }
+}
+
+impl SocketPrompter<'_> {
+    fn show(&mut self, reply: Reply) -> Result<(), Error> {
+        if self.silent {
+            return Ok(());
+        }
+        let mut stream = self.stream;
+        write_frame(&mut stream, &reply).map_err(|_| Error::Conversation)
+    }
+}
+
+/// The security keys plugged into this machine.
+struct HidKeys;
+
+impl KeyPort for HidKeys {
+    fn open(&mut self) -> Option<Box<dyn Authenticator>> {
+        pam_mfa::fido2::hid::HidAuthenticator::open(None)
+            .ok()
+            .map(|k| Box::new(k) as Box<dyn Authenticator>)
+    }
+}
