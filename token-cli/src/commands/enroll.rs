@@ -404,7 +404,8 @@ fn confirm(
         if read == 0 {
             break;
         }
-        let code = pam_mfa::answer::normalize(line.as_bytes()).unwrap_or_default();
+        let code = pam_mfa::answer::normalize(line.trim_end_matches(['\n', '\r']).as_bytes())
+            .unwrap_or_default();
         if let totp::Check::Accepted { step } =
             totp::check(secret, params, &code, ctx.now(), cfg.totp.window, None)
         {
