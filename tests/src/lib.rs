@@ -36,6 +36,7 @@ pub struct Artifacts {
     /// tests/src/bin/pam_driver.rs: a libpam application with a byte-exact
     /// conversation, for hostile input and the benchmarks.
     pub driver: PathBuf,
+    pub daemon: PathBuf,
 }
 
 fn workspace() -> PathBuf {
@@ -54,7 +55,7 @@ pub fn artifacts() -> &'static Artifacts {
         // Two runs: `--bin` would restrict the first one to binaries and skip the
         // module's cdylib and mfa-token.
         for args in [
-            &["-p", "pam_mfa", "-p", "mfa-token"][..],
+            &["-p", "pam_mfa", "-p", "mfa-token", "-p", "pam_mfad"][..],
             &["-p", "pam_mfa-e2e", "--bin", "pam_driver"],
         ] {
             let status = Command::new(&cargo)
@@ -70,6 +71,7 @@ pub fn artifacts() -> &'static Artifacts {
             module: target.join("release/libpam_mfa.so"),
             cli: target.join("release/mfa-token"),
             driver: target.join("release/pam_driver"),
+            daemon: target.join("release/pam_mfad"),
         };
         assert!(
             a.module.exists() && a.cli.exists(),
@@ -392,6 +394,8 @@ pub struct LoginOpts<'a> {
     pub setup: Option<&'a str>,
     /// The virtual security key the login can reach.
     pub key: Option<&'a vkey::VirtualKey>,
+    /// Run the login program as this uid (a screen locker), after the mounts.
+    pub uid: Option<u32>,
 }
 
 impl Sandbox {
@@ -507,11 +511,12 @@ impl Sandbox {
             // The preload is set for the program alone: pam_wrapper's constructor
             // would otherwise run in unshare, before the private /tmp exists.
             .arg(format!(
-                r#"{} {} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} && LD_PRELOAD="{}" exec "$0" "$@""#,
+                r#"{} {} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} && LD_PRELOAD="{}" exec {} "$0" "$@""#,
                 self.nss_mount(),
                 opts.setup.map(|s| format!("{s} &&")).unwrap_or_default(),
                 passwd_mount(&self.passwd_extra, "/tmp/.passwd"),
-                if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" }
+                if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" },
+                opts.uid.map(|u| format!("setpriv --reuid={u} --regid={u} --clear-groups")).unwrap_or_default()
             ))
             .arg(program)
             .args(args)
@@ -617,13 +622,10 @@ impl Sandbox {
         self.cli_command_with(args, env, uid, None)
     }
 
-    fn cli_command_with(
-        &self,
-        args: &[&str],
-        env: &[(&str, &str)],
-        uid: Option<u32>,
-        key: Option<&vkey::VirtualKey>,
-    ) -> Command {
+    /// `program` in a mount namespace whose /dev holds null, zero, urandom, tty,
+    /// devpts and `log` (the sandbox's syslog socket, so the suites read exactly what
+    /// it sent), and whose /etc/passwd has the sandbox's users; as `uid` if given.
+    fn namespaced(&self, program: &Path, uid: Option<u32>) -> Command {
         let pts = self.root.join("pts");
         fs::create_dir_all(&pts).unwrap();
         let mut cmd = Command::new("unshare");
@@ -639,7 +641,7 @@ impl Sandbox {
                 r#"mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/tty c 5 0 && "#,
                 r#"mkdir /dev/pts && mount --move "$pts" /dev/pts && "#,
                 r#"touch /dev/log && mount --bind "$sock" /dev/log && "#,
-                // The preload, if any, for mfa-token alone (not for mount and mknod).
+                // The preload, if any, for the program alone (not for mount and mknod).
                 r#"LD_PRELOAD="$CLIENT_PRELOAD" exec "$@""#
             ))
             .arg("sh")
@@ -653,8 +655,19 @@ impl Sandbox {
                 .arg(format!("--regid={uid}"))
                 .arg("--clear-groups");
         }
-        cmd.arg(&artifacts().cli)
-            .arg("--config")
+        cmd.arg(program);
+        cmd
+    }
+
+    fn cli_command_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        uid: Option<u32>,
+        key: Option<&vkey::VirtualKey>,
+    ) -> Command {
+        let mut cmd = self.namespaced(&artifacts().cli, uid);
+        cmd            .arg("--config")
             .arg(&self.config)
             .args(args)
             .env_remove("LANG")
@@ -672,6 +685,28 @@ impl Sandbox {
                 .env("UMOCKDEV_DIR", &k.umockdev_dir);
         }
         cmd
+    }
+
+    /// Starts pam_mfad for this sandbox's config on `root/socket`, in a mount
+    /// namespace that sees the sandbox's users and sends its log to the sandbox
+    /// (read it with [`Sandbox::syslog`]). Stopped (SIGTERM) when dropped.
+    pub fn start_daemon(&self) -> Daemon {
+        let socket = self.root.join("socket");
+        let mut cmd = self.namespaced(&artifacts().daemon, None);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("start pam_mfad");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(std::time::Instant::now() < deadline, "pam_mfad did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Daemon { child, socket }
     }
 
     /// Runs `mfa-token args` with the virtual key reachable.
@@ -817,6 +852,35 @@ impl Sandbox {
 
     pub fn record_path(&self, user: &str) -> PathBuf {
         self.store.join(format!("{user}.toml"))
+    }
+}
+
+/// A running pam_mfad (see [`Sandbox::start_daemon`]).
+pub struct Daemon {
+    pub child: Child,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Sends `signal` (e.g. "HUP", "TERM", "KILL") to the daemon. `child` is
+    /// unshare, which execs sh, which execs pam_mfad: the same process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,4 +1,5 @@
-//! Module arguments from the pam.d line: `config=PATH` and `debug`.
+//! Module arguments from the pam.d line: `config=PATH` (the module decides in
+//! process) or `socket=PATH` (it asks pam_mfad there), `debug` and `require_key`.
 //!
 //! Invariant: every argument is understood or the whole list is refused; a typo in
 //! /etc/pam.d never silently changes what the module does.
@@ -17,6 +18,9 @@ pub struct ModuleArgs {
     pub debug: bool,
     /// `require_key`: only a security key passes on this PAM line, no code.
     pub require_key: bool,
+    /// `socket=PATH`: pam_mfad decides, reached at PATH; `config=` then has no
+    /// meaning and is refused.
+    pub socket: Option<PathBuf>,
 }
 
 /// A module argument that was not understood.
@@ -27,6 +31,10 @@ pub enum ArgError {
     Unknown(String),
     /// `config=` with a relative or empty path.
     RelativeConfig(String),
+    /// `socket=` with a relative or empty path.
+    RelativeSocket(String),
+    /// `config=` and `socket=` together: the daemon reads its own config.
+    ConfigWithSocket,
     /// The same argument twice.
     Repeated(&'static str),
     /// An argument that is not UTF-8.
@@ -40,6 +48,13 @@ impl fmt::Display for ArgError {
             Self::RelativeConfig(p) => {
                 write!(f, "module argument config={p:?}: the path must be absolute")
             }
+            Self::RelativeSocket(p) => {
+                write!(f, "module argument socket={p:?}: the path must be absolute")
+            }
+            Self::ConfigWithSocket => write!(
+                f,
+                "module arguments config= and socket= together: with socket=, pam_mfad reads its own --config"
+            ),
             Self::Repeated(a) => write!(f, "module argument {a} given more than once"),
             Self::Encoding => write!(f, "module argument is not valid UTF-8"),
         }
@@ -54,6 +69,7 @@ impl ModuleArgs {
         let mut config = None;
         let mut debug = false;
         let mut require_key = false;
+        let mut socket = None;
         for raw in args {
             let arg = std::str::from_utf8(raw).map_err(|_| ArgError::Encoding)?;
             if let Some(path) = arg.strip_prefix("config=") {
@@ -62,6 +78,13 @@ impl ModuleArgs {
                 }
                 if config.replace(PathBuf::from(path)).is_some() {
                     return Err(ArgError::Repeated("config"));
+                }
+            } else if let Some(path) = arg.strip_prefix("socket=") {
+                if !path.starts_with('/') {
+                    return Err(ArgError::RelativeSocket(path.to_owned()));
+                }
+                if socket.replace(PathBuf::from(path)).is_some() {
+                    return Err(ArgError::Repeated("socket"));
                 }
             } else if arg == "debug" {
                 if debug {
@@ -77,10 +100,14 @@ impl ModuleArgs {
                 return Err(ArgError::Unknown(arg.to_owned()));
             }
         }
+        if config.is_some() && socket.is_some() {
+            return Err(ArgError::ConfigWithSocket);
+        }
         Ok(ModuleArgs {
             config: config.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH)),
             debug,
             require_key,
+            socket,
         })
     }
 }
@@ -101,6 +128,7 @@ mod tests {
                 config: PathBuf::from("/etc/pam_mfa/config.toml"),
                 debug: false,
                 require_key: false,
+                socket: None,
             })
         );
     }
@@ -113,7 +141,12 @@ mod tests {
                 config: PathBuf::from("/etc/other.toml"),
                 debug: true,
                 require_key: true,
+                socket: None,
             })
+        );
+        assert_eq!(
+            parse(&["socket=/run/x/socket", "debug"]).map(|a| a.socket),
+            Ok(Some(PathBuf::from("/run/x/socket")))
         );
     }
 
@@ -133,6 +166,14 @@ mod tests {
         assert_eq!(
             parse(&["config=/a", "config=/b"]),
             Err(ArgError::Repeated("config"))
+        );
+        assert_eq!(
+            parse(&["socket=run/socket"]),
+            Err(ArgError::RelativeSocket("run/socket".into()))
+        );
+        assert_eq!(
+            parse(&["socket=/a", "config=/b"]),
+            Err(ArgError::ConfigWithSocket)
         );
         assert_eq!(
             ModuleArgs::parse([b"config=/\xff".as_slice()]),

@@ -7,6 +7,7 @@
 //! environment is read only for the message language and the signs of a remote
 //! session ([`crate::locality`]), both of which can never let a login through.
 
+mod client;
 mod ffi;
 
 use std::ffi::CStr;
@@ -41,7 +42,14 @@ impl PamHooks for PamMfa {
             from: Instant::now(),
             refusal: Duration::ZERO,
         };
-        let code = pam_code(&authenticate(pamh, &args, flags, &mut pace));
+        let args = ModuleArgs::parse(args.iter().map(|a| a.to_bytes()));
+        if let Ok(parsed) = &args {
+            if let Some(socket) = &parsed.socket {
+                // pam_mfad decides, and paces its refusals itself.
+                return client::authenticate(pamh, parsed, socket, flags);
+            }
+        }
+        let code = pam_code(&authenticate(pamh, args, flags, &mut pace));
         // Every refusal takes the same time, whatever its reason (policy.refusal_ms).
         if !matches!(code, PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE) {
             std::thread::sleep(pace.remaining(Instant::now()));
@@ -70,11 +78,11 @@ fn now() -> u64 {
 /// of the last answer from the conversation.
 fn authenticate(
     pamh: &mut PamHandle,
-    args: &[&CStr],
+    args: Result<ModuleArgs, crate::config::ArgError>,
     flags: PamFlag,
     pace: &mut Pace,
 ) -> Result<Outcome, Error> {
-    let args = ModuleArgs::parse(args.iter().map(|a| a.to_bytes())).map_err(|e| {
+    let args = args.map_err(|e| {
         Syslog::new(pamh, true).log(&Event::Args(&e));
         Error::Args(e)
     })?;

@@ -1,0 +1,167 @@
+//! The module as a client of pam_mfad (module argument `socket=PATH`): it describes
+//! the login, relays the daemon's prompts and messages through the application's
+//! conversation, and returns the daemon's verdict.
+//!
+//! Invariant: fails closed and never hangs. No daemon, a daemon that goes away, a
+//! malformed reply or a wait past its bound is PAM_AUTHINFO_UNAVAIL, with one log
+//! line; only the daemon's `success` verdict is PAM_SUCCESS and only its `ignore`
+//! PAM_IGNORE. The module holds no key and reads no store: the only secret it
+//! touches is what the user typed, on its way to the daemon.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pam_bindings::constants::{
+    PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
+};
+use pam_bindings::conv::Conv;
+use pam_bindings::items::{RHost, RUser, Service, Tty};
+use pam_bindings::module::PamHandle;
+
+use mfa_proto::{read_frame, write_frame, Login, Reply, Request, Secret, Verdict, VERSION};
+
+use super::ffi;
+use crate::config::ModuleArgs;
+
+/// How long connecting to the daemon may take.
+const CONNECT: Duration = Duration::from_secs(1);
+/// How long one reply may take: longer than the daemon's own longest wait (a user
+/// answering, a key being touched, a delivery command running).
+const REPLY: Duration = Duration::from_secs(600);
+/// How long a write to the daemon may block.
+const WRITE: Duration = Duration::from_secs(10);
+
+/// One authentication through the daemon at `socket`.
+pub(super) fn authenticate(
+    pamh: &mut PamHandle,
+    args: &ModuleArgs,
+    socket: &Path,
+    flags: PamFlag,
+) -> PamResultCode {
+    let unavailable = |pamh: &PamHandle, why: String| {
+        ffi::syslog(pamh, libc::LOG_ERR, &why);
+        PamResultCode::PAM_AUTHINFO_UNAVAIL
+    };
+    let user = match pamh.get_user(None) {
+        Ok(u) => u.as_bytes().to_vec(),
+        Err(code) => return code,
+    };
+    let login = describe(pamh, args, user, flags);
+    let stream = match connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            return unavailable(
+                pamh,
+                format!("cannot reach pam_mfad at {}: {e}", socket.display()),
+            )
+        }
+    };
+    let conv = match pamh.get_item::<Conv>() {
+        Ok(Some(conv)) => conv,
+        _ => return PamResultCode::PAM_CONV_ERR,
+    };
+    match converse(&stream, &login, &conv) {
+        Ok((verdict, fail_delay_ms)) => {
+            ffi::fail_delay(pamh, fail_delay_ms);
+            code(verdict)
+        }
+        Err(e) => unavailable(pamh, format!("pam_mfad at {}: {e}", socket.display())),
+    }
+}
+
+/// The login as the daemon needs it: PAM items, locale, signs of a remote session.
+fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) -> Login {
+    let item = |bytes: Option<&[u8]>| {
+        bytes
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
+    let env = |name: &str| super::session_env(pamh, name).filter(|v| !v.is_empty());
+    let proc_self = Path::new("/proc/self");
+    Login {
+        version: VERSION,
+        user,
+        service: item(pamh.get_item::<Service>().ok().flatten().map(|s| s.0.to_bytes())),
+        rhost: item(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0.to_bytes())),
+        tty: item(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0.to_bytes())),
+        ruser: item(pamh.get_item::<RUser>().ok().flatten().map(|s| s.0.to_bytes())),
+        locale: ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .find_map(|name| env(name))
+            .unwrap_or_default(),
+        ssh: crate::locality::SSH_VARIABLES.iter().any(|name| {
+            env(name)
+                .or_else(|| crate::locality::start_env(proc_self, name))
+                .is_some()
+        }),
+        require_key: args.require_key,
+        silent: flags & PAM_SILENT != 0,
+        debug: args.debug,
+    }
+}
+
+/// Connects within [`CONNECT`] (a full backlog must not hang the login).
+fn connect(socket: &Path) -> io::Result<UnixStream> {
+    let started = Instant::now();
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(REPLY))?;
+                stream.set_write_timeout(Some(WRITE))?;
+                return Ok(stream);
+            }
+            // The backlog is full: try again until the bound.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && started.elapsed() < CONNECT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Relays the conversation until the verdict.
+fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verdict, u32), String> {
+    let mut stream = stream;
+    write_frame(&mut stream, &Request::Login(login.clone())).map_err(|e| e.to_string())?;
+    loop {
+        let reply: Reply = read_frame(&mut stream).map_err(|e| e.to_string())?;
+        match reply {
+            Reply::Verdict {
+                verdict,
+                fail_delay_ms,
+            } => return Ok((verdict, fail_delay_ms)),
+            Reply::Prompt { text } => {
+                let answer = conv.send(PAM_PROMPT_ECHO_OFF, &text).ok().map(|a| {
+                    Secret::new(
+                        &a.map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+                            .unwrap_or_default(),
+                    )
+                });
+                write_frame(&mut stream, &Request::Answer { text: answer })
+                    .map_err(|e| e.to_string())?;
+            }
+            // A message the application cannot show ends nothing: the daemon
+            // decides what a login needs to have seen.
+            Reply::Info { text } => {
+                let _ = conv.send(PAM_TEXT_INFO, &text);
+            }
+            Reply::Error { text } => {
+                let _ = conv.send(PAM_ERROR_MSG, &text);
+            }
+        }
+    }
+}
+
+/// The PAM code of a verdict.
+fn code(verdict: Verdict) -> PamResultCode {
+    match verdict {
+        Verdict::Success => PamResultCode::PAM_SUCCESS,
+        Verdict::Failure => PamResultCode::PAM_AUTH_ERR,
+        Verdict::Ignore => PamResultCode::PAM_IGNORE,
+        Verdict::Unavailable => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+        Verdict::ServiceError => PamResultCode::PAM_SERVICE_ERR,
+        Verdict::ConversationError => PamResultCode::PAM_CONV_ERR,
+    }
+}

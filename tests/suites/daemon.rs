@@ -1,0 +1,261 @@
+//! pam_mfad with the release module as its client (`socket=`), under real libpam:
+//! logins decided by the daemon, callers that are not root, a daemon that is down
+//! or dies, hostile clients, reload and stop.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use pam_mfa_e2e::{code, finish, now, LoginOpts, Sandbox, TempUser, SECRET};
+
+/// A sandbox whose "mfa" service asks the daemon, and that daemon.
+fn world(extra: &str) -> (Sandbox, pam_mfa_e2e::Daemon) {
+    let sb = Sandbox::new(extra);
+    let daemon = sb.start_daemon();
+    sb.pam_service(
+        "mfa",
+        &format!("auth required {{module}} socket={}", daemon.socket.display()),
+    );
+    (sb, daemon)
+}
+
+fn logged(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+#[test]
+fn a_code_logs_in_once_through_the_daemon() {
+    let (sb, _daemon) = world("");
+    sb.enroll_record("alice", SECRET, 0);
+    let c = code(SECRET, 0);
+    let first = sb.login("alice", &[&c]);
+    assert!(first.ok, "{first:?}");
+    assert!(
+        first.transcript.contains("Verification code: "),
+        "{}",
+        first.transcript
+    );
+    let again = sb.login("alice", &[&c]);
+    assert!(!again.ok);
+    assert!(again.transcript.contains("result") || !again.ok);
+    let log = sb.syslog();
+    assert!(
+        logged(&log, "pam_mfad[")
+            && logged(&log, "user=alice: second factor accepted (totp) service=mfa caller_uid=0"),
+        "{log:?}"
+    );
+    assert!(logged(&log, "user=alice: replayed totp code refused"), "{log:?}");
+    // The module itself reads no store: the daemon did (its log says so).
+    assert!(!first.logged("second factor accepted"), "{:?}", first.syslog);
+}
+
+#[test]
+fn racing_logins_with_one_code_give_one_success() {
+    let (sb, _daemon) = world("[lockout]\nmax_failures = 0");
+    sb.enroll_record("alice", SECRET, 0);
+    let c = code(SECRET, 0);
+    let children: Vec<_> = (0..32)
+        .map(|_| sb.spawn_login("alice", &LoginOpts::default()))
+        .collect();
+    let ok = children
+        .into_iter()
+        .map(|ch| finish(ch, &[&c]))
+        .filter(|l| l.ok)
+        .count();
+    assert_eq!(ok, 1);
+}
+
+#[test]
+fn a_screen_locker_authenticates_its_own_user_and_nobody_else() {
+    let (sb, _daemon) = world("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
+    let home = sb.root.join("home-locker");
+    let me = TempUser::new(&home);
+    sb.enroll_record(&me.name, SECRET, 0);
+    sb.enroll_record("alice", SECRET, 0);
+    let as_me = LoginOpts {
+        uid: Some(me.uid),
+        ..LoginOpts::default()
+    };
+    // Its own account: the code is checked as for root's callers.
+    let l = sb.login_with(&me.name, &["000000x"], &as_me);
+    assert!(!l.ok, "{l:?}");
+    let l = sb.login_with(&me.name, &[&code(SECRET, 0)], &as_me);
+    assert!(l.ok, "{l:?}");
+    // Another account: refused without a prompt, and logged.
+    let l = sb.login_with("alice", &[&code(SECRET, 0)], &as_me);
+    assert!(!l.ok, "{l:?}");
+    assert!(!l.transcript.contains("Verification code"), "{}", l.transcript);
+    let log = sb.syslog();
+    assert!(
+        logged(
+            &log,
+            &format!(
+                "uid {} asked to authenticate \"alice\": refused, a caller that is not root may only authenticate its own account",
+                me.uid
+            )
+        ),
+        "{log:?}"
+    );
+    // The root-only store is no obstacle for the locker any more: an unenrolled
+    // user under `ignore` is left to the stack instead of AUTHINFO_UNAVAIL.
+    std::fs::remove_file(sb.record_path(&me.name)).unwrap();
+    sb.pam_service(
+        "stack",
+        &format!(
+            "auth required {{module}} socket={}\nauth required pam_permit.so",
+            sb.root.join("socket").display()
+        ),
+    );
+    let l = sb.login_with(
+        &me.name,
+        &[],
+        &LoginOpts {
+            service: Some("stack"),
+            uid: Some(me.uid),
+            ..LoginOpts::default()
+        },
+    );
+    assert!(l.ok, "{l:?}");
+}
+
+#[test]
+fn without_a_daemon_logins_fail_closed_within_a_second() {
+    let (sb, daemon) = world("");
+    sb.enroll_record("alice", SECRET, 0);
+    drop(daemon);
+    let started = Instant::now();
+    let l = sb.login("alice", &[&code(SECRET, 0)]);
+    assert!(!l.ok);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        l.transcript.contains("Authentication information cannot be recovered"),
+        "{}",
+        l.transcript
+    );
+    assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
+}
+
+#[test]
+fn a_daemon_that_dies_mid_login_fails_it_at_once() {
+    let (sb, daemon) = world("");
+    sb.enroll_record("alice", SECRET, 0);
+    let child = sb.spawn_login("alice", &LoginOpts::default());
+    // The prompt is out: the daemon waits for the answer.
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.signal("KILL");
+    let started = Instant::now();
+    let l = finish(child, &[&code(SECRET, 0)]);
+    assert!(!l.ok);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        l.transcript.contains("Authentication information cannot be recovered"),
+        "{}",
+        l.transcript
+    );
+    // Nothing was spent: a new daemon accepts the code.
+    let _again = sb.start_daemon();
+    assert!(sb.login("alice", &[&code(SECRET, 0)]).ok);
+}
+
+#[test]
+fn hostile_clients_leave_roots_logins_working() {
+    let (sb, daemon) = world("");
+    sb.enroll_record("alice", SECRET, 0);
+    // Garbage, an oversized frame, a truncated frame, an answer before a login.
+    for junk in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        &[0xff, 0xff, 0xff, 0xff],
+        &[0, 0, 0, 50, b'{'],
+        b"\x00\x00\x00\x1d{\"type\":\"answer\",\"text\":null}",
+    ] {
+        let mut s = UnixStream::connect(&daemon.socket).unwrap();
+        let _ = s.write_all(junk);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        // The daemon closes the connection (a truncated frame after its timeout).
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+    }
+    // 1,000 connections opened and held by one user: most are refused at once,
+    // and root's login still works.
+    let holder = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c"])
+        .arg(format!(
+            "import socket,time\nheld=[]\nfor i in range(1000):\n  try:\n    s=socket.socket(socket.AF_UNIX)\n    s.connect({:?})\n    held.append(s)\n  except OSError:\n    pass\nprint('opened', flush=True)\ntime.sleep(30)\n",
+            daemon.socket.display().to_string()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut holder = holder;
+    let mut line = [0u8; 7];
+    holder.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+    let l = sb.login("alice", &[&code(SECRET, 0)]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(l.ok, "{l:?}");
+    assert!(
+        logged(&sb.syslog(), "connection of uid 65534 refused: too many open connections"),
+        "the per-uid limit was reached"
+    );
+}
+
+#[test]
+fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
+    let (sb, daemon) = world("");
+    sb.enroll_record("alice", SECRET, 0);
+    // Unenrolled bob is denied; after a reload to `ignore` he is left to the stack.
+    sb.pam_service(
+        "stack",
+        &format!(
+            "auth required {{module}} socket={}\nauth required pam_permit.so",
+            daemon.socket.display()
+        ),
+    );
+    let stack = LoginOpts {
+        service: Some("stack"),
+        ..LoginOpts::default()
+    };
+    assert!(!sb.login_with("bob", &["123456"], &stack).ok);
+    sb.write_config("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
+    daemon.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logged(&sb.syslog(), "reloaded") {
+        assert!(Instant::now() < deadline, "no reload logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sb.login_with("bob", &[], &stack).ok);
+    // A broken config is refused and the running one stays.
+    std::fs::write(&sb.config, "[policy]\nunenrolled = \"maybe\"\n").unwrap();
+    daemon.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = vec![];
+    while !logged(&seen, "configuration not reloaded") {
+        assert!(Instant::now() < deadline, "no refusal logged: {seen:?}");
+        std::thread::sleep(Duration::from_millis(50));
+        seen.extend(sb.syslog());
+    }
+    assert!(logged(&seen, "config.toml:2: key `policy.unenrolled`"), "{seen:?}");
+    assert!(sb.login_with("bob", &[], &stack).ok);
+}
+
+#[test]
+fn sigterm_finishes_the_login_in_flight_then_exits() {
+    let (sb, mut daemon) = world("");
+    sb.enroll_record("alice", SECRET, 0);
+    let child = sb.spawn_login("alice", &LoginOpts::default());
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.signal("TERM");
+    let l = finish(child, &[&code(SECRET, 0)]);
+    assert!(l.ok, "the login in flight completes: {l:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "pam_mfad did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!daemon.socket.exists(), "the socket file is removed");
+    let _ = now();
+}
