@@ -84,14 +84,18 @@ pub fn open(path: &Path) -> Result<Listener, String> {
             .create(parent)
             .map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    pam_mfa::secure_fs::open_dir(parent, pam_mfa::secure_fs::Trust::ROOT_NOT_WRITABLE.owned_by(
-        nix::unistd::geteuid().as_raw(),
-    ))
+    pam_mfa::secure_fs::open_dir(
+        parent,
+        pam_mfa::secure_fs::Trust::ROOT_NOT_WRITABLE.owned_by(nix::unistd::geteuid().as_raw()),
+    )
     .map_err(|e| format!("socket directory {e}"))?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if UnixStream::connect(path).is_ok() {
-                return Err(format!("{}: another pam_mfad answers there", path.display()));
+                return Err(format!(
+                    "{}: another pam_mfad answers there",
+                    path.display()
+                ));
             }
             std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         }

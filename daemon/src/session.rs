@@ -47,7 +47,10 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
         Ok(Request::Answer { .. }) => {
             log::line(
                 log::WARNING,
-                &format!("uid {}: an answer before any login, connection closed", cred.uid()),
+                &format!(
+                    "uid {}: an answer before any login, connection closed",
+                    cred.uid()
+                ),
             );
             return;
         }
@@ -136,13 +139,9 @@ fn authenticate(
         proc_self: PathBuf::from(format!("/proc/{}", cred.pid())),
         ..LogindPaths::system()
     };
-    let locality = locality::decide(
-        &login.rhost,
-        &locality::logind_session(&logind),
-        &|name| {
-            (login.ssh && locality::SSH_VARIABLES.contains(&name)).then(|| "set".to_owned())
-        },
-    );
+    let locality = locality::decide(&login.rhost, &locality::logind_session(&logind), &|name| {
+        (login.ssh && locality::SSH_VARIABLES.contains(&name)).then(|| "set".to_owned())
+    });
     audit.log(&Event::Debug(locality.to_string()));
     let host = nix::unistd::gethostname()
         .ok()

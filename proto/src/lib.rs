@@ -103,7 +103,10 @@ pub enum Reply {
     Error { text: String },
     /// The end of the login; the module asks libpam to delay a failure by
     /// `fail_delay_ms` (`policy.fail_delay_ms`, pam_fail_delay(3)).
-    Verdict { verdict: Verdict, fail_delay_ms: u32 },
+    Verdict {
+        verdict: Verdict,
+        fail_delay_ms: u32,
+    },
 }
 
 /// How the login ended; the module turns it into its PAM code.

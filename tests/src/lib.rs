@@ -231,9 +231,9 @@ pub struct Sandbox {
     pub store: PathBuf,
     services: PathBuf,
     /// Entries for [`sandbox_users`]: logins and `mfa-token` runs see the
-    /// machine's /etc/passwd (as it is then, with accounts tests made) plus these,
-    /// bind-mounted over /etc/passwd in their private mount namespace (the module
-    /// knows users only through getpwnam).
+    /// machine's /etc/passwd (as it is when they start, with accounts tests made)
+    /// plus these, in a private overlay of /etc (the module knows users only
+    /// through getpwnam). See [`Sandbox::etc_overlay`].
     pub passwd_extra: PathBuf,
     /// Set by [`Sandbox::ignore_case_in_user_names`]: the nsswitch.conf and the
     /// directory of the NSS module that logins and `mfa-token` runs then use.
@@ -263,15 +263,6 @@ pub fn passwd_lines(users: &[String]) -> String {
             )
         })
         .collect()
-}
-
-/// Shell text that puts the machine's /etc/passwd plus the lines in `extra` over
-/// /etc/passwd, through `scratch` (a file on a private tmpfs).
-fn passwd_mount(extra: &Path, scratch: &str) -> String {
-    format!(
-        r#"cat /etc/passwd "{}" > {scratch} && mount --bind {scratch} /etc/passwd"#,
-        extra.display()
-    )
 }
 
 /// The variables sshd puts in a session's environment; removed from every login
@@ -460,13 +451,24 @@ impl Sandbox {
         self.anycase.set((conf, libs)).unwrap();
     }
 
-    /// Shell text (ending in `&&`) that puts the case-ignoring nsswitch.conf in
-    /// place, if the sandbox uses it.
-    fn nss_mount(&self) -> String {
-        self.anycase
+    /// Shell text (ending in `&&`) that lays a private overlay over /etc, its
+    /// changes kept in `scratch` (a directory on a private tmpfs), and adds the
+    /// sandbox's users to its passwd (and the case-ignoring nsswitch.conf, if the
+    /// sandbox uses it). Not a bind mount of a file over /etc/passwd: useradd and
+    /// userdel of other tests replace /etc/passwd by rename, which would leave such a
+    /// mount on the old file and the login with the machine's users only.
+    fn etc_overlay(&self, scratch: &str) -> String {
+        let nss = self
+            .anycase
             .get()
-            .map(|(conf, _)| format!("mount --bind {} /etc/nsswitch.conf &&", conf.display()))
-            .unwrap_or_default()
+            .map(|(conf, _)| format!("cp {} /etc/nsswitch.conf && ", conf.display()))
+            .unwrap_or_default();
+        format!(
+            "mkdir -p {scratch}/.etc-upper {scratch}/.etc-work && \
+             mount -t overlay sandbox-etc -o lowerdir=/etc,upperdir={scratch}/.etc-upper,workdir={scratch}/.etc-work /etc && \
+             cat {} >> /etc/passwd && {nss}",
+            self.passwd_extra.display()
+        )
     }
 
     /// Replaces the config with the sandbox defaults plus `extra`.
@@ -511,12 +513,11 @@ impl Sandbox {
             // The preload is set for the program alone: pam_wrapper's constructor
             // would otherwise run in unshare, before the private /tmp exists.
             .arg(format!(
-                r#"{} {} mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} && LD_PRELOAD="{}" exec {} "$0" "$@""#,
-                self.nss_mount(),
+                r#"mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} {} exec {} env LD_PRELOAD="{}" "$0" "$@""#,
+                self.etc_overlay("/tmp"),
                 opts.setup.map(|s| format!("{s} &&")).unwrap_or_default(),
-                passwd_mount(&self.passwd_extra, "/tmp/.passwd"),
-                if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" },
-                opts.uid.map(|u| format!("setpriv --reuid={u} --regid={u} --clear-groups")).unwrap_or_default()
+                opts.uid.map(|u| format!("setpriv --reuid={u} --regid={u} --clear-groups")).unwrap_or_default(),
+                if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" }
             ))
             .arg(program)
             .args(args)
@@ -632,11 +633,10 @@ impl Sandbox {
         cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             .arg(concat!(
                 // The virtual key is a pty: keep devpts reachable under the new /dev.
-                r#"sock=$1; pts=$2; extra=$3; nss=$4; shift 4; mount --bind /dev/pts "$pts" && "#,
-                r#"{ [ -z "$nss" ] || mount --bind "$nss" /etc/nsswitch.conf; } && "#,
-                r#"mount -t tmpfs -o size=1m,mode=755 dev /dev && "#,
-                // The sandbox's users (see `passwd_mount`).
-                r#"cat /etc/passwd "$extra" > /dev/.passwd && mount --bind /dev/.passwd /etc/passwd && "#,
+                r#"sock=$1; pts=$2; etc=$3; shift 3; mount --bind /dev/pts "$pts" && "#,
+                r#"mount -t tmpfs -o size=4m,mode=755 dev /dev && "#,
+                // The sandbox's users (see `etc_overlay`).
+                r#"eval "${etc}true" && "#,
                 r#"mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/zero c 1 5 && "#,
                 r#"mknod -m 666 /dev/urandom c 1 9 && mknod -m 666 /dev/tty c 5 0 && "#,
                 r#"mkdir /dev/pts && mount --move "$pts" /dev/pts && "#,
@@ -647,8 +647,7 @@ impl Sandbox {
             .arg("sh")
             .arg(self.root.join("log.sock"))
             .arg(&pts)
-            .arg(&self.passwd_extra)
-            .arg(self.anycase.get().map(|(conf, _)| conf.as_os_str()).unwrap_or_default());
+            .arg(self.etc_overlay("/dev"));
         if let Some(uid) = uid {
             cmd.arg("setpriv")
                 .arg(format!("--reuid={uid}"))
@@ -667,7 +666,7 @@ impl Sandbox {
         key: Option<&vkey::VirtualKey>,
     ) -> Command {
         let mut cmd = self.namespaced(&artifacts().cli, uid);
-        cmd            .arg("--config")
+        cmd.arg("--config")
             .arg(&self.config)
             .args(args)
             .env_remove("LANG")
@@ -703,7 +702,10 @@ impl Sandbox {
         let child = cmd.spawn().expect("start pam_mfad");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(std::time::Instant::now() < deadline, "pam_mfad did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pam_mfad did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Daemon { child, socket }

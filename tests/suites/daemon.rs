@@ -14,7 +14,10 @@ fn world(extra: &str) -> (Sandbox, pam_mfa_e2e::Daemon) {
     let daemon = sb.start_daemon();
     sb.pam_service(
         "mfa",
-        &format!("auth required {{module}} socket={}", daemon.socket.display()),
+        &format!(
+            "auth required {{module}} socket={}",
+            daemon.socket.display()
+        ),
     );
     (sb, daemon)
 }
@@ -41,12 +44,22 @@ fn a_code_logs_in_once_through_the_daemon() {
     let log = sb.syslog();
     assert!(
         logged(&log, "pam_mfad[")
-            && logged(&log, "user=alice: second factor accepted (totp) service=mfa caller_uid=0"),
+            && logged(
+                &log,
+                "user=alice: second factor accepted (totp) service=mfa caller_uid=0"
+            ),
         "{log:?}"
     );
-    assert!(logged(&log, "user=alice: replayed totp code refused"), "{log:?}");
+    assert!(
+        logged(&log, "user=alice: replayed totp code refused"),
+        "{log:?}"
+    );
     // The module itself reads no store: the daemon did (its log says so).
-    assert!(!first.logged("second factor accepted"), "{:?}", first.syslog);
+    assert!(
+        !first.logged("second factor accepted"),
+        "{:?}",
+        first.syslog
+    );
 }
 
 #[test]
@@ -67,7 +80,8 @@ fn racing_logins_with_one_code_give_one_success() {
 
 #[test]
 fn a_screen_locker_authenticates_its_own_user_and_nobody_else() {
-    let (sb, _daemon) = world("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
+    let (sb, _daemon) =
+        world("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
     let home = sb.root.join("home-locker");
     let me = TempUser::new(&home);
     sb.enroll_record(&me.name, SECRET, 0);
@@ -84,7 +98,11 @@ fn a_screen_locker_authenticates_its_own_user_and_nobody_else() {
     // Another account: refused without a prompt, and logged.
     let l = sb.login_with("alice", &[&code(SECRET, 0)], &as_me);
     assert!(!l.ok, "{l:?}");
-    assert!(!l.transcript.contains("Verification code"), "{}", l.transcript);
+    assert!(
+        !l.transcript.contains("Verification code"),
+        "{}",
+        l.transcript
+    );
     let log = sb.syslog();
     assert!(
         logged(
@@ -126,9 +144,14 @@ fn without_a_daemon_logins_fail_closed_within_a_second() {
     let started = Instant::now();
     let l = sb.login("alice", &[&code(SECRET, 0)]);
     assert!(!l.ok);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(
-        l.transcript.contains("Authentication information cannot be recovered"),
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        l.transcript
+            .contains("Authentication information cannot be recovered"),
         "{}",
         l.transcript
     );
@@ -148,7 +171,8 @@ fn a_daemon_that_dies_mid_login_fails_it_at_once() {
     assert!(!l.ok);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(
-        l.transcript.contains("Authentication information cannot be recovered"),
+        l.transcript
+            .contains("Authentication information cannot be recovered"),
         "{}",
         l.transcript
     );
@@ -178,7 +202,7 @@ fn hostile_clients_leave_roots_logins_working() {
     // 1,000 connections opened and held by one user: most are refused at once,
     // and root's login still works.
     let holder = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "python3", "-c"])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"])
         .arg(format!(
             "import socket,time\nheld=[]\nfor i in range(1000):\n  try:\n    s=socket.socket(socket.AF_UNIX)\n    s.connect({:?})\n    held.append(s)\n  except OSError:\n    pass\nprint('opened', flush=True)\ntime.sleep(30)\n",
             daemon.socket.display().to_string()
@@ -188,13 +212,21 @@ fn hostile_clients_leave_roots_logins_working() {
         .unwrap();
     let mut holder = holder;
     let mut line = [0u8; 7];
-    holder.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+    holder
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
     let l = sb.login("alice", &[&code(SECRET, 0)]);
     let _ = holder.kill();
     let _ = holder.wait();
     assert!(l.ok, "{l:?}");
     assert!(
-        logged(&sb.syslog(), "connection of uid 65534 refused: too many open connections"),
+        logged(
+            &sb.syslog(),
+            "connection of uid 65534 refused: too many open connections"
+        ),
         "the per-uid limit was reached"
     );
 }
@@ -234,7 +266,10 @@ fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
         std::thread::sleep(Duration::from_millis(50));
         seen.extend(sb.syslog());
     }
-    assert!(logged(&seen, "config.toml:2: key `policy.unenrolled`"), "{seen:?}");
+    assert!(
+        logged(&seen, "config.toml:2: key `policy.unenrolled`"),
+        "{seen:?}"
+    );
     assert!(sb.login_with("bob", &[], &stack).ok);
 }
 

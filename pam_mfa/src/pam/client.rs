@@ -83,10 +83,30 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
     Login {
         version: VERSION,
         user,
-        service: item(pamh.get_item::<Service>().ok().flatten().map(|s| s.0.to_bytes())),
-        rhost: item(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0.to_bytes())),
-        tty: item(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0.to_bytes())),
-        ruser: item(pamh.get_item::<RUser>().ok().flatten().map(|s| s.0.to_bytes())),
+        service: item(
+            pamh.get_item::<Service>()
+                .ok()
+                .flatten()
+                .map(|s| s.0.to_bytes()),
+        ),
+        rhost: item(
+            pamh.get_item::<RHost>()
+                .ok()
+                .flatten()
+                .map(|s| s.0.to_bytes()),
+        ),
+        tty: item(
+            pamh.get_item::<Tty>()
+                .ok()
+                .flatten()
+                .map(|s| s.0.to_bytes()),
+        ),
+        ruser: item(
+            pamh.get_item::<RUser>()
+                .ok()
+                .flatten()
+                .map(|s| s.0.to_bytes()),
+        ),
         locale: ["LC_ALL", "LC_MESSAGES", "LANG"]
             .iter()
             .find_map(|name| env(name))
