@@ -20,7 +20,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 stamp "build: test binaries and release artifacts"
 cargo test --workspace --no-run --quiet
-cargo build --release --quiet -p pam_mfa -p mfa-token
+cargo build --release --quiet -p pam_mfa -p mfa-token -p pam_mfad
 cargo build --release --quiet -p pam_mfa-e2e --bin pam_driver
 
 logs=target/test-logs
@@ -33,8 +33,8 @@ stamp "unit tests"
 cargo test --workspace --lib --bins
 
 # Every suite in tests/Cargo.toml must be in exactly one lane.
-# packages (dpkg, debootstrap, lintian) is the longest suite: it gets a lane alone.
-lanes=("packages" "activation login_paths cli pam_stack" "fido2 adversarial enroll import")
+# packages (dpkg, debootstrap, lintian) is the longest suite: only the daemon suite joins it.
+lanes=("packages daemon" "activation login_paths cli pam_stack" "fido2 adversarial enroll import")
 for suite in $(sed -n 's|^path = "suites/\(.*\)\.rs"|\1|p' tests/Cargo.toml); do
   [ "$(printf '%s\n' "${lanes[@]}" | tr ' ' '\n' | grep -cx "$suite")" = 1 ] || {
     echo "tests/run.sh: suite $suite is not in exactly one lane" >&2

@@ -627,6 +627,11 @@ impl Sandbox {
     /// devpts and `log` (the sandbox's syslog socket, so the suites read exactly what
     /// it sent), and whose /etc/passwd has the sandbox's users; as `uid` if given.
     fn namespaced(&self, program: &Path, uid: Option<u32>) -> Command {
+        self.namespaced_with_log(program, uid, &self.root.join("log.sock"))
+    }
+
+    /// [`Sandbox::namespaced`] with `log` as its /dev/log.
+    fn namespaced_with_log(&self, program: &Path, uid: Option<u32>, log: &Path) -> Command {
         let pts = self.root.join("pts");
         fs::create_dir_all(&pts).unwrap();
         let mut cmd = Command::new("unshare");
@@ -645,7 +650,7 @@ impl Sandbox {
                 r#"LD_PRELOAD="$CLIENT_PRELOAD" exec "$@""#
             ))
             .arg("sh")
-            .arg(self.root.join("log.sock"))
+            .arg(log)
             .arg(&pts)
             .arg(self.etc_overlay("/dev"));
         if let Some(uid) = uid {
@@ -690,8 +695,27 @@ impl Sandbox {
     /// namespace that sees the sandbox's users and sends its log to the sandbox
     /// (read it with [`Sandbox::syslog`]). Stopped (SIGTERM) when dropped.
     pub fn start_daemon(&self) -> Daemon {
+        static N: AtomicUsize = AtomicUsize::new(0);
         let socket = self.root.join("socket");
-        let mut cmd = self.namespaced(&artifacts().daemon, None);
+        // The daemon's own syslog, drained all the time: a full datagram queue
+        // (net.unix.max_dgram_qlen, often 10) would make it wait.
+        let log_path = self.root.join(format!(
+            "daemon-log-{}.sock",
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let log_socket = UnixDatagram::bind(&log_path).unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = log_socket.recv(&mut buf) {
+                collected
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+        let mut cmd = self.namespaced_with_log(&artifacts().daemon, None, &log_path);
         cmd.arg("--config")
             .arg(&self.config)
             .arg("--socket")
@@ -708,7 +732,11 @@ impl Sandbox {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Daemon { child, socket }
+        Daemon {
+            child,
+            socket,
+            lines,
+        }
     }
 
     /// Runs `mfa-token args` with the virtual key reachable.
@@ -861,9 +889,27 @@ impl Sandbox {
 pub struct Daemon {
     pub child: Child,
     pub socket: PathBuf,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
+    /// Everything the daemon sent to syslog so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) for a log line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.log().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Sends `signal` (e.g. "HUP", "TERM", "KILL") to the daemon. `child` is
     /// unshare, which execs sh, which execs pam_mfad: the same process.
     pub fn signal(&self, signal: &str) {
@@ -878,9 +924,11 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // It may have exited already (SIGTERM tests).
         let _ = Command::new("kill")
             .arg("-KILL")
             .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.wait();
     }

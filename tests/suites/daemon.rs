@@ -10,7 +10,11 @@ use pam_mfa_e2e::{code, finish, now, LoginOpts, Sandbox, TempUser, SECRET};
 
 /// A sandbox whose "mfa" service asks the daemon, and that daemon.
 fn world(extra: &str) -> (Sandbox, pam_mfa_e2e::Daemon) {
-    let sb = Sandbox::new(extra);
+    daemon_for(Sandbox::new(extra))
+}
+
+/// The daemon for `sb` (which sees the machine's accounts as they are now).
+fn daemon_for(sb: Sandbox) -> (Sandbox, pam_mfa_e2e::Daemon) {
     let daemon = sb.start_daemon();
     sb.pam_service(
         "mfa",
@@ -28,7 +32,7 @@ fn logged(lines: &[String], needle: &str) -> bool {
 
 #[test]
 fn a_code_logs_in_once_through_the_daemon() {
-    let (sb, _daemon) = world("");
+    let (sb, daemon) = world("");
     sb.enroll_record("alice", SECRET, 0);
     let c = code(SECRET, 0);
     let first = sb.login("alice", &[&c]);
@@ -41,7 +45,8 @@ fn a_code_logs_in_once_through_the_daemon() {
     let again = sb.login("alice", &[&c]);
     assert!(!again.ok);
     assert!(again.transcript.contains("result") || !again.ok);
-    let log = sb.syslog();
+    assert!(daemon.wait_for_log("replayed totp code refused"));
+    let log = daemon.log();
     assert!(
         logged(&log, "pam_mfad[")
             && logged(
@@ -80,10 +85,10 @@ fn racing_logins_with_one_code_give_one_success() {
 
 #[test]
 fn a_screen_locker_authenticates_its_own_user_and_nobody_else() {
-    let (sb, _daemon) =
-        world("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
-    let home = sb.root.join("home-locker");
-    let me = TempUser::new(&home);
+    let sb = Sandbox::new("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
+    // Before the daemon starts: it sees the machine's accounts as they are then.
+    let me = TempUser::new(&sb.root.join("home-locker"));
+    let (sb, daemon) = daemon_for(sb);
     sb.enroll_record(&me.name, SECRET, 0);
     sb.enroll_record("alice", SECRET, 0);
     let as_me = LoginOpts {
@@ -93,8 +98,13 @@ fn a_screen_locker_authenticates_its_own_user_and_nobody_else() {
     // Its own account: the code is checked as for root's callers.
     let l = sb.login_with(&me.name, &["000000x"], &as_me);
     assert!(!l.ok, "{l:?}");
+    assert!(
+        l.transcript.contains("Verification code: "),
+        "{l:?} {:?}",
+        daemon.log()
+    );
     let l = sb.login_with(&me.name, &[&code(SECRET, 0)], &as_me);
-    assert!(l.ok, "{l:?}");
+    assert!(l.ok, "{l:?} {:?}", daemon.log());
     // Another account: refused without a prompt, and logged.
     let l = sb.login_with("alice", &[&code(SECRET, 0)], &as_me);
     assert!(!l.ok, "{l:?}");
@@ -103,7 +113,12 @@ fn a_screen_locker_authenticates_its_own_user_and_nobody_else() {
         "{}",
         l.transcript
     );
-    let log = sb.syslog();
+    let needle = format!(
+        "uid {} asked to authenticate \"alice\": refused, a caller that is not root may only authenticate its own account",
+        me.uid
+    );
+    assert!(daemon.wait_for_log(&needle), "{:?}", daemon.log());
+    let log = daemon.log();
     assert!(
         logged(
             &log,
@@ -151,7 +166,7 @@ fn without_a_daemon_logins_fail_closed_within_a_second() {
     );
     assert!(
         l.transcript
-            .contains("Authentication information cannot be recovered"),
+            .contains("Authentication service cannot retrieve authentication info"),
         "{}",
         l.transcript
     );
@@ -172,7 +187,7 @@ fn a_daemon_that_dies_mid_login_fails_it_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(
         l.transcript
-            .contains("Authentication information cannot be recovered"),
+            .contains("Authentication service cannot retrieve authentication info"),
         "{}",
         l.transcript
     );
@@ -223,10 +238,7 @@ fn hostile_clients_leave_roots_logins_working() {
     let _ = holder.wait();
     assert!(l.ok, "{l:?}");
     assert!(
-        logged(
-            &sb.syslog(),
-            "connection of uid 65534 refused: too many open connections"
-        ),
+        daemon.wait_for_log("connection of uid 65534 refused: too many open connections"),
         "the per-uid limit was reached"
     );
 }
@@ -250,25 +262,20 @@ fn sighup_reloads_and_an_invalid_config_keeps_the_old_one() {
     assert!(!sb.login_with("bob", &["123456"], &stack).ok);
     sb.write_config("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
     daemon.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !logged(&sb.syslog(), "reloaded") {
-        assert!(Instant::now() < deadline, "no reload logged");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(daemon.wait_for_log("reloaded"), "{:?}", daemon.log());
     assert!(sb.login_with("bob", &[], &stack).ok);
     // A broken config is refused and the running one stays.
     std::fs::write(&sb.config, "[policy]\nunenrolled = \"maybe\"\n").unwrap();
     daemon.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = vec![];
-    while !logged(&seen, "configuration not reloaded") {
-        assert!(Instant::now() < deadline, "no refusal logged: {seen:?}");
-        std::thread::sleep(Duration::from_millis(50));
-        seen.extend(sb.syslog());
-    }
     assert!(
-        logged(&seen, "config.toml:2: key `policy.unenrolled`"),
-        "{seen:?}"
+        daemon.wait_for_log("configuration not reloaded"),
+        "{:?}",
+        daemon.log()
+    );
+    assert!(
+        logged(&daemon.log(), "config.toml:2: key `policy.unenrolled`"),
+        "{:?}",
+        daemon.log()
     );
     assert!(sb.login_with("bob", &[], &stack).ok);
 }
