@@ -51,6 +51,7 @@ def setup(n):
     """A store, secret files and a users file for n users bench0..bench{n-1}."""
     base = os.path.join(WORK, f"users-{n}")
     if os.path.exists(os.path.join(base, "done")):
+        services(base)
         return base
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(base)
@@ -69,8 +70,17 @@ def setup(n):
         write(os.path.join(store, f"{u}.toml"), record)
         write(os.path.join(ga, u), ga_file)
     write(os.path.join(base, "oath"), "".join(f"HOTP/T30 {u} - {HEX}\n" for u in users))
+    services(base)
+    write(os.path.join(base, "done"), "")
+    return base
+
+
+def services(base):
+    """The PAM service files of `base`, written every run (an earlier run may have
+    made the users with other modules)."""
+    ga = os.path.join(base, "ga")
     svc = os.path.join(base, "pam.d")
-    os.mkdir(svc)
+    os.makedirs(svc, exist_ok=True)
     lines = {
         "pam_mfa": f"auth required {MODULE} config={base}/config.toml",
         "pam_mfad": f"auth required {MODULE} socket={base}/socket",
@@ -81,8 +91,6 @@ def setup(n):
     }
     for name, line in lines.items():
         write(os.path.join(svc, name), line + "\n", 0o644)
-    write(os.path.join(base, "done"), "")
-    return base
 
 
 def configure(base, refusal_ms=0):
