@@ -73,40 +73,15 @@ pub(super) fn authenticate(
 
 /// The login as the daemon needs it: PAM items, locale, signs of a remote session.
 fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) -> Login {
-    let item = |bytes: Option<&[u8]>| {
-        bytes
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default()
-    };
     let env = |name: &str| super::session_env(pamh, name).filter(|v| !v.is_empty());
     let proc_self = Path::new("/proc/self");
     Login {
         version: VERSION,
         user,
-        service: item(
-            pamh.get_item::<Service>()
-                .ok()
-                .flatten()
-                .map(|s| s.0.to_bytes()),
-        ),
-        rhost: item(
-            pamh.get_item::<RHost>()
-                .ok()
-                .flatten()
-                .map(|s| s.0.to_bytes()),
-        ),
-        tty: item(
-            pamh.get_item::<Tty>()
-                .ok()
-                .flatten()
-                .map(|s| s.0.to_bytes()),
-        ),
-        ruser: item(
-            pamh.get_item::<RUser>()
-                .ok()
-                .flatten()
-                .map(|s| s.0.to_bytes()),
-        ),
+        service: text_item!(pamh, Service),
+        rhost: text_item!(pamh, RHost),
+        tty: text_item!(pamh, Tty),
+        ruser: text_item!(pamh, RUser),
         locale: ["LC_ALL", "LC_MESSAGES", "LANG"]
             .iter()
             .find_map(|name| env(name))

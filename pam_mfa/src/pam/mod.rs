@@ -7,6 +7,19 @@
 //! environment is read only for the message language and the signs of a remote
 //! session ([`crate::locality`]), both of which can never let a login through.
 
+/// A text PAM item (`Service`, `RHost`, `Tty`, `RUser`) as a string, empty when
+/// unset; bytes that are not UTF-8 are replaced, as the item is only described.
+macro_rules! text_item {
+    ($pamh:expr, $item:ty) => {
+        $pamh
+            .get_item::<$item>()
+            .ok()
+            .flatten()
+            .map(|s| String::from_utf8_lossy(s.0.to_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+}
+
 mod client;
 mod ffi;
 
@@ -113,18 +126,8 @@ fn authenticate(
         answered: None,
     };
     let store = FileStore::new(&cfg.store.dir);
-    let service = item_string(
-        pamh.get_item::<Service>()
-            .ok()
-            .flatten()
-            .map(|s| s.to_bytes()),
-    );
-    let rhost = item_string(
-        pamh.get_item::<RHost>()
-            .ok()
-            .flatten()
-            .map(|s| s.to_bytes()),
-    );
+    let service = text_item!(pamh, Service);
+    let rhost = text_item!(pamh, RHost);
     let logind = crate::locality::LogindPaths::system();
     let locality = crate::locality::decide(
         &rhost,
@@ -173,12 +176,6 @@ fn authenticate(
         });
     }
     result
-}
-
-fn item_string(bytes: Option<&[u8]>) -> String {
-    bytes
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default()
 }
 
 /// Security keys on USB HID for the login.
