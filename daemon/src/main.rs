@@ -57,19 +57,11 @@ fn main() -> ExitCode {
     }
     let cfg = match Config::load(&config) {
         Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("pam_mfad: {e}");
-            audit::line(audit::ERROR, &format!("refusing to start: {e}"));
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return refuse_to_start(&e),
     };
     let listener = match listen::open(&socket) {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("pam_mfad: {e}");
-            audit::line(audit::ERROR, &format!("refusing to start: {e}"));
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return refuse_to_start(&e),
     };
     let shared = Arc::new(server::Shared::new(config, cfg));
     server::spawn_signal_thread(Arc::clone(&shared), signals, &listener);
@@ -82,6 +74,13 @@ fn main() -> ExitCode {
     listener.remove();
     audit::line(audit::INFO, "stopped");
     ExitCode::SUCCESS
+}
+
+/// Says why on stderr (the admin starting it) and in the log (systemd's start).
+fn refuse_to_start(why: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("pam_mfad: {why}");
+    audit::line(audit::ERROR, &format!("refusing to start: {why}"));
+    ExitCode::FAILURE
 }
 
 /// `--config PATH` and `--socket PATH`; `None` for `--help`.

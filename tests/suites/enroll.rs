@@ -614,18 +614,20 @@ fn qr_images_are_removed_when_confirmation_fails_or_is_aborted() {
     assert_eq!(decode_png_qr(&png), uri_line(&shown));
 }
 
+/// What a config-management run does on every pass.
+const REPROVISION: [&str; 6] = [
+    "enroll",
+    "totp",
+    "--user",
+    USER,
+    "--no-confirm",
+    "--replace",
+];
+
 #[test]
 fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afresh() {
     let sb = Sandbox::new("");
-    let enroll = [
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--no-confirm",
-        "--replace",
-    ];
-    assert!(sb.cli_secret(&enroll, SECRET).ok());
+    assert!(sb.cli_secret(&REPROVISION, SECRET).ok());
     let used = code(SECRET, 0);
     assert!(sb.login(USER, &[&used]).ok);
     let step = sb.record(USER).unwrap().totp.unwrap().last_step;
@@ -635,7 +637,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
     // base32 in other spelling, and as an otpauth URI with the same parameters.
     let uri = format!("otpauth://totp/x:daemon?secret={SECRET}&issuer=x");
     for key in [SECRET, "jbsw y3dp ehpk 3pxp jbsw y3dp ehpk 3pxp", &uri] {
-        let o = sb.cli_secret(&enroll, key);
+        let o = sb.cli_secret(&REPROVISION, key);
         assert!(o.ok(), "{}", o.stderr);
         assert_eq!(
             o.stderr,
@@ -651,13 +653,13 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
         assert!(!l.ok, "a used code must stay used: {key}");
         assert!(l.logged("replayed totp code refused"), "{:?}", l.syslog);
     }
-    let mut json = enroll.to_vec();
+    let mut json = REPROVISION.to_vec();
     json.push("--json");
     let o = sb.cli_secret(&json, SECRET);
     assert!(o.stdout.contains("\"key_unchanged\": true"), "{}", o.stdout);
 
     // Other parameters make another key: fresh replay state.
-    let mut sha256 = enroll.to_vec();
+    let mut sha256 = REPROVISION.to_vec();
     sha256.extend(["--algorithm", "SHA256"]);
     let o = sb.cli_secret(&sha256, SECRET);
     assert!(
@@ -692,21 +694,13 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
 #[test]
 fn re_provisioning_the_same_key_keeps_failures_and_lockout() {
     let sb = Sandbox::new("[lockout]\nmax_failures = 2\nseconds = 600");
-    let enroll = [
-        "enroll",
-        "totp",
-        "--user",
-        USER,
-        "--no-confirm",
-        "--replace",
-    ];
-    assert!(sb.cli_secret(&enroll, SECRET).ok());
+    assert!(sb.cli_secret(&REPROVISION, SECRET).ok());
     for _ in 0..2 {
         assert!(!sb.login(USER, &["12345x"]).ok);
     }
     let locked = sb.record(USER).unwrap().state;
     assert!(locked.locked_until > now(), "{locked:?}");
-    let o = sb.cli_secret(&enroll, SECRET);
+    let o = sb.cli_secret(&REPROVISION, SECRET);
     assert!(o.ok(), "{}", o.stderr);
     assert_eq!(sb.record(USER).unwrap().state, locked);
     assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok, "still locked out");
