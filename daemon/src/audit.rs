@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pam_mfa::audit::{Audit, Escaped, Event, Level};
+use mfa_core::audit::{Audit, Escaped, Event, Level};
 
 /// syslog(3)'s socket.
 const SOCKET: &str = "/dev/log";

@@ -84,9 +84,9 @@ pub fn open(path: &Path) -> Result<Listener, String> {
             .create(parent)
             .map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    pam_mfa::secure_fs::open_dir(
+    mfa_core::secure_fs::open_dir(
         parent,
-        pam_mfa::secure_fs::Trust::ROOT_NOT_WRITABLE.owned_by(nix::unistd::geteuid().as_raw()),
+        mfa_core::secure_fs::Trust::ROOT_NOT_WRITABLE.owned_by(nix::unistd::geteuid().as_raw()),
     )
     .map_err(|e| format!("socket directory {e}"))?;
     match std::fs::symlink_metadata(path) {

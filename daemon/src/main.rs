@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use nix::sys::signal::{SigSet, Signal};
 
-use pam_mfa::config::{Config, DEFAULT_PATH};
+use mfa_core::config::{Config, DEFAULT_PATH};
 
 const USAGE: &str = "usage: pam_mfad [--config PATH] [--socket PATH]";
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
-use pam_mfa::config::Config;
+use mfa_core::config::Config;
 
 use crate::audit;
 use crate::listen::Listener;

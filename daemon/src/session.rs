@@ -1,5 +1,5 @@
 //! One login over one connection: the client's request, the decision by the core
-//! (`pam_mfa::auth`), the conversation relayed as prompts and messages, one verdict.
+//! (`mfa_core::auth`), the conversation relayed as prompts and messages, one verdict.
 //!
 //! Invariant: who logs in is checked against who calls: a caller that is not root
 //! (a screen locker) may only authenticate its own account, by the account's own
@@ -15,18 +15,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::socket::UnixCredentials;
 use zeroize::Zeroizing;
 
+use mfa_core::accounts::{Accounts, Lookup, NssAccounts};
+use mfa_core::audit::{Audit, Escaped, Event};
+use mfa_core::auth::{self, KeyPort, Prompter};
+use mfa_core::config::Config;
+use mfa_core::error::Error;
+use mfa_core::fido2::Authenticator;
+use mfa_core::i18n::Lang;
+use mfa_core::locality::{self, LogindPaths};
+use mfa_core::policy::Pace;
+use mfa_core::random::OsRandom;
+use mfa_core::store::FileStore;
 use mfa_proto::{read_frame, write_frame, FrameError, Login, Reply, Request, Verdict, VERSION};
-use pam_mfa::accounts::{Accounts, Lookup, NssAccounts};
-use pam_mfa::audit::{Audit, Escaped, Event};
-use pam_mfa::auth::{self, KeyPort, Prompter};
-use pam_mfa::config::Config;
-use pam_mfa::error::{Error, Outcome};
-use pam_mfa::fido2::Authenticator;
-use pam_mfa::i18n::Lang;
-use pam_mfa::locality::{self, LogindPaths};
-use pam_mfa::policy::Pace;
-use pam_mfa::random::OsRandom;
-use pam_mfa::store::FileStore;
 
 use crate::audit::{self as log, LoginLog};
 use crate::server::Shared;
@@ -139,8 +139,12 @@ fn authenticate(
         proc_self: PathBuf::from(format!("/proc/{}", cred.pid())),
         ..LogindPaths::system()
     };
+    // The signs of an SSH session: the client's PAM and process environment, or
+    // the environment its process started with (a host may clear its own since).
     let locality = locality::decide(&login.rhost, &locality::logind_session(&logind), &|name| {
-        (login.ssh && locality::SSH_VARIABLES.contains(&name)).then(|| "set".to_owned())
+        (login.ssh && locality::SSH_VARIABLES.contains(&name))
+            .then(|| "set".to_owned())
+            .or_else(|| locality::start_env(&logind.proc_self, name).filter(|v| !v.is_empty()))
     });
     audit.log(&Event::Debug(locality.to_string()));
     let host = nix::unistd::gethostname()
@@ -152,7 +156,7 @@ fn authenticate(
         silent: login.silent,
         answered: None,
     };
-    let mut courier = pam_mfa::oob::CommandCourier {
+    let mut courier = mfa_core::oob::CommandCourier {
         cfg: &cfg.oob,
         owner: 0,
     };
@@ -182,21 +186,7 @@ fn authenticate(
     if matches!(result, Err(Error::Conversation)) {
         audit.log(&Event::Conversation { user: &login.user });
     }
-    verdict(&result)
-}
-
-/// The verdict for the client: the same table as the module's PAM codes
-/// (`pam_mfa::error::pam_code`); anything unforeseen is a failure.
-fn verdict(result: &Result<Outcome, Error>) -> Verdict {
-    match result {
-        Ok(Outcome::Success) => Verdict::Success,
-        Ok(Outcome::Failure) => Verdict::Failure,
-        Ok(Outcome::Ignore) => Verdict::Ignore,
-        Err(Error::Args(_) | Error::Config(_)) => Verdict::ServiceError,
-        Err(Error::Store(_)) => Verdict::Unavailable,
-        Err(Error::Conversation) => Verdict::ConversationError,
-        Err(_) => Verdict::Failure,
-    }
+    mfa_core::error::verdict(&result)
 }
 
 /// The language of the messages: the client's locale, else the system's.
@@ -268,7 +258,7 @@ struct HidKeys;
 
 impl KeyPort for HidKeys {
     fn open(&mut self) -> Option<Box<dyn Authenticator>> {
-        pam_mfa::fido2::hid::HidAuthenticator::open(None)
+        mfa_core::fido2::hid::HidAuthenticator::open(None)
             .ok()
             .map(|k| Box::new(k) as Box<dyn Authenticator>)
     }

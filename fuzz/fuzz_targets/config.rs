@@ -2,7 +2,7 @@
 //! ranges, and every refusal names a line inside the text.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::config::{Config, ConfigError};
+use mfa_core::config::{Config, ConfigError};
 use std::path::Path;
 
 fuzz_target!(|text: &str| {

@@ -3,9 +3,9 @@
 //! against a credential whose key the fuzzer does not have.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::fido2::authdata::AuthData;
-use pam_mfa::fido2::verify::verify_assertion;
-use pam_mfa::fido2::{Assertion, KeyCredential, PublicKey, UserVerification};
+use mfa_core::fido2::authdata::AuthData;
+use mfa_core::fido2::verify::verify_assertion;
+use mfa_core::fido2::{Assertion, KeyCredential, PublicKey, UserVerification};
 
 fuzz_target!(|data: &[u8]| {
     let parsed = AuthData::parse(data);

@@ -2,9 +2,9 @@
 //! scratch codes all become recovery codes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::config::Config;
-use pam_mfa::import::google_authenticator::{convert, parse, Mode};
-use pam_mfa::random::{Random, RandomError};
+use mfa_core::config::Config;
+use mfa_core::import::google_authenticator::{convert, parse, Mode};
+use mfa_core::random::{Random, RandomError};
 
 struct Zero;
 impl Random for Zero {

@@ -1,7 +1,7 @@
 //! otpauth URIs: never panics, and parse → to_uri → parse is the identity.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::otpauth::OtpAuth;
+use mfa_core::otpauth::OtpAuth;
 
 fuzz_target!(|text: &str| {
     if let Ok(auth) = OtpAuth::parse(text) {

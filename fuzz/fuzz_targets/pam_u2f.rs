@@ -2,7 +2,7 @@
 //! and a key of the declared kind, and carries the given relying party.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::import::pam_u2f::parse;
+use mfa_core::import::pam_u2f::parse;
 
 fuzz_target!(|text: &str| {
     if let Ok(users) = parse(text, "pam://fuzz", 0) {

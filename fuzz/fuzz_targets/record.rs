@@ -2,7 +2,7 @@
 //! (parse → write → parse gives the same record).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::store::Record;
+use mfa_core::store::Record;
 
 fuzz_target!(|text: &str| {
     if let Ok(record) = Record::from_toml(text) {

@@ -3,10 +3,10 @@
 //! recovery code is idempotent, and a normalized answer is letters and digits only.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pam_mfa::answer;
-use pam_mfa::recovery::normalize;
-use pam_mfa::totp::{check, Params, Secret};
-use pam_mfa::username::UserName;
+use mfa_core::answer;
+use mfa_core::recovery::normalize;
+use mfa_core::totp::{check, Params, Secret};
+use mfa_core::username::UserName;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(u) = UserName::from_bytes(data) {

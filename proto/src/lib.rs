@@ -29,6 +29,10 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// The daemon's socket unless configured otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/pam_mfa/socket";
 
+/// The environment variables sshd sets for every session (SSH_TTY only with a
+/// pty): [`Login::ssh`] says whether the login's environment has one.
+pub const SSH_VARIABLES: [&str; 2] = ["SSH_CONNECTION", "SSH_CLIENT"];
+
 /// What the client asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -125,6 +129,8 @@ pub enum Verdict {
     ServiceError,
     /// PAM_CONV_ERR: the application's conversation failed.
     ConversationError,
+    /// PAM_SYSTEM_ERR: the daemon could not get random bytes.
+    SystemError,
 }
 
 /// Why a frame could not be read.

@@ -1,9 +1,12 @@
 //! Harness of the end-to-end suites: the release build of `libpam_mfa.so` loaded by
 //! real libpam (through pam_wrapper, so /etc/pam.d is never touched) and driven by
-//! `pamtester`, the release `mfa-token`, and codes computed by `oathtool`.
+//! `pamtester`, the release `pam_mfad` that decides, the release `mfa-token`, and
+//! codes computed by `oathtool`.
 //!
-//! Every [`Sandbox`] is a private root-owned directory with its own config, store and
-//! PAM service files, removed on drop; suites can run in parallel.
+//! Every [`Sandbox`] is a private root-owned directory with its own config, store,
+//! PAM service files and pam_mfad (started by the first login, reloaded when the
+//! config is rewritten, stopped on drop), removed on drop; suites can run in
+//! parallel. What the daemon logs during a login is part of the login's result.
 
 use std::fs;
 use std::io::Write;
@@ -25,9 +28,9 @@ pub mod vkey;
 pub use qr::{decode_png_qr, decode_terminal_qr};
 pub use users::{google_authenticator, TempUser};
 
-use pam_mfa::store::{Change, FileStore, Record, RecoveryCodes, Store, TotpEnrollment};
-use pam_mfa::totp::{Params, Secret};
-use pam_mfa::username::UserName;
+use mfa_core::store::{Change, FileStore, Record, RecoveryCodes, Store, TotpEnrollment};
+use mfa_core::totp::{Params, Secret};
+use mfa_core::username::UserName;
 
 /// The built artifacts under test.
 pub struct Artifacts {
@@ -183,15 +186,25 @@ impl Login {
     }
 }
 
-fn parse_login(out: Output) -> Login {
+/// A login's result: what pam_wrapper traced of the module's pam_syslog calls,
+/// then what pam_mfad logged meanwhile (`<priority>` parsed from each datagram).
+fn parse_login(out: Output, mark: &LogMark) -> Login {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // pam_wrapper at debug level 3 prints every pam_syslog call as
     // "PWRAP_TRACE[...] - SYSLOG(<priority>): <message>".
-    let syslog = stderr
+    let mut syslog: Vec<(u32, String)> = stderr
         .lines()
         .filter_map(|l| l.split_once("SYSLOG(")?.1.split_once("): "))
         .map(|(p, m)| (p.parse().unwrap_or(u32::MAX), m.to_owned()))
         .collect();
+    syslog.extend(mark.since().into_iter().map(|line| {
+        let priority = line
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .and_then(|(p, _)| p.parse().ok())
+            .unwrap_or(u32::MAX);
+        (priority, line)
+    }));
     let transcript = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -238,6 +251,47 @@ pub struct Sandbox {
     /// Set by [`Sandbox::ignore_case_in_user_names`]: the nsswitch.conf and the
     /// directory of the NSS module that logins and `mfa-token` runs then use.
     anycase: OnceLock<(PathBuf, PathBuf)>,
+    /// `LANG=` of /etc/default/locale in the sandbox's namespaces, if set.
+    system_lang: std::sync::Mutex<Option<String>>,
+    /// The sandbox's pam_mfad (`{socket}` in PAM lines), started by the first
+    /// login: it sees the users that exist then (see [`Sandbox::etc_overlay`]).
+    daemon: std::sync::Mutex<Option<Daemon>>,
+    /// Daemons of single logins that reach a virtual key (see `under_pam_wrapper`).
+    key_daemons: std::sync::Mutex<Vec<Daemon>>,
+}
+
+/// A point in a daemon's log: [`LogMark::since`] gives the lines sent after it.
+#[derive(Clone)]
+pub struct LogMark {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    from: usize,
+    socket: PathBuf,
+}
+
+impl LogMark {
+    /// The daemon's log lines since the mark, once every line it sent before this
+    /// call has been read (a marker datagram sent behind them has arrived).
+    pub fn since(&self) -> Vec<String> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let marker = format!("\u{0}sync-{}", N.fetch_add(1, Ordering::SeqCst));
+        if let Ok(sender) = UnixDatagram::unbound() {
+            if sender.send_to(marker.as_bytes(), &self.socket).is_ok() {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while std::time::Instant::now() < deadline
+                    && !self.lines.lock().unwrap().iter().any(|l| l == &marker)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+        }
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .skip(self.from)
+            .filter(|l| !l.starts_with('\u{0}'))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Accounts that exist only inside a sandbox's logins: alice, bob, carol, dave and
@@ -381,8 +435,6 @@ pub struct LoginOpts<'a> {
     pub items: Vec<&'a str>,
     /// Environment of the pamtester process (besides pam_wrapper's).
     pub env: Vec<(&'a str, &'a str)>,
-    /// Shell commands run as root in the login's mount namespace first.
-    pub setup: Option<&'a str>,
     /// The virtual security key the login can reach.
     pub key: Option<&'a vkey::VirtualKey>,
     /// Run the login program as this uid (a screen locker), after the mounts.
@@ -414,17 +466,69 @@ impl Sandbox {
             services: root.join("pam.d"),
             passwd_extra: root.join("passwd.extra"),
             anycase: OnceLock::new(),
+            system_lang: std::sync::Mutex::new(None),
+            daemon: std::sync::Mutex::new(None),
+            key_daemons: std::sync::Mutex::new(Vec::new()),
             root,
         };
         fs::write(&sb.passwd_extra, passwd_lines(&sandbox_users())).unwrap();
         fs::create_dir(&sb.store).unwrap();
         fs::set_permissions(&sb.store, fs::Permissions::from_mode(0o700)).unwrap();
         fs::create_dir(&sb.services).unwrap();
+        fs::create_dir(sb.root.join("mfad")).unwrap();
         fs::copy(&artifacts().module, &sb.module).unwrap();
         fs::copy(&artifacts().driver, &sb.driver).unwrap();
         sb.write_config(extra);
-        sb.pam_service("mfa", "auth required {module} config={config}");
+        sb.pam_service("mfa", "auth required {module} socket={socket}");
         sb
+    }
+
+    /// The socket of the sandbox's pam_mfad (`{socket}` in PAM lines).
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("mfad/socket")
+    }
+
+    /// The sandbox's pam_mfad, started if it is not running yet; a mark in its log.
+    pub fn daemon_mark(&self) -> LogMark {
+        let mut daemon = self.daemon.lock().unwrap();
+        daemon
+            .get_or_insert_with(|| self.launch_daemon(&self.root.join("mfad"), None))
+            .mark()
+    }
+
+    /// Stops the sandbox's pam_mfad (if running): the next login starts a new one,
+    /// which sees the users that exist then.
+    pub fn stop_daemon(&self) {
+        self.daemon.lock().unwrap().take();
+    }
+
+    /// Kills the sandbox's pam_mfad (SIGKILL), if running; the next login starts a
+    /// new one.
+    pub fn kill_daemon(&self) {
+        if let Some(d) = self.daemon.lock().unwrap().take() {
+            d.signal("KILL");
+        }
+    }
+
+    /// Makes the running pam_mfad (if any) read the config again (SIGHUP) and waits
+    /// until it has.
+    pub fn reload_daemon(&self) {
+        let daemon = self.daemon.lock().unwrap();
+        if let Some(d) = daemon.as_ref() {
+            let before = d.log().len();
+            d.signal("HUP");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !d.log()[before..]
+                .iter()
+                .any(|l| l.contains("reloaded") || l.contains("not reloaded"))
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "pam_mfad did not reload"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
     }
 
     /// From now on, logins and `mfa-token` runs of this sandbox resolve user names
@@ -451,6 +555,18 @@ impl Sandbox {
         self.anycase.set((conf, libs)).unwrap();
     }
 
+    /// Makes /etc/default/locale say `LANG=<lang>` (or nothing) for the sandbox's
+    /// pam_mfad (restarted if running) and logins from now on.
+    pub fn set_system_lang(&self, lang: Option<&str>) {
+        let mut current = self.system_lang.lock().unwrap();
+        let wanted = lang.map(str::to_owned);
+        if *current != wanted {
+            *current = wanted;
+            drop(current);
+            self.stop_daemon();
+        }
+    }
+
     /// Shell text (ending in `&&`) that lays a private overlay over /etc, its
     /// changes kept in `scratch` (a directory on a private tmpfs), and adds the
     /// sandbox's users to its passwd (and the case-ignoring nsswitch.conf, if the
@@ -463,10 +579,14 @@ impl Sandbox {
             .get()
             .map(|(conf, _)| format!("cp {} /etc/nsswitch.conf && ", conf.display()))
             .unwrap_or_default();
+        let locale = match self.system_lang.lock().unwrap().as_deref() {
+            Some(lang) => format!("echo LANG={lang} > /etc/default/locale && "),
+            None => String::new(),
+        };
         format!(
             "mkdir -p {scratch}/.etc-upper {scratch}/.etc-work && \
              mount -t overlay sandbox-etc -o lowerdir=/etc,upperdir={scratch}/.etc-upper,workdir={scratch}/.etc-work /etc && \
-             cat {} >> /etc/passwd && {nss}",
+             cat {} >> /etc/passwd && {nss}{locale}",
             self.passwd_extra.display()
         )
     }
@@ -484,6 +604,7 @@ impl Sandbox {
         );
         fs::write(&self.config, body).unwrap();
         fs::set_permissions(&self.config, fs::Permissions::from_mode(0o644)).unwrap();
+        self.reload_daemon();
     }
 
     /// Writes a PAM service file for pam_wrapper logins (see [`Sandbox::fill`]).
@@ -491,11 +612,13 @@ impl Sandbox {
         fs::write(self.services.join(name), self.fill(text)).unwrap();
     }
 
-    /// PAM configuration text with `{module}`, `{config}` and `{root}` replaced by
-    /// this sandbox's module copy, config file and directory.
+    /// PAM configuration text with `{module}`, `{socket}`, `{config}` and `{root}`
+    /// replaced by this sandbox's module copy, daemon socket, config file and
+    /// directory.
     pub fn fill(&self, text: &str) -> String {
         let text = text
             .replace("{module}", &self.module.display().to_string())
+            .replace("{socket}", &self.socket().display().to_string())
             .replace("{config}", &self.config.display().to_string())
             .replace("{root}", &self.root.display().to_string());
         format!("{}\n", text.trim_end())
@@ -504,20 +627,46 @@ impl Sandbox {
     /// `program` under pam_wrapper, in a mount namespace with a private /tmp:
     /// pam_wrapper copies the service files to `/tmp/pam.<one character>`, which
     /// allows only 62 concurrent processes machine-wide and lets parallel tests
-    /// pick up each other's service files. `opts.setup` runs first, in the same
-    /// namespace (e.g. to mount a full or read-only store).
-    fn under_pam_wrapper(&self, program: &Path, args: &[&str], opts: &LoginOpts<'_>) -> Command {
+    /// pick up each other's service files. The login talks to the sandbox's
+    /// pam_mfad; with `opts.key`, to a pam_mfad of its own that reaches the virtual
+    /// key, whose socket directory is bound over the sandbox's in the login's
+    /// namespace. The mark is where the login's part of the daemon's log begins.
+    fn under_pam_wrapper(
+        &self,
+        program: &Path,
+        args: &[&str],
+        opts: &LoginOpts<'_>,
+    ) -> (Command, LogMark) {
         require("unshare", "util-linux");
+        let (mark, bind) = match opts.key {
+            None => (self.daemon_mark(), String::new()),
+            Some(key) => {
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let dir = self
+                    .root
+                    .join(format!("mfad-key-{}", N.fetch_add(1, Ordering::SeqCst)));
+                fs::create_dir(&dir).unwrap();
+                let daemon = self.launch_daemon(&dir, Some(key));
+                let mark = daemon.mark();
+                self.key_daemons.lock().unwrap().push(daemon);
+                (
+                    mark,
+                    format!(
+                        "mount --bind {} {} && ",
+                        dir.display(),
+                        self.root.join("mfad").display()
+                    ),
+                )
+            }
+        };
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             // The preload is set for the program alone: pam_wrapper's constructor
             // would otherwise run in unshare, before the private /tmp exists.
             .arg(format!(
-                r#"mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} {} exec {} env LD_PRELOAD="{}" "$0" "$@""#,
+                r#"mount -t tmpfs -o mode=1777,size=16m pam_wrapper /tmp && {} {bind} exec {} env LD_PRELOAD=libpam_wrapper.so "$0" "$@""#,
                 self.etc_overlay("/tmp"),
-                opts.setup.map(|s| format!("{s} &&")).unwrap_or_default(),
                 opts.uid.map(|u| format!("setpriv --reuid={u} --regid={u} --clear-groups")).unwrap_or_default(),
-                if opts.key.is_some() { "libumockdev-preload.so.0 libpam_wrapper.so" } else { "libpam_wrapper.so" }
             ))
             .arg(program)
             .args(args)
@@ -537,14 +686,13 @@ impl Sandbox {
                     .get()
                     .map(|(_, libs)| ("LD_LIBRARY_PATH", libs)),
             )
-            .envs(opts.key.map(|k| ("UMOCKDEV_DIR", k.umockdev_dir.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        cmd
+        (cmd, mark)
     }
 
-    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> Command {
+    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> (Command, LogMark) {
         require("pamtester", "pamtester");
         let mut args = vec![];
         for item in &opts.items {
@@ -563,12 +711,12 @@ impl Sandbox {
             .join(format!("answer-{}", N.fetch_add(1, Ordering::SeqCst)));
         fs::write(&file, answer).unwrap();
         let service = opts.service.unwrap_or("mfa");
-        let cmd = self.under_pam_wrapper(
+        let (cmd, mark) = self.under_pam_wrapper(
             &self.driver,
             &["once", service, user, file.to_str().unwrap()],
             opts,
         );
-        finish(self.spawn(cmd), &[])
+        finish(self.spawn(cmd, mark), &[])
     }
 
     /// An interactive authentication through `pam_driver chat` (flags: `--no-info`,
@@ -578,7 +726,8 @@ impl Sandbox {
         let service = opts.service.unwrap_or("mfa");
         let mut args = vec!["chat", service, user];
         args.extend(flags);
-        let mut child = self.spawn(self.under_pam_wrapper(&self.driver, &args, opts));
+        let (cmd, mark) = self.under_pam_wrapper(&self.driver, &args, opts);
+        let Started { mut child, mark } = self.spawn(cmd, mark);
         let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         // pam_wrapper's trace is loud: drain it meanwhile so the pipe never fills.
         let mut stderr = child.stderr.take().unwrap();
@@ -593,16 +742,21 @@ impl Sandbox {
             stdout,
             stderr: Some(stderr),
             transcript: String::new(),
+            mark,
         }
     }
 
-    fn spawn(&self, mut cmd: Command) -> Child {
-        cmd.spawn().expect("start the login program")
+    fn spawn(&self, mut cmd: Command, mark: LogMark) -> Started {
+        Started {
+            child: cmd.spawn().expect("start the login program"),
+            mark,
+        }
     }
 
     /// Starts a login without answering yet (for races): answer with [`finish`].
-    pub fn spawn_login(&self, user: &str, opts: &LoginOpts<'_>) -> Child {
-        self.spawn(self.pamtester(user, opts))
+    pub fn spawn_login(&self, user: &str, opts: &LoginOpts<'_>) -> Started {
+        let (cmd, mark) = self.pamtester(user, opts);
+        self.spawn(cmd, mark)
     }
 
     /// Authenticates `user` answering `answers` in turn, through the "mfa" service.
@@ -691,14 +845,22 @@ impl Sandbox {
         cmd
     }
 
-    /// Starts pam_mfad for this sandbox's config on `root/socket`, in a mount
-    /// namespace that sees the sandbox's users and sends its log to the sandbox
-    /// (read it with [`Sandbox::syslog`]). Stopped (SIGTERM) when dropped.
+    /// Starts a pam_mfad of its own for this sandbox's config on `root/socket`
+    /// (see [`Sandbox::launch_daemon`]), for tests of the daemon itself. Stopped
+    /// (SIGKILL) when dropped.
     pub fn start_daemon(&self) -> Daemon {
+        self.launch_daemon(&self.root, None)
+    }
+
+    /// Starts pam_mfad for this sandbox's config on `dir/socket`, in a mount
+    /// namespace that sees the sandbox's users (as they are now) and sends its log
+    /// to a socket of its own, read all the time (a full datagram queue,
+    /// net.unix.max_dgram_qlen, often 10, would make it wait); with `key`, the
+    /// virtual key is its /dev/hidraw0. Returns once the socket accepts
+    /// connections or the daemon has exited (it refused to start: its log says why).
+    pub fn launch_daemon(&self, dir: &Path, key: Option<&vkey::VirtualKey>) -> Daemon {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let socket = self.root.join("socket");
-        // The daemon's own syslog, drained all the time: a full datagram queue
-        // (net.unix.max_dgram_qlen, often 10) would make it wait.
+        let socket = dir.join("socket");
         let log_path = self.root.join(format!(
             "daemon-log-{}.sock",
             N.fetch_add(1, Ordering::SeqCst)
@@ -720,22 +882,41 @@ impl Sandbox {
             .arg(&self.config)
             .arg("--socket")
             .arg(&socket)
+            .env_remove("LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .envs(
+                self.anycase
+                    .get()
+                    .map(|(_, libs)| ("LD_LIBRARY_PATH", libs)),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let child = cmd.spawn().expect("start pam_mfad");
+        for name in SSH_VARIABLES {
+            cmd.env_remove(name);
+        }
+        if let Some(k) = key {
+            cmd.env("CLIENT_PRELOAD", "libumockdev-preload.so.0")
+                .env("UMOCKDEV_DIR", &k.umockdev_dir);
+        }
+        let mut child = cmd.spawn().expect("start pam_mfad");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
                 "pam_mfad did not start"
             );
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         Daemon {
             child,
             socket,
             lines,
+            log_path,
         }
     }
 
@@ -808,7 +989,7 @@ impl Sandbox {
     /// one of [`sandbox_users`] or a real account).
     pub fn enroll_record(&self, user: &str, secret: &str, recovery_codes: usize) -> Vec<String> {
         let (codes, hashed) =
-            pam_mfa::recovery::generate(recovery_codes, &mut pam_mfa::random::OsRandom).unwrap();
+            mfa_core::recovery::generate(recovery_codes, &mut mfa_core::random::OsRandom).unwrap();
         let record = Record {
             totp: Some(TotpEnrollment {
                 secret: Secret::from_base32(secret).unwrap(),
@@ -848,7 +1029,7 @@ impl Sandbox {
         let users = self.root.join(format!("bench-users-{user}"));
         fs::write(&users, format!("{user}\n")).unwrap();
         let n = iterations.to_string();
-        let cmd = self.under_pam_wrapper(
+        let (cmd, mark) = self.under_pam_wrapper(
             &self.driver,
             &[
                 "bench",
@@ -861,7 +1042,7 @@ impl Sandbox {
             ],
             &LoginOpts::default(),
         );
-        let out = finish(self.spawn(cmd), &[]);
+        let out = finish(self.spawn(cmd, mark), &[]);
         let field = |name: &str| -> f64 {
             out.transcript
                 .split_whitespace()
@@ -890,12 +1071,28 @@ pub struct Daemon {
     pub child: Child,
     pub socket: PathBuf,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    log_path: PathBuf,
 }
 
 impl Daemon {
+    /// A mark at the current end of the log.
+    pub fn mark(&self) -> LogMark {
+        LogMark {
+            lines: std::sync::Arc::clone(&self.lines),
+            from: self.lines.lock().unwrap().len(),
+            socket: self.log_path.clone(),
+        }
+    }
+
     /// Everything the daemon sent to syslog so far.
     pub fn log(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| !l.starts_with('\u{0}'))
+            .cloned()
+            .collect()
     }
 
     /// Waits (up to 10 s) for a log line containing `needle`.
@@ -979,19 +1176,28 @@ impl Drop for Mount {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.daemon.lock().unwrap().take();
+        self.key_daemons.lock().unwrap().clear();
         let _ = fs::remove_dir_all(&self.root);
     }
 }
 
+/// A login program started by [`Sandbox::spawn_login`].
+pub struct Started {
+    pub child: Child,
+    mark: LogMark,
+}
+
 /// Answers a started login and waits for its verdict.
-pub fn finish(mut child: Child, answers: &[&str]) -> Login {
+pub fn finish(started: Started, answers: &[&str]) -> Login {
+    let Started { mut child, mark } = started;
     let mut stdin = child.stdin.take().unwrap();
     for a in answers {
         // The module may end the conversation early; a closed pipe is fine.
         let _ = writeln!(stdin, "{a}");
     }
     drop(stdin);
-    parse_login(child.wait_with_output().unwrap())
+    parse_login(child.wait_with_output().unwrap(), &mark)
 }
 
 /// A running `pam_driver chat`.
@@ -1002,6 +1208,7 @@ pub struct Chat {
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
     /// Everything read so far.
     pub transcript: String,
+    mark: LogMark,
 }
 
 impl Chat {
@@ -1041,11 +1248,14 @@ impl Chat {
         self.transcript.push_str(&rest);
         let status = self.child.wait().unwrap();
         let stderr = self.stderr.take().unwrap().join().unwrap();
-        let mut login = parse_login(Output {
-            status,
-            stdout: self.transcript.clone().into_bytes(),
-            stderr,
-        });
+        let mut login = parse_login(
+            Output {
+                status,
+                stdout: self.transcript.clone().into_bytes(),
+                stderr,
+            },
+            &self.mark,
+        );
         login.ok = status.success();
         login
     }

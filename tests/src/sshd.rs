@@ -21,6 +21,8 @@ pub struct Sshd {
     child: Child,
     pub port: u16,
     log: LogSink,
+    /// Where the sandbox's pam_mfad log was when sshd started.
+    mark: crate::LogMark,
 }
 
 /// What sshd's namespace holds besides its own PAM service.
@@ -60,6 +62,9 @@ impl Sshd {
     /// Starts sshd with `pam` for its service and `opts`.
     pub fn start_with(sb: &Sandbox, pam: &str, opts: &Options<'_>) -> Sshd {
         let system_lang = opts.system_lang;
+        // pam_mfad chooses the language: it reads /etc/default/locale.
+        sb.set_system_lang(system_lang);
+        let mark = sb.daemon_mark();
         require("sshd", "openssh-server");
         require("ssh", "openssh-client");
         // What the systemd unit's RuntimeDirectory= would make.
@@ -133,6 +138,7 @@ impl Sshd {
             child,
             port,
             log: syslog,
+            mark,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -175,9 +181,11 @@ impl Sshd {
     }
 
     /// What sshd, the modules of its PAM stacks and the programs of its sessions
-    /// (sudo) sent to syslog so far.
+    /// (sudo) sent to syslog so far, then what pam_mfad logged since sshd started.
     pub fn syslog(&self) -> Vec<String> {
-        self.log.lines()
+        let mut lines = self.log.lines();
+        lines.extend(self.mark.since());
+        lines
     }
 
     /// An ssh client on a pseudo-terminal logging in as `user` with

@@ -1,7 +1,8 @@
 //! Real sudo for a test user, with the sandbox's PAM file bind-mounted over
 //! /etc/pam.d/sudo and its sudoers over /etc/sudoers inside `unshare --mount`, so
 //! the machine's files are never changed. Its /dev is private, with /dev/log read
-//! by the test: what sudo and the module send to syslog is part of the result.
+//! by the test: what sudo and the module send to syslog is part of the result, and
+//! so is what the sandbox's pam_mfad logged meanwhile.
 
 use std::fs;
 use std::io::Write;
@@ -69,6 +70,7 @@ pub fn run(
         .join(format!("sudo-{}", N.fetch_add(1, Ordering::SeqCst)));
     let (pam_file, sudoers) = files(sb, &dir, user, pam);
     let log = LogSink::bind(&dir.join("log.sock"));
+    let mark = sb.daemon_mark();
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
         .arg(format!(
@@ -106,6 +108,10 @@ pub fn run(
         ran: out.status.success() && stdout.lines().any(|l| l == "sudo-ran"),
         stdout,
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        syslog: log.finish(),
+        syslog: {
+            let mut lines = log.finish();
+            lines.extend(mark.since());
+            lines
+        },
     }
 }

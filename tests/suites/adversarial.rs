@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pam_mfa_e2e::{code, finish, now, LoginOpts, Mount, Sandbox, TempUser, SECRET};
 
@@ -150,6 +150,9 @@ fn jitter(seed: &mut u64, max_micros: u64) -> Duration {
     Duration::from_micros(*seed % max_micros)
 }
 
+/// `kill -9` of pam_mfad while it serves a login (or of the CLI while it writes):
+/// the record stays whole, the login fails closed at once, and the next daemon
+/// serves the next login.
 #[test]
 fn sigkill_at_random_points_never_corrupts_or_blocks() {
     let sb = Sandbox::new(NO_LOCKOUT);
@@ -158,31 +161,42 @@ fn sigkill_at_random_points_never_corrupts_or_blocks() {
     let mut seed = now() | 1;
     let mut last_failures = 0;
     let mut leftovers = 0;
+    let mut slowest = Duration::ZERO;
     // 300 in the test command; PAM_MFA_KILL_ROUNDS=5000 for a longer run.
     let rounds: u32 = std::env::var("PAM_MFA_KILL_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     for round in 0..rounds {
-        // Alternate the two writers: a login counting a failure, and the CLI.
-        let mut child = if round % 3 == 2 {
-            Command::new(&pam_mfa_e2e::artifacts().cli)
+        // Alternate the two writers: pam_mfad counting a failure, and the CLI.
+        if round % 3 == 2 {
+            let mut child = Command::new(&pam_mfa_e2e::artifacts().cli)
                 .arg("--config")
                 .arg(&sb.config)
                 .args(["unlock", "--user", &u.name])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
-                .unwrap()
+                .unwrap();
+            std::thread::sleep(jitter(&mut seed, 12_000));
+            let _ = child.kill();
+            let _ = child.wait();
         } else {
-            let mut ch = sb.spawn_login(&u.name, &LoginOpts::default());
+            let mut login = sb.spawn_login(&u.name, &LoginOpts::default());
             use std::io::Write;
-            let _ = writeln!(ch.stdin.as_mut().unwrap(), "00000x");
-            ch
-        };
-        std::thread::sleep(jitter(&mut seed, 12_000));
-        let _ = child.kill();
-        let _ = child.wait();
+            let _ = writeln!(login.child.stdin.as_mut().unwrap(), "00000x");
+            std::thread::sleep(jitter(&mut seed, 12_000));
+            sb.kill_daemon();
+            let killed = Instant::now();
+            let l = finish(login, &[]);
+            slowest = slowest.max(killed.elapsed());
+            assert!(!l.ok, "round {round}: a login without a verdict passed");
+            assert!(
+                killed.elapsed() < Duration::from_secs(2),
+                "round {round}: the login waited {:?} for a dead daemon",
+                killed.elapsed()
+            );
+        }
         let record = sb
             .record(&u.name)
             .unwrap_or_else(|| panic!("round {round}: the record vanished"));
@@ -200,8 +214,11 @@ fn sigkill_at_random_points_never_corrupts_or_blocks() {
         last_failures = record.state.failures;
         leftovers += usize::from(sb.store.join(format!(".{}.tmp", u.name)).exists());
     }
-    eprintln!("{rounds} SIGKILLs, {leftovers} of them left a half-written temp file behind");
-    // Nothing left behind blocks the next login.
+    eprintln!(
+        "{rounds} SIGKILLs, {leftovers} of them left a half-written temp file behind; \
+         the slowest login ended {slowest:?} after its daemon was killed"
+    );
+    // Nothing left behind blocks the next login, served by a new daemon.
     assert!(sb.login(&u.name, &[&code(SECRET, 0)]).ok);
     assert!(
         !sb.store.join(format!(".{}.tmp", u.name)).exists(),

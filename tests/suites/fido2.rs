@@ -210,7 +210,7 @@ fn ssh_variables_skip_the_key_and_without_them_the_key_is_touched() {
     let (sb, key) = with_key("");
     enroll(&sb, &key, &[]);
     sb.cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET);
-    sb.pam_service("mfa-debug", "auth required {module} config={config} debug");
+    sb.pam_service("mfa-debug", "auth required {module} socket={socket} debug");
     let counter = sb.record(USER).unwrap().keys[0].sign_count;
     for (variable, answer) in [
         ("SSH_CONNECTION", code(SECRET, 0)),

@@ -1,7 +1,7 @@
 //! The paths users meet: a real sshd with keyboard-interactive and a real ssh client,
 //! and real sudo, each with pam_unix (password) then pam_mfa (code).
 
-use pam_mfa::fido2::{KeyCredential, PublicKey, UserVerification};
+use mfa_core::fido2::{KeyCredential, PublicKey, UserVerification};
 use pam_mfa_e2e::sshd::{self, Sshd};
 use pam_mfa_e2e::{
     code, from_pty, now, oathtool_at, qr_in, sudo, uri_secret, Sandbox, TempUser, SECRET,
@@ -12,14 +12,14 @@ const PASSWORD: &str = "correct-Horse-9";
 /// The stack an admin writes: the password first, then the second factor.
 const SSHD_PAM: &str = "\
 auth requisite pam_unix.so
-auth required {module} config={config}
+auth required {module} socket={socket}
 account required pam_unix.so
 session required pam_permit.so
 password required pam_deny.so";
 
 const SUDO_PAM: &str = "\
 auth requisite pam_unix.so
-auth required {module} config={config}
+auth required {module} socket={socket}
 account required pam_unix.so
 session required pam_permit.so";
 
@@ -202,7 +202,7 @@ fn sshd_enrollment_at_login_shows_the_qr_code_in_the_prompt() {
 /// sudo's stack with the module's `debug` lines.
 const SUDO_PAM_DEBUG: &str = "\
 auth requisite pam_unix.so
-auth required {module} config={config} debug
+auth required {module} socket={socket} debug
 account required pam_unix.so
 session required pam_permit.so";
 

@@ -121,7 +121,7 @@ fn permit_after(sb: &Sandbox) {
     // pam_mfa decides unless it answers PAM_IGNORE; then pam_permit lets the user in.
     sb.pam_service(
         "stack",
-        "auth required {module} config={config}\nauth required pam_permit.so",
+        "auth required {module} socket={socket}\nauth required pam_permit.so",
     );
 }
 
@@ -206,7 +206,7 @@ fn given_a_malformed_config_then_file_line_and_key_are_logged() {
 #[test]
 fn given_an_unknown_module_argument_then_the_module_refuses_to_run() {
     let sb = enrolled();
-    sb.pam_service("mfa", "auth required {module} config={config} nullok");
+    sb.pam_service("mfa", "auth required {module} socket={socket} nullok");
     let l = sb.login("alice", &[&code(SECRET, 0)]);
     assert!(!l.ok);
     assert!(

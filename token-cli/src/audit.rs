@@ -7,8 +7,8 @@
 
 use std::os::unix::net::UnixDatagram;
 
-use pam_mfa::i18n::{self, Lang, Msg};
-use pam_mfa::username::UserName;
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::username::UserName;
 
 /// syslog(3)'s socket.
 const SOCKET: &str = "/dev/log";

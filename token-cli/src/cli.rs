@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "mfa-token", version)]
 pub struct Cli {
     /// Configuration file (must be root-owned and not group/world-writable).
-    #[arg(long, global = true, value_name = "PATH", default_value = pam_mfa::config::DEFAULT_PATH)]
+    #[arg(long, global = true, value_name = "PATH", default_value = mfa_core::config::DEFAULT_PATH)]
     pub config: PathBuf,
 
     #[command(subcommand)]
@@ -273,7 +273,7 @@ pub enum AlgorithmArg {
     Sha512,
 }
 
-impl From<AlgorithmArg> for pam_mfa::totp::Algorithm {
+impl From<AlgorithmArg> for mfa_core::totp::Algorithm {
     fn from(a: AlgorithmArg) -> Self {
         match a {
             AlgorithmArg::Sha1 => Self::Sha1,

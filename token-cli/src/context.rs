@@ -5,11 +5,11 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pam_mfa::accounts::{Accounts, Lookup, NssAccounts};
-use pam_mfa::config::Config;
-use pam_mfa::i18n::{self, Lang, Msg};
-use pam_mfa::store::FileStore;
-use pam_mfa::username::UserName;
+use mfa_core::accounts::{Accounts, Lookup, NssAccounts};
+use mfa_core::config::Config;
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::store::FileStore;
+use mfa_core::username::UserName;
 
 use crate::error::CliError;
 
@@ -51,8 +51,8 @@ impl Context {
                 .mode(0o700)
                 .create(&cfg.store.dir)
                 .map_err(|e| {
-                    CliError::Store(pam_mfa::store::StoreError::Dir(
-                        pam_mfa::secure_fs::FileError::Io(cfg.store.dir.clone(), e),
+                    CliError::Store(mfa_core::store::StoreError::Dir(
+                        mfa_core::secure_fs::FileError::Io(cfg.store.dir.clone(), e),
                     ))
                 })?;
         }

@@ -1,11 +1,11 @@
 //! What can go wrong in a command, rendered in the user's language.
 
-use pam_mfa::config::ConfigError;
-use pam_mfa::i18n::{self, Lang, Msg};
-use pam_mfa::random::RandomError;
-use pam_mfa::store::StoreError;
-use pam_mfa::totp::SecretError;
-use pam_mfa::username::UserNameError;
+use mfa_core::config::ConfigError;
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::random::RandomError;
+use mfa_core::store::StoreError;
+use mfa_core::totp::SecretError;
+use mfa_core::username::UserNameError;
 
 /// A failed command.
 #[derive(Debug)]
@@ -37,11 +37,11 @@ pub enum CliError {
     /// A file could not be read or parsed (the message never quotes it).
     ReadFile(std::path::PathBuf, String),
     /// A QR code could not be made.
-    Qr(pam_mfa::qr::QrError),
+    Qr(mfa_core::qr::QrError),
     /// An otpauth URI given with --secret-file is invalid.
-    Uri(pam_mfa::otpauth::UriError),
+    Uri(mfa_core::otpauth::UriError),
     /// A file to import was refused (symlink, owner, mode...).
-    File(pam_mfa::secure_fs::FileError),
+    File(mfa_core::secure_fs::FileError),
     /// Some users of a bulk import were skipped.
     Incomplete(usize),
     /// A security key name is taken.
@@ -49,13 +49,13 @@ pub enum CliError {
     /// No security key by that name or id.
     NoKeyNamed(String, String),
     /// The security key could not be used.
-    Device(pam_mfa::fido2::DeviceError),
+    Device(mfa_core::fido2::DeviceError),
     /// The key's registration answer was refused.
-    Register(pam_mfa::fido2::RegisterError),
+    Register(mfa_core::fido2::RegisterError),
     /// A phone number or e-mail address was refused.
-    Contact(pam_mfa::contact::ContactError),
+    Contact(mfa_core::contact::ContactError),
     /// A one-time code could not be sent.
-    Send(pam_mfa::oob::SendError),
+    Send(mfa_core::oob::SendError),
     /// No oob.command in the configuration (its path).
     NoOob(std::path::PathBuf),
     /// The user has no contact.

@@ -11,9 +11,9 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::qr::Matrix;
 use nix::fcntl::OFlag;
-use pam_mfa::i18n::{self, Lang, Msg};
-use pam_mfa::qr::Matrix;
 
 use crate::error::CliError;
 

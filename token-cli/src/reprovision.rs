@@ -10,7 +10,7 @@
 
 use subtle::ConstantTimeEq;
 
-use pam_mfa::store::TotpEnrollment;
+use mfa_core::store::TotpEnrollment;
 
 /// What saving an enrollment replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pam_mfa::totp::{Algorithm, Params, Secret};
+    use mfa_core::totp::{Algorithm, Params, Secret};
 
     fn enrollment(secret: &str, params: Params, created: u64, last: Option<u64>) -> TotpEnrollment {
         TotpEnrollment {

@@ -11,8 +11,8 @@
 use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use pam_mfa::i18n::{self, Lang, Msg};
-use pam_mfa::secure_fs::{self, Trust};
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::secure_fs::{self, Trust};
 use zeroize::Zeroizing;
 
 use crate::error::CliError;

@@ -210,13 +210,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
-fn current_code(secret: &pam_mfa::totp::Secret) -> String {
-    let p = pam_mfa::totp::Params::DEFAULT;
+fn current_code(secret: &mfa_core::totp::Secret) -> String {
+    let p = mfa_core::totp::Params::DEFAULT;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    pam_mfa::totp::code_at(secret, p, p.step_at(now)).to_string()
+    mfa_core::totp::code_at(secret, p, p.step_at(now)).to_string()
 }
 
 fn main() {
@@ -273,7 +273,7 @@ fn main() {
             let iterations: usize = args[4].parse().unwrap();
             let threads: usize = args[5].parse().unwrap();
             let secret = (args[6] == "--secret")
-                .then(|| pam_mfa::totp::Secret::from_base32(&args[7]).unwrap());
+                .then(|| mfa_core::totp::Secret::from_base32(&args[7]).unwrap());
             let fixed = (args[6] == "--answer").then(|| args[7].clone().into_bytes());
             let rss_before = vm_rss_kib();
             let start = Instant::now();

@@ -5,13 +5,13 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use zeroize::Zeroizing;
 
-use pam_mfa::config::Config;
-use pam_mfa::contact::Contact;
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::oob::{self, CommandCourier, Courier, Delivery};
-use pam_mfa::random::OsRandom;
-use pam_mfa::store::{Change, Store};
-use pam_mfa::username::UserName;
+use mfa_core::config::Config;
+use mfa_core::contact::Contact;
+use mfa_core::i18n::{self, Msg};
+use mfa_core::oob::{self, CommandCourier, Courier, Delivery};
+use mfa_core::random::OsRandom;
+use mfa_core::store::{Change, Store};
+use mfa_core::username::UserName;
 
 use crate::audit;
 use crate::cli::ContactArgs;

@@ -9,14 +9,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use pam_mfa::config::Config;
-use pam_mfa::i18n::{self, Lang, Msg};
-use pam_mfa::otpauth::OtpAuth;
-use pam_mfa::qr::{Background, Matrix};
-use pam_mfa::random::{OsRandom, Random};
-use pam_mfa::recovery;
-use pam_mfa::store::{Change, RecoveryCodes, Store, TotpEnrollment};
-use pam_mfa::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
+use mfa_core::config::Config;
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::otpauth::OtpAuth;
+use mfa_core::qr::{Background, Matrix};
+use mfa_core::random::{OsRandom, Random};
+use mfa_core::recovery;
+use mfa_core::store::{Change, RecoveryCodes, Store, TotpEnrollment};
+use mfa_core::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
 
 use crate::audit;
 use crate::cli::{EnrollTotp, QrStyle};
@@ -338,7 +338,7 @@ fn contact_step(
     human: &Human,
     cfg: &Config,
     store: &impl Store,
-    user: &pam_mfa::username::UserName,
+    user: &mfa_core::username::UserName,
 ) {
     for _ in 0..CONFIRM_TRIES {
         human.prompt(Msg::ContactAsk);
@@ -404,7 +404,7 @@ fn confirm(
         if read == 0 {
             break;
         }
-        let code = pam_mfa::answer::normalize(line.trim_end_matches(['\n', '\r']).as_bytes())
+        let code = mfa_core::answer::normalize(line.trim_end_matches(['\n', '\r']).as_bytes())
             .unwrap_or_default();
         if let totp::Check::Accepted { step } =
             totp::check(secret, params, &code, ctx.now(), cfg.totp.window, None)

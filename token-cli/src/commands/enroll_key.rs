@@ -4,12 +4,12 @@
 
 use serde_json::json;
 
-use pam_mfa::fido2::cose::Algorithm;
-use pam_mfa::fido2::hid::{self, HidAuthenticator};
-use pam_mfa::fido2::{self, Authenticator, DeviceError, MakeCredential, UserVerification};
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::random::{OsRandom, Random};
-use pam_mfa::store::{Change, Store};
+use mfa_core::fido2::cose::Algorithm;
+use mfa_core::fido2::hid::{self, HidAuthenticator};
+use mfa_core::fido2::{self, Authenticator, DeviceError, MakeCredential, UserVerification};
+use mfa_core::i18n::{self, Msg};
+use mfa_core::random::{OsRandom, Random};
+use mfa_core::store::{Change, Store};
 
 use crate::audit;
 use crate::cli::{EnrollKey, KeyAlgorithmArg, VerificationArg};

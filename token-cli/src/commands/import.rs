@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use pam_mfa::config::Config;
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::import::google_authenticator::{self as ga, Note};
-use pam_mfa::random::OsRandom;
-use pam_mfa::secure_fs::{self, FileError, Trust};
-use pam_mfa::store::{Change, FileStore, Store};
-use pam_mfa::username::UserName;
+use mfa_core::config::Config;
+use mfa_core::i18n::{self, Msg};
+use mfa_core::import::google_authenticator::{self as ga, Note};
+use mfa_core::random::OsRandom;
+use mfa_core::secure_fs::{self, FileError, Trust};
+use mfa_core::store::{Change, FileStore, Store};
+use mfa_core::username::UserName;
 
 use crate::audit;
 use crate::cli::{ImportGa, ImportU2f};
@@ -209,7 +209,7 @@ pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
     .map_err(CliError::File)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| CliError::ReadFile(args.file.clone(), "not a text file".into()))?;
-    let users = pam_mfa::import::pam_u2f::parse(text, &origin, ctx.now())
+    let users = mfa_core::import::pam_u2f::parse(text, &origin, ctx.now())
         .map_err(|e| CliError::ReadFile(args.file.clone(), e.to_string()))?;
     let (mut imported, mut skipped) = (0usize, 0usize);
     for entry in users {

@@ -2,10 +2,10 @@
 
 use serde_json::json;
 
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::random::OsRandom;
-use pam_mfa::recovery;
-use pam_mfa::store::{Change, RecoveryCodes, Store};
+use mfa_core::i18n::{self, Msg};
+use mfa_core::random::OsRandom;
+use mfa_core::recovery;
+use mfa_core::store::{Change, RecoveryCodes, Store};
 
 use crate::audit;
 use crate::cli::UserJson;

@@ -1,8 +1,8 @@
 //! `mfa-token remove`: revoke factors; a record left without any factor is deleted.
 
-use pam_mfa::fido2::cose;
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::store::{Change, Store};
+use mfa_core::fido2::cose;
+use mfa_core::i18n::{self, Msg};
+use mfa_core::store::{Change, Store};
 
 use crate::audit;
 use crate::cli::RemoveArgs;

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::store::{Record, Store};
+use mfa_core::i18n::{self, Msg};
+use mfa_core::store::{Record, Store};
 
 use crate::cli::UserJson;
 use crate::context::{Account, Context};
@@ -95,7 +95,7 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
             .map(|k| KeyInfo {
                 name: k.name.clone(),
                 algorithm: k.public_key.algorithm().name(),
-                credential_id: pam_mfa::fido2::cose::id_to_text(&k.credential_id),
+                credential_id: mfa_core::fido2::cose::id_to_text(&k.credential_id),
                 rp_id: k.rp_id.clone(),
                 user_verification: k.user_verification.name(),
                 pin: k.pin,

@@ -1,7 +1,7 @@
 //! `mfa-token unlock`: ends a lockout and resets the failure count.
 
-use pam_mfa::i18n::{self, Msg};
-use pam_mfa::store::{Change, Store};
+use mfa_core::i18n::{self, Msg};
+use mfa_core::store::{Change, Store};
 
 use crate::audit;
 use crate::cli::UserArg;

@@ -1,18 +1,14 @@
-//! The configuration: one TOML file plus the module arguments, validated into one
-//! [`Config`].
+//! The configuration: one TOML file, validated into one [`Config`].
 //!
 //! Invariant: a [`Config`] only exists if the file was root-owned, not writable by
 //! group or others (its directory too), parsed completely, and every key was known and
 //! in range. Any error names the file, the line and the key; nothing falls back to a
 //! default behind the admin's back.
 
-mod args;
 pub(crate) mod parse;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-pub use args::{ArgError, ModuleArgs};
 
 use crate::secure_fs::{self, FileError, Trust};
 use crate::totp::Algorithm;

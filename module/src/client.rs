@@ -20,10 +20,12 @@ use pam_bindings::conv::Conv;
 use pam_bindings::items::{RHost, RUser, Service, Tty};
 use pam_bindings::module::PamHandle;
 
-use mfa_proto::{read_frame, write_frame, Login, Reply, Request, Secret, Verdict, VERSION};
+use mfa_proto::{
+    read_frame, write_frame, Login, Reply, Request, Secret, Verdict, SSH_VARIABLES, VERSION,
+};
 
-use super::ffi;
-use crate::config::ModuleArgs;
+use crate::args::ModuleArgs;
+use crate::ffi;
 
 /// How long connecting to the daemon may take.
 const CONNECT: Duration = Duration::from_secs(1);
@@ -33,13 +35,13 @@ const REPLY: Duration = Duration::from_secs(600);
 /// How long a write to the daemon may block.
 const WRITE: Duration = Duration::from_secs(10);
 
-/// One authentication through the daemon at `socket`.
+/// One authentication through the daemon at `args.socket`.
 pub(super) fn authenticate(
     pamh: &mut PamHandle,
     args: &ModuleArgs,
-    socket: &Path,
     flags: PamFlag,
 ) -> PamResultCode {
+    let socket = args.socket.as_path();
     let unavailable = |pamh: &PamHandle, why: String| {
         ffi::syslog(pamh, libc::LOG_ERR, &why);
         PamResultCode::PAM_AUTHINFO_UNAVAIL
@@ -74,7 +76,6 @@ pub(super) fn authenticate(
 /// The login as the daemon needs it: PAM items, locale, signs of a remote session.
 fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) -> Login {
     let env = |name: &str| super::session_env(pamh, name).filter(|v| !v.is_empty());
-    let proc_self = Path::new("/proc/self");
     Login {
         version: VERSION,
         user,
@@ -86,11 +87,9 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
             .iter()
             .find_map(|name| env(name))
             .unwrap_or_default(),
-        ssh: crate::locality::SSH_VARIABLES.iter().any(|name| {
-            env(name)
-                .or_else(|| crate::locality::start_env(proc_self, name))
-                .is_some()
-        }),
+        // The daemon also reads the environment this process started with
+        // (/proc/PID/environ of the caller), which a host may have cleared since.
+        ssh: SSH_VARIABLES.iter().any(|name| env(name).is_some()),
         require_key: args.require_key,
         silent: flags & PAM_SILENT != 0,
         debug: args.debug,
@@ -158,5 +157,6 @@ fn code(verdict: Verdict) -> PamResultCode {
         Verdict::Unavailable => PamResultCode::PAM_AUTHINFO_UNAVAIL,
         Verdict::ServiceError => PamResultCode::PAM_SERVICE_ERR,
         Verdict::ConversationError => PamResultCode::PAM_CONV_ERR,
+        Verdict::SystemError => PamResultCode::PAM_SYSTEM_ERR,
     }
 }

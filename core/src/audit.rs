@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::config::{ArgError, ConfigError};
+use crate::config::ConfigError;
 use crate::store::StoreError;
 use crate::username::UserName;
 
@@ -95,8 +95,6 @@ pub enum Event<'a> {
     OobRefused { user: &'a UserName, reason: String },
     /// The delivery command failed.
     OobFailed { user: &'a UserName, error: String },
-    /// The module arguments were refused.
-    Args(&'a ArgError),
     /// The configuration was refused.
     Config(&'a ConfigError),
     /// The store failed for this user.
@@ -141,7 +139,7 @@ impl Event<'_> {
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
                 Level::Warning
             }
-            Event::Args(_) | Event::Config(_) | Event::Store { .. } => Level::Error,
+            Event::Config(_) | Event::Store { .. } => Level::Error,
         }
     }
 }
@@ -311,7 +309,6 @@ impl fmt::Display for Event<'_> {
                 "user \"{}\" could not be looked up ({e}), denied",
                 Escaped(raw)
             ),
-            Event::Args(e) => write!(f, "refusing to run: {e}"),
             Event::Config(e) => write!(f, "refusing to run: {e}"),
             Event::Store {
                 user: Some(user),

@@ -33,7 +33,7 @@ use crate::audit::Escaped;
 use crate::secure_fs::{self, FileError, Trust};
 
 /// The environment variables sshd sets for every session (SSH_TTY only with a pty).
-pub const SSH_VARIABLES: [&str; 2] = ["SSH_CONNECTION", "SSH_CLIENT"];
+pub use mfa_proto::SSH_VARIABLES;
 
 /// Largest logind session file read (real ones are well under 1 KiB).
 const MAX_SESSION_FILE: u64 = 64 * 1024;

@@ -16,35 +16,6 @@ unsafe extern "C" {
     fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
 }
 
-/// Makes the dynamic loader keep this module mapped until the process exits,
-/// whatever dlclose() libpam calls (RTLD_NODELETE on ourselves). Idempotent.
-pub fn keep_module_loaded() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let mut info = libc::Dl_info {
-            dli_fname: std::ptr::null(),
-            dli_fbase: std::ptr::null_mut(),
-            dli_sname: std::ptr::null(),
-            dli_saddr: std::ptr::null_mut(),
-        };
-        let here = keep_module_loaded as *const libc::c_void;
-        // SAFETY: dladdr only reads the loader's tables for an address inside this
-        // object and fills `info`, whose strings stay valid while we are loaded.
-        if unsafe { libc::dladdr(here, &mut info) } == 0 || info.dli_fname.is_null() {
-            return;
-        }
-        // SAFETY: RTLD_NOLOAD returns the handle of an object that is already loaded
-        // (ours) without loading anything; RTLD_NODELETE then pins it. The extra
-        // reference is intentionally never released.
-        unsafe {
-            libc::dlopen(
-                info.dli_fname,
-                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-            );
-        }
-    });
-}
-
 /// Logs `message` to syslog (authpriv) with libpam's `pam_mfa(service:type)` prefix.
 pub fn syslog(pamh: &PamHandle, priority: c_int, message: &str) {
     // Audit text never contains NUL (names are escaped); replace one rather than lose
