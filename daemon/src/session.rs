@@ -44,7 +44,7 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
     let _ = stream.set_read_timeout(Some(FIRST_REQUEST));
     let login = match read_frame::<Request>(&mut &stream) {
         Ok(Request::Login(login)) => login,
-        Ok(Request::Answer { .. }) => {
+        Ok(Request::Answer { .. } | Request::Shown { .. }) => {
             log::line(
                 log::WARNING,
                 &format!(
@@ -142,7 +142,10 @@ fn authenticate(
     // The signs of an SSH session: the client's PAM and process environment, or
     // the environment its process started with (a host may clear its own since).
     let locality = locality::decide(&login.rhost, &locality::logind_session(&logind), &|name| {
-        (login.ssh && locality::SSH_VARIABLES.contains(&name))
+        login
+            .ssh
+            .iter()
+            .any(|set| set == name)
             .then(|| "set".to_owned())
             .or_else(|| locality::start_env(&logind.proc_self, name).filter(|v| !v.is_empty()))
     });
@@ -249,7 +252,13 @@ impl SocketPrompter<'_> {
             return Ok(());
         }
         let mut stream = self.stream;
-        write_frame(&mut stream, &reply).map_err(|_| Error::Conversation)
+        write_frame(&mut stream, &reply).map_err(|_| Error::Conversation)?;
+        // Some applications wait for the user to dismiss a message.
+        let _ = self.stream.set_read_timeout(Some(ANSWER));
+        match read_frame::<Request>(&mut stream) {
+            Ok(Request::Shown { ok: true }) => Ok(()),
+            _ => Err(Error::Conversation),
+        }
     }
 }
 

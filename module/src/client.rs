@@ -19,9 +19,11 @@ use pam_bindings::constants::{
 use pam_bindings::conv::Conv;
 use pam_bindings::items::{RHost, RUser, Service, Tty};
 use pam_bindings::module::PamHandle;
+use zeroize::Zeroizing;
 
 use mfa_proto::{
-    read_frame, write_frame, Login, Reply, Request, Secret, Verdict, SSH_VARIABLES, VERSION,
+    read_frame, write_frame, Login, Reply, Request, Secret, Verdict, MAX_ANSWER, SSH_VARIABLES,
+    VERSION,
 };
 
 use crate::args::ModuleArgs;
@@ -89,7 +91,11 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
             .unwrap_or_default(),
         // The daemon also reads the environment this process started with
         // (/proc/PID/environ of the caller), which a host may have cleared since.
-        ssh: SSH_VARIABLES.iter().any(|name| env(name).is_some()),
+        ssh: SSH_VARIABLES
+            .iter()
+            .filter(|name| env(name).is_some())
+            .map(|name| (*name).to_owned())
+            .collect(),
         require_key: args.require_key,
         silent: flags & PAM_SILENT != 0,
         debug: args.debug,
@@ -128,21 +134,25 @@ fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verd
             } => return Ok((verdict, fail_delay_ms)),
             Reply::Prompt { text } => {
                 let answer = conv.send(PAM_PROMPT_ECHO_OFF, &text).ok().map(|a| {
-                    Secret::new(
-                        &a.map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-                            .unwrap_or_default(),
-                    )
+                    let a = a.as_ref();
+                    let bytes = a.map_or(&[][..], |a| a.as_bytes());
+                    // Longer than any code: cut, and still too long to be one.
+                    let bytes = &bytes[..bytes.len().min(MAX_ANSWER)];
+                    let text = Zeroizing::new(String::from_utf8_lossy(bytes).into_owned());
+                    Secret::new(&text)
                 });
                 write_frame(&mut stream, &Request::Answer { text: answer })
                     .map_err(|e| e.to_string())?;
             }
-            // A message the application cannot show ends nothing: the daemon
-            // decides what a login needs to have seen.
+            // Whether the application showed it: the daemon decides what a
+            // login needs to have seen (a QR code to enroll with).
             Reply::Info { text } => {
-                let _ = conv.send(PAM_TEXT_INFO, &text);
+                let ok = conv.send(PAM_TEXT_INFO, &text).is_ok();
+                write_frame(&mut stream, &Request::Shown { ok }).map_err(|e| e.to_string())?;
             }
             Reply::Error { text } => {
-                let _ = conv.send(PAM_ERROR_MSG, &text);
+                let ok = conv.send(PAM_ERROR_MSG, &text).is_ok();
+                write_frame(&mut stream, &Request::Shown { ok }).map_err(|e| e.to_string())?;
             }
         }
     }

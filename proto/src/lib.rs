@@ -6,7 +6,8 @@
 //! included), ends the connection. The client speaks first with
 //! [`Request::Login`], naming the [`VERSION`] it speaks; the daemon answers with
 //! prompts, messages and exactly one [`Reply::Verdict`], and the client answers
-//! each prompt with [`Request::Answer`]. A daemon that does not speak the client's
+//! each prompt with [`Request::Answer`] and each message with [`Request::Shown`]
+//! (a QR code the application could not show must not count as seen). A daemon that does not speak the client's
 //! version answers [`Verdict::ServiceError`] at once.
 //!
 //! The daemon learns who is calling from the socket (SO_PEERCRED), never from a
@@ -26,6 +27,10 @@ pub const VERSION: u32 = 1;
 /// The largest frame either side accepts (a QR code shown as text is about 3 KiB).
 pub const MAX_FRAME: usize = 64 * 1024;
 
+/// The longest answer a client sends: far longer than any code; a longer answer
+/// is cut to this length (and is still wrong), so every frame fits in [`MAX_FRAME`].
+pub const MAX_ANSWER: usize = 4096;
+
 /// The daemon's socket unless configured otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/pam_mfa/socket";
 
@@ -42,6 +47,9 @@ pub enum Request {
     /// The answer to the last [`Reply::Prompt`]; `None` when the application's
     /// conversation failed (the login then ends).
     Answer { text: Option<Secret> },
+    /// After a [`Reply::Info`] or [`Reply::Error`]: whether the application's
+    /// conversation showed it.
+    Shown { ok: bool },
 }
 
 /// A login as the PAM application describes it (its PAM items), the module's
@@ -64,8 +72,9 @@ pub struct Login {
     /// The locale of the messages (LC_ALL / LC_MESSAGES / LANG as the module found
     /// them), empty for the daemon's default.
     pub locale: String,
-    /// SSH_CONNECTION or SSH_CLIENT was set for the caller: a remote session.
-    pub ssh: bool,
+    /// Which of [`SSH_VARIABLES`] are set in the login's environment (a remote
+    /// session); the daemon ignores any other name.
+    pub ssh: Vec<String>,
     /// The module argument `require_key`.
     pub require_key: bool,
     /// PAM_SILENT: no information messages.
@@ -101,9 +110,11 @@ impl fmt::Debug for Secret {
 pub enum Reply {
     /// Ask the user (without echo); the client answers with [`Request::Answer`].
     Prompt { text: String },
-    /// Show a line of information (PAM_TEXT_INFO).
+    /// Show a line of information (PAM_TEXT_INFO); the client answers with
+    /// [`Request::Shown`].
     Info { text: String },
-    /// Show an error message (PAM_ERROR_MSG).
+    /// Show an error message (PAM_ERROR_MSG); the client answers with
+    /// [`Request::Shown`].
     Error { text: String },
     /// The end of the login; the module asks libpam to delay a failure by
     /// `fail_delay_ms` (`policy.fail_delay_ms`, pam_fail_delay(3)).
@@ -233,13 +244,14 @@ mod tests {
             user: b"al\xffice".to_vec(),
             service: "sshd".into(),
             rhost: "192.0.2.7".into(),
-            ssh: true,
+            ssh: vec!["SSH_CONNECTION".into()],
             ..Login::default()
         }));
         round_trip(Request::Answer {
             text: Some(Secret::new("123 456")),
         });
         round_trip(Request::Answer { text: None });
+        round_trip(Request::Shown { ok: false });
         round_trip(Reply::Prompt {
             text: "Verification code: ".into(),
         });

@@ -256,8 +256,6 @@ pub struct Sandbox {
     /// The sandbox's pam_mfad (`{socket}` in PAM lines), started by the first
     /// login: it sees the users that exist then (see [`Sandbox::etc_overlay`]).
     daemon: std::sync::Mutex<Option<Daemon>>,
-    /// Daemons of single logins that reach a virtual key (see `under_pam_wrapper`).
-    key_daemons: std::sync::Mutex<Vec<Daemon>>,
 }
 
 /// A point in a daemon's log: [`LogMark::since`] gives the lines sent after it.
@@ -468,7 +466,6 @@ impl Sandbox {
             anycase: OnceLock::new(),
             system_lang: std::sync::Mutex::new(None),
             daemon: std::sync::Mutex::new(None),
-            key_daemons: std::sync::Mutex::new(Vec::new()),
             root,
         };
         fs::write(&sb.passwd_extra, passwd_lines(&sandbox_users())).unwrap();
@@ -489,11 +486,21 @@ impl Sandbox {
     }
 
     /// The sandbox's pam_mfad, started if it is not running yet; a mark in its log.
+    /// A daemon that exited (it refused to start) is started again, as systemd's
+    /// socket activation would; the mark of a new daemon is the start of its log,
+    /// so that why it refused to start is part of the next login's result.
     pub fn daemon_mark(&self) -> LogMark {
         let mut daemon = self.daemon.lock().unwrap();
-        daemon
-            .get_or_insert_with(|| self.launch_daemon(&self.root.join("mfad"), None))
-            .mark()
+        if let Some(d) = daemon.as_mut() {
+            if d.child.try_wait().unwrap().is_none() {
+                return d.mark();
+            }
+        }
+        let fresh = self.launch_daemon(&self.root.join("mfad"), None);
+        let mut mark = fresh.mark();
+        mark.from = 0;
+        *daemon = Some(fresh);
+        mark
     }
 
     /// Stops the sandbox's pam_mfad (if running): the next login starts a new one,
@@ -636,10 +643,16 @@ impl Sandbox {
         program: &Path,
         args: &[&str],
         opts: &LoginOpts<'_>,
-    ) -> (Command, LogMark) {
+    ) -> (Command, Attached) {
         require("unshare", "util-linux");
-        let (mark, bind) = match opts.key {
-            None => (self.daemon_mark(), String::new()),
+        let (attached, bind) = match opts.key {
+            None => (
+                Attached {
+                    mark: self.daemon_mark(),
+                    _key_daemon: None,
+                },
+                String::new(),
+            ),
             Some(key) => {
                 static N: AtomicUsize = AtomicUsize::new(0);
                 let dir = self
@@ -647,10 +660,11 @@ impl Sandbox {
                     .join(format!("mfad-key-{}", N.fetch_add(1, Ordering::SeqCst)));
                 fs::create_dir(&dir).unwrap();
                 let daemon = self.launch_daemon(&dir, Some(key));
-                let mark = daemon.mark();
-                self.key_daemons.lock().unwrap().push(daemon);
                 (
-                    mark,
+                    Attached {
+                        mark: daemon.mark(),
+                        _key_daemon: Some(daemon),
+                    },
                     format!(
                         "mount --bind {} {} && ",
                         dir.display(),
@@ -689,10 +703,10 @@ impl Sandbox {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        (cmd, mark)
+        (cmd, attached)
     }
 
-    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> (Command, LogMark) {
+    fn pamtester(&self, user: &str, opts: &LoginOpts<'_>) -> (Command, Attached) {
         require("pamtester", "pamtester");
         let mut args = vec![];
         for item in &opts.items {
@@ -711,12 +725,12 @@ impl Sandbox {
             .join(format!("answer-{}", N.fetch_add(1, Ordering::SeqCst)));
         fs::write(&file, answer).unwrap();
         let service = opts.service.unwrap_or("mfa");
-        let (cmd, mark) = self.under_pam_wrapper(
+        let (cmd, attached) = self.under_pam_wrapper(
             &self.driver,
             &["once", service, user, file.to_str().unwrap()],
             opts,
         );
-        finish(self.spawn(cmd, mark), &[])
+        finish(self.spawn(cmd, attached), &[])
     }
 
     /// An interactive authentication through `pam_driver chat` (flags: `--no-info`,
@@ -726,8 +740,11 @@ impl Sandbox {
         let service = opts.service.unwrap_or("mfa");
         let mut args = vec!["chat", service, user];
         args.extend(flags);
-        let (cmd, mark) = self.under_pam_wrapper(&self.driver, &args, opts);
-        let Started { mut child, mark } = self.spawn(cmd, mark);
+        let (cmd, attached) = self.under_pam_wrapper(&self.driver, &args, opts);
+        let Started {
+            mut child,
+            attached,
+        } = self.spawn(cmd, attached);
         let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         // pam_wrapper's trace is loud: drain it meanwhile so the pipe never fills.
         let mut stderr = child.stderr.take().unwrap();
@@ -742,21 +759,21 @@ impl Sandbox {
             stdout,
             stderr: Some(stderr),
             transcript: String::new(),
-            mark,
+            attached,
         }
     }
 
-    fn spawn(&self, mut cmd: Command, mark: LogMark) -> Started {
+    fn spawn(&self, mut cmd: Command, attached: Attached) -> Started {
         Started {
             child: cmd.spawn().expect("start the login program"),
-            mark,
+            attached,
         }
     }
 
     /// Starts a login without answering yet (for races): answer with [`finish`].
     pub fn spawn_login(&self, user: &str, opts: &LoginOpts<'_>) -> Started {
-        let (cmd, mark) = self.pamtester(user, opts);
-        self.spawn(cmd, mark)
+        let (cmd, attached) = self.pamtester(user, opts);
+        self.spawn(cmd, attached)
     }
 
     /// Authenticates `user` answering `answers` in turn, through the "mfa" service.
@@ -1029,7 +1046,7 @@ impl Sandbox {
         let users = self.root.join(format!("bench-users-{user}"));
         fs::write(&users, format!("{user}\n")).unwrap();
         let n = iterations.to_string();
-        let (cmd, mark) = self.under_pam_wrapper(
+        let (cmd, attached) = self.under_pam_wrapper(
             &self.driver,
             &[
                 "bench",
@@ -1042,7 +1059,7 @@ impl Sandbox {
             ],
             &LoginOpts::default(),
         );
-        let out = finish(self.spawn(cmd, mark), &[]);
+        let out = finish(self.spawn(cmd, attached), &[]);
         let field = |name: &str| -> f64 {
             out.transcript
                 .split_whitespace()
@@ -1177,27 +1194,36 @@ impl Drop for Mount {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.daemon.lock().unwrap().take();
-        self.key_daemons.lock().unwrap().clear();
         let _ = fs::remove_dir_all(&self.root);
     }
+}
+
+/// What a login is attached to: where its part of the daemon's log begins, and
+/// the daemon of its own (with the virtual key), stopped when the login ends.
+struct Attached {
+    mark: LogMark,
+    _key_daemon: Option<Daemon>,
 }
 
 /// A login program started by [`Sandbox::spawn_login`].
 pub struct Started {
     pub child: Child,
-    mark: LogMark,
+    attached: Attached,
 }
 
 /// Answers a started login and waits for its verdict.
 pub fn finish(started: Started, answers: &[&str]) -> Login {
-    let Started { mut child, mark } = started;
+    let Started {
+        mut child,
+        attached,
+    } = started;
     let mut stdin = child.stdin.take().unwrap();
     for a in answers {
         // The module may end the conversation early; a closed pipe is fine.
         let _ = writeln!(stdin, "{a}");
     }
     drop(stdin);
-    parse_login(child.wait_with_output().unwrap(), &mark)
+    parse_login(child.wait_with_output().unwrap(), &attached.mark)
 }
 
 /// A running `pam_driver chat`.
@@ -1208,7 +1234,7 @@ pub struct Chat {
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
     /// Everything read so far.
     pub transcript: String,
-    mark: LogMark,
+    attached: Attached,
 }
 
 impl Chat {
@@ -1254,7 +1280,7 @@ impl Chat {
                 stdout: self.transcript.clone().into_bytes(),
                 stderr,
             },
-            &self.mark,
+            &self.attached.mark,
         );
         login.ok = status.success();
         login

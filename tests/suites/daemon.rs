@@ -301,3 +301,125 @@ fn sigterm_finishes_the_login_in_flight_then_exits() {
     assert!(!daemon.socket.exists(), "the socket file is removed");
     let _ = now();
 }
+
+/// Crates whose source paths appear in a release binary's panic locations.
+fn crates_in(binary: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(binary).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut crates: Vec<String> = text
+        .split("registry/src/")
+        .skip(1)
+        .filter_map(|rest| {
+            // "<name>-<version>", the version starting with a digit.
+            let name_version = rest.split('/').nth(1)?;
+            let at = name_version
+                .char_indices()
+                .find(|&(i, c)| {
+                    c == '-' && name_version[i + 1..].starts_with(|d: char| d.is_ascii_digit())
+                })?
+                .0;
+            Some(name_version[..at].to_owned())
+        })
+        .collect();
+    crates.sort();
+    crates.dedup();
+    crates
+}
+
+/// The module is a thin client: small, no threads, no libudev, and none of the
+/// crates that read the config, the store, the keys or draw QR codes.
+#[test]
+fn the_module_is_a_thin_client() {
+    pam_mfa_e2e::require("strip", "binutils");
+    let artifacts = pam_mfa_e2e::artifacts();
+    let dir = tempdir();
+    let stripped = dir.join("libpam_mfa.so");
+    let ok = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&artifacts.module)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "strip");
+    let size = std::fs::metadata(&stripped).unwrap().len();
+    eprintln!("libpam_mfa.so stripped: {size} bytes");
+    assert!(size <= 512 * 1024, "{size} bytes stripped");
+
+    let elf = |args: &[&str]| {
+        let out = std::process::Command::new("readelf")
+            .args(args)
+            .arg(&stripped)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "readelf {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let needed: Vec<String> = elf(&["-d"])
+        .lines()
+        .filter_map(|l| {
+            Some(
+                l.split_once("Shared library: [")?
+                    .1
+                    .trim_end_matches(']')
+                    .to_owned(),
+            )
+        })
+        .collect();
+    for lib in &needed {
+        assert!(
+            [
+                "libpam.so.0",
+                "libgcc_s.so.1",
+                "libc.so.6",
+                "ld-linux-x86-64.so.2"
+            ]
+            .contains(&lib.as_str()),
+            "the module links {lib}: {needed:?}"
+        );
+    }
+    let symbols = elf(&["--dyn-syms", "-W"]);
+    for symbol in ["pthread_create", "udev_new", "dlopen"] {
+        assert!(
+            !symbols
+                .lines()
+                .any(|l| l.ends_with(&format!(" {symbol}")) || l.contains(&format!(" {symbol}@"))),
+            "the module imports {symbol}"
+        );
+    }
+
+    // No config parser, store, security keys, QR codes, TOTP or crypto: the
+    // daemon has them all (which shows the check sees crates at all).
+    let heavy = [
+        "toml",
+        "qrcode",
+        "hidapi",
+        "ctap-hid-fido2",
+        "totp-rs",
+        "ring",
+        "nix",
+    ];
+    let module = crates_in(&artifacts.module);
+    let daemon = crates_in(&artifacts.daemon);
+    for name in heavy {
+        assert!(
+            !module.contains(&name.to_owned()),
+            "the module has {name}: {module:?}"
+        );
+    }
+    for name in ["toml", "qrcode", "hidapi", "totp-rs"] {
+        assert!(
+            daemon.contains(&name.to_owned()),
+            "{name} not seen in pam_mfad: {daemon:?}"
+        );
+    }
+    eprintln!("crates in the module: {module:?}");
+}
+
+/// A private scratch directory.
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pam_mfa-thin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

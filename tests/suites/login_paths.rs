@@ -262,7 +262,7 @@ fn sudo_inside_an_ssh_session_is_remote_the_key_is_not_tried_and_the_code_comes_
     let log = sshd.syslog();
     let sudo_lines: Vec<&String> = log
         .iter()
-        .filter(|l| l.contains("pam_mfa(sudo:auth)"))
+        .filter(|l| l.contains("pam_mfad[") && l.contains(" service=sudo "))
         .collect();
     assert!(
         sudo_lines

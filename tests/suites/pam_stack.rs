@@ -172,7 +172,7 @@ fn given_policy_ignore_then_an_unenrolled_user_is_left_to_the_stack() {
 }
 
 #[test]
-fn given_an_insecure_config_then_the_module_refuses_to_run() {
+fn given_an_insecure_config_then_pam_mfad_refuses_to_run() {
     let sb = enrolled();
     fs::set_permissions(&sb.config, fs::Permissions::from_mode(0o666)).unwrap();
     let l = sb.login("alice", &[&code(SECRET, 0)]);
@@ -295,7 +295,7 @@ fn given_a_remote_host_then_it_is_in_the_log() {
     let l = sb.login_with("alice", &["000000x"], &opts);
     assert!(!l.ok);
     assert!(
-        l.logged("user=alice: wrong code (1 consecutive failures) rhost=192.0.2.7"),
+        l.logged("user=alice: wrong code (1 consecutive failures)") && l.logged("rhost=192.0.2.7"),
         "{:?}",
         l.syslog
     );

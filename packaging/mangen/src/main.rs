@@ -206,7 +206,8 @@ mod tests {
     fn the_module_page_documents_the_arguments_and_codes() {
         let page = fs::read_to_string(repo().join("packaging/man/pam_mfa.8.in")).unwrap();
         for needle in [
-            "config=",
+            "socket=",
+            "pam_mfad",
             "debug",
             "require_key",
             "security key",
