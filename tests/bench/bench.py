@@ -31,8 +31,9 @@ SECDIR = "/lib/x86_64-linux-gnu/security"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HEX = base64.b32decode(SECRET).hex()
 WORK = "/var/tmp/pam_mfa-bench"
-# "pam_mfad": the same module as a client of pam_mfad (module argument socket=).
-MODULES = ["pam_mfa", "pam_mfad", "pam_google_authenticator", "pam_oath"]
+# pam_mfa is the module (a thin client) with pam_mfad deciding, started by the
+# benchmark for each user set and config.
+MODULES = ["pam_mfa", "pam_google_authenticator", "pam_oath"]
 PEERS = ["pam_google_authenticator", "pam_oath"]
 USER_COUNTS = [1, 10_000, 100_000]
 LOGINS = int(os.environ.get("BENCH_LOGINS", "1000"))
@@ -82,9 +83,10 @@ def services(base):
     svc = os.path.join(base, "pam.d")
     os.makedirs(svc, exist_ok=True)
     lines = {
-        "pam_mfa": f"auth required {MODULE} config={base}/config.toml",
-        "pam_mfad": f"auth required {MODULE} socket={base}/socket",
+        "pam_mfa": f"auth required {MODULE} socket={base}/socket",
         "pam_google_authenticator": f"auth required {SECDIR}/pam_google_authenticator.so secret={ga}/${{USER}} user=root",
+        # The fixed cost of a user without a secret, who passes through.
+        "pam_google_authenticator_nullok": f"auth required {SECDIR}/pam_google_authenticator.so secret={ga}/${{USER}} user=root nullok",
         "pam_oath": f"auth required {SECDIR}/pam_oath.so usersfile={base}/oath window=1 digits=6",
         "permit": f"auth required {SECDIR}/pam_permit.so",
         "other": f"auth required {SECDIR}/pam_deny.so",
@@ -93,13 +95,16 @@ def services(base):
         write(os.path.join(svc, name), line + "\n", 0o644)
 
 
-def configure(base, refusal_ms=0):
+def configure(base, refusal_ms=0, unenrolled="deny"):
     """pam_mfa's config for `base`: no lockout, no fail delay and, unless asked
-    for, no refusal padding (the latency rows measure the work, not the wait)."""
+    for, no refusal padding (the latency rows measure the work, not the wait).
+    The daemon of `base`, if running, is stopped: the next login starts one that
+    reads this config."""
+    stop_daemon(base)
     write(
         os.path.join(base, "config.toml"),
         f'[store]\ndir = "{os.path.join(base, "store")}"\n[lockout]\nmax_failures = 0\n'
-        f"[policy]\nfail_delay_ms = 0\nrefusal_ms = {refusal_ms}\n",
+        f'[policy]\nfail_delay_ms = 0\nrefusal_ms = {refusal_ms}\nunenrolled = "{unenrolled}"\n',
         0o644,
     )
 
@@ -166,15 +171,20 @@ def ensure_daemon(base):
     raise RuntimeError("pam_mfad did not start")
 
 
-def stop_daemons():
-    for proc in daemons.values():
+def stop_daemon(base):
+    proc = daemons.pop(base, None)
+    if proc:
         proc.terminate()
         proc.wait()
-    daemons.clear()
+
+
+def stop_daemons():
+    for base in list(daemons):
+        stop_daemon(base)
 
 
 def driver(base, service, logins, threads, answer, users_file=None, valgrind=None):
-    if service == "pam_mfad":
+    if service == "pam_mfa":
         ensure_daemon(base)
     users_file = users_file or os.path.join(base, "users")
     if answer == "right":
@@ -289,8 +299,8 @@ def main():
     # 1. Latency by user count, success and failure.
     say("### Per-login latency (µs, median) by enrolled users")
     say()
-    say("| path | users | " + " | ".join(MODULES) + " | pam_mfa vs fastest peer |")
-    say("|---|---|" + "---|" * len(MODULES) + "---|")
+    say("| path | users | " + " | ".join(MODULES) + " | pam_mfa vs google-authenticator | pam_mfa vs fastest peer |")
+    say("|---|---|" + "---|" * len(MODULES) + "---|---|")
     for n in USER_COUNTS:
         base = setup(n)
         configure(base)
@@ -310,8 +320,27 @@ def main():
                 bad = [r for r in runs if r["ok"] != want_ok]
                 row[m] = f"{med:.0f}" + (f" ({int(bad[0]['ok'])}/{LOGINS} ok!)" if bad else "")
             peers = [float(row[m].split()[0]) for m in PEERS]
-            ratio = float(row["pam_mfa"].split()[0]) / min(peers)
-            say(f"| {path} | {n:,} | " + " | ".join(row[m] for m in MODULES) + f" | {ratio:.2f}× |")
+            mfa = float(row["pam_mfa"].split()[0])
+            ga = float(row["pam_google_authenticator"].split()[0])
+            say(f"| {path} | {n:,} | " + " | ".join(row[m] for m in MODULES)
+                + f" | {mfa / ga:.2f}× | {mfa / min(peers):.2f}× |")
+    say()
+
+    # The fixed cost every login pays: a user with no second factor who passes
+    # through (pam_mfa with unenrolled = "ignore", google-authenticator with nullok).
+    base = setup(1)
+    configure(base, unenrolled="ignore")
+    unenrolled = os.path.join(base, "users-unenrolled")
+    write(unenrolled, "bench3\n", 0o644)
+    mfa, _ = median_of_runs(lambda: driver(base, "pam_mfa", LOGINS, 1, "wrong", unenrolled))
+    ga, _ = median_of_runs(lambda: driver(base, "pam_google_authenticator_nullok", LOGINS, 1, "wrong", unenrolled))
+    permit, _ = median_of_runs(lambda: driver(base, "permit", LOGINS, 1, "wrong", unenrolled))
+    configure(base)
+    say("### Fixed cost per login: a user without a second factor passes through (µs, median)")
+    say()
+    say("| pam_mfa (unenrolled = \"ignore\") | pam_google_authenticator (nullok) | pam_mfa vs google-authenticator | pam_permit (the harness alone) |")
+    say("|---|---|---|---|")
+    say(f"| {mfa:.0f} | {ga:.0f} | {mfa / ga:.2f}× | {permit:.0f} |")
     say()
 
     refusal_timing(say)
@@ -324,7 +353,7 @@ def main():
     say()
     say("| threads | " + " | ".join(MODULES) + " |")
     say("|---|" + "---|" * len(MODULES))
-    for threads in [1, 2, 4, 16]:
+    for threads in [1, 4, 16]:
         cells = []
         for m in MODULES:
             users = fresh_users(base, threads * per_thread, f"{m}-t{threads}")
@@ -354,7 +383,6 @@ def main():
     say("| instructions per failed login (callgrind, minus pam_permit) | " + " | ".join(cells) + " |")
     sizes = {
         "pam_mfa": stripped_size(MODULE),
-        "pam_mfad": stripped_size(MODULE),
         "pam_google_authenticator": stripped_size(f"{SECDIR}/pam_google_authenticator.so"),
         "pam_oath": stripped_size(f"{SECDIR}/pam_oath.so"),
     }
@@ -367,7 +395,12 @@ def main():
     say("| resident memory added after 50 logins (KiB, vs pam_permit) | " + " | ".join(rss) + " |")
     say()
     say("pam_oath also needs liboath (linked); pam_mfa's failure path writes the failure count (fsync) for lockout, the peers write nothing on failure.")
-    say("The pam_mfad column is the same module with socket=: the work is done in pam_mfad, so callgrind and RSS count only what runs in the application; the module is still the whole library until the in-process path goes.")
+    say("pam_mfa's work is done in pam_mfad: callgrind and resident memory count what runs in the application (the thin module and its socket round trips).")
+    daemon = daemons.get(base)
+    if daemon:
+        with open(f"/proc/{daemon.pid}/status") as f:
+            rss_daemon = next(l.split()[1] for l in f if l.startswith("VmRSS:"))
+        say(f"pam_mfad itself, one per host: {rss_daemon} KiB resident after these logins.")
     stop_daemons()
 
     dest = os.path.join(TARGET, "bench")

@@ -10,5 +10,6 @@ cd "$(dirname "$0")/../.."
 # tests/deps.sh installs the peers (libpam-google-authenticator, libpam-oath) and
 # valgrind with the rest.
 bash tests/deps.sh
-cargo build --release --quiet -p pam_mfa -p pam_mfa-e2e --bin pam_driver
+cargo build --release --quiet -p pam_mfa -p pam_mfad
+cargo build --release --quiet -p pam_mfa-e2e --bin pam_driver
 exec /usr/bin/python3 tests/bench/bench.py
