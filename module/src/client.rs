@@ -144,6 +144,10 @@ fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verd
             Reply::Error { text } => {
                 let _ = conv.send(PAM_ERROR_MSG, &text);
             }
+            // Only self-service ends this way: not an answer to a login.
+            Reply::Status(_) | Reply::Done(_) => {
+                return Err("the daemon answered a login with a self-service reply".to_owned())
+            }
         }
     }
 }
