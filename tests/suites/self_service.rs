@@ -37,7 +37,8 @@ fn logged(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
 
-/// An interactive `mfa-token --socket <the sandbox's> args` as `uid`: `answer` is
+/// An interactive `mfa-token --socket <the sandbox's> args` as `uid` (in English
+/// unless `lang` names a locale): `answer` is
 /// called with what was shown on stdout so far and each prompt, and returns the
 /// line to type (`None` closes the input). The user's command needs no view of the
 /// sandbox's accounts (the daemon resolves the caller), so it runs under setpriv
@@ -45,6 +46,16 @@ fn logged(lines: &[String], needle: &str) -> bool {
 fn converse(
     sb: &Sandbox,
     uid: u32,
+    args: &[&str],
+    answer: impl FnMut(&str, &str) -> Option<String>,
+) -> Run {
+    converse_in(sb, uid, None, args, answer)
+}
+
+fn converse_in(
+    sb: &Sandbox,
+    uid: u32,
+    lang: Option<&str>,
     args: &[&str],
     mut answer: impl FnMut(&str, &str) -> Option<String>,
 ) -> Run {
@@ -60,6 +71,7 @@ fn converse(
         .env_remove("LANG")
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
+        .envs(lang.map(|l| ("LANG", l)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -415,6 +427,34 @@ fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
         "{log:?}"
     );
     assert!(!log.iter().any(|l| new.iter().any(|c| l.contains(c))));
+}
+
+#[test]
+fn the_daemon_speaks_the_users_language() {
+    let sb = Sandbox::new("");
+    sb.enroll_record("alice", SECRET, 1);
+    let o = converse_in(
+        &sb,
+        ALICE,
+        Some("nl_NL.UTF-8"),
+        &["recovery"],
+        |_, prompt| {
+            assert_eq!(prompt, "Verificatiecode: ");
+            Some("000000".to_owned())
+        },
+    );
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stdout.contains("alice heeft al een tweede factor"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stderr
+            .contains("De huidige tweede factor is niet geaccepteerd; er is niets gewijzigd."),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
