@@ -40,6 +40,24 @@ pub enum Failure {
     Spent,
 }
 
+/// Where a user set up an authenticator app themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journey {
+    /// Inside a login (`policy.unenrolled = "enroll"`).
+    AtLogin,
+    /// `mfa-token enroll totp` run by the user, through pam_mfad.
+    SelfService,
+}
+
+impl fmt::Display for Journey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Journey::AtLogin => "at login",
+            Journey::SelfService => "by the user (self-service)",
+        })
+    }
+}
+
 /// Something worth a log line.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -76,15 +94,28 @@ pub enum Event<'a> {
         user: &'a UserName,
         reason: &'a crate::fido2::verify::Rejection,
     },
-    /// An unenrolled user was not offered enrollment at login.
-    EnrollRefused { user: &'a UserName, reason: String },
-    /// An unenrolled user set up an authenticator app inside the login.
-    EnrolledAtLogin {
+    /// A user was not offered to set up an authenticator app themselves.
+    EnrollRefused {
         user: &'a UserName,
+        journey: Journey,
+        reason: String,
+    },
+    /// A user set up an authenticator app themselves (`replaced`: over an earlier
+    /// one, after a current second factor).
+    Enrolled {
+        user: &'a UserName,
+        journey: Journey,
+        replaced: bool,
         recovery_codes: usize,
     },
-    /// Enrollment at login ended without a valid code; nothing was saved.
-    EnrollAbandoned { user: &'a UserName, tries: u32 },
+    /// A user's own enrollment ended without a valid code; nothing was saved.
+    EnrollAbandoned {
+        user: &'a UserName,
+        journey: Journey,
+        tries: u32,
+    },
+    /// A user made a new set of recovery codes (self-service); the old set is void.
+    RecoveryRenewed { user: &'a UserName, codes: usize },
     /// An out-of-band code went to the delivery command (never the code itself).
     OobSent {
         user: &'a UserName,
@@ -133,7 +164,9 @@ impl Event<'_> {
             | Event::EnrollRefused { .. }
             | Event::EnrollAbandoned { .. }
             | Event::OobRefused { .. } => Level::Notice,
-            Event::EnrolledAtLogin { .. } | Event::OobSent { .. } => Level::Info,
+            Event::Enrolled { .. } | Event::RecoveryRenewed { .. } | Event::OobSent { .. } => {
+                Level::Info
+            }
             Event::OobFailed { .. } => Level::Error,
             Event::KeyRejected { .. } => Level::Warning,
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
@@ -205,20 +238,55 @@ impl fmt::Display for Event<'_> {
                 f,
                 "user={user}: second factor accepted (code sent out of band)"
             ),
-            Event::EnrollRefused { user, reason } => write!(
+            Event::EnrollRefused {
+                user,
+                journey: Journey::AtLogin,
+                reason,
+            } => write!(
                 f,
                 "user={user}: no second factor enrolled, enrollment at login not offered: {reason}"
             ),
-            Event::EnrolledAtLogin {
+            Event::EnrollRefused {
                 user,
+                journey: Journey::SelfService,
+                reason,
+            } => write!(
+                f,
+                "user={user}: authenticator app enrollment by the user (self-service) refused: {reason}"
+            ),
+            Event::Enrolled {
+                user,
+                journey,
+                replaced,
                 recovery_codes,
             } => write!(
                 f,
-                "user={user}: authenticator app enrolled at login (confirmed with a code), {recovery_codes} recovery codes"
+                "user={user}: authenticator app enrolled {journey} (confirmed with a code{}), {recovery_codes} recovery codes",
+                if *replaced {
+                    ", replacing the earlier one after a current second factor"
+                } else {
+                    ""
+                }
             ),
-            Event::EnrollAbandoned { user, tries } => write!(
+            Event::EnrollAbandoned {
+                user,
+                journey: Journey::AtLogin,
+                tries,
+            } => write!(
                 f,
                 "user={user}: enrollment at login abandoned after {tries} wrong codes, nothing saved"
+            ),
+            Event::EnrollAbandoned {
+                user,
+                journey: Journey::SelfService,
+                tries,
+            } => write!(
+                f,
+                "user={user}: enrollment by the user (self-service) abandoned after {tries} wrong codes, nothing saved"
+            ),
+            Event::RecoveryRenewed { user, codes } => write!(
+                f,
+                "user={user}: {codes} new recovery codes made by the user (self-service, after a current second factor), earlier ones revoked"
             ),
             Event::OobSent { user, channel, to } => {
                 write!(f, "user={user}: one-time code sent by {channel} to {to}")

@@ -13,12 +13,13 @@
 
 mod enroll;
 mod key;
+pub mod manage;
 mod oob;
 
 use zeroize::Zeroizing;
 
 use crate::accounts::{Accounts, Lookup};
-use crate::audit::{Audit, Event, Factor, Failure};
+use crate::audit::{Audit, Event, Factor, Failure, Journey};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
@@ -179,9 +180,12 @@ pub fn authenticate(
             .any(|s| s == env.session.service);
     if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
         match enroll::refusal(env, &user, key_only) {
-            None => return enroll::at_login(store, &user, env),
+            None => {
+                return enroll::journey(store, &user, env, Journey::AtLogin, enroll::Mode::First)
+            }
             Some(reason) => env.audit.log(&Event::EnrollRefused {
                 user: &user,
+                journey: Journey::AtLogin,
                 reason,
             }),
         }

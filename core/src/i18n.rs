@@ -500,6 +500,85 @@ catalogue! {
         en: "Authenticator app for {0}: key unchanged: replay state kept.",
         nl: "Authenticator-app voor {0}: sleutel ongewijzigd: gebruikte codes blijven ongeldig.",
     }
+
+    // Self-service: mfa-token run by a user, through pam_mfad.
+    SelfEnrollIntro {
+        en: "Setting up an authenticator app for {0}. Nothing is saved until the app's first code is typed back.",
+        nl: "Een authenticator-app instellen voor {0}. Er wordt niets opgeslagen voordat de eerste code van de app is ingetypt.",
+    }
+    SelfEnrollFailed {
+        en: "No valid code after {0} tries; nothing was saved. Run mfa-token enroll totp again to start over.",
+        nl: "Geen geldige code na {0} pogingen; er is niets opgeslagen. Voer mfa-token enroll totp opnieuw uit om opnieuw te beginnen.",
+    }
+    SelfEnrollDone {
+        en: "Done: the authenticator app is set up for {0}; every login asks for its code from now on.",
+        nl: "Klaar: de authenticator-app is ingesteld voor {0}; vanaf nu vraagt elke aanmelding om de code ervan.",
+    }
+    SelfEnrollNotOpen {
+        en: "Setting up a second factor yourself is not open to {0} (the [enroll] section of the configuration does not admit you now); ask your administrator.",
+        nl: "Zelf een tweede factor instellen is niet mogelijk voor {0} (de sectie [enroll] van de configuratie laat u nu niet toe); vraag het uw beheerder.",
+    }
+    SelfEnrollNotSaved {
+        en: "Nothing was enrolled for {0}.",
+        nl: "Er is niets ingesteld voor {0}.",
+    }
+    SelfCheckFirst {
+        en: "{0} has a second factor already: prove it first with a current code from the app, a recovery code or the security key.",
+        nl: "{0} heeft al een tweede factor: bewijs die eerst met een actuele code van de app, een herstelcode of de beveiligingssleutel.",
+    }
+    SelfCheckFailed {
+        en: "The current second factor was not accepted; nothing was changed.",
+        nl: "De huidige tweede factor is niet geaccepteerd; er is niets gewijzigd.",
+    }
+    SelfNoFactor {
+        en: "{0} has no second factor yet, so there is nothing to prove new recovery codes with; set up an app first with mfa-token enroll totp.",
+        nl: "{0} heeft nog geen tweede factor, dus er is niets om nieuwe herstelcodes mee te bewijzen; stel eerst een app in met mfa-token enroll totp.",
+    }
+    SelfRecoveryDone {
+        en: "{0} new recovery codes for {1}; the earlier ones no longer work.",
+        nl: "{0} nieuwe herstelcodes voor {1}; de eerdere werken niet meer.",
+    }
+    SelfOtherUser {
+        en: "You may only manage your own second factor (you are {0}); root manages other accounts.",
+        nl: "U mag alleen uw eigen tweede factor beheren (u bent {0}); root beheert andere accounts.",
+    }
+    SelfUnknownCaller {
+        en: "Your account (uid {0}) is not known to the user database: nothing can be done for it.",
+        nl: "Uw account (uid {0}) is onbekend in de gebruikersdatabase: er kan niets voor gedaan worden.",
+    }
+    SelfUnavailable {
+        en: "The pam_mfa service could not complete this (its log says why); nothing was changed.",
+        nl: "De pam_mfa-service kon dit niet voltooien (het logboek zegt waarom); er is niets gewijzigd.",
+    }
+    SelfVersion {
+        en: "pam_mfad speaks protocol {0}, this mfa-token {1}: use the mfa-token of the same release.",
+        nl: "pam_mfad spreekt protocol {0}, deze mfa-token {1}: gebruik de mfa-token van dezelfde release.",
+    }
+    /// mfa-token run by a user cannot reach pam_mfad.
+    ErrNoDaemon {
+        en: "pam_mfad is not running at {0}: {1}",
+        nl: "pam_mfad draait niet op {0}: {1}",
+    }
+    /// The conversation with pam_mfad broke off.
+    ErrDaemon {
+        en: "the conversation with pam_mfad at {0} failed: {1}",
+        nl: "het gesprek met pam_mfad op {0} is mislukt: {1}",
+    }
+    /// A command that needs the store itself, run by a user.
+    ErrRootOnly {
+        en: "mfa-token {0} works on the store directly and needs root (run it with sudo); as a user you can run mfa-token status, mfa-token enroll totp and mfa-token recovery, through pam_mfad",
+        nl: "mfa-token {0} werkt rechtstreeks op de opslag en vereist root (gebruik sudo); als gebruiker kunt u mfa-token status, mfa-token enroll totp en mfa-token recovery uitvoeren, via pam_mfad",
+    }
+    /// An option of root's direct enrollment, given to the self-service path.
+    ErrRootOption {
+        en: "{0} needs root (direct store access); through pam_mfad a new key is always generated, shown and confirmed with a code",
+        nl: "{0} vereist root (rechtstreekse toegang tot de opslag); via pam_mfad wordt altijd een nieuwe sleutel aangemaakt, getoond en met een code bevestigd",
+    }
+    /// Root ran a command that works on one account without naming it.
+    ErrNoUser {
+        en: "--user USER is required when mfa-token runs as root with the store",
+        nl: "--user GEBRUIKER is verplicht als mfa-token als root met de opslag werkt",
+    }
 }
 
 /// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`, in one pass:

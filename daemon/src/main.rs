@@ -16,7 +16,9 @@
 #![deny(unsafe_code)]
 
 mod audit;
+mod conversation;
 mod listen;
+mod manage;
 mod server;
 mod session;
 

@@ -1,27 +1,27 @@
 //! One login over one connection: the client's request, the decision by the core
 //! (`mfa_core::auth`), the conversation relayed as prompts and messages, one verdict.
+//! A connection that opens with a self-service request goes to [`manage`].
 //!
 //! Invariant: who logs in is checked against who calls: a caller that is not root
 //! (a screen locker) may only authenticate its own account, by the account's own
-//! name. Every read from the client has a bound ([`FIRST_REQUEST`], [`ANSWER`]);
-//! a client that goes away ends the login as a failed conversation, with nothing
-//! spent but what the core already decided. Every refusal takes at least
-//! `policy.refusal_ms` after the last answer, as in the module.
+//! name. Every read from the client has a bound ([`FIRST_REQUEST`], then the
+//! answer's in [`crate::conversation`]); a client that goes away ends the login as
+//! a failed conversation, with nothing spent but what the core already decided.
+//! Every refusal takes at least `policy.refusal_ms` after the last answer, as in
+//! the module.
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::UnixCredentials;
-use zeroize::Zeroizing;
 
 use mfa_core::accounts::{Accounts, Lookup, NssAccounts};
 use mfa_core::audit::{Audit, Escaped, Event};
-use mfa_core::auth::{self, KeyPort, Prompter};
+use mfa_core::auth::{self, KeyPort};
 use mfa_core::config::Config;
 use mfa_core::error::Error;
 use mfa_core::fido2::Authenticator;
-use mfa_core::i18n::Lang;
 use mfa_core::locality::{self, LogindPaths};
 use mfa_core::policy::Pace;
 use mfa_core::random::OsRandom;
@@ -29,12 +29,12 @@ use mfa_core::store::FileStore;
 use mfa_proto::{read_frame, write_frame, FrameError, Login, Reply, Request, Verdict, VERSION};
 
 use crate::audit::{self as log, LoginLog};
+use crate::conversation::{language, SocketPrompter};
+use crate::manage;
 use crate::server::Shared;
 
 /// How long a new connection may take to say who logs in.
 const FIRST_REQUEST: Duration = Duration::from_secs(5);
-/// How long the user may take to answer a prompt (scan a QR code, wait for a text).
-const ANSWER: Duration = Duration::from_secs(300);
 /// How long a write to the client may block.
 const WRITE: Duration = Duration::from_secs(10);
 
@@ -44,6 +44,7 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
     let _ = stream.set_read_timeout(Some(FIRST_REQUEST));
     let login = match read_frame::<Request>(&mut &stream) {
         Ok(Request::Login(login)) => login,
+        Ok(Request::Manage(request)) => return manage::run(shared, &stream, cred, &request),
         Ok(Request::Answer { .. } | Request::Shown { .. }) => {
             log::line(
                 log::WARNING,
@@ -94,14 +95,14 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
     );
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// Whether a caller that is not root asks for its own account.
-fn caller_may_authenticate(cred: UnixCredentials, typed: &[u8]) -> bool {
+pub(crate) fn caller_may_authenticate(cred: UnixCredentials, typed: &[u8]) -> bool {
     if cred.uid() == 0 {
         return true;
     }
@@ -134,31 +135,9 @@ fn authenticate(
         );
         return Verdict::Failure;
     }
-    // The caller's session, from the process that connected (SO_PEERCRED).
-    let logind = LogindPaths {
-        proc_self: PathBuf::from(format!("/proc/{}", cred.pid())),
-        ..LogindPaths::system()
-    };
-    // The signs of an SSH session: the client's PAM and process environment, or
-    // the environment its process started with (a host may clear its own since).
-    let locality = locality::decide(&login.rhost, &locality::logind_session(&logind), &|name| {
-        login
-            .ssh
-            .iter()
-            .any(|set| set == name)
-            .then(|| "set".to_owned())
-            .or_else(|| locality::start_env(&logind.proc_self, name).filter(|v| !v.is_empty()))
-    });
-    audit.log(&Event::Debug(locality.to_string()));
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    let mut prompter = SocketPrompter {
-        stream,
-        silent: login.silent,
-        answered: None,
-    };
+    let remote = remote(cred, &login.rhost, &login.ssh, audit);
+    let host = host_name();
+    let mut prompter = SocketPrompter::new(stream, login.silent);
     let mut courier = mfa_core::oob::CommandCourier {
         cfg: &cfg.oob,
         owner: 0,
@@ -171,7 +150,7 @@ fn authenticate(
         clock: &now,
         session: auth::Session {
             service: &login.service,
-            remote: locality.remote,
+            remote,
             require_key: login.require_key,
             host: &host,
         },
@@ -192,78 +171,42 @@ fn authenticate(
     mfa_core::error::verdict(&result)
 }
 
-/// The language of the messages: the client's locale, else the system's.
-fn language(locale: &str) -> Lang {
-    if !locale.is_empty() {
-        return Lang::from_locale(locale);
-    }
-    let system = std::fs::read_to_string("/etc/default/locale").unwrap_or_default();
-    Lang::from_locale_file(&system)
+/// Whether the caller is away from this machine (an SSH session, a remote host),
+/// from its session: `rhost` and `ssh` as the client saw them, and the session
+/// and start environment of the process that connected (SO_PEERCRED).
+pub(crate) fn remote(
+    cred: UnixCredentials,
+    rhost: &str,
+    ssh: &[String],
+    audit: &mut LoginLog,
+) -> bool {
+    // The caller's session, from the process that connected (SO_PEERCRED).
+    let logind = LogindPaths {
+        proc_self: PathBuf::from(format!("/proc/{}", cred.pid())),
+        ..LogindPaths::system()
+    };
+    // The signs of an SSH session: the client's PAM and process environment, or
+    // the environment its process started with (a host may clear its own since).
+    let locality = locality::decide(rhost, &locality::logind_session(&logind), &|name| {
+        ssh.iter()
+            .any(|set| set == name)
+            .then(|| "set".to_owned())
+            .or_else(|| locality::start_env(&logind.proc_self, name).filter(|v| !v.is_empty()))
+    });
+    audit.log(&Event::Debug(locality.to_string()));
+    locality.remote
 }
 
-/// The conversation, relayed through the client to the application.
-struct SocketPrompter<'a> {
-    stream: &'a UnixStream,
-    silent: bool,
-    answered: Option<Instant>,
-}
-
-impl Prompter for SocketPrompter<'_> {
-    fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let mut stream = self.stream;
-        write_frame(
-            &mut stream,
-            &Reply::Prompt {
-                text: prompt.to_owned(),
-            },
-        )
-        .map_err(|_| Error::Conversation)?;
-        let _ = self.stream.set_read_timeout(Some(ANSWER));
-        let answer = match read_frame::<Request>(&mut stream) {
-            Ok(Request::Answer { text: Some(text) }) => {
-                Zeroizing::new(text.expose().as_bytes().to_vec())
-            }
-            _ => return Err(Error::Conversation),
-        };
-        self.answered = Some(Instant::now());
-        Ok(answer)
-    }
-
-    fn info(&mut self, text: &str) -> Result<(), Error> {
-        self.show(Reply::Info {
-            text: text.to_owned(),
-        })
-    }
-
-    fn error(&mut self, text: &str) -> Result<(), Error> {
-        self.show(Reply::Error {
-            text: text.to_owned(),
-        })
-    }
-
-    fn silent(&self) -> bool {
-        self.silent
-    }
-}
-
-impl SocketPrompter<'_> {
-    fn show(&mut self, reply: Reply) -> Result<(), Error> {
-        if self.silent {
-            return Ok(());
-        }
-        let mut stream = self.stream;
-        write_frame(&mut stream, &reply).map_err(|_| Error::Conversation)?;
-        // Some applications wait for the user to dismiss a message.
-        let _ = self.stream.set_read_timeout(Some(ANSWER));
-        match read_frame::<Request>(&mut stream) {
-            Ok(Request::Shown { ok: true }) => Ok(()),
-            _ => Err(Error::Conversation),
-        }
-    }
+/// This machine's name, for messages (the issuer of new enrollments).
+pub(crate) fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
 }
 
 /// The security keys plugged into this machine.
-struct HidKeys;
+pub(crate) struct HidKeys;
 
 impl KeyPort for HidKeys {
     fn open(&mut self) -> Option<Box<dyn Authenticator>> {

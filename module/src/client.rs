@@ -22,8 +22,8 @@ use pam_bindings::module::PamHandle;
 use zeroize::Zeroizing;
 
 use mfa_proto::{
-    read_frame, write_frame, Login, Reply, Request, Secret, Verdict, MAX_ANSWER, SSH_VARIABLES,
-    VERSION,
+    read_frame, write_frame, Login, LoginReply, Request, Secret, Verdict, MAX_ANSWER,
+    SSH_VARIABLES, VERSION,
 };
 
 use crate::args::ModuleArgs;
@@ -126,13 +126,13 @@ fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verd
     let mut stream = stream;
     write_frame(&mut stream, &Request::Login(login.clone())).map_err(|e| e.to_string())?;
     loop {
-        let reply: Reply = read_frame(&mut stream).map_err(|e| e.to_string())?;
+        let reply: LoginReply = read_frame(&mut stream).map_err(|e| e.to_string())?;
         match reply {
-            Reply::Verdict {
+            LoginReply::Verdict {
                 verdict,
                 fail_delay_ms,
             } => return Ok((verdict, fail_delay_ms)),
-            Reply::Prompt { text } => {
+            LoginReply::Prompt { text } => {
                 let answer = conv.send(PAM_PROMPT_ECHO_OFF, &text).ok().map(|a| {
                     let a = a.as_ref();
                     let bytes = a.map_or(&[][..], |a| a.as_bytes());
@@ -146,11 +146,11 @@ fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verd
             }
             // Whether the application showed it: the daemon decides what a
             // login needs to have seen (a QR code to enroll with).
-            Reply::Info { text } => {
+            LoginReply::Info { text } => {
                 let ok = conv.send(PAM_TEXT_INFO, &text).is_ok();
                 write_frame(&mut stream, &Request::Shown { ok }).map_err(|e| e.to_string())?;
             }
-            Reply::Error { text } => {
+            LoginReply::Error { text } => {
                 let ok = conv.send(PAM_ERROR_MSG, &text).is_ok();
                 write_frame(&mut stream, &Request::Shown { ok }).map_err(|e| e.to_string())?;
             }

@@ -1,18 +1,30 @@
 //! The protocol between `pam_mfa.so` (and `mfa-token` run by users) and `pam_mfad`.
 //!
-//! Invariant: a connection carries one login. Every message is one frame: a 4-byte
-//! big-endian length, then that many bytes of JSON, at most [`MAX_FRAME`]; a longer
-//! frame, or one that does not decode into the expected message (unknown fields
-//! included), ends the connection. The client speaks first with
-//! [`Request::Login`], naming the [`VERSION`] it speaks; the daemon answers with
-//! prompts, messages and exactly one [`Reply::Verdict`], and the client answers
-//! each prompt with [`Request::Answer`] and each message with [`Request::Shown`]
-//! (a QR code the application could not show must not count as seen). A daemon that does not speak the client's
-//! version answers [`Verdict::ServiceError`] at once.
+//! Invariant: a connection carries one login or one self-service action. Every
+//! message is one frame: a 4-byte big-endian length, then that many bytes of JSON,
+//! at most [`MAX_FRAME`]; a longer frame, or one that does not decode into the
+//! expected message (unknown fields and unknown variants included), ends the
+//! connection.
+//!
+//! A login: the client (`pam_mfa.so`) speaks first with [`Request::Login`], naming
+//! the [`VERSION`] it speaks; the daemon answers with prompts, messages and exactly
+//! one [`Reply::Verdict`], and the client answers each prompt with
+//! [`Request::Answer`] and each message with [`Request::Shown`] (a QR code the
+//! application could not show must not count as seen). A daemon that does not
+//! speak the client's version answers [`Verdict::ServiceError`] at once.
+//!
+//! Self-service (`mfa-token` run by a user): the client speaks first with
+//! [`Request::Manage`], naming the version and one [`Action`]; the conversation is
+//! the same (prompts answered with [`Request::Answer`], information and error
+//! messages with [`Request::Shown`]), a status action also gets one
+//! [`Reply::Status`], and it ends with exactly one [`Reply::Done`]. A daemon that
+//! does not speak the client's version answers [`Done::Refused`] at once, saying so.
 //!
 //! The daemon learns who is calling from the socket (SO_PEERCRED), never from a
-//! message. Secrets travel only one way: a typed answer from the client; the daemon
-//! never sends a key, only text to show (a QR code as lines of text).
+//! message: a caller that is not root acts on its own account only. Secrets travel
+//! only one way: a typed answer from the client; the daemon never sends a key, only
+//! text to show (a QR code as lines of text, the key grouped for typing by hand),
+//! and that only to the enrolling user's own connection.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -50,6 +62,39 @@ pub enum Request {
     /// After a [`Reply::Info`] or [`Reply::Error`]: whether the application's
     /// conversation showed it.
     Shown { ok: bool },
+    /// The first message of a self-service action (`mfa-token` run by a user).
+    Manage(Manage),
+}
+
+/// A self-service action, as `mfa-token` asks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manage {
+    /// The protocol version the client speaks.
+    pub version: u32,
+    /// What to do.
+    pub action: Action,
+    /// The account the caller names (`--user`), `None` for its own. A caller that
+    /// is not root may only name its own account.
+    pub user: Option<String>,
+    /// The locale of the messages (LC_ALL / LC_MESSAGES / LANG of the client), empty
+    /// for the daemon's default.
+    pub locale: String,
+}
+
+/// What a user may do on their own account through the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The factors enrolled and the login state, never a secret: answered with one
+    /// [`Reply::Status`].
+    Status,
+    /// Set up an authenticator app: allowed without a factor when `[enroll]`
+    /// admits the user; with one, only after a current second factor.
+    EnrollTotp,
+    /// A new set of recovery codes, replacing the old one, after a current second
+    /// factor.
+    NewRecovery,
 }
 
 /// A login as the PAM application describes it (its PAM items), the module's
@@ -122,6 +167,95 @@ pub enum Reply {
         verdict: Verdict,
         fail_delay_ms: u32,
     },
+    /// The answer to [`Action::Status`].
+    Status(Status),
+    /// The end of a self-service action.
+    Done(Done),
+}
+
+/// The replies a login can get: [`Reply`] without the self-service ones, in the
+/// same wire form. The module decodes only these (a smaller decoder in every
+/// login process); a self-service reply to a login does not decode, and the
+/// login fails closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LoginReply {
+    /// [`Reply::Prompt`].
+    Prompt { text: String },
+    /// [`Reply::Info`].
+    Info { text: String },
+    /// [`Reply::Error`].
+    Error { text: String },
+    /// [`Reply::Verdict`].
+    Verdict {
+        verdict: Verdict,
+        fail_delay_ms: u32,
+    },
+}
+
+/// How a self-service action ended; the message says why in the user's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Done {
+    /// Done; the message is a summary (may be empty).
+    Success { message: String },
+    /// Not allowed, or the current factor did not pass; nothing changed.
+    Refused { message: String },
+    /// The daemon could not do it (the store failed, no random bytes).
+    Unavailable { message: String },
+}
+
+/// A user's own state, without any secret, code or address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// The account, by its own name.
+    pub user: String,
+    pub totp: Option<TotpStatus>,
+    pub recovery: Option<RecoveryStatus>,
+    pub keys: Vec<KeyStatus>,
+    /// The channel of the contact for one-time codes ("sms", "email"), if any.
+    pub contact: Option<String>,
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// Unix time until which logins are refused, if locked out now.
+    pub locked_until: Option<u64>,
+    pub last_success: Option<u64>,
+    pub last_failure: Option<u64>,
+}
+
+/// An authenticator app's parameters (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpStatus {
+    pub algorithm: String,
+    pub digits: u8,
+    pub period: u32,
+    /// Unix time of the enrollment.
+    pub created: u64,
+    /// Unix time at which the last accepted code's step began.
+    pub last_used: Option<u64>,
+}
+
+/// How many recovery codes are left (never the codes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryStatus {
+    pub unused: usize,
+    /// Unix time the set was made.
+    pub created: u64,
+}
+
+/// A registered security key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyStatus {
+    pub name: String,
+    pub algorithm: String,
+    pub user_verification: String,
+    pub pin: bool,
+    pub sign_count: u32,
+    pub created: u64,
 }
 
 /// How the login ended; the module turns it into its PAM code.
@@ -229,6 +363,48 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_login_reply_decodes_as_what_the_daemon_sent_and_nothing_else() {
+        let text = || "Verification code: ".to_owned();
+        let pairs = [
+            (
+                Reply::Prompt { text: text() },
+                LoginReply::Prompt { text: text() },
+            ),
+            (
+                Reply::Info { text: text() },
+                LoginReply::Info { text: text() },
+            ),
+            (
+                Reply::Error { text: text() },
+                LoginReply::Error { text: text() },
+            ),
+            (
+                Reply::Verdict {
+                    verdict: Verdict::Ignore,
+                    fail_delay_ms: 7,
+                },
+                LoginReply::Verdict {
+                    verdict: Verdict::Ignore,
+                    fail_delay_ms: 7,
+                },
+            ),
+        ];
+        for (sent, got) in pairs {
+            let frame = encode(&sent).unwrap();
+            assert_eq!(decode::<LoginReply>(&frame[4..]).unwrap(), got);
+        }
+        for other in [
+            Reply::Status(Status::default()),
+            Reply::Done(Done::Success {
+                message: String::new(),
+            }),
+        ] {
+            let frame = encode(&other).unwrap();
+            assert!(decode::<LoginReply>(&frame[4..]).is_err(), "{other:?}");
+        }
+    }
+
     use super::*;
 
     fn round_trip<T: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(m: T) {
@@ -259,6 +435,111 @@ mod tests {
             verdict: Verdict::Ignore,
             fail_delay_ms: 2000,
         });
+    }
+
+    #[test]
+    fn self_service_messages_round_trip() {
+        for action in [Action::Status, Action::EnrollTotp, Action::NewRecovery] {
+            round_trip(Request::Manage(Manage {
+                version: VERSION,
+                action,
+                user: Some("alice".into()),
+                locale: "nl_NL.UTF-8".into(),
+            }));
+        }
+        round_trip(Request::Manage(Manage {
+            version: VERSION,
+            action: Action::Status,
+            user: None,
+            locale: String::new(),
+        }));
+        round_trip(Reply::Status(Status {
+            user: "alice".into(),
+            totp: Some(TotpStatus {
+                algorithm: "SHA1".into(),
+                digits: 6,
+                period: 30,
+                created: 1_700_000_000,
+                last_used: Some(1_700_000_030),
+            }),
+            recovery: Some(RecoveryStatus {
+                unused: 9,
+                created: 1_700_000_000,
+            }),
+            keys: vec![KeyStatus {
+                name: "key-1".into(),
+                algorithm: "ES256".into(),
+                user_verification: "discouraged".into(),
+                pin: false,
+                sign_count: 7,
+                created: 1_700_000_000,
+            }],
+            contact: Some("sms".into()),
+            failures: 2,
+            locked_until: None,
+            last_success: Some(1_700_000_030),
+            last_failure: None,
+        }));
+        round_trip(Reply::Status(Status::default()));
+        round_trip(Reply::Done(Done::Success {
+            message: "10 new recovery codes".into(),
+        }));
+        round_trip(Reply::Done(Done::Refused {
+            message: "not admitted".into(),
+        }));
+        round_trip(Reply::Done(Done::Unavailable {
+            message: String::new(),
+        }));
+    }
+
+    #[test]
+    fn the_self_service_wire_format_is_documented_json() {
+        let frame = encode(&Request::Manage(Manage {
+            version: 1,
+            action: Action::NewRecovery,
+            user: None,
+            locale: String::new(),
+        }))
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame[4..]).unwrap(),
+            r#"{"type":"manage","version":1,"action":"new_recovery","user":null,"locale":""}"#
+        );
+        let frame = encode(&Reply::Done(Done::Refused {
+            message: "no".into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame[4..]).unwrap(),
+            r#"{"type":"done","result":"refused","message":"no"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_self_service_variants_are_refused() {
+        for body in [
+            &br#"{"type":"manage","version":1,"action":"delete_everything","user":null,"locale":""}"#[..],
+            br#"{"type":"manage","version":1,"action":"status","user":null,"locale":"","uid":0}"#,
+            br#"{"type":"manage","version":1,"action":"status"}"#,
+            br#"{"type":"manage","version":1,"action":{"status":1},"user":null,"locale":""}"#,
+        ] {
+            assert!(
+                matches!(decode::<Request>(body), Err(FrameError::Decode(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        for body in [
+            &br#"{"type":"done","result":"maybe","message":""}"#[..],
+            br#"{"type":"done","result":"success"}"#,
+            br#"{"type":"status","user":"alice","secret":"JBSWY3DP"}"#,
+        ] {
+            assert!(
+                matches!(decode::<Reply>(body), Err(FrameError::Decode(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

@@ -11,12 +11,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// /var/lib/pam_mfa) and are only accessible to root. Every change is logged to
 /// syslog (authpriv) with who made it. Messages are in Dutch when LC_ALL,
 /// LC_MESSAGES or LANG names a Dutch locale (nl_*), in English otherwise.
+///
+/// Run by a user (or by root with --socket), mfa-token asks the pam_mfad service
+/// instead, for the user's own account only: `status`, `enroll totp` (when
+/// [enroll] admits you, or after a current code if you have a factor) and
+/// `recovery` (after a current code). The key and the codes are shown only in that
+/// terminal.
 #[derive(Debug, Parser)]
 #[command(name = "mfa-token", version)]
 pub struct Cli {
     /// Configuration file (must be root-owned and not group/world-writable).
     #[arg(long, global = true, value_name = "PATH", default_value = mfa_core::config::DEFAULT_PATH)]
     pub config: PathBuf,
+
+    /// Go through pam_mfad at this socket (self-service), even as root. A user's
+    /// mfa-token always does [default: /run/pam_mfa/socket].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -29,13 +40,15 @@ pub enum Command {
     Enroll(Enroll),
     /// Show the factors a user has enrolled.
     List(UserJson),
-    /// Show a user's factors and login state: last use, failures, lockout.
+    /// Show a user's factors and login state: last use, failures, lockout. A user
+    /// sees their own, through pam_mfad.
     Status(UserJson),
     /// End a user's lockout and reset the failure count.
     Unlock(UserArg),
     /// Remove enrolled factors.
     Remove(RemoveArgs),
     /// Print a fresh set of recovery codes, one per line; the old set stops working.
+    /// A user gets their own through pam_mfad, after typing a current code.
     Recovery(UserJson),
     /// Import enrollments from other tools.
     #[command(subcommand)]
@@ -107,9 +120,17 @@ pub enum Import {
 
 #[derive(Debug, Args)]
 pub struct UserArg {
-    /// The account (must exist: checked with getpwnam).
+    /// The account (must exist: checked with getpwnam). Required as root; a user
+    /// going through pam_mfad may only name their own.
     #[arg(long, value_name = "USER")]
-    pub user: String,
+    pub user: Option<String>,
+}
+
+impl UserArg {
+    /// The account named, which root's direct commands need.
+    pub fn required(&self) -> Result<&str, crate::error::CliError> {
+        self.user.as_deref().ok_or(crate::error::CliError::NoUser)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -64,6 +64,18 @@ pub enum CliError {
     FileExists(std::path::PathBuf),
     /// The removed `--secret VALUE` was given: the key was on the command line.
     SecretInArgv,
+    /// Root's direct command was given no --user.
+    NoUser,
+    /// pam_mfad does not answer at the socket.
+    NoDaemon(std::path::PathBuf, std::io::Error),
+    /// The conversation with pam_mfad broke off.
+    Daemon(std::path::PathBuf, String),
+    /// A command that needs the store itself, run by a user (its name).
+    RootOnly(&'static str),
+    /// An option of root's direct command, given to the self-service path.
+    RootOption(&'static str),
+    /// pam_mfad refused, or could not do, a self-service action (its message).
+    Refused(String),
 }
 
 impl CliError {
@@ -98,6 +110,12 @@ impl CliError {
             CliError::NoContact(u) => f(Msg::ErrNoContact, &[u]),
             CliError::FileExists(p) => f(Msg::ErrFileExists, &[&p.display()]),
             CliError::SecretInArgv => f(Msg::ErrSecretInArgv, &[]),
+            CliError::NoUser => f(Msg::ErrNoUser, &[]),
+            CliError::NoDaemon(p, e) => f(Msg::ErrNoDaemon, &[&p.display(), e]),
+            CliError::Daemon(p, e) => f(Msg::ErrDaemon, &[&p.display(), e]),
+            CliError::RootOnly(command) => f(Msg::ErrRootOnly, &[command]),
+            CliError::RootOption(option) => f(Msg::ErrRootOption, &[option]),
+            CliError::Refused(message) => message.clone(),
         }
     }
 }

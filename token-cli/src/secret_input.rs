@@ -8,8 +8,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use nix::sys::termios::{self, LocalFlags, SetArg};
 use zeroize::Zeroizing;
 
-/// Prints `prompt` on stderr and reads one line without echo.
+/// Prints `prompt` on stderr and reads one line without echo (empty at the end of
+/// the input).
 pub fn read_secret(prompt: &str) -> std::io::Result<Zeroizing<String>> {
+    Ok(read_answer(prompt)?.unwrap_or_else(|| Zeroizing::new(String::new())))
+}
+
+/// Like [`read_secret`], but `None` at the end of the input.
+pub fn read_answer(prompt: &str) -> std::io::Result<Option<Zeroizing<String>>> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let stdin = std::io::stdin();
@@ -28,7 +34,9 @@ pub fn read_secret(prompt: &str) -> std::io::Result<Zeroizing<String>> {
         let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &saved);
     }
     eprintln!();
-    read?;
+    if read? == 0 {
+        return Ok(None);
+    }
     let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_owned());
-    Ok(trimmed)
+    Ok(Some(trimmed))
 }

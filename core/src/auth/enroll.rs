@@ -1,14 +1,18 @@
-//! Enrollment inside the login, for `policy.unenrolled = "enroll"`.
+//! A user sets up an authenticator app themselves: inside the login, for
+//! `policy.unenrolled = "enroll"`, or with `mfa-token enroll totp` through pam_mfad
+//! (self-service, [`super::manage`]); one journey for both.
 //!
 //! Invariant: nothing is stored until the user typed a code that verifies against
 //! the new key; the enrollment (with that code's step, against replay) and its
 //! recovery codes are written in one update under the user's lock, and only if the
-//! user still has no factor then. A client that cannot show text is refused before
-//! anything is generated. Only users named by `[enroll]` get here, and only until
-//! its deadline; the stack must have checked the password before (`requisite`), as
-//! this step tells a caller that the account has no second factor yet.
+//! user still has no factor then (or, with [`Mode::Replace`], after the caller has
+//! checked a current second factor). A client that cannot show text is refused
+//! before anything is generated. Without a factor, only users named by `[enroll]`
+//! get here, and only until its deadline; at login the stack must have checked the
+//! password before (`requisite`), as this step tells a caller that the account has
+//! no second factor yet.
 
-use crate::audit::Event;
+use crate::audit::{Event, Journey};
 use crate::error::{Error, Outcome};
 use crate::i18n::{self, Msg};
 use crate::otpauth::OtpAuth;
@@ -50,21 +54,38 @@ pub(super) fn refusal(env: &Env<'_>, user: &UserName, key_only: bool) -> Option<
     Some("not in enroll.users or enroll.groups".to_owned())
 }
 
+/// Whether the journey may replace a factor the user has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Only for a user without any factor (checked again under the lock).
+    First,
+    /// Self-service by an enrolled user whose current second factor was just
+    /// checked: the new app replaces the old one, with a new set of recovery codes;
+    /// security keys and the contact stay.
+    Replace,
+}
+
 /// The journey: explain, show the QR code and the key, take the first code, save,
 /// show the recovery codes.
-pub(super) fn at_login(
+pub(super) fn journey(
     store: &impl Store,
     user: &UserName,
     env: &mut Env<'_>,
+    journey: Journey,
+    mode: Mode,
 ) -> Result<Outcome, Error> {
     let cfg = env.cfg;
     let lang = env.lang;
-    let intro = i18n::text(lang, Msg::LoginEnrollIntro);
-    if env.prompter.silent() || env.prompter.info(intro).is_err() {
+    let intro = match journey {
+        Journey::AtLogin => i18n::text(lang, Msg::LoginEnrollIntro).to_owned(),
+        Journey::SelfService => i18n::format(lang, Msg::SelfEnrollIntro, &[user]),
+    };
+    if env.prompter.silent() || env.prompter.info(&intro).is_err() {
         // Best effort: the client may not show this either.
         let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
         env.audit.log(&Event::EnrollRefused {
             user,
+            journey,
             reason: "the application cannot show text (silent, or its conversation refused an information message)".to_owned(),
         });
         return Ok(Outcome::Failure);
@@ -123,6 +144,7 @@ pub(super) fn at_login(
                 let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
                 env.audit.log(&Event::EnrollRefused {
                     user,
+                    journey,
                     reason: "the application's conversation ended before a code was typed"
                         .to_owned(),
                 });
@@ -143,11 +165,16 @@ pub(super) fn at_login(
         }
     }
     let Some(step) = step else {
-        let _ = env
-            .prompter
-            .error(&i18n::format(lang, Msg::LoginEnrollFailed, &[&TRIES]));
-        env.audit
-            .log(&Event::EnrollAbandoned { user, tries: TRIES });
+        let failed = match journey {
+            Journey::AtLogin => Msg::LoginEnrollFailed,
+            Journey::SelfService => Msg::SelfEnrollFailed,
+        };
+        let _ = env.prompter.error(&i18n::format(lang, failed, &[&TRIES]));
+        env.audit.log(&Event::EnrollAbandoned {
+            user,
+            journey,
+            tries: TRIES,
+        });
         return Ok(Outcome::Failure);
     };
 
@@ -163,7 +190,7 @@ pub(super) fn at_login(
     let saved = store
         .update(user, |current| {
             let mut record = current.unwrap_or_default();
-            if record.has_factor() {
+            if record.has_factor() && mode == Mode::First {
                 // Enrolled by someone else meanwhile: theirs stands.
                 return (Change::Keep, false);
             }
@@ -187,12 +214,15 @@ pub(super) fn at_login(
     if !saved {
         env.audit.log(&Event::EnrollRefused {
             user,
+            journey,
             reason: "a factor was enrolled by another process meanwhile".to_owned(),
         });
         return Ok(Outcome::Failure);
     }
-    env.audit.log(&Event::EnrolledAtLogin {
+    env.audit.log(&Event::Enrolled {
         user,
+        journey,
+        replaced: mode == Mode::Replace,
         recovery_codes: codes.len(),
     });
     let list = zeroize::Zeroizing::new(
@@ -203,27 +233,38 @@ pub(super) fn at_login(
             .join("\n"),
     );
     // Saved already: a client that fails now still logs in with its app; the admin
-    // can hand out new recovery codes. The codes go before a prompt, because some
-    // applications (sshd's keyboard-interactive) show information only together
-    // with the next question.
+    // (or the user, with a code) can make new recovery codes. At login the codes go
+    // before a prompt, because some applications (sshd's keyboard-interactive) show
+    // information only together with the next question; mfa-token shows them at
+    // once.
     let shown = env
         .prompter
         .info(i18n::text(lang, Msg::EnrollRecovery))
         .and_then(|()| env.prompter.info(&list))
-        .and_then(|()| env.prompter.info(i18n::text(lang, Msg::LoginEnrollDone)))
-        .and_then(|()| {
-            env.prompter
-                .ask_hidden(i18n::text(lang, Msg::LoginEnrollContinue))
-                .map(drop)
+        .and_then(|()| match journey {
+            Journey::AtLogin => env
+                .prompter
+                .info(i18n::text(lang, Msg::LoginEnrollDone))
+                .and_then(|()| {
+                    env.prompter
+                        .ask_hidden(i18n::text(lang, Msg::LoginEnrollContinue))
+                        .map(drop)
+                }),
+            Journey::SelfService => {
+                env.prompter
+                    .info(&i18n::format(lang, Msg::SelfEnrollDone, &[user]))
+            }
         });
     if shown.is_err() {
         env.audit.log(&Event::Conversation {
             user: user.as_str().as_bytes(),
         });
     }
-    env.audit.log(&Event::Success {
-        user,
-        factor: crate::audit::Factor::Totp,
-    });
+    if journey == Journey::AtLogin {
+        env.audit.log(&Event::Success {
+            user,
+            factor: crate::audit::Factor::Totp,
+        });
+    }
     Ok(crate::error::Outcome::Success)
 }

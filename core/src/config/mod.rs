@@ -81,7 +81,9 @@ pub struct PolicyConfig {
     pub refusal_ms: u32,
 }
 
-/// `[enroll]`: who may enroll at login when `policy.unenrolled = "enroll"`.
+/// `[enroll]`: who may set up their own app without a factor: at login when
+/// `policy.unenrolled = "enroll"`, and through pam_mfad (`mfa-token enroll totp` run
+/// by the user) whatever the policy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EnrollConfig {
     /// User names allowed to enroll at login.

@@ -143,7 +143,7 @@ pub fn run(ctx: &Context, args: &ContactArgs) -> Result<(), CliError> {
     let store = ctx.store(&cfg, true)?;
     let lang = ctx.lang;
     if args.remove {
-        let user = ctx.user(&args.user.user, Account::MayBeGone, &store)?;
+        let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
         let removed = store.update(&user, |current| match current {
             Some(mut r) if r.contact.is_some() => {
                 r.contact = None;
@@ -164,7 +164,7 @@ pub fn run(ctx: &Context, args: &ContactArgs) -> Result<(), CliError> {
         eprintln!("{}", i18n::format(lang, Msg::ContactRemoved, &[&user]));
         return Ok(());
     }
-    let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
+    let user = ctx.user(args.user.required()?, Account::MustExist, &store)?;
     let mut contact = match (&args.phone, &args.email) {
         (Some(p), _) => Contact::phone(p),
         (_, Some(e)) => Contact::email(e),

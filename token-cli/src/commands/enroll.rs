@@ -134,7 +134,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     }
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
-    let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
+    let user = ctx.user(args.user.required()?, Account::MustExist, &store)?;
     let existing = store.read(&user)?.unwrap_or_default();
     if existing.totp.is_some() && !args.replace {
         return Err(CliError::AlreadyEnrolled(user.to_string()));

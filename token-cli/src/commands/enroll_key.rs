@@ -20,7 +20,7 @@ use crate::secret_input::read_secret;
 pub fn run(ctx: &Context, args: &EnrollKey) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
-    let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
+    let user = ctx.user(args.user.required()?, Account::MustExist, &store)?;
     let existing = store.read(&user)?.unwrap_or_default();
     let name = args
         .name

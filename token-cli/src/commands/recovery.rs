@@ -15,7 +15,7 @@ use crate::error::CliError;
 pub fn run(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
-    let user = ctx.user(&args.user.user, Account::MustExist, &store)?;
+    let user = ctx.user(args.user.required()?, Account::MustExist, &store)?;
     let (codes, hashed) = recovery::generate(usize::from(cfg.recovery.codes), &mut OsRandom)?;
     let now = ctx.now();
     store.update(&user, |current| {

@@ -18,7 +18,7 @@ struct Removed {
 pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, false)?;
-    let user = ctx.user(&args.user.user, Account::MayBeGone, &store)?;
+    let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
     let lang = ctx.lang;
     let removed = store.update(&user, |current| {
         let mut r = Removed {

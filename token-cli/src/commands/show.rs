@@ -68,7 +68,7 @@ struct Status<'a> {
 fn load(ctx: &Context, args: &UserJson) -> Result<(String, Record), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, false)?;
-    let user = ctx.user(&args.user.user, Account::MayBeGone, &store)?;
+    let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
     let record = store.read(&user)?.unwrap_or_default();
     Ok((user.to_string(), record))
 }

@@ -11,7 +11,7 @@ use crate::error::CliError;
 pub fn run(ctx: &Context, args: &UserArg) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, false)?;
-    let user = ctx.user(&args.user, Account::MayBeGone, &store)?;
+    let user = ctx.user(args.required()?, Account::MayBeGone, &store)?;
     let now = ctx.now();
     let was_locked = store.update(&user, |current| match current {
         None => (Change::Keep, None),

@@ -1,0 +1,185 @@
+//! Self-service: what users do on their own account through pam_mfad (`mfa-token`
+//! run as the user): set up an authenticator app, make new recovery codes.
+//!
+//! Invariant: a user who has a second factor changes nothing before that factor
+//! passed here, checked by [`super::authenticate`] itself, so replay protection,
+//! lockout and the log are exactly those of a login; a user without one may only
+//! set up an app, and only when `[enroll]` admits them. The app is set up by the
+//! same journey as enrollment at login ([`super::enroll`]). Who the user is was
+//! decided by the caller from the connection (pam_mfad: SO_PEERCRED), never from a
+//! name the client sent.
+
+use zeroize::Zeroizing;
+
+use crate::audit::{Event, Journey};
+use crate::config::Unenrolled;
+use crate::error::{Error, Outcome};
+use crate::i18n::{self, Msg};
+use crate::recovery;
+use crate::store::{Change, Record, RecoveryCodes, Store};
+use crate::username::UserName;
+
+use super::enroll::{self, Mode};
+use super::Env;
+
+/// How a self-service action ended, with a line for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Done; a summary (empty when the conversation said it already).
+    Done(String),
+    /// Not allowed, or the current factor did not pass; nothing changed.
+    Refused(String),
+}
+
+/// Sets up an authenticator app for `user`: without a factor when `[enroll]`
+/// admits them; with one, after a current second factor, replacing the app (and
+/// the recovery codes).
+pub fn enroll_totp(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<Ended, Error> {
+    let lang = env.lang;
+    let mode = if enrolled(store, user, env)? {
+        if !current_factor(store, user, env)? {
+            return Ok(Ended::Refused(
+                i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
+            ));
+        }
+        Mode::Replace
+    } else {
+        if let Some(reason) = enroll::refusal(env, user, false) {
+            env.audit.log(&Event::EnrollRefused {
+                user,
+                journey: Journey::SelfService,
+                reason,
+            });
+            return Ok(Ended::Refused(i18n::format(
+                lang,
+                Msg::SelfEnrollNotOpen,
+                &[user],
+            )));
+        }
+        Mode::First
+    };
+    Ok(
+        match enroll::journey(store, user, env, Journey::SelfService, mode)? {
+            Outcome::Success => Ended::Done(String::new()),
+            Outcome::Failure | Outcome::Ignore => {
+                Ended::Refused(i18n::format(lang, Msg::SelfEnrollNotSaved, &[user]))
+            }
+        },
+    )
+}
+
+/// A new set of recovery codes for `user`, after a current second factor; the old
+/// set stops working. The codes are shown once, after they are stored.
+pub fn new_recovery(
+    store: &impl Store,
+    user: &UserName,
+    env: &mut Env<'_>,
+) -> Result<Ended, Error> {
+    let lang = env.lang;
+    if !enrolled(store, user, env)? {
+        return Ok(Ended::Refused(i18n::format(
+            lang,
+            Msg::SelfNoFactor,
+            &[user],
+        )));
+    }
+    if !current_factor(store, user, env)? {
+        return Ok(Ended::Refused(
+            i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
+        ));
+    }
+    let (codes, hashed) =
+        recovery::generate(usize::from(env.cfg.recovery.codes), env.rng).map_err(Error::Random)?;
+    let now = env.now;
+    let saved = store
+        .update(user, |current| match current.filter(Record::has_factor) {
+            Some(mut record) => {
+                record.recovery = Some(RecoveryCodes {
+                    hashed,
+                    created: now,
+                });
+                (Change::Write(record), true)
+            }
+            // Removed by root meanwhile: nothing to renew.
+            None => (Change::Keep, false),
+        })
+        .inspect_err(|error| {
+            env.audit.log(&Event::Store {
+                user: Some(user),
+                error,
+            })
+        })?;
+    if !saved {
+        return Ok(Ended::Refused(i18n::format(
+            lang,
+            Msg::SelfNoFactor,
+            &[user],
+        )));
+    }
+    env.audit.log(&Event::RecoveryRenewed {
+        user,
+        codes: codes.len(),
+    });
+    let list = Zeroizing::new(
+        codes
+            .iter()
+            .map(|c| format!("   {}", c.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let shown = env
+        .prompter
+        .info(&i18n::format(lang, Msg::RecoveryIntro, &[user]))
+        .and_then(|()| env.prompter.info(&list));
+    if shown.is_err() {
+        // Stored already: the user can make another set.
+        env.audit.log(&Event::Conversation {
+            user: user.as_str().as_bytes(),
+        });
+        return Err(Error::Conversation);
+    }
+    Ok(Ended::Done(i18n::format(
+        lang,
+        Msg::SelfRecoveryDone,
+        &[&codes.len(), user],
+    )))
+}
+
+/// Whether `user` has a second factor now.
+fn enrolled(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {
+    let record = store.read(user).inspect_err(|error| {
+        env.audit.log(&Event::Store {
+            user: Some(user),
+            error,
+        })
+    })?;
+    Ok(record.as_ref().is_some_and(Record::has_factor))
+}
+
+/// Asks for a current second factor and checks it exactly as a login does.
+fn current_factor(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {
+    env.prompter
+        .info(&i18n::format(env.lang, Msg::SelfCheckFirst, &[user]))?;
+    // Removed by root since the check above: fail, never enroll at this prompt.
+    let mut cfg = env.cfg.clone();
+    cfg.policy.unenrolled = Unenrolled::Deny;
+    let mut check = Env {
+        cfg: &cfg,
+        lang: env.lang,
+        now: env.now,
+        clock: env.clock,
+        session: env.session,
+        prompter: &mut *env.prompter,
+        keys: &mut *env.keys,
+        rng: &mut *env.rng,
+        audit: &mut *env.audit,
+        accounts: env.accounts,
+        courier: &mut *env.courier,
+    };
+    let outcome = super::authenticate(store, user.as_str().as_bytes(), &mut check)?;
+    env.now = check.now;
+    Ok(outcome == Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! Self-service against the in-memory store.
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::audit::tests::Recorder;
+use crate::auth::{NoKeys, Prompter, Session};
+use crate::config::Config;
+use crate::i18n::Lang;
+use crate::random::OsRandom;
+use crate::store::memory::MemoryStore;
+use crate::store::TotpEnrollment;
+use crate::totp::{self, Params, Secret};
+
+const NOW: u64 = 1_700_000_015;
+const OLD_KEY: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// Plays the user: answers prompts in turn; "APP" is the current code of the key
+/// the daemon showed.
+struct User {
+    answers: Vec<String>,
+    key: Option<Secret>,
+    shown: Vec<String>,
+}
+
+impl User {
+    fn answering(answers: &[&str]) -> User {
+        User {
+            answers: answers.iter().map(|a| (*a).to_owned()).collect(),
+            key: None,
+            shown: vec![],
+        }
+    }
+
+    fn saw(&self, needle: &str) -> bool {
+        self.shown.iter().any(|s| s.contains(needle))
+    }
+}
+
+impl Prompter for User {
+    fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        self.shown.push(format!("PROMPT {prompt}"));
+        if self.answers.is_empty() {
+            return Err(Error::Conversation);
+        }
+        let answer = self.answers.remove(0);
+        let text = if answer == "APP" {
+            let p = Params::DEFAULT;
+            totp::code_at(self.key.as_ref().expect("a key shown"), p, p.step_at(NOW)).to_string()
+        } else {
+            answer
+        };
+        Ok(Zeroizing::new(text.into_bytes()))
+    }
+
+    fn info(&mut self, text: &str) -> Result<(), Error> {
+        if let Some((_, key)) = text.split_once("by hand (time-based): ") {
+            self.key = Some(Secret::from_base32(&key.replace(' ', "")).unwrap());
+        }
+        self.shown.push(text.to_owned());
+        Ok(())
+    }
+}
+
+fn old_code() -> String {
+    let p = Params::DEFAULT;
+    totp::code_at(&Secret::from_base32(OLD_KEY).unwrap(), p, p.step_at(NOW)).to_string()
+}
+
+fn cfg(admitted: &[&str]) -> Config {
+    let mut c = Config::defaults(Path::new("/etc/pam_mfa/config.toml"));
+    c.enroll.users = admitted.iter().map(|u| (*u).to_owned()).collect();
+    c.lockout.max_failures = 3;
+    c
+}
+
+/// Alice with the old app and two recovery codes (returned in clear).
+fn alice() -> (MemoryStore, Vec<String>) {
+    let (codes, hashed) = recovery::generate(2, &mut OsRandom).unwrap();
+    let record = Record {
+        totp: Some(TotpEnrollment {
+            secret: Secret::from_base32(OLD_KEY).unwrap(),
+            params: Params::DEFAULT,
+            created: NOW - 1000,
+            last_step: None,
+        }),
+        recovery: Some(RecoveryCodes {
+            hashed,
+            created: NOW - 1000,
+        }),
+        ..Record::default()
+    };
+    (
+        MemoryStore::with("alice", record),
+        codes.iter().map(|c| c.to_string()).collect(),
+    )
+}
+
+type Action = fn(&MemoryStore, &UserName, &mut Env<'_>) -> Result<Ended, Error>;
+
+fn run(
+    action: Action,
+    cfg: &Config,
+    store: &MemoryStore,
+    user: &str,
+    prompter: &mut User,
+) -> (Ended, Recorder) {
+    let mut audit = Recorder::default();
+    let mut env = Env {
+        cfg,
+        lang: Lang::En,
+        now: NOW,
+        clock: &|| NOW,
+        session: Session {
+            service: "mfa-token",
+            host: "bastion",
+            ..Session::default()
+        },
+        prompter,
+        keys: &mut NoKeys,
+        rng: &mut OsRandom,
+        audit: &mut audit,
+        accounts: &crate::auth::tests::Directory,
+        courier: &mut crate::oob::NoCourier,
+    };
+    let user = UserName::new(user).unwrap();
+    let ended = action(store, &user, &mut env).unwrap();
+    (ended, audit)
+}
+
+fn logged(audit: &Recorder, needle: &str) -> bool {
+    audit.0.iter().any(|(_, l)| l.contains(needle))
+}
+
+#[test]
+fn an_admitted_user_without_a_factor_enrolls_an_app_with_the_login_journey() {
+    let store = MemoryStore::default();
+    let mut bob = User::answering(&["000000", "APP"]);
+    let (ended, audit) = run(enroll_totp, &cfg(&["bob"]), &store, "bob", &mut bob);
+    assert_eq!(ended, Ended::Done(String::new()), "{:?}", bob.shown);
+    assert!(bob.saw("Setting up an authenticator app for bob"));
+    assert!(bob.saw("Tries left: 2"));
+    assert!(bob.saw("Done: the authenticator app is set up for bob"));
+    // No "press Enter" at the end: mfa-token shows the codes at once.
+    assert!(!bob.saw("Press Enter"));
+    let record = store.get("bob").expect("saved");
+    assert_eq!(record.totp.unwrap().secret, *bob.key.as_ref().unwrap());
+    assert_eq!(record.recovery.unwrap().hashed.hashes.len(), 10);
+    assert!(logged(
+        &audit,
+        "user=bob: authenticator app enrolled by the user (self-service) (confirmed with a code), 10 recovery codes"
+    ));
+    assert!(!logged(&audit, "second factor accepted"));
+}
+
+#[test]
+fn a_user_enroll_does_not_admit_is_refused_before_any_key_is_made() {
+    let store = MemoryStore::default();
+    let mut carol = User::answering(&[]);
+    let (ended, audit) = run(enroll_totp, &cfg(&["bob"]), &store, "carol", &mut carol);
+    assert!(
+        matches!(&ended, Ended::Refused(m) if m.contains("not open to carol")),
+        "{ended:?}"
+    );
+    assert!(carol.shown.is_empty(), "{:?}", carol.shown);
+    assert!(store.get("carol").is_none());
+    assert!(logged(
+        &audit,
+        "user=carol: authenticator app enrollment by the user (self-service) refused: not in enroll.users or enroll.groups"
+    ));
+}
+
+#[test]
+fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
+    let (store, _) = alice();
+    let mut wrong = User::answering(&["123456"]);
+    let (ended, audit) = run(enroll_totp, &cfg(&[]), &store, "alice", &mut wrong);
+    assert_eq!(
+        ended,
+        Ended::Refused("The current second factor was not accepted; nothing was changed.".into())
+    );
+    assert!(!wrong.saw("by hand"), "no key shown: {:?}", wrong.shown);
+    assert!(logged(
+        &audit,
+        "user=alice: wrong code (1 consecutive failures)"
+    ));
+    let before = store.get("alice").unwrap();
+    assert_eq!(before.state.failures, 1);
+
+    let mut right = User::answering(&[&old_code(), "APP"]);
+    let (ended, audit) = run(enroll_totp, &cfg(&[]), &store, "alice", &mut right);
+    assert_eq!(ended, Ended::Done(String::new()), "{:?}", right.shown);
+    let after = store.get("alice").unwrap();
+    assert_eq!(after.totp.unwrap().secret, *right.key.as_ref().unwrap());
+    assert_eq!(after.recovery.unwrap().hashed.hashes.len(), 10);
+    assert!(logged(&audit, "user=alice: second factor accepted (totp)"));
+    assert!(logged(&audit, "replacing the earlier one"));
+}
+
+#[test]
+fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
+    let (store, old) = alice();
+    let mut wrong = User::answering(&["999999"]);
+    let (ended, _) = run(new_recovery, &cfg(&[]), &store, "alice", &mut wrong);
+    assert!(matches!(ended, Ended::Refused(_)));
+    assert_eq!(
+        store
+            .get("alice")
+            .unwrap()
+            .recovery
+            .unwrap()
+            .hashed
+            .hashes
+            .len(),
+        2
+    );
+
+    let mut right = User::answering(&[&old[0]]);
+    let (ended, audit) = run(new_recovery, &cfg(&[]), &store, "alice", &mut right);
+    assert_eq!(
+        ended,
+        Ended::Done("10 new recovery codes for alice; the earlier ones no longer work.".into())
+    );
+    let at = right
+        .shown
+        .iter()
+        .position(|s| s.contains("New recovery codes for alice"))
+        .unwrap();
+    let shown: Vec<String> = right.shown[at + 1]
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect();
+    assert_eq!(shown.len(), 10);
+    assert!(logged(
+        &audit,
+        "second factor accepted (recovery code, 1 left)"
+    ));
+    assert!(logged(
+        &audit,
+        "user=alice: 10 new recovery codes made by the user"
+    ));
+    let hashed = store.get("alice").unwrap().recovery.unwrap().hashed;
+    assert!(recovery::find(&hashed, &recovery::normalize(&shown[0]).unwrap()).is_some());
+    assert!(recovery::find(&hashed, &recovery::normalize(&old[1]).unwrap()).is_none());
+}
+
+#[test]
+fn new_recovery_codes_without_a_factor_are_refused_without_a_prompt() {
+    let store = MemoryStore::default();
+    let mut dave = User::answering(&[]);
+    let (ended, _) = run(new_recovery, &cfg(&["dave"]), &store, "dave", &mut dave);
+    assert!(
+        matches!(&ended, Ended::Refused(m) if m.contains("dave has no second factor yet")),
+        "{ended:?}"
+    );
+    assert!(dave.shown.is_empty());
+    assert!(store.get("dave").is_none());
+}

@@ -1,0 +1,294 @@
+//! Self-service over one connection: `mfa-token status`, `enroll totp` and
+//! `recovery` run by a user. The decisions are the core's
+//! (`mfa_core::auth::manage`); this file finds out who calls, relays the
+//! conversation, and ends it with one [`Reply::Done`].
+//!
+//! Invariant: the account acted on is the caller's own, from SO_PEERCRED (the uid,
+//! then getpwuid and the account's canonical name); a caller that is not root that
+//! names another account is refused and logged before anything is read. Only
+//! root may name any account. Every action ends in exactly one log line saying
+//! who asked what for whom and how it ended; refusals take at least
+//! `policy.refusal_ms` after the last answer, as logins do. Status holds no secret;
+//! a new key and recovery codes go only to this connection, the user's own.
+
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::UnixCredentials;
+
+use mfa_core::accounts::{Accounts, Lookup, NssAccounts};
+use mfa_core::audit::Escaped;
+use mfa_core::auth;
+use mfa_core::auth::manage::{self, Ended};
+use mfa_core::config::Config;
+use mfa_core::error::Error;
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::policy::Pace;
+use mfa_core::random::OsRandom;
+use mfa_core::store::{FileStore, Record, Store};
+use mfa_core::username::UserName;
+use mfa_proto::{
+    write_frame, Action, Done, KeyStatus, Manage, RecoveryStatus, Reply, Status, TotpStatus,
+    VERSION,
+};
+
+use crate::audit::{self as log, LoginLog};
+use crate::conversation::{language, SocketPrompter};
+use crate::server::Shared;
+use crate::session::{caller_may_authenticate, host_name, now, remote, HidKeys};
+
+/// The service name self-service actions are logged and decided under.
+const SERVICE: &str = "mfa-token";
+
+/// Serves the self-service `request` on `stream` for the caller `cred`.
+pub fn run(shared: &Shared, stream: &UnixStream, cred: UnixCredentials, request: &Manage) {
+    let cfg = shared.config();
+    let lang = language(&request.locale);
+    let mut audit = LoginLog::new(SERVICE, "", cred.uid(), false);
+    let mut pace = Pace {
+        from: Instant::now(),
+        refusal: Duration::from_millis(cfg.policy.refusal_ms.into()),
+    };
+    let (done, user) = if request.version != VERSION {
+        log::line(
+            log::ERROR,
+            &format!(
+                "uid {}: mfa-token speaks protocol {}, this daemon {VERSION}",
+                cred.uid(),
+                request.version
+            ),
+        );
+        let message = i18n::format(lang, Msg::SelfVersion, &[&VERSION, &request.version]);
+        (Done::Refused { message }, None)
+    } else {
+        match account(cred, request, lang) {
+            Ok(user) => {
+                let done = act(
+                    &cfg, stream, cred, request, &user, lang, &mut audit, &mut pace,
+                );
+                (done, Some(user))
+            }
+            Err(message) => (Done::Refused { message }, None),
+        }
+    };
+    // The reasons were logged where they arose, in English; the messages for the
+    // user are in the user's language.
+    let (severity, how) = match &done {
+        Done::Success { .. } => (log::INFO, "done"),
+        Done::Refused { .. } => (log::NOTICE, "refused"),
+        Done::Unavailable { .. } => (log::ERROR, "failed"),
+    };
+    let whom = match (&user, &request.user) {
+        (Some(user), _) => format!("user={user}"),
+        (None, Some(named)) => format!("user \"{}\"", Escaped(named.as_bytes())),
+        (None, None) => "its own account".to_owned(),
+    };
+    log::line(
+        severity,
+        &format!(
+            "self-service {} for {whom}: {how}{}",
+            action_name(request.action),
+            audit.context
+        ),
+    );
+    if !matches!(done, Done::Success { .. }) {
+        std::thread::sleep(pace.remaining(Instant::now()));
+    }
+    let _ = write_frame(&mut &*stream, &Reply::Done(done));
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Status => "status",
+        Action::EnrollTotp => "enroll totp",
+        Action::NewRecovery => "recovery",
+    }
+}
+
+/// The account to act on: the caller's own, or (root only) the one it names.
+/// `Err` holds the message for the user; why is logged here, in English.
+fn account(cred: UnixCredentials, request: &Manage, lang: Lang) -> Result<UserName, String> {
+    let refuse = |why: &str, message: String| {
+        log::line(
+            log::NOTICE,
+            &format!(
+                "uid {}: self-service {} refused: {why} service={SERVICE} caller_uid={}",
+                cred.uid(),
+                action_name(request.action),
+                cred.uid()
+            ),
+        );
+        Err(message)
+    };
+    let own = nix::unistd::User::from_uid(cred.uid().into())
+        .ok()
+        .flatten()
+        .map(|account| account.name);
+    let named = match (&request.user, &own) {
+        (Some(name), _) => name.clone(),
+        (None, Some(own)) => own.clone(),
+        (None, None) => {
+            return refuse(
+                "the caller's uid has no account (getpwuid)",
+                i18n::format(lang, Msg::SelfUnknownCaller, &[&cred.uid()]),
+            )
+        }
+    };
+    if !caller_may_authenticate(cred, named.as_bytes()) {
+        log::line(
+            log::WARNING,
+            &format!(
+                "uid {} asked for self-service {} on \"{}\": refused, a caller that is not root may only act on its own account service={SERVICE} caller_uid={}",
+                cred.uid(),
+                action_name(request.action),
+                Escaped(named.as_bytes()),
+                cred.uid()
+            ),
+        );
+        let own = own.unwrap_or_else(|| format!("uid {}", cred.uid()));
+        return Err(i18n::format(lang, Msg::SelfOtherUser, &[&own]));
+    }
+    match NssAccounts.lookup(named.as_bytes()) {
+        Lookup::Found(canonical) => match UserName::new(&canonical) {
+            Ok(user) => Ok(user),
+            Err(e) => refuse(
+                &format!(
+                    "the name \"{}\" is not valid for the store",
+                    Escaped(canonical.as_bytes())
+                ),
+                i18n::format(lang, Msg::ErrInvalidUser, &[&canonical, &e]),
+            ),
+        },
+        Lookup::Unknown => refuse(
+            &format!(
+                "user \"{}\" unknown to the user database",
+                Escaped(named.as_bytes())
+            ),
+            i18n::format(lang, Msg::ErrUnknownUser, &[&named]),
+        ),
+        Lookup::Failed(e) => refuse(
+            &format!(
+                "user \"{}\" could not be looked up ({e})",
+                Escaped(named.as_bytes())
+            ),
+            format!("getpwnam({named}): {e}"),
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn act(
+    cfg: &Config,
+    stream: &UnixStream,
+    cred: UnixCredentials,
+    request: &Manage,
+    user: &UserName,
+    lang: Lang,
+    audit: &mut LoginLog,
+    pace: &mut Pace,
+) -> Done {
+    let store = FileStore::new(&cfg.store.dir);
+    let unavailable = || Done::Unavailable {
+        message: i18n::text(lang, Msg::SelfUnavailable).to_owned(),
+    };
+    if request.action == Action::Status {
+        return match store.read(user) {
+            Ok(record) => {
+                let status = status(user, &record.unwrap_or_default(), now());
+                match write_frame(&mut &*stream, &Reply::Status(status)) {
+                    Ok(()) => Done::Success {
+                        message: String::new(),
+                    },
+                    Err(_) => unavailable(),
+                }
+            }
+            Err(e) => {
+                log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
+                unavailable()
+            }
+        };
+    }
+    let remote = remote(cred, "", &[], audit);
+    let host = host_name();
+    let mut prompter = SocketPrompter::new(stream, false);
+    let mut courier = mfa_core::oob::CommandCourier {
+        cfg: &cfg.oob,
+        owner: 0,
+    };
+    let mut env = auth::Env {
+        cfg,
+        lang,
+        now: now(),
+        clock: &now,
+        session: auth::Session {
+            service: SERVICE,
+            remote,
+            require_key: false,
+            host: &host,
+        },
+        prompter: &mut prompter,
+        keys: &mut HidKeys,
+        rng: &mut OsRandom,
+        audit,
+        accounts: &NssAccounts,
+        courier: &mut courier,
+    };
+    let result = match request.action {
+        Action::EnrollTotp => manage::enroll_totp(&store, user, &mut env),
+        Action::NewRecovery => manage::new_recovery(&store, user, &mut env),
+        Action::Status => unreachable!("answered above"),
+    };
+    if let Some(at) = prompter.answered {
+        pace.from = at;
+    }
+    match result {
+        Ok(Ended::Done(message)) => Done::Success { message },
+        Ok(Ended::Refused(message)) => Done::Refused { message },
+        Err(Error::Conversation) => Done::Refused {
+            message: i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
+        },
+        // The core logged a store error already.
+        Err(Error::Store(_)) => unavailable(),
+        Err(e) => {
+            log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
+            unavailable()
+        }
+    }
+}
+
+/// What a user may see of their own record: no key, code or address.
+fn status(user: &UserName, record: &Record, now: u64) -> Status {
+    Status {
+        user: user.to_string(),
+        totp: record.totp.as_ref().map(|t| TotpStatus {
+            algorithm: t.params.algorithm.name().to_owned(),
+            digits: t.params.digits,
+            period: t.params.period,
+            created: t.created,
+            last_used: t
+                .last_step
+                .map(|s| s.saturating_mul(u64::from(t.params.period))),
+        }),
+        recovery: record.recovery.as_ref().map(|r| RecoveryStatus {
+            unused: r.hashed.hashes.len(),
+            created: r.created,
+        }),
+        keys: record
+            .keys
+            .iter()
+            .map(|k| KeyStatus {
+                name: k.name.clone(),
+                algorithm: k.public_key.algorithm().name().to_owned(),
+                user_verification: k.user_verification.name().to_owned(),
+                pin: k.pin,
+                sign_count: k.sign_count,
+                created: k.created,
+            })
+            .collect(),
+        contact: record.contact.as_ref().map(|c| c.channel.name().to_owned()),
+        failures: record.state.failures,
+        locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
+        last_success: record.state.last_success,
+        last_failure: record.state.last_failure,
+    }
+}

@@ -1,0 +1,188 @@
+//! `mfa-token` run by a user (or by root with `--socket`): status, enroll totp and
+//! recovery through pam_mfad, for the caller's own account.
+//!
+//! Invariant: this path never opens the configuration or the store and never holds
+//! a key: it sends one request, shows what the daemon says (the QR code and key of
+//! a new enrollment arrive as text to show), types the user's answers back without
+//! echo, and exits with the daemon's final word. Who the user is, the daemon
+//! learns from the socket, not from us. What the daemon shows goes to stdout;
+//! prompts, errors and the final line to stderr.
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use mfa_core::i18n::{self, Lang, Msg};
+use mfa_proto::{read_frame, write_frame, Action, Done, Manage, Reply, Request, Secret, Status};
+
+use crate::cli::{Command, Enroll, EnrollTotp, QrStyle};
+use crate::error::CliError;
+use crate::secret_input::read_answer;
+use crate::time::utc;
+
+/// How long pam_mfad may take to say the next thing (it waits for a security key
+/// touch or a delivery command at most this long itself).
+const DAEMON_REPLY: Duration = Duration::from_secs(600);
+
+/// Runs `command` through the daemon at `socket`.
+pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> {
+    let (action, user, json) = match command {
+        Command::Status(args) => (Action::Status, args.user.user, args.json),
+        Command::Recovery(args) => {
+            if args.json {
+                return Err(CliError::RootOption("--json"));
+            }
+            (Action::NewRecovery, args.user.user, false)
+        }
+        Command::Enroll(Enroll::Totp(args)) => {
+            root_only_options(&args)?;
+            (Action::EnrollTotp, args.user.user, false)
+        }
+        Command::Enroll(Enroll::Key(_)) => return Err(CliError::RootOnly("enroll key")),
+        Command::List(_) => return Err(CliError::RootOnly("list")),
+        Command::Unlock(_) => return Err(CliError::RootOnly("unlock")),
+        Command::Remove(_) => return Err(CliError::RootOnly("remove")),
+        Command::Import(_) => return Err(CliError::RootOnly("import")),
+        Command::Contact(_) => return Err(CliError::RootOnly("contact")),
+    };
+    let stream =
+        UnixStream::connect(socket).map_err(|e| CliError::NoDaemon(socket.to_owned(), e))?;
+    let broken = |e: String| CliError::Daemon(socket.to_owned(), e);
+    let _ = stream.set_read_timeout(Some(DAEMON_REPLY));
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default();
+    write_frame(
+        &mut &stream,
+        &Request::Manage(Manage {
+            version: mfa_proto::VERSION,
+            action,
+            user,
+            locale,
+        }),
+    )
+    .map_err(|e| broken(e.to_string()))?;
+    loop {
+        let reply = read_frame::<Reply>(&mut &stream).map_err(|e| broken(e.to_string()))?;
+        match reply {
+            Reply::Prompt { text } => {
+                // No more input (or none readable): the daemon ends the action as a
+                // failed conversation, not as a wrong code.
+                let answer = read_answer(&text).ok().flatten().map(Secret);
+                write_frame(&mut &stream, &Request::Answer { text: answer })
+                    .map_err(|e| broken(e.to_string()))?;
+            }
+            Reply::Info { text } => {
+                println!("{text}");
+                shown(&stream).map_err(broken)?;
+            }
+            Reply::Error { text } => {
+                eprintln!("{text}");
+                shown(&stream).map_err(broken)?;
+            }
+            Reply::Status(status) => show(lang, &status, json),
+            Reply::Done(Done::Success { message }) => {
+                if !message.is_empty() {
+                    eprintln!("{message}");
+                }
+                return Ok(());
+            }
+            Reply::Done(Done::Refused { message } | Done::Unavailable { message }) => {
+                return Err(CliError::Refused(message))
+            }
+            Reply::Verdict { .. } => return Err(broken("a login verdict".to_owned())),
+        }
+    }
+}
+
+/// Tells the daemon a message was shown (on the terminal, which always can).
+fn shown(stream: &UnixStream) -> Result<(), String> {
+    write_frame(&mut &*stream, &Request::Shown { ok: true }).map_err(|e| e.to_string())
+}
+
+/// Options that only root's direct enrollment has: through the daemon a new key
+/// is always generated, shown as the daemon draws it, and confirmed.
+fn root_only_options(args: &EnrollTotp) -> Result<(), CliError> {
+    if args.secret.is_some() {
+        return Err(CliError::SecretInArgv);
+    }
+    let given = [
+        (args.secret_file.is_some(), "--secret-file"),
+        (args.no_confirm, "--no-confirm"),
+        (args.qr != QrStyle::Dark, "--qr"),
+        (args.png.is_some(), "--png"),
+        (args.svg.is_some(), "--svg"),
+        (args.issuer.is_some(), "--issuer"),
+        (args.algorithm.is_some(), "--algorithm"),
+        (args.digits.is_some(), "--digits"),
+        (args.period.is_some(), "--period"),
+        (args.json, "--json"),
+    ];
+    match given.iter().find(|(set, _)| *set) {
+        Some((_, option)) => Err(CliError::RootOption(option)),
+        None => Ok(()),
+    }
+}
+
+/// Prints the user's status as root's `mfa-token status` does.
+fn show(lang: Lang, s: &Status, json: bool) {
+    if json {
+        // Plain structs of numbers and strings always serialize.
+        println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
+        return;
+    }
+    let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
+    if s.totp.is_none() && s.recovery.is_none() && s.keys.is_empty() {
+        println!("{}", m(Msg::NothingEnrolled, &[&s.user]));
+        return;
+    }
+    println!("{}", s.user);
+    if let Some(t) = &s.totp {
+        println!(
+            "  {}",
+            m(
+                Msg::ListTotp,
+                &[&t.algorithm, &t.digits, &t.period, &utc(t.created)]
+            )
+        );
+        if let Some(used) = t.last_used {
+            println!("  {}", m(Msg::ListLastStep, &[&utc(used)]));
+        }
+    }
+    if let Some(r) = &s.recovery {
+        println!("  {}", m(Msg::ListRecovery, &[&r.unused, &utc(r.created)]));
+    }
+    for k in &s.keys {
+        let pin = if k.pin {
+            i18n::text(lang, Msg::WordPin)
+        } else {
+            ""
+        };
+        println!(
+            "  {}",
+            m(
+                Msg::ListKey,
+                &[
+                    &format!("{:?}", k.name),
+                    &k.algorithm,
+                    &k.user_verification,
+                    &pin,
+                    &k.sign_count,
+                    &utc(k.created)
+                ]
+            )
+        );
+    }
+    if let Some(t) = s.last_success {
+        println!("  {}", m(Msg::ListLastSuccess, &[&utc(t)]));
+    }
+    if let Some(t) = s.last_failure {
+        println!("  {}", m(Msg::StatusLastFailure, &[&utc(t)]));
+    }
+    println!("  {}", m(Msg::ListFailures, &[&s.failures]));
+    match s.locked_until {
+        Some(until) => println!("  {}", m(Msg::ListLocked, &[&utc(until)])),
+        None => println!("  {}", m(Msg::StatusNotLocked, &[])),
+    }
+}
