@@ -3,7 +3,8 @@
 //! real login with the installed module, daemon and CLI, then removed and purged;
 //! the .rpm's paths, modes, config flags and scriptlets, and an install, upgrade
 //! and erase in a fresh Debian root; the shipped systemd units checked by
-//! systemd-analyze.
+//! systemd-analyze, and the packaged daemon serving logins under socket
+//! activation.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -490,6 +491,148 @@ fn the_shipped_units_pass_systemd_analyze() {
         .unwrap_or("(no overall level)");
     assert!(ok, "systemd-analyze security: {overall}\n{text}");
     eprintln!("{}", overall.trim());
+}
+
+/// The packaged pam_mfad, started with the command line of pam_mfad.service under
+/// socket activation (systemd-socket-activate hands over the listening socket as
+/// systemd does: LISTEN_FDS=1, LISTEN_PID), serves logins by the packaged module,
+/// exits 0 on SIGTERM and leaves the socket, which is systemd's, in place.
+#[test]
+fn the_packaged_daemon_serves_logins_under_socket_activation() {
+    require("systemd-socket-activate", "systemd");
+    require("pamtester", "pamtester");
+    let sb = Sandbox::new("");
+    let (deb, _) = packages();
+    let tree = sb.root.join("deb");
+    let (ok, text) = run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree));
+    assert!(ok, "{text}");
+    let service = fs::read_to_string(tree.join("lib/systemd/system/pam_mfad.service")).unwrap();
+    let exec_start: Vec<&str> = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart in pam_mfad.service")
+        .split_whitespace()
+        .collect();
+    assert_eq!(exec_start[0], "/usr/sbin/pam_mfad");
+
+    // The unit's arguments, with the config in a private directory instead of
+    // /etc/pam_mfa (root-owned, not writable by others, as pam_mfad demands).
+    let dir = sb.root.join("activation");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir(dir.join("store")).unwrap();
+    fs::set_permissions(dir.join("store"), fs::Permissions::from_mode(0o700)).unwrap();
+    let config = dir.join("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "[store]\ndir = \"{}\"\n[policy]\nfail_delay_ms = 0\nrefusal_ms = 0\n",
+            dir.join("store").display()
+        ),
+    )
+    .unwrap();
+    let args: Vec<String> = exec_start[1..]
+        .iter()
+        .map(|a| {
+            if *a == mfa_core::config::DEFAULT_PATH {
+                config.display().to_string()
+            } else {
+                (*a).to_owned()
+            }
+        })
+        .collect();
+    assert!(
+        args.iter().any(|a| *a == config.display().to_string()),
+        "ExecStart names the config: {exec_start:?}"
+    );
+    // "nobody" exists on every Debian machine; enrolled in this store only.
+    let mut enroll = Command::new(tree.join("usr/bin/mfa-token"))
+        .arg("--config")
+        .arg(&config)
+        .args(["enroll", "totp", "--user", "nobody", "--secret-file", "-"])
+        .arg("--no-confirm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(enroll.stdin.take().unwrap(), "{SECRET}").unwrap();
+    }
+    assert!(enroll.wait().unwrap().success(), "enroll nobody");
+
+    let socket = dir.join("socket");
+    let child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(tree.join("usr/sbin/pam_mfad"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // systemd-socket-activate execs pam_mfad: the child is the daemon.
+    let mut daemon = Daemon(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(daemon.0.try_wait().unwrap().is_none(), "pam_mfad exited");
+        assert!(
+            Instant::now() < deadline,
+            "no socket at {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let services = dir.join("pam.d");
+    fs::create_dir(&services).unwrap();
+    fs::write(
+        services.join("activated"),
+        format!(
+            "auth required {} socket={}\n",
+            tree.join("usr/lib/x86_64-linux-gnu/security/pam_mfa.so")
+                .display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let login = |answer: &str| {
+        let mut child = Command::new("pamtester")
+            .args(["activated", "nobody", "authenticate"])
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &services)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let _ = writeln!(child.stdin.take().unwrap(), "{answer}");
+        }
+        child.wait().unwrap().success()
+    };
+    assert!(!login("000000"), "a wrong code fails");
+    assert!(
+        login(&code(SECRET, 0)),
+        "the current code, decided by pam_mfad"
+    );
+    assert!(!login(&code(SECRET, 0)), "replay");
+
+    let status = daemon.stop();
+    let mut stderr = String::new();
+    {
+        use std::io::Read;
+        let _ = daemon.0.stderr.take().unwrap().read_to_string(&mut stderr);
+    }
+    assert_eq!(status, Some(0), "pam_mfad on SIGTERM; its stderr: {stderr}");
+    assert!(
+        fs::symlink_metadata(&socket).is_ok(),
+        "pam_mfad leaves a socket it did not make (systemd's) in place"
+    );
 }
 
 #[test]

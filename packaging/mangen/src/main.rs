@@ -142,7 +142,7 @@ fn config_page(config: &str) -> String {
             page.push('\n');
         }
     }
-    page.push_str(".SH SEE ALSO\n.BR pam_mfa (8),\n.BR mfa\\-token (1)\n");
+    page.push_str(".SH SEE ALSO\n.BR pam_mfa (8),\n.BR pam_mfad (8),\n.BR mfa\\-token (1)\n");
     page
 }
 
