@@ -2,7 +2,8 @@
 # Builds the Debian and RPM packages from this tree:
 #   bash packaging/build.sh [OUT_DIR]      (default: packages/ in cargo's target directory)
 # Needs: cargo, dpkg-deb (dpkg), rpmbuild (rpm), gzip, binutils (strip);
-# lintian is run on the .deb when installed.
+# lintian is run on the .deb when installed. Both packages ship the module, the
+# CLI, the daemon pam_mfad and its systemd units (packaging/systemd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Cargo's target directory: ./target unless CARGO_TARGET_DIR or a cargo config moves
@@ -11,7 +12,8 @@ target=$(cargo metadata --format-version 1 --no-deps |
   sed -n 's/.*"target_directory":"\([^"\\]*\)".*/\1/p')
 [ -n "$target" ] || { echo "packaging/build.sh: cannot read cargo's target directory" >&2; exit 1; }
 out=$(realpath -m "${1:-$target/packages}")
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pam_mfa/Cargo.toml | head -n 1)
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' module/Cargo.toml | head -n 1)
+[ -n "$version" ] || { echo "packaging/build.sh: no version in module/Cargo.toml" >&2; exit 1; }
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 arch=$(dpkg --print-architecture)
 work=$(mktemp -d)
@@ -19,15 +21,16 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
 echo "== building release binaries and man pages"
-cargo build --release --quiet -p pam_mfa -p mfa-token
+cargo build --release --quiet -p pam_mfa -p mfa-token -p pam_mfad
 cargo run --release --quiet -p pam_mfa-mangen -- "$work/man" >/dev/null
 
 # The binaries as shipped: stripped of symbols and comments.
 mkdir -p "$work/stage"
 cp "$target/release/libpam_mfa.so" "$work/stage/pam_mfa.so"
-cp "$target/release/mfa-token" "$work/stage/mfa-token"
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$work/stage/pam_mfa.so" "$work/stage/mfa-token"
-cp conf/config.toml LICENSE "$work/stage/"
+cp "$target/release/mfa-token" "$target/release/pam_mfad" "$work/stage/"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+  "$work/stage/pam_mfa.so" "$work/stage/mfa-token" "$work/stage/pam_mfad"
+cp conf/config.toml LICENSE packaging/systemd/pam_mfad.socket packaging/systemd/pam_mfad.service "$work/stage/"
 mkdir -p "$work/stage/man"
 cp "$work/man/"* "$work/stage/man/"
 
@@ -35,6 +38,12 @@ echo "== .deb"
 root="$work/deb/libpam-mfa"
 install -D -m 0644 "$work/stage/pam_mfa.so" "$root/usr/lib/$multiarch/security/pam_mfa.so"
 install -D -m 0755 "$work/stage/mfa-token" "$root/usr/bin/mfa-token"
+install -D -m 0755 "$work/stage/pam_mfad" "$root/usr/sbin/pam_mfad"
+# Debian 12 keeps system units in /lib (dpkg does not handle the /usr-merge
+# aliasing of moved files yet).
+for unit in pam_mfad.socket pam_mfad.service; do
+  install -D -m 0644 "$work/stage/$unit" "$root/lib/systemd/system/$unit"
+done
 install -D -m 0644 conf/config.toml "$root/etc/pam_mfa/config.toml"
 install -D -m 0644 packaging/pam-configs/pam_mfa "$root/usr/share/pam-configs/pam_mfa"
 for page in "$work/man/"*; do
@@ -66,7 +75,14 @@ if command -v lintian >/dev/null; then
 fi
 
 echo "== .rpm"
-rpmbuild -bb --quiet \
+# rpm's %systemd_* macros come with systemd-rpm-macros on RPM distributions.
+# Where rpm has none (Debian), the fallback definitions are loaded, and
+# build dependencies cannot be checked (the rpm database is empty).
+rpm_args=()
+if [ -z "$(rpm --eval '%{?systemd_post:defined}')" ]; then
+  rpm_args=(--load packaging/rpm/systemd-fallback.macros --nodeps)
+fi
+rpmbuild -bb --quiet "${rpm_args[@]}" \
   --define "_topdir $work/rpm" \
   --define "stage $work/stage" \
   --define "version_from_cargo $version" \

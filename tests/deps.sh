@@ -24,6 +24,7 @@ packages=(
   rpm                           # rpmbuild, and rpm -qp to read the .rpm back
   lintian                       # the .deb must be lintian-clean
   debootstrap                   # a fresh bookworm root to install the .deb into
+  systemd                       # systemd-analyze checks the shipped units (nothing is started)
   # virtual FIDO2 key (fido2 suite, tests/fido)
   python3 python3-gi python3-cryptography
   umockdev libumockdev0 gir1.2-umockdev-1.0

@@ -1,14 +1,19 @@
-//! The .deb installed into a fresh Debian root (debootstrap), enabled with
-//! pam-auth-update and used for a real login with the installed module and CLI; the
-//! .rpm's paths, modes, config flags and scriptlets, and an install into a scratch
-//! root.
+//! The .deb installed into a fresh Debian root (debootstrap), its pam_mfad socket
+//! enabled and no PAM file changed, enabled with pam-auth-update and used for a
+//! real login with the installed module, daemon and CLI, then removed and purged;
+//! the .rpm's paths, modes, config flags and scriptlets, and an install, upgrade
+//! and erase in a fresh Debian root; the shipped systemd units checked by
+//! systemd-analyze, and the packaged daemon serving logins under socket
+//! activation.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pam_mfa_e2e::deps::{deps_sh, requirements};
 use pam_mfa_e2e::{code, require, target_dir, Sandbox, SECRET};
@@ -158,6 +163,95 @@ impl Chroot {
     }
 }
 
+/// Every file of a directory (not recursive) and its content.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&path).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// The names of the files that differ between two snapshots.
+fn changed(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut names: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
+    names.sort();
+    names.dedup();
+    names.retain(|n| before.get(n) != after.get(n));
+    names
+}
+
+/// The chroot's installed pam_mfad, started by hand with its defaults (there is no
+/// systemd in the chroot to start it from the socket unit); stopped with SIGTERM
+/// when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(root: &Chroot) -> Daemon {
+        let child = Command::new("/usr/sbin/chroot")
+            .arg(&root.0)
+            .arg("/usr/sbin/pam_mfad")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon(child);
+        // chroot(8) execs pam_mfad: the child is the daemon. Ready when the socket
+        // accepts; bounded.
+        let socket = root.path("/run/pam_mfa/socket");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            if let Some(status) = daemon.0.try_wait().unwrap() {
+                panic!("the installed pam_mfad exited: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the installed pam_mfad did not accept on {} within 10 s",
+                socket.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon
+    }
+
+    /// SIGTERM, and its exit status (bounded: SIGKILL after 10 s).
+    fn stop(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
+
+/// Everything of pam_mfad's units that systemd and deb-systemd-helper keep under
+/// /etc/systemd and /var/lib/systemd (enablement links, masks, state files).
+fn unit_traces(root: &Chroot) -> String {
+    root.ok("find /etc/systemd /var/lib/systemd -name '*pam_mfad*' 2>/dev/null | sort")
+}
+
 #[test]
 fn the_deb_installs_into_a_fresh_debian_root_and_works() {
     let sb = Sandbox::new("");
@@ -166,6 +260,11 @@ fn the_deb_installs_into_a_fresh_debian_root_and_works() {
     debian_root(&root.0);
     fs::copy(deb, root.path("/tmp/pkg.deb"))
         .unwrap_or_else(|e| panic!("copy {} into {}: {e}", deb.display(), root.0.display()));
+    let pam_d = snapshot(&root.path("/etc/pam.d"));
+    assert!(
+        unit_traces(&root).trim().is_empty(),
+        "a fresh root knows no pam_mfad unit"
+    );
     root.ok("dpkg -i /tmp/pkg.deb");
 
     // Files, modes, and a profile that is off until the admin enables it.
@@ -174,18 +273,48 @@ fn the_deb_installs_into_a_fresh_debian_root_and_works() {
         0o644
     );
     assert_eq!(root.mode("/usr/bin/mfa-token"), 0o755);
+    assert_eq!(root.mode("/usr/sbin/pam_mfad"), 0o755);
+    assert_eq!(root.mode("/lib/systemd/system/pam_mfad.socket"), 0o644);
+    assert_eq!(root.mode("/lib/systemd/system/pam_mfad.service"), 0o644);
     assert_eq!(root.mode("/etc/pam_mfa/config.toml"), 0o644);
     assert_eq!(root.mode("/var/lib/pam_mfa"), 0o700);
-    assert!(root.path("/usr/share/man/man8/pam_mfa.8.gz").exists());
-    assert!(root.path("/usr/share/man/man1/mfa-token.1.gz").exists());
-    assert!(root.path("/usr/share/man/man5/pam_mfa.toml.5.gz").exists());
-    let common_auth = || fs::read_to_string(root.path("/etc/pam.d/common-auth")).unwrap();
-    assert!(
-        !common_auth().contains("pam_mfa"),
-        "installing must not change the PAM stack"
+    for page in [
+        "man8/pam_mfa.8.gz",
+        "man8/pam_mfad.8.gz",
+        "man1/mfa-token.1.gz",
+        "man5/pam_mfa.toml.5.gz",
+    ] {
+        assert!(
+            root.path(&format!("/usr/share/man/{page}")).exists(),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        changed(&pam_d, &snapshot(&root.path("/etc/pam.d"))),
+        Vec::<String>::new(),
+        "installing must not change any file in /etc/pam.d"
     );
     root.ok("grep -qx /etc/pam_mfa/config.toml /var/lib/dpkg/info/libpam-mfa.conffiles");
+    // The socket is enabled (deb-systemd-helper, as systemctl enable would), the
+    // service only through it.
+    let wants = "/etc/systemd/system/sockets.target.wants/pam_mfad.socket";
+    assert_eq!(
+        fs::read_link(root.path(wants)).unwrap_or_else(|e| panic!("{wants}: {e}")),
+        Path::new("/lib/systemd/system/pam_mfad.socket")
+    );
+    assert!(
+        !unit_traces(&root).contains("pam_mfad.service"),
+        "the service starts through its socket, it is not enabled itself:\n{}",
+        unit_traces(&root)
+    );
+    root.ok("/usr/sbin/pam_mfad --help | grep -q -- '--config PATH'");
 
+    // The installed daemon with its defaults (/etc/pam_mfa/config.toml,
+    // /run/pam_mfa/socket) serves the installed module's default socket.
+    let mut daemon = Daemon::start(&root);
+    assert_eq!(root.mode("/run/pam_mfa/socket"), 0o666);
+    assert_eq!(root.mode("/run/pam_mfa"), 0o755);
+    let common_auth = || fs::read_to_string(root.path("/etc/pam.d/common-auth")).unwrap();
     root.ok("pam-auth-update --enable pam_mfa");
     assert!(common_auth().contains("pam_mfa.so"), "{}", common_auth());
     fs::copy("/usr/bin/pamtester", root.path("/usr/local/bin/pamtester")).unwrap();
@@ -208,9 +337,31 @@ fn the_deb_installs_into_a_fresh_debian_root_and_works() {
         !root.login("alice", &["pw-Alice-1", &code(SECRET, 0)]),
         "replay"
     );
+    // Without the daemon, a login through pam_mfa fails (closed), and quickly.
+    assert_eq!(daemon.stop(), Some(0), "pam_mfad exits 0 on SIGTERM");
+    assert!(
+        !root.path("/run/pam_mfa/socket").exists(),
+        "pam_mfad removes the socket it made"
+    );
+    let started = Instant::now();
+    assert!(
+        !root.login("alice", &["pw-Alice-1", &code(SECRET, 1)]),
+        "no daemon, no login"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a login without the daemon took {:?}",
+        started.elapsed()
+    );
+    let mut daemon = Daemon::start(&root);
+    assert!(
+        root.login("alice", &["pw-Alice-1", &code(SECRET, 1)]),
+        "a restarted daemon serves the next login"
+    );
 
     // Remove: the module leaves common-auth first, so logins keep working; the
-    // configuration and the enrollments stay.
+    // configuration and the enrollments stay, and so does the socket's enablement
+    // (masked meanwhile, as dh_installsystemd does), for a reinstall.
     root.ok("dpkg --remove libpam-mfa");
     assert!(!common_auth().contains("pam_mfa"), "{}", common_auth());
     assert!(
@@ -219,18 +370,273 @@ fn the_deb_installs_into_a_fresh_debian_root_and_works() {
     );
     assert!(root.path("/etc/pam_mfa/config.toml").exists());
     assert!(root.path("/var/lib/pam_mfa/alice.toml").exists());
+    for gone in [
+        "/usr/sbin/pam_mfad",
+        "/lib/systemd/system/pam_mfad.socket",
+        "/lib/systemd/system/pam_mfad.service",
+    ] {
+        assert!(!root.path(gone).exists(), "{gone} after remove");
+    }
+    assert_eq!(
+        fs::read_link(root.path("/etc/systemd/system/pam_mfad.socket")).ok(),
+        Some(PathBuf::from("/dev/null")),
+        "masked after remove:\n{}",
+        unit_traces(&root)
+    );
+    assert_eq!(daemon.stop(), Some(0));
     root.ok("dpkg -i /tmp/pkg.deb");
     root.ok("mfa-token list --user alice | grep -q 'authenticator app'");
+    assert!(
+        fs::symlink_metadata(root.path("/etc/systemd/system/pam_mfad.socket")).is_err(),
+        "unmasked by the reinstall"
+    );
+    assert!(
+        fs::read_link(root.path(wants)).is_ok(),
+        "enabled again by the reinstall"
+    );
 
-    // Purge: configuration and store are gone.
+    // Purge: configuration, store and every trace of the units are gone, and
+    // /etc/pam.d is as before the first install.
     root.ok("dpkg --purge libpam-mfa");
     assert!(!root.path("/etc/pam_mfa").exists());
     assert!(!root.path("/var/lib/pam_mfa").exists());
     assert!(!common_auth().contains("pam_mfa"));
+    assert_eq!(unit_traces(&root).trim(), "", "after purge");
+    let mut after = snapshot(&root.path("/etc/pam.d"));
+    after.remove("mfa-check");
+    assert_eq!(
+        changed(&pam_d, &after),
+        Vec::<String>::new(),
+        "/etc/pam.d after purge"
+    );
+}
+
+/// systemd-analyze (it needs no running systemd) on the units as the .deb ships
+/// them: `verify` finds no unknown or invalid setting, the binary they start and
+/// the man pages they name (in the package, not on this machine: ExecStart is
+/// pointed at the extracted binary and MANPATH at the extracted pages); `security`
+/// rates the sandbox. Also what the packages and the daemon rely on: the socket's
+/// path and mode, and the settings issue 12 asks for.
+#[test]
+fn the_shipped_units_pass_systemd_analyze() {
+    require("systemd-analyze", "systemd");
+    let sb = Sandbox::new("");
+    let (deb, _) = packages();
+    let tree = sb.root.join("deb");
+    let (ok, text) = run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree));
+    assert!(ok, "{text}");
+    let units = tree.join("lib/systemd/system");
+    let socket = fs::read_to_string(units.join("pam_mfad.socket")).unwrap();
+    let service = fs::read_to_string(units.join("pam_mfad.service")).unwrap();
+    let has = |unit: &str, line: &str| unit.lines().any(|l| l.trim() == line);
+    for line in [
+        "ListenStream=/run/pam_mfa/socket",
+        "SocketMode=0666",
+        "DirectoryMode=0755",
+        "WantedBy=sockets.target",
+    ] {
+        assert!(has(&socket, line), "pam_mfad.socket lacks {line}");
+    }
+    let exec_start = format!(
+        "ExecStart=/usr/sbin/pam_mfad --config {}",
+        mfa_core::config::DEFAULT_PATH
+    );
+    for line in [
+        exec_start.as_str(),
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Requires=pam_mfad.socket",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/pam_mfa",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-hidraw rw",
+        "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_SYS_PTRACE",
+        "SystemCallFilter=@system-service",
+        "Also=pam_mfad.socket",
+    ] {
+        assert!(has(&service, line), "pam_mfad.service lacks {line}");
+    }
+
+    let check = sb.root.join("units");
+    fs::create_dir(&check).unwrap();
+    fs::write(check.join("pam_mfad.socket"), &socket).unwrap();
+    let binary = tree.join("usr/sbin/pam_mfad");
+    fs::write(
+        check.join("pam_mfad.service"),
+        service.replace(
+            "ExecStart=/usr/sbin/pam_mfad ",
+            &format!("ExecStart={} ", binary.display()),
+        ),
+    )
+    .unwrap();
+    let (ok, text) = run(Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(check.join("pam_mfad.socket"))
+        .arg(check.join("pam_mfad.service"))
+        .env("MANPATH", tree.join("usr/share/man")));
+    assert!(
+        ok && text.trim().is_empty(),
+        "systemd-analyze verify: {text}"
+    );
+
+    // The exposure level systemd computes (0 to 10, lower is safer): at most 2.8
+    // today ("OK"); a setting dropped from the sandbox raises it.
+    let (ok, text) = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--threshold=28", "--no-pager"])
+        .arg(check.join("pam_mfad.service")));
+    let overall = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or("(no overall level)");
+    assert!(ok, "systemd-analyze security: {overall}\n{text}");
+    eprintln!("{}", overall.trim());
+}
+
+/// The packaged pam_mfad, started with the command line of pam_mfad.service under
+/// socket activation (systemd-socket-activate hands over the listening socket as
+/// systemd does: LISTEN_FDS=1, LISTEN_PID), serves logins by the packaged module,
+/// exits 0 on SIGTERM and leaves the socket, which is systemd's, in place.
+#[test]
+fn the_packaged_daemon_serves_logins_under_socket_activation() {
+    require("systemd-socket-activate", "systemd");
+    require("pamtester", "pamtester");
+    let sb = Sandbox::new("");
+    let (deb, _) = packages();
+    let tree = sb.root.join("deb");
+    let (ok, text) = run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree));
+    assert!(ok, "{text}");
+    let service = fs::read_to_string(tree.join("lib/systemd/system/pam_mfad.service")).unwrap();
+    let exec_start: Vec<&str> = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart in pam_mfad.service")
+        .split_whitespace()
+        .collect();
+    assert_eq!(exec_start[0], "/usr/sbin/pam_mfad");
+
+    // The unit's arguments, with the config in a private directory instead of
+    // /etc/pam_mfa (root-owned, not writable by others, as pam_mfad demands).
+    let dir = sb.root.join("activation");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir(dir.join("store")).unwrap();
+    fs::set_permissions(dir.join("store"), fs::Permissions::from_mode(0o700)).unwrap();
+    let config = dir.join("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "[store]\ndir = \"{}\"\n[policy]\nfail_delay_ms = 0\nrefusal_ms = 0\n",
+            dir.join("store").display()
+        ),
+    )
+    .unwrap();
+    let args: Vec<String> = exec_start[1..]
+        .iter()
+        .map(|a| {
+            if *a == mfa_core::config::DEFAULT_PATH {
+                config.display().to_string()
+            } else {
+                (*a).to_owned()
+            }
+        })
+        .collect();
+    assert!(
+        args.iter().any(|a| *a == config.display().to_string()),
+        "ExecStart names the config: {exec_start:?}"
+    );
+    // "nobody" exists on every Debian machine; enrolled in this store only.
+    let mut enroll = Command::new(tree.join("usr/bin/mfa-token"))
+        .arg("--config")
+        .arg(&config)
+        .args(["enroll", "totp", "--user", "nobody", "--secret-file", "-"])
+        .arg("--no-confirm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(enroll.stdin.take().unwrap(), "{SECRET}").unwrap();
+    }
+    assert!(enroll.wait().unwrap().success(), "enroll nobody");
+
+    let socket = dir.join("socket");
+    let child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(tree.join("usr/sbin/pam_mfad"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // systemd-socket-activate execs pam_mfad: the child is the daemon.
+    let mut daemon = Daemon(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(daemon.0.try_wait().unwrap().is_none(), "pam_mfad exited");
+        assert!(
+            Instant::now() < deadline,
+            "no socket at {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let services = dir.join("pam.d");
+    fs::create_dir(&services).unwrap();
+    fs::write(
+        services.join("activated"),
+        format!(
+            "auth required {} socket={}\n",
+            tree.join("usr/lib/x86_64-linux-gnu/security/pam_mfa.so")
+                .display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let login = |answer: &str| {
+        let mut child = Command::new("pamtester")
+            .args(["activated", "nobody", "authenticate"])
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &services)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let _ = writeln!(child.stdin.take().unwrap(), "{answer}");
+        }
+        child.wait().unwrap().success()
+    };
+    assert!(!login("000000"), "a wrong code fails");
+    assert!(
+        login(&code(SECRET, 0)),
+        "the current code, decided by pam_mfad"
+    );
+    assert!(!login(&code(SECRET, 0)), "replay");
+
+    let status = daemon.stop();
+    let mut stderr = String::new();
+    {
+        use std::io::Read;
+        let _ = daemon.0.stderr.take().unwrap().read_to_string(&mut stderr);
+    }
+    assert_eq!(status, Some(0), "pam_mfad on SIGTERM; its stderr: {stderr}");
+    assert!(
+        fs::symlink_metadata(&socket).is_ok(),
+        "pam_mfad leaves a socket it did not make (systemd's) in place"
+    );
 }
 
 #[test]
-fn the_rpm_has_the_right_paths_modes_config_flags_and_no_scriptlets() {
+fn the_rpm_has_the_right_paths_modes_config_flags_and_only_systemd_scriptlets() {
     let (_, rpm) = packages();
     let (ok, dump) = run(Command::new("rpm")
         .args([
@@ -243,9 +649,13 @@ fn the_rpm_has_the_right_paths_modes_config_flags_and_no_scriptlets() {
     for want in [
         "-rwxr-xr-x root  /usr/lib64/security/pam_mfa.so",
         "-rwxr-xr-x root  /usr/bin/mfa-token",
+        "-rwxr-xr-x root  /usr/sbin/pam_mfad",
+        "-rw-r--r-- root  /usr/lib/systemd/system/pam_mfad.socket",
+        "-rw-r--r-- root  /usr/lib/systemd/system/pam_mfad.service",
         "-rw-r--r-- root cn /etc/pam_mfa/config.toml",
         "drwx------ root  /var/lib/pam_mfa",
         "-rw-r--r-- root d /usr/share/man/man8/pam_mfa.8",
+        "-rw-r--r-- root d /usr/share/man/man8/pam_mfad.8",
         "-rw-r--r-- root d /usr/share/man/man5/pam_mfa.toml.5",
         "-rw-r--r-- root d /usr/share/man/man1/mfa-token.1",
         "-rw-r--r-- root l /usr/share/licenses/pam_mfa/LICENSE",
@@ -255,32 +665,73 @@ fn the_rpm_has_the_right_paths_modes_config_flags_and_no_scriptlets() {
             "missing {want:?} in\n{dump}"
         );
     }
-    let (ok, scripts) = run(Command::new("rpm").args(["-qp", "--scripts"]).arg(rpm));
+    // The systemd scriptlets only (the distribution's %systemd_* macros, or
+    // packaging/rpm/systemd-fallback.macros): PAM stacks on RPM systems are the
+    // admin's (authselect), so nothing touches them.
+    let script = |tag: &str| {
+        let (ok, text) = run(Command::new("rpm")
+            .args(["-qp", "--queryformat", &format!("%{{{tag}}}")])
+            .arg(rpm));
+        assert!(ok, "{text}");
+        text
+    };
+    let (post, preun, postun) = (script("POSTIN"), script("PREUN"), script("POSTUN"));
     assert!(
-        ok && scripts.trim().is_empty(),
-        "no scriptlets: PAM stacks on RPM systems are the admin's (authselect): {scripts}"
+        post.contains("preset pam_mfad.socket")
+            || post.contains("install-system-units pam_mfad.socket"),
+        "%post enables the socket by the preset policy: {post}"
     );
+    assert!(
+        preun.contains("pam_mfad.socket pam_mfad.service") && preun.contains("$1 -eq 0"),
+        "%preun stops and disables both on the last erase: {preun}"
+    );
+    assert!(
+        postun.contains("pam_mfad.service") && postun.contains("$1 -ge 1"),
+        "%postun restarts a running daemon after an upgrade: {postun}"
+    );
+    assert_eq!(script("PREIN"), "(none)", "no %pre");
+    let (ok, all) = run(Command::new("rpm").args(["-qp", "--scripts"]).arg(rpm));
+    assert!(ok, "{all}");
+    for never in ["pam.d", "authselect", "pam-auth-update", "pam_mfa.so"] {
+        assert!(!all.contains(never), "a scriptlet mentions {never}: {all}");
+    }
 
+    // Install, upgrade and erase in a fresh Debian root: the scriptlets run there
+    // (rpm runs them chrooted, with the root's /bin/sh) and succeed without
+    // systemd.
     let sb = Sandbox::new("");
     let root = sb.root.join("rpmroot");
-    fs::create_dir_all(&root).unwrap();
-    let (ok, text) = run(Command::new("rpm").arg("--root").arg(&root).arg("--initdb"));
-    assert!(ok, "{text}");
-    let (ok, text) = run(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["-i", "--nodeps"])
-        .arg(rpm));
-    assert!(ok, "{text}");
+    debian_root(&root);
+    let rpm_in_root = |args: &[&str]| {
+        let (ok, text) = run(Command::new("rpm").arg("--root").arg(&root).args(args));
+        assert!(
+            ok && !text.contains("scriptlet failed"),
+            "rpm {args:?}: {text}"
+        );
+    };
+    let rpm_path = rpm.to_str().unwrap();
+    rpm_in_root(&["--initdb"]);
+    rpm_in_root(&["-i", "--nodeps", rpm_path]);
     for (path, mode) in [
         ("usr/lib64/security/pam_mfa.so", 0o755),
         ("usr/bin/mfa-token", 0o755),
+        ("usr/sbin/pam_mfad", 0o755),
+        ("usr/lib/systemd/system/pam_mfad.socket", 0o644),
+        ("usr/lib/systemd/system/pam_mfad.service", 0o644),
         ("etc/pam_mfa/config.toml", 0o644),
         ("var/lib/pam_mfa", 0o700),
     ] {
         let meta = fs::metadata(root.join(path)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");
         assert_eq!(meta.uid(), 0, "{path}");
+    }
+    rpm_in_root(&["-U", "--nodeps", "--replacepkgs", rpm_path]);
+    rpm_in_root(&["-e", "pam_mfa"]);
+    for gone in [
+        "usr/sbin/pam_mfad",
+        "usr/lib/systemd/system/pam_mfad.socket",
+    ] {
+        assert!(!root.join(gone).exists(), "{gone} after erase");
     }
 }
 

@@ -3,7 +3,8 @@
 //!   definition the binary parses, so `--help` and the man page cannot drift;
 //! - pam_mfa.toml(5), rendered from conf/config.toml, the documented example config
 //!   whose defaults a unit test checks against the code;
-//! - pam_mfa(8), from packaging/man/pam_mfa.8.in with the version filled in.
+//! - pam_mfa(8) and pam_mfad(8), from packaging/man/*.8.in with the version
+//!   filled in.
 //!
 //! Usage: pam_mfa-mangen OUT_DIR
 
@@ -141,7 +142,7 @@ fn config_page(config: &str) -> String {
             page.push('\n');
         }
     }
-    page.push_str(".SH SEE ALSO\n.BR pam_mfa (8),\n.BR mfa\\-token (1)\n");
+    page.push_str(".SH SEE ALSO\n.BR pam_mfa (8),\n.BR pam_mfad (8),\n.BR mfa\\-token (1)\n");
     page
 }
 
@@ -155,9 +156,11 @@ fn main() -> std::io::Result<()> {
     let config = fs::read_to_string(repo().join("conf/config.toml"))?;
     fs::write(out.join("pam_mfa.toml.5"), config_page(&config))?;
     written.push("pam_mfa.toml.5".into());
-    let module = fs::read_to_string(repo().join("packaging/man/pam_mfa.8.in"))?;
-    fs::write(out.join("pam_mfa.8"), module.replace("@VERSION@", VERSION))?;
-    written.push("pam_mfa.8".into());
+    for page in ["pam_mfa.8", "pam_mfad.8"] {
+        let source = fs::read_to_string(repo().join(format!("packaging/man/{page}.in")))?;
+        fs::write(out.join(page), source.replace("@VERSION@", VERSION))?;
+        written.push(page.into());
+    }
     written.sort();
     for f in written {
         println!("{}", out.join(f).display());
@@ -222,6 +225,74 @@ mod tests {
         ] {
             assert!(page.contains(needle), "pam_mfa.8 lacks {needle}");
         }
+    }
+
+    #[test]
+    fn the_daemon_page_documents_options_signals_and_failure_modes() {
+        let page = fs::read_to_string(repo().join("packaging/man/pam_mfad.8.in")).unwrap();
+        for needle in [
+            ".SH SYNOPSIS",
+            "\\-\\-config",
+            "\\-\\-socket",
+            ".SH SOCKET ACTIVATION",
+            "LISTEN_FDS",
+            "pam_mfad.socket",
+            ".SH SIGNALS",
+            ".B SIGHUP",
+            "SIGTERM",
+            ".SH SECURITY",
+            "SO_PEERCRED",
+            "canonical name",
+            ".SH FAILURE MODES",
+            "PAM_AUTHINFO_UNAVAIL within a second",
+            "previous configuration stays in force",
+            "refuses to start",
+            ".SH WITHOUT SYSTEMD",
+            ".SH FILES",
+            "/run/pam_mfa/socket",
+            ".SH SEE ALSO",
+            ".BR pam_mfa (8)",
+        ] {
+            assert!(page.contains(needle), "pam_mfad.8 lacks {needle}");
+        }
+        // The figures the page states are the daemon's own constants.
+        let server = fs::read_to_string(repo().join("daemon/src/server.rs")).unwrap();
+        let session = fs::read_to_string(repo().join("daemon/src/session.rs")).unwrap();
+        let per_uid = constant(&server, "PER_UID");
+        let total = constant(&server, "TOTAL");
+        let reserve = constant(&server, "ROOT_RESERVE");
+        let text = page.split_whitespace().collect::<Vec<_>>().join(" ");
+        for phrase in [
+            format!("may hold at most {per_uid} connections"),
+            format!("all users together at most {}", total - reserve),
+            format!("{reserve} more are kept for root"),
+            format!("for at most {} seconds", constant(&server, "DRAIN")),
+            format!(
+                "{} seconds for the first request",
+                constant(&session, "FIRST_REQUEST")
+            ),
+            format!("{} seconds for an answer", constant(&session, "ANSWER")),
+            format!("{} seconds for a write", constant(&session, "WRITE")),
+        ] {
+            assert!(text.contains(&phrase), "pam_mfad.8 lacks {phrase:?}");
+        }
+    }
+
+    /// The number a `const NAME: ... = ...;` line of the daemon's source sets (its
+    /// first run of digits after the `=`).
+    fn constant(source: &str, name: &str) -> u64 {
+        let line = source
+            .lines()
+            .find(|l| l.contains(&format!("const {name}:")))
+            .unwrap_or_else(|| panic!("no const {name} in the daemon"));
+        let value = line.split_once('=').unwrap().1;
+        let digits: String = value
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit() || *c == '_')
+            .filter(|c| *c != '_')
+            .collect();
+        digits.parse().unwrap_or_else(|_| panic!("{line}"))
     }
 
     #[test]
