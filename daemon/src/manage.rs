@@ -25,12 +25,9 @@ use mfa_core::error::Error;
 use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::policy::Pace;
 use mfa_core::random::OsRandom;
-use mfa_core::store::{FileStore, Record, Store};
+use mfa_core::store::{FileStore, Store};
 use mfa_core::username::UserName;
-use mfa_proto::{
-    write_frame, Action, Done, KeyStatus, Manage, RecoveryStatus, Reply, Status, TotpStatus,
-    VERSION,
-};
+use mfa_proto::{write_frame, Action, Done, Manage, Reply, VERSION};
 
 use crate::audit::{self as log, LoginLog};
 use crate::conversation::{language, SocketPrompter};
@@ -191,23 +188,28 @@ fn act(
     let unavailable = || Done::Unavailable {
         message: i18n::text(lang, Msg::SelfUnavailable).to_owned(),
     };
-    if request.action == Action::Status {
-        return match store.read(user) {
-            Ok(record) => {
-                let status = status(user, &record.unwrap_or_default(), now());
-                match write_frame(&mut &*stream, &Reply::Status(status)) {
-                    Ok(()) => Done::Success {
-                        message: String::new(),
-                    },
-                    Err(_) => unavailable(),
+    type Act = fn(&FileStore, &UserName, &mut auth::Env<'_>) -> Result<Ended, Error>;
+    let act: Act = match request.action {
+        Action::EnrollTotp => manage::enroll_totp,
+        Action::NewRecovery => manage::new_recovery,
+        Action::Status => {
+            return match store.read(user) {
+                Ok(record) => {
+                    let status = manage::status(user, &record.unwrap_or_default(), now());
+                    match write_frame(&mut &*stream, &Reply::Status(status)) {
+                        Ok(()) => Done::Success {
+                            message: String::new(),
+                        },
+                        Err(_) => unavailable(),
+                    }
                 }
-            }
-            Err(e) => {
-                log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
-                unavailable()
-            }
-        };
-    }
+                Err(e) => {
+                    log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
+                    unavailable()
+                }
+            };
+        }
+    };
     let remote = remote(cred, "", &[], audit);
     let host = host_name();
     let mut prompter = SocketPrompter::new(stream, false);
@@ -233,11 +235,7 @@ fn act(
         accounts: &NssAccounts,
         courier: &mut courier,
     };
-    let result = match request.action {
-        Action::EnrollTotp => manage::enroll_totp(&store, user, &mut env),
-        Action::NewRecovery => manage::new_recovery(&store, user, &mut env),
-        Action::Status => unreachable!("answered above"),
-    };
+    let result = act(&store, user, &mut env);
     if let Some(at) = prompter.answered {
         pace.from = at;
     }
@@ -253,42 +251,5 @@ fn act(
             log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
             unavailable()
         }
-    }
-}
-
-/// What a user may see of their own record: no key, code or address.
-fn status(user: &UserName, record: &Record, now: u64) -> Status {
-    Status {
-        user: user.to_string(),
-        totp: record.totp.as_ref().map(|t| TotpStatus {
-            algorithm: t.params.algorithm.name().to_owned(),
-            digits: t.params.digits,
-            period: t.params.period,
-            created: t.created,
-            last_used: t
-                .last_step
-                .map(|s| s.saturating_mul(u64::from(t.params.period))),
-        }),
-        recovery: record.recovery.as_ref().map(|r| RecoveryStatus {
-            unused: r.hashed.hashes.len(),
-            created: r.created,
-        }),
-        keys: record
-            .keys
-            .iter()
-            .map(|k| KeyStatus {
-                name: k.name.clone(),
-                algorithm: k.public_key.algorithm().name().to_owned(),
-                user_verification: k.user_verification.name().to_owned(),
-                pin: k.pin,
-                sign_count: k.sign_count,
-                created: k.created,
-            })
-            .collect(),
-        contact: record.contact.as_ref().map(|c| c.channel.name().to_owned()),
-        failures: record.state.failures,
-        locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
-        last_success: record.state.last_success,
-        last_failure: record.state.last_failure,
     }
 }

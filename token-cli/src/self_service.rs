@@ -12,13 +12,12 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use mfa_core::i18n::{self, Lang, Msg};
+use mfa_core::i18n::Lang;
 use mfa_proto::{read_frame, write_frame, Action, Done, Manage, Reply, Request, Secret, Status};
 
 use crate::cli::{Command, Enroll, EnrollTotp, QrStyle};
 use crate::error::CliError;
 use crate::secret_input::read_answer;
-use crate::time::utc;
 
 /// How long pam_mfad may take to say the next thing (it waits for a security key
 /// touch or a delivery command at most this long itself).
@@ -132,57 +131,7 @@ fn show(lang: Lang, s: &Status, json: bool) {
         println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
         return;
     }
-    let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
-    if s.totp.is_none() && s.recovery.is_none() && s.keys.is_empty() {
-        println!("{}", m(Msg::NothingEnrolled, &[&s.user]));
-        return;
-    }
-    println!("{}", s.user);
-    if let Some(t) = &s.totp {
-        println!(
-            "  {}",
-            m(
-                Msg::ListTotp,
-                &[&t.algorithm, &t.digits, &t.period, &utc(t.created)]
-            )
-        );
-        if let Some(used) = t.last_used {
-            println!("  {}", m(Msg::ListLastStep, &[&utc(used)]));
-        }
-    }
-    if let Some(r) = &s.recovery {
-        println!("  {}", m(Msg::ListRecovery, &[&r.unused, &utc(r.created)]));
-    }
-    for k in &s.keys {
-        let pin = if k.pin {
-            i18n::text(lang, Msg::WordPin)
-        } else {
-            ""
-        };
-        println!(
-            "  {}",
-            m(
-                Msg::ListKey,
-                &[
-                    &format!("{:?}", k.name),
-                    &k.algorithm,
-                    &k.user_verification,
-                    &pin,
-                    &k.sign_count,
-                    &utc(k.created)
-                ]
-            )
-        );
-    }
-    if let Some(t) = s.last_success {
-        println!("  {}", m(Msg::ListLastSuccess, &[&utc(t)]));
-    }
-    if let Some(t) = s.last_failure {
-        println!("  {}", m(Msg::StatusLastFailure, &[&utc(t)]));
-    }
-    println!("  {}", m(Msg::ListFailures, &[&s.failures]));
-    match s.locked_until {
-        Some(until) => println!("  {}", m(Msg::ListLocked, &[&utc(until)])),
-        None => println!("  {}", m(Msg::StatusNotLocked, &[])),
+    if crate::commands::show::print_factors(lang, s, &|| ()) {
+        crate::commands::show::print_state(lang, s);
     }
 }

@@ -146,6 +146,44 @@ pub fn new_recovery(
 }
 
 /// Whether `user` has a second factor now.
+/// What a user may see of their own record (self-service `status`, and the
+/// text of root's `list` and `status`): no key, code or address.
+pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
+    mfa_proto::Status {
+        user: user.to_string(),
+        totp: record.totp.as_ref().map(|t| mfa_proto::TotpStatus {
+            algorithm: t.params.algorithm.name().to_owned(),
+            digits: t.params.digits,
+            period: t.params.period,
+            created: t.created,
+            last_used: t
+                .last_step
+                .map(|s| s.saturating_mul(u64::from(t.params.period))),
+        }),
+        recovery: record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
+            unused: r.hashed.hashes.len(),
+            created: r.created,
+        }),
+        keys: record
+            .keys
+            .iter()
+            .map(|k| mfa_proto::KeyStatus {
+                name: k.name.clone(),
+                algorithm: k.public_key.algorithm().name().to_owned(),
+                user_verification: k.user_verification.name().to_owned(),
+                pin: k.pin,
+                sign_count: k.sign_count,
+                created: k.created,
+            })
+            .collect(),
+        contact: record.contact.as_ref().map(|c| c.channel.name().to_owned()),
+        failures: record.state.failures,
+        locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
+        last_success: record.state.last_success,
+        last_failure: record.state.last_failure,
+    }
+}
+
 fn enrolled(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {
     let record = store.read(user).inspect_err(|error| {
         env.audit.log(&Event::Store {

@@ -257,7 +257,10 @@ mod tests {
         }
         // The figures the page states are the daemon's own constants.
         let server = fs::read_to_string(repo().join("daemon/src/server.rs")).unwrap();
-        let session = fs::read_to_string(repo().join("daemon/src/session.rs")).unwrap();
+        // The bounds of a login's conversation (session.rs, conversation.rs).
+        let session = ["daemon/src/session.rs", "daemon/src/conversation.rs"]
+            .map(|f| fs::read_to_string(repo().join(f)).unwrap())
+            .join("\n");
         let per_uid = constant(&server, "PER_UID");
         let total = constant(&server, "TOTAL");
         let reserve = constant(&server, "ROOT_RESERVE");

@@ -6,7 +6,7 @@ mod enroll_key;
 mod import;
 mod recovery;
 mod remove;
-mod show;
+pub(crate) mod show;
 mod unlock;
 
 use crate::cli::{Command, Enroll, Import};

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use mfa_core::i18n::{self, Msg};
+use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::store::{Record, Store};
+use mfa_core::username::UserName;
 
 use crate::cli::UserJson;
 use crate::context::{Account, Context};
@@ -65,12 +66,12 @@ struct Status<'a> {
     last_failure: Option<u64>,
 }
 
-fn load(ctx: &Context, args: &UserJson) -> Result<(String, Record), CliError> {
+fn load(ctx: &Context, args: &UserJson) -> Result<(UserName, Record), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, false)?;
     let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
     let record = store.read(&user)?.unwrap_or_default();
-    Ok((user.to_string(), record))
+    Ok((user, record))
 }
 
 fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
@@ -119,17 +120,17 @@ fn print_json(value: &impl Serialize) {
     );
 }
 
-/// Prints the factors; false if there are none.
-fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
-    let lang = ctx.lang;
+/// Prints the factors of `s` (as a user's self-service status holds them), then
+/// `contact` (root's view adds the address); false if there are none.
+pub(crate) fn print_factors(lang: Lang, s: &mfa_proto::Status, contact: &dyn Fn()) -> bool {
     let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
-    if f.totp.is_none() && f.recovery.is_none() && f.keys.is_empty() {
-        println!("{}", m(Msg::NothingEnrolled, &[&f.user]));
-        print_contact(ctx, f);
+    if s.totp.is_none() && s.recovery.is_none() && s.keys.is_empty() {
+        println!("{}", m(Msg::NothingEnrolled, &[&s.user]));
+        contact();
         return false;
     }
-    println!("{}", f.user);
-    if let Some(t) = &f.totp {
+    println!("{}", s.user);
+    if let Some(t) = &s.totp {
         println!(
             "  {}",
             m(
@@ -141,10 +142,10 @@ fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
             println!("  {}", m(Msg::ListLastStep, &[&utc(used)]));
         }
     }
-    if let Some(r) = &f.recovery {
+    if let Some(r) = &s.recovery {
         println!("  {}", m(Msg::ListRecovery, &[&r.unused, &utc(r.created)]));
     }
-    for k in &f.keys {
+    for k in &s.keys {
         let pin = if k.pin {
             i18n::text(lang, Msg::WordPin)
         } else {
@@ -165,8 +166,24 @@ fn print_factors(ctx: &Context, f: &Factors<'_>) -> bool {
             )
         );
     }
-    print_contact(ctx, f);
+    contact();
     true
+}
+
+/// Prints the login state of `s`: last success and failure, failures, lockout.
+pub(crate) fn print_state(lang: Lang, s: &mfa_proto::Status) {
+    let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
+    if let Some(t) = s.last_success {
+        println!("  {}", m(Msg::ListLastSuccess, &[&utc(t)]));
+    }
+    if let Some(t) = s.last_failure {
+        println!("  {}", m(Msg::StatusLastFailure, &[&utc(t)]));
+    }
+    println!("  {}", m(Msg::ListFailures, &[&s.failures]));
+    match s.locked_until {
+        Some(until) => println!("  {}", m(Msg::ListLocked, &[&utc(until)])),
+        None => println!("  {}", m(Msg::StatusNotLocked, &[])),
+    }
 }
 
 fn print_contact(ctx: &Context, f: &Factors<'_>) {
@@ -185,11 +202,13 @@ fn print_contact(ctx: &Context, f: &Factors<'_>) {
 
 pub fn list(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     let (user, record) = load(ctx, args)?;
-    let f = factors(&user, &record);
+    let name = user.to_string();
+    let f = factors(&name, &record);
     if args.json {
         print_json(&f);
     } else {
-        print_factors(ctx, &f);
+        let s = mfa_core::auth::manage::status(&user, &record, ctx.now());
+        print_factors(ctx.lang, &s, &|| print_contact(ctx, &f));
     }
     Ok(())
 }
@@ -197,8 +216,9 @@ pub fn list(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
 pub fn status(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     let (user, record) = load(ctx, args)?;
     let now = ctx.now();
+    let name = user.to_string();
     let s = Status {
-        factors: factors(&user, &record),
+        factors: factors(&name, &record),
         failures: record.state.failures,
         locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
         last_success: record.state.last_success,
@@ -208,21 +228,9 @@ pub fn status(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
         print_json(&s);
         return Ok(());
     }
-    if !print_factors(ctx, &s.factors) {
-        return Ok(());
-    }
-    let lang = ctx.lang;
-    let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
-    if let Some(t) = s.last_success {
-        println!("  {}", m(Msg::ListLastSuccess, &[&utc(t)]));
-    }
-    if let Some(t) = s.last_failure {
-        println!("  {}", m(Msg::StatusLastFailure, &[&utc(t)]));
-    }
-    println!("  {}", m(Msg::ListFailures, &[&s.failures]));
-    match s.locked_until {
-        Some(until) => println!("  {}", m(Msg::ListLocked, &[&utc(until)])),
-        None => println!("  {}", m(Msg::StatusNotLocked, &[])),
+    let shown = mfa_core::auth::manage::status(&user, &record, now);
+    if print_factors(ctx.lang, &shown, &|| print_contact(ctx, &s.factors)) {
+        print_state(ctx.lang, &shown);
     }
     Ok(())
 }
