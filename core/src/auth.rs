@@ -16,6 +16,8 @@ mod key;
 pub mod manage;
 mod oob;
 
+use std::fmt;
+
 use zeroize::Zeroizing;
 
 use crate::accounts::{Accounts, Lookup};
@@ -63,14 +65,37 @@ impl KeyPort for NoKeys {
     }
 }
 
+/// Whether the user sits at this machine: a key plugged in here is only theirs to
+/// touch if so. Decided when first needed: only the key step asks (the reads of
+/// /proc and logind's files cost every other login nothing).
+#[derive(Clone, Copy, Default)]
+pub enum Place<'a> {
+    /// At this machine.
+    #[default]
+    Local,
+    /// Away from it.
+    Remote,
+    /// Ask [`crate::locality`] (its answer, with its reasons, is logged at debug).
+    Decide(&'a dyn Fn() -> crate::locality::Locality),
+}
+
+impl fmt::Debug for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Place::Local => "Local",
+            Place::Remote => "Remote",
+            Place::Decide(_) => "Decide",
+        })
+    }
+}
+
 /// Where the login comes from.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Session<'a> {
     /// The PAM service name.
     pub service: &'a str,
-    /// The user is not at this machine ([`crate::locality`] decides): the key
-    /// plugged in here is not theirs to touch.
-    pub remote: bool,
+    /// Whether the user is at this machine.
+    pub remote: Place<'a>,
     /// The module argument `require_key`.
     pub require_key: bool,
     /// This machine's name, for messages (issuer of new enrollments, sent codes).
@@ -194,7 +219,7 @@ pub fn authenticate(
     if let Ok(Some(record)) = &snapshot {
         let has_key =
             !record.keys.is_empty() && policy::locked_until(&record.state, env.now).is_none();
-        let here = !env.session.remote || cfg.fido2.allow_remote;
+        let here = !has_key || cfg.fido2.allow_remote || !is_remote(env);
         if has_key && !here {
             env.audit.log(&Event::Debug(format!(
                 "user={user}: security key not tried: the session is remote \
@@ -253,6 +278,19 @@ pub fn authenticate(
 }
 
 /// Logs a verdict and turns it into the outcome.
+/// Whether the login is away from this machine, decided now (and logged at debug).
+fn is_remote(env: &mut Env<'_>) -> bool {
+    match env.session.remote {
+        Place::Local => false,
+        Place::Remote => true,
+        Place::Decide(decide) => {
+            let locality = decide();
+            env.audit.log(&Event::Debug(locality.to_string()));
+            locality.remote
+        }
+    }
+}
+
 fn report(audit: &mut dyn Audit, user: &UserName, verdict: Verdict) -> Outcome {
     match verdict {
         Verdict::Accepted(factor) => {

@@ -210,7 +210,7 @@ fn act(
             };
         }
     };
-    let remote = remote(cred, "", &[], audit);
+    let decide = || remote(cred, "", &[]);
     let host = host_name();
     let mut prompter = SocketPrompter::new(stream, false);
     let mut courier = mfa_core::oob::CommandCourier {
@@ -224,7 +224,7 @@ fn act(
         clock: &now,
         session: auth::Session {
             service: SERVICE,
-            remote,
+            remote: auth::Place::Decide(&decide),
             require_key: false,
             host: &host,
         },

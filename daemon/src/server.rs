@@ -1,12 +1,14 @@
 //! Accepting connections, sharing them out fairly, reloading and stopping.
 //!
 //! Invariant: each connection is served by a thread of its own, so one slow client,
-//! key or delivery command never delays another login. A uid other than root holds
+//! key or delivery command never delays another login (threads are kept for
+//! the next connections, at most [`IDLE_WORKERS`] idle ones: a login costs a
+//! wake-up, not a thread's creation). A uid other than root holds
 //! at most [`PER_UID`] connections and all together at most [`TOTAL`]; root's
 //! logins keep [`ROOT_RESERVE`] of those for themselves, so no user can starve
 //! them. The configuration a login uses is the one current when it started.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials, UnixCredentials};
 
 use mfa_core::config::Config;
 
@@ -31,6 +33,17 @@ pub const TOTAL: usize = 512;
 pub const ROOT_RESERVE: usize = 64;
 /// How long SIGTERM waits for logins in flight.
 const DRAIN: Duration = Duration::from_secs(120);
+/// Threads kept waiting for the next connection.
+const IDLE_WORKERS: usize = 8;
+/// How long a kept thread waits for a connection before it exits.
+const IDLE_FOR: Duration = Duration::from_secs(60);
+
+/// Connections admitted and not yet taken by a thread, and the threads waiting.
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<(UnixStream, UnixCredentials)>,
+    idle: usize,
+}
 
 /// What every connection thread shares.
 pub struct Shared {
@@ -39,6 +52,8 @@ pub struct Shared {
     /// Open connections by caller uid.
     open: Mutex<HashMap<u32, usize>>,
     idle: Condvar,
+    queue: Mutex<Queue>,
+    work: Condvar,
     pub stopping: AtomicBool,
 }
 
@@ -49,6 +64,8 @@ impl Shared {
             config: RwLock::new(Arc::new(cfg)),
             open: Mutex::new(HashMap::new()),
             idle: Condvar::new(),
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
             stopping: AtomicBool::new(false),
         }
     }
@@ -137,17 +154,48 @@ fn accept(shared: &Arc<Shared>, stream: UnixStream) {
         );
         return;
     }
-    let shared = Arc::clone(shared);
-    let spawned = std::thread::Builder::new()
-        .name(format!("login-uid{uid}"))
-        .spawn({
-            let shared = Arc::clone(&shared);
-            move || {
-                session::run(&shared, stream, cred);
-                shared.release(uid);
-            }
-        });
+    let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+    queue.jobs.push_back((stream, cred));
+    if queue.idle >= queue.jobs.len() {
+        shared.work.notify_one();
+        return;
+    }
+    // No thread waits for it: a new one (the lock is held, so the job taken
+    // back on failure is this one).
+    let spawned = std::thread::Builder::new().name("login".to_owned()).spawn({
+        let shared = Arc::clone(shared);
+        move || worker(&shared)
+    });
     if spawned.is_err() {
+        queue.jobs.pop_back();
+        drop(queue);
+        shared.release(uid);
+    }
+}
+
+/// Serves connections from the queue; exits after [`IDLE_FOR`] without one, or
+/// when [`IDLE_WORKERS`] threads wait already.
+fn worker(shared: &Shared) {
+    loop {
+        let job = {
+            let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if queue.jobs.is_empty() && queue.idle >= IDLE_WORKERS {
+                return;
+            }
+            queue.idle += 1;
+            let (mut queue, _) = shared
+                .work
+                .wait_timeout_while(queue, IDLE_FOR, |q| q.jobs.is_empty())
+                .unwrap_or_else(|e| e.into_inner());
+            queue.idle -= 1;
+            match queue.jobs.pop_front() {
+                Some(job) => job,
+                None => return,
+            }
+        };
+        let (stream, cred) = job;
+        let uid = cred.uid();
+        session::run(shared, stream, cred);
         shared.release(uid);
     }
 }

@@ -135,7 +135,7 @@ fn authenticate(
         );
         return Verdict::Failure;
     }
-    let remote = remote(cred, &login.rhost, &login.ssh, audit);
+    let decide = || remote(cred, &login.rhost, &login.ssh);
     let host = host_name();
     let mut prompter = SocketPrompter::new(stream, login.silent);
     let mut courier = mfa_core::oob::CommandCourier {
@@ -150,7 +150,7 @@ fn authenticate(
         clock: &now,
         session: auth::Session {
             service: &login.service,
-            remote,
+            remote: auth::Place::Decide(&decide),
             require_key: login.require_key,
             host: &host,
         },
@@ -173,13 +173,9 @@ fn authenticate(
 
 /// Whether the caller is away from this machine (an SSH session, a remote host),
 /// from its session: `rhost` and `ssh` as the client saw them, and the session
-/// and start environment of the process that connected (SO_PEERCRED).
-pub(crate) fn remote(
-    cred: UnixCredentials,
-    rhost: &str,
-    ssh: &[String],
-    audit: &mut LoginLog,
-) -> bool {
+/// and start environment of the process that connected (SO_PEERCRED). Asked by
+/// the core only when a security key could be touched.
+pub(crate) fn remote(cred: UnixCredentials, rhost: &str, ssh: &[String]) -> locality::Locality {
     // The caller's session, from the process that connected (SO_PEERCRED).
     let logind = LogindPaths {
         proc_self: PathBuf::from(format!("/proc/{}", cred.pid())),
@@ -187,14 +183,12 @@ pub(crate) fn remote(
     };
     // The signs of an SSH session: the client's PAM and process environment, or
     // the environment its process started with (a host may clear its own since).
-    let locality = locality::decide(rhost, &locality::logind_session(&logind), &|name| {
+    locality::decide(rhost, &locality::logind_session(&logind), &|name| {
         ssh.iter()
             .any(|set| set == name)
             .then(|| "set".to_owned())
             .or_else(|| locality::start_env(&logind.proc_self, name).filter(|v| !v.is_empty()))
-    });
-    audit.log(&Event::Debug(locality.to_string()));
-    locality.remote
+    })
 }
 
 /// This machine's name, for messages (the issuer of new enrollments).

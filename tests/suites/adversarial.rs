@@ -532,9 +532,11 @@ fn hostile_conversation_input_fails_without_a_crash() {
 /// from an enrolled one with a wrong code (which writes and fsyncs the record).
 #[test]
 fn refusals_of_every_kind_take_the_same_time() {
-    const ROUNDS: usize = 150;
+    // 100 ms: the jitter of a loaded machine (the suites run in three lanes, the
+    // verdict crosses pam_mfad's socket) stays a few per cent of it.
+    const ROUNDS: usize = 60;
     let sb = Sandbox::new(&format!(
-        "{NO_LOCKOUT}\n[policy]\nfail_delay_ms = 0\nrefusal_ms = 30"
+        "{NO_LOCKOUT}\n[policy]\nfail_delay_ms = 0\nrefusal_ms = 100"
     ));
     sb.enroll_record("alice", SECRET, 0);
     sb.enroll_record("carol", SECRET, 0);
@@ -565,7 +567,7 @@ fn refusals_of_every_kind_take_the_same_time() {
     let fastest = medians.iter().map(|m| m.1).fold(f64::MAX, f64::min);
     let slowest = medians.iter().map(|m| m.1).fold(0.0, f64::max);
     eprintln!("median refusal time by kind (µs): {medians:?}");
-    assert!(fastest >= 30_000.0, "padded to refusal_ms: {medians:?}");
+    assert!(fastest >= 100_000.0, "padded to refusal_ms: {medians:?}");
     assert!(
         slowest <= fastest * 1.10,
         "medians within 10 % of each other: {medians:?}"

@@ -706,7 +706,7 @@ mod keys {
         let (store, key) = alice_with_key(Algorithm::Es256);
         let remote = Session {
             service: "sshd",
-            remote: true,
+            remote: Place::Remote,
             require_key: false,
             ..Session::default()
         };
@@ -784,7 +784,7 @@ mod keys {
         c.fido2.require_key_for = vec!["sudo".into()];
         let sudo = Session {
             service: "sudo",
-            remote: false,
+            remote: Place::Local,
             require_key: false,
             ..Session::default()
         };
@@ -817,7 +817,7 @@ mod keys {
         key.borrow_mut().mode = Mode::Good;
         let arg = Session {
             service: "login",
-            remote: false,
+            remote: Place::Local,
             require_key: true,
             ..Session::default()
         };
