@@ -1,14 +1,15 @@
 //! Accepting connections, sharing them out fairly, reloading and stopping.
 //!
 //! Invariant: each connection is served by a thread of its own, so one slow client,
-//! key or delivery command never delays another login (threads are kept for
-//! the next connections, at most [`IDLE_WORKERS`] idle ones: a login costs a
-//! wake-up, not a thread's creation). A uid other than root holds
+//! key or delivery command never delays another login. The threads accept the
+//! connections themselves, so a login wakes one thread, not two; a thread that
+//! takes a connection makes sure another one waits in accept() first, and at
+//! most [`IDLE_ACCEPTORS`] wait at once. A uid other than root holds
 //! at most [`PER_UID`] connections and all together at most [`TOTAL`]; root's
 //! logins keep [`ROOT_RESERVE`] of those for themselves, so no user can starve
 //! them. The configuration a login uses is the one current when it started.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -17,7 +18,9 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials, UnixCredentials};
+use std::os::unix::net::UnixListener;
+
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use mfa_core::config::Config;
 
@@ -33,17 +36,8 @@ pub const TOTAL: usize = 512;
 pub const ROOT_RESERVE: usize = 64;
 /// How long SIGTERM waits for logins in flight.
 const DRAIN: Duration = Duration::from_secs(120);
-/// Threads kept waiting for the next connection.
-const IDLE_WORKERS: usize = 8;
-/// How long a kept thread waits for a connection before it exits.
-const IDLE_FOR: Duration = Duration::from_secs(60);
-
-/// Connections admitted and not yet taken by a thread, and the threads waiting.
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<(UnixStream, UnixCredentials)>,
-    idle: usize,
-}
+/// Threads that wait in accept() at most.
+const IDLE_ACCEPTORS: usize = 4;
 
 /// What every connection thread shares.
 pub struct Shared {
@@ -52,8 +46,8 @@ pub struct Shared {
     /// Open connections by caller uid.
     open: Mutex<HashMap<u32, usize>>,
     idle: Condvar,
-    queue: Mutex<Queue>,
-    work: Condvar,
+    /// Threads waiting in accept().
+    accepting: Mutex<usize>,
     pub stopping: AtomicBool,
 }
 
@@ -64,8 +58,7 @@ impl Shared {
             config: RwLock::new(Arc::new(cfg)),
             open: Mutex::new(HashMap::new()),
             idle: Condvar::new(),
-            queue: Mutex::new(Queue::default()),
-            work: Condvar::new(),
+            accepting: Mutex::new(0),
             stopping: AtomicBool::new(false),
         }
     }
@@ -129,18 +122,70 @@ impl Shared {
     }
 }
 
-/// Accepts connections until SIGTERM.
+/// Accepts and serves connections until SIGTERM, in this thread and in as many
+/// others as logins are in flight.
 pub fn serve(shared: &Arc<Shared>, listener: &Listener) {
-    for stream in listener.socket.incoming() {
+    acceptor(shared, &listener.socket, true);
+}
+
+/// One thread's loop: accept, keep someone else accepting, serve, and go back to
+/// accept() unless enough threads wait there (the first thread always does).
+fn acceptor(shared: &Arc<Shared>, socket: &UnixListener, first: bool) {
+    *lock(&shared.accepting) += 1;
+    loop {
+        // Checked before accept() too: a thread that served a login while the
+        // daemon was told to stop must not wait for another connection.
+        let accepted = if shared.stopping.load(Ordering::SeqCst) {
+            Err(std::io::ErrorKind::Interrupted.into())
+        } else {
+            socket.accept()
+        };
         if shared.stopping.load(Ordering::SeqCst) {
-            break;
+            *lock(&shared.accepting) -= 1;
+            // Pass the wake-up on: the first thread returns to main, which
+            // waits for the logins in flight.
+            if !first {
+                if let Ok(addr) = socket.local_addr() {
+                    if let Some(path) = addr.as_pathname() {
+                        let _ = UnixStream::connect(path);
+                    }
+                }
+            }
+            return;
         }
-        let Ok(stream) = stream else { continue };
-        accept(shared, stream);
+        let Ok((stream, _)) = accepted else { continue };
+        {
+            let mut accepting = lock(&shared.accepting);
+            *accepting -= 1;
+            if *accepting == 0 {
+                spawn_acceptor(shared, socket);
+            }
+        }
+        serve_one(shared, stream);
+        let mut accepting = lock(&shared.accepting);
+        if !first && *accepting >= IDLE_ACCEPTORS {
+            return;
+        }
+        *accepting += 1;
     }
 }
 
-fn accept(shared: &Arc<Shared>, stream: UnixStream) {
+fn spawn_acceptor(shared: &Arc<Shared>, socket: &UnixListener) {
+    let Ok(socket) = socket.try_clone() else {
+        return;
+    };
+    let shared = Arc::clone(shared);
+    let _ = std::thread::Builder::new()
+        .name("login".to_owned())
+        .spawn(move || acceptor(&shared, &socket, false));
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One connection: who calls, whether the limits admit it, the login.
+fn serve_one(shared: &Shared, stream: UnixStream) {
     // Who calls, from the kernel: the only identity the daemon believes.
     let Ok(cred) = getsockopt(&stream.as_fd(), PeerCredentials) else {
         return;
@@ -154,50 +199,8 @@ fn accept(shared: &Arc<Shared>, stream: UnixStream) {
         );
         return;
     }
-    let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-    queue.jobs.push_back((stream, cred));
-    if queue.idle >= queue.jobs.len() {
-        shared.work.notify_one();
-        return;
-    }
-    // No thread waits for it: a new one (the lock is held, so the job taken
-    // back on failure is this one).
-    let spawned = std::thread::Builder::new().name("login".to_owned()).spawn({
-        let shared = Arc::clone(shared);
-        move || worker(&shared)
-    });
-    if spawned.is_err() {
-        queue.jobs.pop_back();
-        drop(queue);
-        shared.release(uid);
-    }
-}
-
-/// Serves connections from the queue; exits after [`IDLE_FOR`] without one, or
-/// when [`IDLE_WORKERS`] threads wait already.
-fn worker(shared: &Shared) {
-    loop {
-        let job = {
-            let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-            if queue.jobs.is_empty() && queue.idle >= IDLE_WORKERS {
-                return;
-            }
-            queue.idle += 1;
-            let (mut queue, _) = shared
-                .work
-                .wait_timeout_while(queue, IDLE_FOR, |q| q.jobs.is_empty())
-                .unwrap_or_else(|e| e.into_inner());
-            queue.idle -= 1;
-            match queue.jobs.pop_front() {
-                Some(job) => job,
-                None => return,
-            }
-        };
-        let (stream, cred) = job;
-        let uid = cred.uid();
-        session::run(shared, stream, cred);
-        shared.release(uid);
-    }
+    session::run(shared, stream, cred);
+    shared.release(uid);
 }
 
 /// SIGHUP reloads, SIGTERM and SIGINT stop accepting (the accept loop is woken by
