@@ -116,6 +116,13 @@ pub enum Event<'a> {
     },
     /// A user made a new set of recovery codes (self-service); the old set is void.
     RecoveryRenewed { user: &'a UserName, codes: usize },
+    /// A user registered a security key themselves (self-service).
+    KeyRegistered {
+        user: &'a UserName,
+        name: &'a str,
+        algorithm: &'static str,
+        rp_id: &'a str,
+    },
     /// An out-of-band code went to the delivery command (never the code itself).
     OobSent {
         user: &'a UserName,
@@ -164,9 +171,10 @@ impl Event<'_> {
             | Event::EnrollRefused { .. }
             | Event::EnrollAbandoned { .. }
             | Event::OobRefused { .. } => Level::Notice,
-            Event::Enrolled { .. } | Event::RecoveryRenewed { .. } | Event::OobSent { .. } => {
-                Level::Info
-            }
+            Event::Enrolled { .. }
+            | Event::RecoveryRenewed { .. }
+            | Event::KeyRegistered { .. }
+            | Event::OobSent { .. } => Level::Info,
             Event::OobFailed { .. } => Level::Error,
             Event::KeyRejected { .. } => Level::Warning,
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
@@ -283,6 +291,15 @@ impl fmt::Display for Event<'_> {
             } => write!(
                 f,
                 "user={user}: enrollment by the user (self-service) abandoned after {tries} wrong codes, nothing saved"
+            ),
+            Event::KeyRegistered {
+                user,
+                name,
+                algorithm,
+                rp_id,
+            } => write!(
+                f,
+                "user={user}: security key {name:?} registered by the user ({algorithm}, RP ID {rp_id}; self-service, after a current second factor or as the first)"
             ),
             Event::RecoveryRenewed { user, codes } => write!(
                 f,

@@ -279,7 +279,7 @@ pub fn authenticate(
 
 /// Logs a verdict and turns it into the outcome.
 /// Whether the login is away from this machine, decided now (and logged at debug).
-fn is_remote(env: &mut Env<'_>) -> bool {
+pub(crate) fn is_remote(env: &mut Env<'_>) -> bool {
     match env.session.remote {
         Place::Local => false,
         Place::Remote => true,

@@ -550,6 +550,22 @@ catalogue! {
         en: "The pam_mfa service could not complete this (its log says why); nothing was changed.",
         nl: "De pam_mfa-service kon dit niet voltooien (het logboek zegt waarom); er is niets gewijzigd.",
     }
+    SelfKeyRemote {
+        en: "A security key can be registered only at this machine: plug it in here and run mfa-token enroll key from a local session.",
+        nl: "Een beveiligingssleutel kan alleen aan deze machine worden geregistreerd: sluit hem hier aan en voer mfa-token enroll key uit in een lokale sessie.",
+    }
+    SelfKeyNone {
+        en: "No security key is connected to this machine; nothing was changed.",
+        nl: "Er is geen beveiligingssleutel aangesloten op deze machine; er is niets gewijzigd.",
+    }
+    SelfKeyName {
+        en: "{0} has a security key named {1} already; choose another name with --name.",
+        nl: "{0} heeft al een beveiligingssleutel met de naam {1}; kies een andere naam met --name.",
+    }
+    SelfKeyRefused {
+        en: "The security key was not registered ({0}); nothing was changed.",
+        nl: "De beveiligingssleutel is niet geregistreerd ({0}); er is niets gewijzigd.",
+    }
     SelfVersion {
         en: "pam_mfad speaks protocol {0}, this mfa-token {1}: use the mfa-token of the same release.",
         nl: "pam_mfad spreekt protocol {0}, deze mfa-token {1}: gebruik de mfa-token van dezelfde release.",

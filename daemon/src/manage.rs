@@ -99,6 +99,7 @@ fn action_name(action: Action) -> &'static str {
         Action::Status => "status",
         Action::EnrollTotp => "enroll totp",
         Action::NewRecovery => "recovery",
+        Action::EnrollKey => "enroll key",
     }
 }
 
@@ -188,10 +189,13 @@ fn act(
     let unavailable = || Done::Unavailable {
         message: i18n::text(lang, Msg::SelfUnavailable).to_owned(),
     };
-    type Act = fn(&FileStore, &UserName, &mut auth::Env<'_>) -> Result<Ended, Error>;
+    type Act = fn(&FileStore, &UserName, &mut auth::Env<'_>, &Manage) -> Result<Ended, Error>;
     let act: Act = match request.action {
-        Action::EnrollTotp => manage::enroll_totp,
-        Action::NewRecovery => manage::new_recovery,
+        Action::EnrollTotp => |store, user, env, _| manage::enroll_totp(store, user, env),
+        Action::NewRecovery => |store, user, env, _| manage::new_recovery(store, user, env),
+        Action::EnrollKey => |store, user, env, request| {
+            manage::enroll_key(store, user, env, request.name.as_deref())
+        },
         Action::Status => {
             return match store.read(user) {
                 Ok(record) => {
@@ -235,7 +239,7 @@ fn act(
         accounts: &NssAccounts,
         courier: &mut courier,
     };
-    let result = act(&store, user, &mut env);
+    let result = act(&store, user, &mut env, request);
     if let Some(at) = prompter.answered {
         pace.from = at;
     }

@@ -80,6 +80,9 @@ pub struct Manage {
     /// The locale of the messages (LC_ALL / LC_MESSAGES / LANG of the client), empty
     /// for the daemon's default.
     pub locale: String,
+    /// [`Action::EnrollKey`]: the key's name (`--name`), `None` for key-N.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// What a user may do on their own account through the daemon.
@@ -95,6 +98,10 @@ pub enum Action {
     /// A new set of recovery codes, replacing the old one, after a current second
     /// factor.
     NewRecovery,
+    /// Register a security key plugged into this machine, from a session at it:
+    /// with a factor, only after a current second factor; without one, when
+    /// `[enroll]` admits the user.
+    EnrollKey,
 }
 
 /// A login as the PAM application describes it (its PAM items), the module's
@@ -439,12 +446,18 @@ mod tests {
 
     #[test]
     fn self_service_messages_round_trip() {
-        for action in [Action::Status, Action::EnrollTotp, Action::NewRecovery] {
+        for action in [
+            Action::Status,
+            Action::EnrollTotp,
+            Action::NewRecovery,
+            Action::EnrollKey,
+        ] {
             round_trip(Request::Manage(Manage {
                 version: VERSION,
                 action,
                 user: Some("alice".into()),
                 locale: "nl_NL.UTF-8".into(),
+                name: Some("blue".into()),
             }));
         }
         round_trip(Request::Manage(Manage {
@@ -452,6 +465,7 @@ mod tests {
             action: Action::Status,
             user: None,
             locale: String::new(),
+            name: None,
         }));
         round_trip(Reply::Status(Status {
             user: "alice".into(),
@@ -499,11 +513,24 @@ mod tests {
             action: Action::NewRecovery,
             user: None,
             locale: String::new(),
+            name: None,
         }))
         .unwrap();
         assert_eq!(
             std::str::from_utf8(&frame[4..]).unwrap(),
             r#"{"type":"manage","version":1,"action":"new_recovery","user":null,"locale":""}"#
+        );
+        let frame = encode(&Request::Manage(Manage {
+            version: 1,
+            action: Action::EnrollKey,
+            user: None,
+            locale: String::new(),
+            name: Some("blue".into()),
+        }))
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame[4..]).unwrap(),
+            r#"{"type":"manage","version":1,"action":"enroll_key","user":null,"locale":"","name":"blue"}"#
         );
         let frame = encode(&Reply::Done(Done::Refused {
             message: "no".into(),

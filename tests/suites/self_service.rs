@@ -1,5 +1,6 @@
 //! Self-service: the release `mfa-token` run by a sandbox user (alice, uid 61000)
-//! talks to the sandbox's pam_mfad: status, enroll totp, recovery, for the
+//! talks to the sandbox's pam_mfad: status, enroll totp, enroll key (the virtual
+//! key), recovery, for the
 //! caller's own account only. Codes come from oathtool; the new key is read back
 //! from what the daemon drew (the QR code and the grouped key); logins after an
 //! enrollment go through the module under real libpam.
@@ -9,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pam_mfa_e2e::{artifacts, code, qr_in, uri_secret, Run, Sandbox, SECRET};
+use pam_mfa_e2e::vkey::VirtualKey;
+use pam_mfa_e2e::{artifacts, code, qr_in, uri_secret, LoginOpts, Run, Sandbox, SECRET};
 
 const ALICE: u32 = 61000;
 const BOB: u32 = 61001;
@@ -57,17 +59,32 @@ fn converse_in(
     uid: u32,
     lang: Option<&str>,
     args: &[&str],
-    mut answer: impl FnMut(&str, &str) -> Option<String>,
+    answer: impl FnMut(&str, &str) -> Option<String>,
 ) -> Run {
     sb.daemon_mark();
+    converse_at(&sb.socket(), uid, lang, args, answer)
+}
+
+/// [`converse_in`] with the pam_mfad at `socket`.
+fn converse_at(
+    socket: &std::path::Path,
+    uid: u32,
+    lang: Option<&str>,
+    args: &[&str],
+    mut answer: impl FnMut(&str, &str) -> Option<String>,
+) -> Run {
     let mut child = Command::new("setpriv")
         .arg(format!("--reuid={uid}"))
         .arg(format!("--regid={uid}"))
         .arg("--clear-groups")
         .arg(&artifacts().cli)
         .arg("--socket")
-        .arg(sb.socket())
+        .arg(socket)
         .args(args)
+        // A session at this machine (the key step asks).
+        .env_remove("SSH_CONNECTION")
+        .env_remove("SSH_CLIENT")
+        .env_remove("SSH_TTY")
         .env_remove("LANG")
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES")
@@ -359,6 +376,95 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
         ),
         "{log:?}"
     );
+}
+
+/// A user registers a security key plugged into this machine (the virtual key,
+/// reached by a pam_mfad of its own), after a current code; then a touch logs in.
+#[test]
+fn an_enrolled_user_adds_a_security_key_after_a_current_code() {
+    let sb = Sandbox::new(&admitting(&["alice"]));
+    sb.enroll_record("alice", SECRET, 0);
+    let key = VirtualKey::start(&sb.root.join("vkey"));
+    let dir = sb.root.join("mfad-with-key");
+    std::fs::create_dir(&dir).unwrap();
+    let daemon = sb.launch_daemon(&dir, Some(&key));
+    let enroll = |typed: &str| {
+        converse_at(
+            &daemon.socket,
+            ALICE,
+            None,
+            &["enroll", "key", "--name", "blue"],
+            |_, prompt| {
+                assert_eq!(prompt, CODE);
+                Some(typed.to_owned())
+            },
+        )
+    };
+
+    // A wrong code: refused, the key never asked.
+    let o = enroll("000000");
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("The current second factor was not accepted; nothing was changed."),
+        "{o:?}"
+    );
+    assert!(sb.record("alice").unwrap().keys.is_empty());
+    // Options only root's registration has are refused before anything is asked.
+    let o = sb.cli_as(
+        ALICE,
+        &[
+            "--socket",
+            daemon.socket.to_str().unwrap(),
+            "enroll",
+            "key",
+            "--pin",
+        ],
+    );
+    assert!(o.stderr.contains("--pin"), "{o:?}");
+
+    let o = enroll(&code(SECRET, 0));
+    assert!(o.ok(), "{o:?}\n{}", key.log());
+    assert!(o.stdout.contains("Touch the security key now."), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("Security key blue registered for alice (es256)."),
+        "{o:?}"
+    );
+    let record = sb.record("alice").unwrap();
+    assert_eq!(record.keys.len(), 1);
+    assert_eq!(record.keys[0].name, "blue");
+    assert_eq!(record.keys[0].rp_id, "pam://pam_mfa");
+    assert!(
+        daemon.wait_for_log("user=alice: security key \"blue\" registered by the user (es256"),
+        "{:?}",
+        daemon.log()
+    );
+    assert!(
+        daemon.wait_for_log("self-service enroll key for user=alice: done"),
+        "{:?}",
+        daemon.log()
+    );
+    // The same name again: refused after the check, nothing added.
+    let o = enroll(&code(SECRET, 1));
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr.contains("has a security key named blue already"),
+        "{o:?}"
+    );
+    assert_eq!(sb.record("alice").unwrap().keys.len(), 1);
+
+    // The key logs alice in with a touch (through the harness's own daemon with
+    // the key).
+    let l = sb.login_with(
+        "alice",
+        &[],
+        &LoginOpts {
+            key: Some(&key),
+            ..LoginOpts::default()
+        },
+    );
+    assert!(l.ok, "{l:?}\n{}", key.log());
 }
 
 #[test]

@@ -14,9 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Run by a user (or by root with --socket), mfa-token asks the pam_mfad service
 /// instead, for the user's own account only: `status`, `enroll totp` (when
-/// [enroll] admits you, or after a current code if you have a factor) and
-/// `recovery` (after a current code). The key and the codes are shown only in that
-/// terminal.
+/// [enroll] admits you, or after a current code if you have a factor), `enroll
+/// key` (a key plugged into this machine, from a local session, after a current
+/// code) and `recovery` (after a current code). The key and the codes are shown
+/// only in that terminal.
 #[derive(Debug, Parser)]
 #[command(name = "mfa-token", version)]
 pub struct Cli {

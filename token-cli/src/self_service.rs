@@ -15,7 +15,7 @@ use std::time::Duration;
 use mfa_core::i18n::Lang;
 use mfa_proto::{read_frame, write_frame, Action, Done, Manage, Reply, Request, Secret, Status};
 
-use crate::cli::{Command, Enroll, EnrollTotp, QrStyle};
+use crate::cli::{Command, Enroll, EnrollKey, EnrollTotp, QrStyle, VerificationArg};
 use crate::error::CliError;
 use crate::secret_input::read_answer;
 
@@ -25,6 +25,7 @@ const DAEMON_REPLY: Duration = Duration::from_secs(600);
 
 /// Runs `command` through the daemon at `socket`.
 pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> {
+    let mut name = None;
     let (action, user, json) = match command {
         Command::Status(args) => (Action::Status, args.user.user, args.json),
         Command::Recovery(args) => {
@@ -37,7 +38,11 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
             root_only_options(&args)?;
             (Action::EnrollTotp, args.user.user, false)
         }
-        Command::Enroll(Enroll::Key(_)) => return Err(CliError::RootOnly("enroll key")),
+        Command::Enroll(Enroll::Key(args)) => {
+            root_only_key_options(&args)?;
+            name = args.name;
+            (Action::EnrollKey, args.user.user, false)
+        }
         Command::List(_) => return Err(CliError::RootOnly("list")),
         Command::Unlock(_) => return Err(CliError::RootOnly("unlock")),
         Command::Remove(_) => return Err(CliError::RootOnly("remove")),
@@ -59,6 +64,7 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
             action,
             user,
             locale,
+            name,
         }),
     )
     .map_err(|e| broken(e.to_string()))?;
@@ -98,6 +104,26 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
 /// Tells the daemon a message was shown (on the terminal, which always can).
 fn shown(stream: &UnixStream) -> Result<(), String> {
     write_frame(&mut &*stream, &Request::Shown { ok: true }).map_err(|e| e.to_string())
+}
+
+/// Options of `enroll key` that only root's direct registration has: through the
+/// daemon the key is registered without a PIN, verification discouraged, with
+/// whichever of ES256 and EdDSA it supports, on the one key plugged in.
+fn root_only_key_options(args: &EnrollKey) -> Result<(), CliError> {
+    let given = [
+        (args.device.is_some(), "--device"),
+        (args.pin, "--pin"),
+        (
+            args.user_verification != VerificationArg::Discouraged,
+            "--user-verification",
+        ),
+        (args.algorithm.is_some(), "--algorithm"),
+        (args.json, "--json"),
+    ];
+    match given.iter().find(|(set, _)| *set) {
+        Some((_, option)) => Err(CliError::RootOption(option)),
+        None => Ok(()),
+    }
 }
 
 /// Options that only root's direct enrollment has: through the daemon a new key

@@ -1,5 +1,6 @@
 //! Self-service: what users do on their own account through pam_mfad (`mfa-token`
-//! run as the user): set up an authenticator app, make new recovery codes.
+//! run as the user): set up an authenticator app, register a security key, make
+//! new recovery codes.
 //!
 //! Invariant: a user who has a second factor changes nothing before that factor
 //! passed here, checked by [`super::authenticate`] itself, so replay protection,
@@ -14,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::audit::{Event, Journey};
 use crate::config::Unenrolled;
 use crate::error::{Error, Outcome};
+use crate::fido2::{self, cose::Algorithm, UserVerification};
 use crate::i18n::{self, Msg};
 use crate::recovery;
 use crate::store::{Change, Record, RecoveryCodes, Store};
@@ -66,6 +68,124 @@ pub fn enroll_totp(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Re
             }
         },
     )
+}
+
+/// Registers a security key for `user` (named `name`, default key-N): with a
+/// factor, after a current second factor; without one, when `[enroll]` admits
+/// them. Only from a session at this machine (the key is plugged in here), and
+/// the credential is checked (RP ID hash, presence) before it is stored.
+pub fn enroll_key(
+    store: &impl Store,
+    user: &UserName,
+    env: &mut Env<'_>,
+    name: Option<&str>,
+) -> Result<Ended, Error> {
+    let lang = env.lang;
+    if enrolled(store, user, env)? {
+        if !current_factor(store, user, env)? {
+            return Ok(Ended::Refused(
+                i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
+            ));
+        }
+    } else if let Some(reason) = enroll::refusal(env, user, false) {
+        env.audit.log(&Event::EnrollRefused {
+            user,
+            journey: Journey::SelfService,
+            reason,
+        });
+        return Ok(Ended::Refused(i18n::format(
+            lang,
+            Msg::SelfEnrollNotOpen,
+            &[user],
+        )));
+    }
+    if super::is_remote(env) {
+        env.audit.log(&Event::Debug(format!(
+            "user={user}: no security key registered: the session is remote"
+        )));
+        return Ok(Ended::Refused(
+            i18n::text(lang, Msg::SelfKeyRemote).to_owned(),
+        ));
+    }
+    let existing = store.read(user)?.unwrap_or_default();
+    let name = name.map_or_else(|| format!("key-{}", existing.keys.len() + 1), str::to_owned);
+    if existing.keys.iter().any(|k| k.name == name) {
+        return Ok(Ended::Refused(i18n::format(
+            lang,
+            Msg::SelfKeyName,
+            &[user, &name],
+        )));
+    }
+    let Some(mut device) = env.keys.open() else {
+        return Ok(Ended::Refused(
+            i18n::text(lang, Msg::SelfKeyNone).to_owned(),
+        ));
+    };
+    let mut challenge = [0u8; 32];
+    env.rng.fill(&mut challenge).map_err(Error::Random)?;
+    let cfg = env.cfg;
+    let request = fido2::MakeCredential {
+        rp_id: &cfg.fido2.rp_id,
+        user_name: user.as_str(),
+        challenge,
+        algorithms: &[Algorithm::Es256, Algorithm::EdDsa],
+        pin: None,
+        uv: false,
+        exclude: existing
+            .keys
+            .iter()
+            .map(|k| k.credential_id.clone())
+            .collect(),
+        timeout: std::time::Duration::from_secs(u64::from(cfg.fido2.timeout_seconds).max(30)),
+    };
+    env.prompter.info(i18n::text(lang, Msg::KeyTouchNow))?;
+    let now = (env.clock)();
+    let credential = match fido2::register(
+        device.as_mut(),
+        &request,
+        &name,
+        UserVerification::Discouraged,
+        now,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            env.audit.log(&Event::Debug(format!(
+                "user={user}: no security key registered: {e}"
+            )));
+            return Ok(Ended::Refused(i18n::format(
+                lang,
+                Msg::SelfKeyRefused,
+                &[&e],
+            )));
+        }
+    };
+    let algorithm = credential.public_key.algorithm().name();
+    let added = store.update(user, |current| {
+        let mut record = current.unwrap_or_default();
+        if record.keys.iter().any(|k| k.name == credential.name) {
+            return (Change::Keep, false);
+        }
+        record.keys.push(credential.clone());
+        (Change::Write(record), true)
+    })?;
+    if !added {
+        return Ok(Ended::Refused(i18n::format(
+            lang,
+            Msg::SelfKeyName,
+            &[user, &name],
+        )));
+    }
+    env.audit.log(&Event::KeyRegistered {
+        user,
+        name: &name,
+        algorithm,
+        rp_id: &cfg.fido2.rp_id,
+    });
+    Ok(Ended::Done(i18n::format(
+        lang,
+        Msg::KeyRegistered,
+        &[&name, user, &algorithm],
+    )))
 }
 
 /// A new set of recovery codes for `user`, after a current second factor; the old

@@ -30,12 +30,12 @@ use super::*;
 const RP: &str = "pam://pam_mfa";
 
 /// passkey-rs's software authenticator, holding at most one credential in memory.
-struct PasskeyRs(
+pub(crate) struct PasskeyRs(
     PasskeyRsAuthenticator<Option<Passkey>, MockUserValidationMethod, RustCryptoBackend>,
 );
 
 impl PasskeyRs {
-    fn new(counter: bool) -> PasskeyRs {
+    pub(crate) fn new(counter: bool) -> PasskeyRs {
         let mut user = MockUserValidationMethod::new();
         user.expect_is_presence_enabled().return_const(true);
         user.expect_is_verification_enabled()

@@ -10,7 +10,7 @@ pub mod authdata;
 pub mod cose;
 pub mod hid;
 #[cfg(test)]
-mod independent;
+pub(crate) mod independent;
 #[cfg(test)]
 pub(crate) mod soft;
 pub mod verify;

@@ -258,3 +258,113 @@ fn new_recovery_codes_without_a_factor_are_refused_without_a_prompt() {
     assert!(dave.shown.is_empty());
     assert!(store.get("dave").is_none());
 }
+
+/// One key plugged in (passkey-rs's software authenticator; taken by the first open).
+struct OneKey(Option<crate::fido2::independent::PasskeyRs>);
+
+impl crate::auth::KeyPort for OneKey {
+    fn open(&mut self) -> Option<Box<dyn crate::fido2::Authenticator>> {
+        self.0
+            .take()
+            .map(|k| Box::new(k) as Box<dyn crate::fido2::Authenticator>)
+    }
+}
+
+fn register_key(
+    store: &MemoryStore,
+    prompter: &mut User,
+    keys: &mut dyn crate::auth::KeyPort,
+    remote: crate::auth::Place<'_>,
+) -> (Ended, Recorder) {
+    let cfg = cfg(&[]);
+    let mut audit = Recorder::default();
+    let mut env = Env {
+        cfg: &cfg,
+        lang: Lang::En,
+        now: NOW,
+        clock: &|| NOW,
+        session: Session {
+            service: "mfa-token",
+            host: "bastion",
+            remote,
+            ..Session::default()
+        },
+        prompter,
+        keys,
+        rng: &mut OsRandom,
+        audit: &mut audit,
+        accounts: &crate::auth::tests::Directory,
+        courier: &mut crate::oob::NoCourier,
+    };
+    let user = UserName::new("alice").unwrap();
+    let ended = enroll_key(store, &user, &mut env, Some("blue")).unwrap();
+    (ended, audit)
+}
+
+fn soft_key() -> OneKey {
+    OneKey(Some(crate::fido2::independent::PasskeyRs::new(true)))
+}
+
+#[test]
+fn a_key_is_registered_only_after_a_current_code() {
+    let (store, _) = alice();
+    let alice_name = UserName::new("alice").unwrap();
+    let mut wrong = User::answering(&["000000"]);
+    let mut key = soft_key();
+    let (ended, _) = register_key(&store, &mut wrong, &mut key, crate::auth::Place::Local);
+    assert!(matches!(ended, Ended::Refused(_)), "{ended:?}");
+    assert!(key.0.is_some(), "the key was never asked");
+    assert!(store.read(&alice_name).unwrap().unwrap().keys.is_empty());
+
+    let mut right = User::answering(&[&old_code()]);
+    let (ended, audit) = register_key(&store, &mut right, &mut key, crate::auth::Place::Local);
+    assert_eq!(
+        ended,
+        Ended::Done("Security key blue registered for alice (es256).".into())
+    );
+    assert!(right.saw("Touch the security key now."));
+    let keys = store.read(&alice_name).unwrap().unwrap().keys;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].name, "blue");
+    assert!(logged(
+        &audit,
+        "user=alice: security key \"blue\" registered by the user (es256"
+    ));
+}
+
+#[test]
+fn no_key_is_registered_from_a_remote_session_or_without_a_key() {
+    let (store, _) = alice();
+    let decide = || crate::locality::Locality {
+        remote: true,
+        because: crate::locality::Because::RHost,
+    };
+    let mut user = User::answering(&[&old_code()]);
+    let mut key = soft_key();
+    let (ended, _) = register_key(
+        &store,
+        &mut user,
+        &mut key,
+        crate::auth::Place::Decide(&decide),
+    );
+    assert_eq!(
+        ended,
+        Ended::Refused(i18n::text(Lang::En, Msg::SelfKeyRemote).to_owned())
+    );
+    assert!(key.0.is_some(), "the key was never asked");
+
+    let (store, _) = alice();
+    let mut user = User::answering(&[&old_code()]);
+    let (ended, _) = register_key(
+        &store,
+        &mut user,
+        &mut OneKey(None),
+        crate::auth::Place::Local,
+    );
+    assert_eq!(
+        ended,
+        Ended::Refused(i18n::text(Lang::En, Msg::SelfKeyNone).to_owned())
+    );
+    let alice_name = UserName::new("alice").unwrap();
+    assert!(store.read(&alice_name).unwrap().unwrap().keys.is_empty());
+}
