@@ -225,13 +225,7 @@ pub(super) fn journey(
         replaced: mode == Mode::Replace,
         recovery_codes: codes.len(),
     });
-    let list = zeroize::Zeroizing::new(
-        codes
-            .iter()
-            .map(|c| format!("   {}", c.as_str()))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    let list = code_list(&codes);
     // Saved already: a client that fails now still logs in with its app; the admin
     // (or the user, with a code) can make new recovery codes. At login the codes go
     // before a prompt, because some applications (sshd's keyboard-interactive) show
@@ -267,4 +261,15 @@ pub(super) fn journey(
         });
     }
     Ok(crate::error::Outcome::Success)
+}
+
+/// Recovery codes as shown to the user: one per line, indented; wiped on drop.
+pub(super) fn code_list(codes: &[zeroize::Zeroizing<String>]) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(
+        codes
+            .iter()
+            .map(|c| format!("   {}", c.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }

@@ -10,8 +10,6 @@
 //! decided by the caller from the connection (pam_mfad: SO_PEERCRED), never from a
 //! name the client sent.
 
-use zeroize::Zeroizing;
-
 use crate::audit::{Event, Journey};
 use crate::config::Unenrolled;
 use crate::error::{Error, Outcome};
@@ -38,27 +36,10 @@ pub enum Ended {
 /// the recovery codes).
 pub fn enroll_totp(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<Ended, Error> {
     let lang = env.lang;
-    let mode = if enrolled(store, user, env)? {
-        if !current_factor(store, user, env)? {
-            return Ok(Ended::Refused(
-                i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
-            ));
-        }
-        Mode::Replace
-    } else {
-        if let Some(reason) = enroll::refusal(env, user, false) {
-            env.audit.log(&Event::EnrollRefused {
-                user,
-                journey: Journey::SelfService,
-                reason,
-            });
-            return Ok(Ended::Refused(i18n::format(
-                lang,
-                Msg::SelfEnrollNotOpen,
-                &[user],
-            )));
-        }
-        Mode::First
+    let mode = match may_add_factor(store, user, env)? {
+        Admitted::Refused(refused) => return Ok(refused),
+        Admitted::Checked => Mode::Replace,
+        Admitted::First => Mode::First,
     };
     Ok(
         match enroll::journey(store, user, env, Journey::SelfService, mode)? {
@@ -81,23 +62,8 @@ pub fn enroll_key(
     name: Option<&str>,
 ) -> Result<Ended, Error> {
     let lang = env.lang;
-    if enrolled(store, user, env)? {
-        if !current_factor(store, user, env)? {
-            return Ok(Ended::Refused(
-                i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
-            ));
-        }
-    } else if let Some(reason) = enroll::refusal(env, user, false) {
-        env.audit.log(&Event::EnrollRefused {
-            user,
-            journey: Journey::SelfService,
-            reason,
-        });
-        return Ok(Ended::Refused(i18n::format(
-            lang,
-            Msg::SelfEnrollNotOpen,
-            &[user],
-        )));
+    if let Admitted::Refused(refused) = may_add_factor(store, user, env)? {
+        return Ok(refused);
     }
     if super::is_remote(env) {
         env.audit.log(&Event::Debug(format!(
@@ -240,13 +206,7 @@ pub fn new_recovery(
         user,
         codes: codes.len(),
     });
-    let list = Zeroizing::new(
-        codes
-            .iter()
-            .map(|c| format!("   {}", c.as_str()))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    let list = enroll::code_list(&codes);
     let shown = env
         .prompter
         .info(&i18n::format(lang, Msg::RecoveryIntro, &[user]))
@@ -302,6 +262,46 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
         last_success: record.state.last_success,
         last_failure: record.state.last_failure,
     }
+}
+
+/// Whether `user` may add a factor: [`Admitted::Checked`] after a current second
+/// factor passed, [`Admitted::First`] without one when `[enroll]` admits them.
+enum Admitted {
+    Checked,
+    First,
+    Refused(Ended),
+}
+
+fn may_add_factor(
+    store: &impl Store,
+    user: &UserName,
+    env: &mut Env<'_>,
+) -> Result<Admitted, Error> {
+    let lang = env.lang;
+    if enrolled(store, user, env)? {
+        return Ok(if current_factor(store, user, env)? {
+            Admitted::Checked
+        } else {
+            Admitted::Refused(Ended::Refused(
+                i18n::text(lang, Msg::SelfCheckFailed).to_owned(),
+            ))
+        });
+    }
+    Ok(match enroll::refusal(env, user, false) {
+        None => Admitted::First,
+        Some(reason) => {
+            env.audit.log(&Event::EnrollRefused {
+                user,
+                journey: Journey::SelfService,
+                reason,
+            });
+            Admitted::Refused(Ended::Refused(i18n::format(
+                lang,
+                Msg::SelfEnrollNotOpen,
+                &[user],
+            )))
+        }
+    })
 }
 
 fn enrolled(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {
