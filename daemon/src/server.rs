@@ -153,7 +153,11 @@ fn acceptor(shared: &Arc<Shared>, socket: &UnixListener, first: bool) {
             }
             return;
         }
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, _)) = accepted else {
+            // Out of descriptors or memory: try again shortly, without spinning.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
         {
             let mut accepting = lock(&shared.accepting);
             *accepting -= 1;
