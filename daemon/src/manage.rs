@@ -24,7 +24,6 @@ use mfa_core::config::Config;
 use mfa_core::error::Error;
 use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::policy::Pace;
-use mfa_core::random::OsRandom;
 use mfa_core::store::{FileStore, Store};
 use mfa_core::username::UserName;
 use mfa_proto::{write_frame, Action, Done, Manage, Reply, VERSION};
@@ -32,7 +31,7 @@ use mfa_proto::{write_frame, Action, Done, Manage, Reply, VERSION};
 use crate::audit::{self as log, LoginLog};
 use crate::conversation::{language, SocketPrompter};
 use crate::server::Shared;
-use crate::session::{caller_may_authenticate, host_name, now, remote, HidKeys};
+use crate::session::{caller_may_authenticate, host_name, now, remote, with_env};
 
 /// The service name self-service actions are logged and decided under.
 const SERVICE: &str = "mfa-token";
@@ -216,33 +215,21 @@ fn act(
     };
     let decide = || remote(cred, "", &[]);
     let host = host_name();
-    let mut prompter = SocketPrompter::new(stream, false);
-    let mut courier = mfa_core::oob::CommandCourier {
-        cfg: &cfg.oob,
-        owner: 0,
+    let session = auth::Session {
+        service: SERVICE,
+        remote: auth::Place::Decide(&decide),
+        require_key: false,
+        host: &host,
     };
-    let mut env = auth::Env {
+    let result = with_env(
         cfg,
         lang,
-        now: now(),
-        clock: &now,
-        session: auth::Session {
-            service: SERVICE,
-            remote: auth::Place::Decide(&decide),
-            require_key: false,
-            host: &host,
-        },
-        prompter: &mut prompter,
-        keys: &mut HidKeys,
-        rng: &mut OsRandom,
+        session,
+        SocketPrompter::new(stream, false),
         audit,
-        accounts: &NssAccounts,
-        courier: &mut courier,
-    };
-    let result = act(&store, user, &mut env, request);
-    if let Some(at) = prompter.answered {
-        pace.from = at;
-    }
+        pace,
+        |env| act(&store, user, env, request),
+    );
     match result {
         Ok(Ended::Done(message)) => Done::Success { message },
         Ok(Ended::Refused(message)) => Done::Refused { message },

@@ -22,6 +22,7 @@ use mfa_core::auth::{self, KeyPort};
 use mfa_core::config::Config;
 use mfa_core::error::Error;
 use mfa_core::fido2::Authenticator;
+use mfa_core::i18n::Lang;
 use mfa_core::locality::{self, LogindPaths};
 use mfa_core::policy::Pace;
 use mfa_core::random::OsRandom;
@@ -137,38 +138,61 @@ fn authenticate(
     }
     let decide = || remote(cred, &login.rhost, &login.ssh);
     let host = host_name();
-    let mut prompter = SocketPrompter::new(stream, login.silent);
+    let store = FileStore::new(&cfg.store.dir);
+    let session = auth::Session {
+        service: &login.service,
+        remote: auth::Place::Decide(&decide),
+        require_key: login.require_key,
+        host: &host,
+    };
+    let result = with_env(
+        cfg,
+        language(&login.locale),
+        session,
+        SocketPrompter::new(stream, login.silent),
+        audit,
+        pace,
+        |env| auth::authenticate(&store, &login.user, env),
+    );
+    if matches!(result, Err(Error::Conversation)) {
+        audit.log(&Event::Conversation { user: &login.user });
+    }
+    mfa_core::error::verdict(&result)
+}
+
+/// Runs `work` with what every decision of the daemon gets: the conversation
+/// through the client, the keys plugged in here, the OS's randomness, the user
+/// database and the delivery command; `pace` learns when the last answer came.
+pub(crate) fn with_env<T>(
+    cfg: &Config,
+    lang: Lang,
+    session: auth::Session<'_>,
+    mut prompter: SocketPrompter<'_>,
+    audit: &mut LoginLog,
+    pace: &mut Pace,
+    work: impl FnOnce(&mut auth::Env<'_>) -> T,
+) -> T {
     let mut courier = mfa_core::oob::CommandCourier {
         cfg: &cfg.oob,
         owner: 0,
     };
-    let store = FileStore::new(&cfg.store.dir);
-    let mut env = auth::Env {
+    let result = work(&mut auth::Env {
         cfg,
-        lang: language(&login.locale),
+        lang,
         now: now(),
         clock: &now,
-        session: auth::Session {
-            service: &login.service,
-            remote: auth::Place::Decide(&decide),
-            require_key: login.require_key,
-            host: &host,
-        },
+        session,
         prompter: &mut prompter,
         keys: &mut HidKeys,
         rng: &mut OsRandom,
         audit,
         accounts: &NssAccounts,
         courier: &mut courier,
-    };
-    let result = auth::authenticate(&store, &login.user, &mut env);
+    });
     if let Some(at) = prompter.answered {
         pace.from = at;
     }
-    if matches!(result, Err(Error::Conversation)) {
-        audit.log(&Event::Conversation { user: &login.user });
-    }
-    mfa_core::error::verdict(&result)
+    result
 }
 
 /// Whether the caller is away from this machine (an SSH session, a remote host),

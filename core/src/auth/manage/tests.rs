@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::audit::tests::Recorder;
-use crate::auth::{NoKeys, Prompter, Session};
+use crate::auth::{NoKeys, Place, Prompter, Session};
 use crate::config::Config;
 use crate::i18n::Lang;
 use crate::random::OsRandom;
@@ -107,6 +107,27 @@ fn run(
     user: &str,
     prompter: &mut User,
 ) -> (Ended, Recorder) {
+    run_with(
+        action,
+        cfg,
+        store,
+        user,
+        prompter,
+        &mut NoKeys,
+        Place::Local,
+    )
+}
+
+/// [`run`] with `keys` plugged in and the session at `place`.
+fn run_with(
+    action: Action,
+    cfg: &Config,
+    store: &MemoryStore,
+    user: &str,
+    prompter: &mut User,
+    keys: &mut dyn crate::auth::KeyPort,
+    place: Place<'_>,
+) -> (Ended, Recorder) {
     let mut audit = Recorder::default();
     let mut env = Env {
         cfg,
@@ -116,10 +137,11 @@ fn run(
         session: Session {
             service: "mfa-token",
             host: "bastion",
+            remote: place,
             ..Session::default()
         },
         prompter,
-        keys: &mut NoKeys,
+        keys,
         rng: &mut OsRandom,
         audit: &mut audit,
         accounts: &crate::auth::tests::Directory,
@@ -274,31 +296,10 @@ fn register_key(
     store: &MemoryStore,
     prompter: &mut User,
     keys: &mut dyn crate::auth::KeyPort,
-    remote: crate::auth::Place<'_>,
+    remote: Place<'_>,
 ) -> (Ended, Recorder) {
-    let cfg = cfg(&[]);
-    let mut audit = Recorder::default();
-    let mut env = Env {
-        cfg: &cfg,
-        lang: Lang::En,
-        now: NOW,
-        clock: &|| NOW,
-        session: Session {
-            service: "mfa-token",
-            host: "bastion",
-            remote,
-            ..Session::default()
-        },
-        prompter,
-        keys,
-        rng: &mut OsRandom,
-        audit: &mut audit,
-        accounts: &crate::auth::tests::Directory,
-        courier: &mut crate::oob::NoCourier,
-    };
-    let user = UserName::new("alice").unwrap();
-    let ended = enroll_key(store, &user, &mut env, Some("blue")).unwrap();
-    (ended, audit)
+    let blue: Action = |store, user, env| enroll_key(store, user, env, Some("blue"));
+    run_with(blue, &cfg(&[]), store, "alice", prompter, keys, remote)
 }
 
 fn soft_key() -> OneKey {
@@ -311,13 +312,13 @@ fn a_key_is_registered_only_after_a_current_code() {
     let alice_name = UserName::new("alice").unwrap();
     let mut wrong = User::answering(&["000000"]);
     let mut key = soft_key();
-    let (ended, _) = register_key(&store, &mut wrong, &mut key, crate::auth::Place::Local);
+    let (ended, _) = register_key(&store, &mut wrong, &mut key, Place::Local);
     assert!(matches!(ended, Ended::Refused(_)), "{ended:?}");
     assert!(key.0.is_some(), "the key was never asked");
     assert!(store.read(&alice_name).unwrap().unwrap().keys.is_empty());
 
     let mut right = User::answering(&[&old_code()]);
-    let (ended, audit) = register_key(&store, &mut right, &mut key, crate::auth::Place::Local);
+    let (ended, audit) = register_key(&store, &mut right, &mut key, Place::Local);
     assert_eq!(
         ended,
         Ended::Done("Security key blue registered for alice (es256).".into())
@@ -341,12 +342,7 @@ fn no_key_is_registered_from_a_remote_session_or_without_a_key() {
     };
     let mut user = User::answering(&[&old_code()]);
     let mut key = soft_key();
-    let (ended, _) = register_key(
-        &store,
-        &mut user,
-        &mut key,
-        crate::auth::Place::Decide(&decide),
-    );
+    let (ended, _) = register_key(&store, &mut user, &mut key, Place::Decide(&decide));
     assert_eq!(
         ended,
         Ended::Refused(i18n::text(Lang::En, Msg::SelfKeyRemote).to_owned())
@@ -355,12 +351,7 @@ fn no_key_is_registered_from_a_remote_session_or_without_a_key() {
 
     let (store, _) = alice();
     let mut user = User::answering(&[&old_code()]);
-    let (ended, _) = register_key(
-        &store,
-        &mut user,
-        &mut OneKey(None),
-        crate::auth::Place::Local,
-    );
+    let (ended, _) = register_key(&store, &mut user, &mut OneKey(None), Place::Local);
     assert_eq!(
         ended,
         Ended::Refused(i18n::text(Lang::En, Msg::SelfKeyNone).to_owned())
