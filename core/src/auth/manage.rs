@@ -73,7 +73,7 @@ pub fn enroll_key(
             i18n::text(lang, Msg::SelfKeyRemote).to_owned(),
         ));
     }
-    let existing = store.read(user)?.unwrap_or_default();
+    let existing = logged(env, user, store.read(user))?.unwrap_or_default();
     let name = name.map_or_else(|| format!("key-{}", existing.keys.len() + 1), str::to_owned);
     if existing.keys.iter().any(|k| k.name == name) {
         return Ok(Ended::Refused(i18n::format(
@@ -97,12 +97,8 @@ pub fn enroll_key(
         algorithms: &[Algorithm::Es256, Algorithm::EdDsa],
         pin: None,
         uv: false,
-        exclude: existing
-            .keys
-            .iter()
-            .map(|k| k.credential_id.clone())
-            .collect(),
-        timeout: std::time::Duration::from_secs(u64::from(cfg.fido2.timeout_seconds).max(30)),
+        exclude: fido2::exclude_list(&existing.keys),
+        timeout: fido2::register_timeout(cfg.fido2.timeout_seconds),
     };
     env.prompter.info(i18n::text(lang, Msg::KeyTouchNow))?;
     let now = (env.clock)();
@@ -126,14 +122,15 @@ pub fn enroll_key(
         }
     };
     let algorithm = credential.public_key.algorithm().name();
-    let added = store.update(user, |current| {
+    let updated = store.update(user, |current| {
         let mut record = current.unwrap_or_default();
         if record.keys.iter().any(|k| k.name == credential.name) {
             return (Change::Keep, false);
         }
         record.keys.push(credential.clone());
         (Change::Write(record), true)
-    })?;
+    });
+    let added = logged(env, user, updated)?;
     if !added {
         return Ok(Ended::Refused(i18n::format(
             lang,
@@ -304,13 +301,22 @@ fn may_add_factor(
     })
 }
 
-fn enrolled(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {
-    let record = store.read(user).inspect_err(|error| {
+/// A store result, its error logged for `user`.
+fn logged<T>(
+    env: &mut Env<'_>,
+    user: &UserName,
+    result: Result<T, crate::store::StoreError>,
+) -> Result<T, Error> {
+    Ok(result.inspect_err(|error| {
         env.audit.log(&Event::Store {
             user: Some(user),
             error,
         })
-    })?;
+    })?)
+}
+
+fn enrolled(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {
+    let record = logged(env, user, store.read(user))?;
     Ok(record.as_ref().is_some_and(Record::has_factor))
 }
 

@@ -199,6 +199,17 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
+/// The credentials a new registration must not duplicate: the user's keys.
+pub fn exclude_list(keys: &[KeyCredential]) -> Vec<Vec<u8>> {
+    keys.iter().map(|k| k.credential_id.clone()).collect()
+}
+
+/// How long a registration waits for the touch: `fido2.timeout_seconds`, at least
+/// 30 s (a new key is often still being unpacked).
+pub fn register_timeout(timeout_seconds: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(timeout_seconds).max(30))
+}
+
 /// Registers a new credential: makeCredential, then checks what came back (RP ID
 /// hash, user presence, verification when asked for) before anything is stored.
 pub fn register(

@@ -67,12 +67,8 @@ pub fn run(ctx: &Context, args: &EnrollKey) -> Result<(), CliError> {
         algorithms,
         pin,
         uv: user_verification == UserVerification::Required,
-        exclude: existing
-            .keys
-            .iter()
-            .map(|k| k.credential_id.clone())
-            .collect(),
-        timeout: std::time::Duration::from_secs(u64::from(cfg.fido2.timeout_seconds).max(30)),
+        exclude: fido2::exclude_list(&existing.keys),
+        timeout: fido2::register_timeout(cfg.fido2.timeout_seconds),
     };
     eprintln!("{}", i18n::text(ctx.lang, Msg::KeyTouchNow));
     let mut credential =
