@@ -180,6 +180,9 @@ impl Event<'_> {
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
                 Level::Warning
             }
+            // The store logged the outage when it began; every login it fails need
+            // not say it again.
+            Event::Store { error, .. } if error.is_outage() => Level::Debug,
             Event::Config(_) | Event::Store { .. } => Level::Error,
         }
     }

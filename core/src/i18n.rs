@@ -595,6 +595,50 @@ catalogue! {
         en: "--user USER is required when mfa-token runs as root with the store",
         nl: "--user GEBRUIKER is verplicht als mfa-token als root met de opslag werkt",
     }
+    ErrNotPostgres {
+        en: "{0}: this command is for store.backend = \"postgres\"",
+        nl: "{0}: deze opdracht is voor store.backend = \"postgres\"",
+    }
+    ErrLeftOut {
+        en: "{0} records were left out (see above)",
+        nl: "{0} records zijn overgeslagen (zie hierboven)",
+    }
+    StoreSchemaCurrent {
+        en: "{0}: schema version {1} is current; nothing changed",
+        nl: "{0}: schemaversie {1} is actueel; niets gewijzigd",
+    }
+    StoreSchemaMigrated {
+        en: "{0}: schema version {1} -> {2}",
+        nl: "{0}: schemaversie {1} -> {2}",
+    }
+    StoreGranted {
+        en: "role {0} may now read and write the records (SELECT, INSERT, UPDATE, DELETE), nothing else",
+        nl: "rol {0} mag nu de records lezen en schrijven (SELECT, INSERT, UPDATE, DELETE), verder niets",
+    }
+    StoreCopied {
+        en: "{0}: copied",
+        nl: "{0}: gekopieerd",
+    }
+    StoreCopyDiffers {
+        en: "{0}: a different record is already here; not overwritten (--replace overwrites it)",
+        nl: "{0}: hier staat al een ander record; niet overschreven (--replace overschrijft het)",
+    }
+    StoreCopyFailed {
+        en: "{0}: not copied: {1}",
+        nl: "{0}: niet gekopieerd: {1}",
+    }
+    StoreCopySummary {
+        en: "from the {0} to the {1}: {2} copied and read back, {3} already there, {4} left out",
+        nl: "van de {0} naar de {1}: {2} gekopieerd en teruggelezen, {3} al aanwezig, {4} overgeslagen",
+    }
+    StoreRotated {
+        en: "{0}: {1} records re-sealed under key {2} ({3} already were); every record opens under it",
+        nl: "{0}: {1} records opnieuw verzegeld onder sleutel {2} ({3} waren dat al); elk record opent ermee",
+    }
+    ListNobody {
+        en: "no user has a record in the {0}",
+        nl: "geen enkele gebruiker heeft een record in de {0}",
+    }
 }
 
 /// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`, in one pass:

@@ -84,14 +84,24 @@ impl LoginLog {
 
 impl Audit for LoginLog {
     fn log(&mut self, event: &Event<'_>) {
-        let severity = match event.level() {
-            Level::Debug if !self.debug => return,
-            Level::Debug => DEBUG,
-            Level::Info => INFO,
-            Level::Notice => NOTICE,
-            Level::Warning => WARNING,
-            Level::Error => ERROR,
-        };
-        line(severity, &format!("{event}{}", self.context));
+        if event.level() == Level::Debug && !self.debug {
+            return;
+        }
+        line(severity(event.level()), &format!("{event}{}", self.context));
     }
+}
+
+fn severity(level: Level) -> u8 {
+    match level {
+        Level::Debug => DEBUG,
+        Level::Info => INFO,
+        Level::Notice => NOTICE,
+        Level::Warning => WARNING,
+        Level::Error => ERROR,
+    }
+}
+
+/// Where the store reports the start and the end of a database outage.
+pub fn store_notify() -> mfa_core::store::postgres::Notify {
+    std::sync::Arc::new(|level, text| line(severity(level), text))
 }

@@ -57,15 +57,18 @@ fn main() -> ExitCode {
         eprintln!("pam_mfad: cannot block signals: {e}");
         return ExitCode::FAILURE;
     }
-    let cfg = match Config::load(&config) {
-        Ok(cfg) => cfg,
+    let loaded = match Config::load(&config) {
+        Ok(cfg) => match server::Loaded::new(cfg) {
+            Ok(loaded) => loaded,
+            Err(e) => return refuse_to_start(&e),
+        },
         Err(e) => return refuse_to_start(&e),
     };
     let listener = match listen::open(&socket) {
         Ok(l) => l,
         Err(e) => return refuse_to_start(&e),
     };
-    let shared = Arc::new(server::Shared::new(config, cfg));
+    let shared = Arc::new(server::Shared::new(config, loaded));
     server::spawn_signal_thread(Arc::clone(&shared), signals, &listener);
     audit::line(
         audit::INFO,

@@ -24,7 +24,7 @@ use mfa_core::config::Config;
 use mfa_core::error::Error;
 use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::policy::Pace;
-use mfa_core::store::{FileStore, Store};
+use mfa_core::store::{AnyStore, Store};
 use mfa_core::username::UserName;
 use mfa_proto::{write_frame, Action, Done, Manage, Reply, VERSION};
 
@@ -38,7 +38,8 @@ const SERVICE: &str = "mfa-token";
 
 /// Serves the self-service `request` on `stream` for the caller `cred`.
 pub fn run(shared: &Shared, stream: &UnixStream, cred: UnixCredentials, request: &Manage) {
-    let cfg = shared.config();
+    let loaded = shared.config();
+    let cfg = &loaded.cfg;
     let lang = language(&request.locale);
     let mut audit = LoginLog::new(SERVICE, "", cred.uid(), false);
     let mut pace = Pace {
@@ -60,7 +61,15 @@ pub fn run(shared: &Shared, stream: &UnixStream, cred: UnixCredentials, request:
         match account(cred, request, lang) {
             Ok(user) => {
                 let done = act(
-                    &cfg, stream, cred, request, &user, lang, &mut audit, &mut pace,
+                    cfg,
+                    &loaded.store,
+                    stream,
+                    cred,
+                    request,
+                    &user,
+                    lang,
+                    &mut audit,
+                    &mut pace,
                 );
                 (done, Some(user))
             }
@@ -176,6 +185,7 @@ fn account(cred: UnixCredentials, request: &Manage, lang: Lang) -> Result<UserNa
 #[allow(clippy::too_many_arguments)]
 fn act(
     cfg: &Config,
+    store: &AnyStore,
     stream: &UnixStream,
     cred: UnixCredentials,
     request: &Manage,
@@ -184,11 +194,10 @@ fn act(
     audit: &mut LoginLog,
     pace: &mut Pace,
 ) -> Done {
-    let store = FileStore::new(&cfg.store.dir);
     let unavailable = || Done::Unavailable {
         message: i18n::text(lang, Msg::SelfUnavailable).to_owned(),
     };
-    type Act = fn(&FileStore, &UserName, &mut auth::Env<'_>, &Manage) -> Result<Ended, Error>;
+    type Act = fn(&AnyStore, &UserName, &mut auth::Env<'_>, &Manage) -> Result<Ended, Error>;
     let act: Act = match request.action {
         Action::EnrollTotp => |store, user, env, _| manage::enroll_totp(store, user, env),
         Action::NewRecovery => |store, user, env, _| manage::new_recovery(store, user, env),
@@ -207,7 +216,9 @@ fn act(
                     }
                 }
                 Err(e) => {
-                    log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
+                    if !e.is_outage() {
+                        log::line(log::ERROR, &format!("user={user}: {e}{}", audit.context));
+                    }
                     unavailable()
                 }
             };
@@ -228,7 +239,7 @@ fn act(
         SocketPrompter::new(stream, false),
         audit,
         pace,
-        |env| act(&store, user, env, request),
+        |env| act(store, user, env, request),
     );
     match result {
         Ok(Ended::Done(message)) => Done::Success { message },

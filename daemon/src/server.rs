@@ -23,6 +23,7 @@ use std::os::unix::net::UnixListener;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use mfa_core::config::Config;
+use mfa_core::store::AnyStore;
 
 use crate::audit;
 use crate::listen::Listener;
@@ -39,10 +40,27 @@ const DRAIN: Duration = Duration::from_secs(120);
 /// Threads that wait in accept() at most.
 const IDLE_ACCEPTORS: usize = 4;
 
+/// The configuration in force and the store it names.
+pub struct Loaded {
+    pub cfg: Config,
+    /// Shared with the next configuration when `[store]` did not change, so a
+    /// reload keeps the database connections.
+    pub store: AnyStore,
+}
+
+impl Loaded {
+    /// Reads the store's files (keys, password, CA) for `cfg`.
+    pub fn new(cfg: Config) -> Result<Loaded, String> {
+        let store = AnyStore::open(&cfg.store, "pam_mfad", audit::store_notify())
+            .map_err(|e| format!("{}: {e}", cfg.path.display()))?;
+        Ok(Loaded { cfg, store })
+    }
+}
+
 /// What every connection thread shares.
 pub struct Shared {
     config_path: PathBuf,
-    config: RwLock<Arc<Config>>,
+    config: RwLock<Arc<Loaded>>,
     /// Open connections by caller uid.
     open: Mutex<HashMap<u32, usize>>,
     idle: Condvar,
@@ -52,10 +70,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config_path: PathBuf, cfg: Config) -> Shared {
+    pub fn new(config_path: PathBuf, loaded: Loaded) -> Shared {
         Shared {
             config_path,
-            config: RwLock::new(Arc::new(cfg)),
+            config: RwLock::new(Arc::new(loaded)),
             open: Mutex::new(HashMap::new()),
             idle: Condvar::new(),
             accepting: Mutex::new(0),
@@ -63,15 +81,26 @@ impl Shared {
         }
     }
 
-    pub fn config(&self) -> Arc<Config> {
+    pub fn config(&self) -> Arc<Loaded> {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Reads the configuration again; an invalid one is logged and the old kept.
     fn reload(&self) {
-        match Config::load(&self.config_path) {
-            Ok(cfg) => {
-                *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+        let old = self.config();
+        let loaded = Config::load(&self.config_path)
+            .map_err(|e| e.to_string())
+            .and_then(|cfg| {
+                if cfg.store == old.cfg.store {
+                    let store = old.store.clone();
+                    Ok(Loaded { cfg, store })
+                } else {
+                    Loaded::new(cfg)
+                }
+            });
+        match loaded {
+            Ok(loaded) => {
+                *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
                 audit::line(
                     audit::INFO,
                     &format!("configuration {} reloaded", self.config_path.display()),
@@ -247,10 +276,8 @@ mod tests {
     use super::*;
 
     fn shared() -> Shared {
-        Shared::new(
-            PathBuf::from("/nonexistent"),
-            Config::defaults(std::path::Path::new("/etc/pam_mfa/config.toml")),
-        )
+        let cfg = Config::defaults(std::path::Path::new("/etc/pam_mfa/config.toml"));
+        Shared::new(PathBuf::from("/nonexistent"), Loaded::new(cfg).unwrap())
     }
 
     #[test]

@@ -26,7 +26,7 @@ use mfa_core::i18n::Lang;
 use mfa_core::locality::{self, LogindPaths};
 use mfa_core::policy::Pace;
 use mfa_core::random::OsRandom;
-use mfa_core::store::FileStore;
+use mfa_core::store::AnyStore;
 use mfa_proto::{read_frame, write_frame, FrameError, Login, Reply, Request, Verdict, VERSION};
 
 use crate::audit::{self as log, LoginLog};
@@ -65,7 +65,8 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
             return;
         }
     };
-    let cfg = shared.config();
+    let loaded = shared.config();
+    let cfg = &loaded.cfg;
     let mut audit = LoginLog::new(&login.service, &login.rhost, cred.uid(), login.debug);
     let mut pace = Pace {
         from: Instant::now(),
@@ -82,7 +83,15 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
         );
         Verdict::ServiceError
     } else {
-        authenticate(&cfg, &login, &stream, cred, &mut audit, &mut pace)
+        authenticate(
+            cfg,
+            &loaded.store,
+            &login,
+            &stream,
+            cred,
+            &mut audit,
+            &mut pace,
+        )
     };
     if verdict != Verdict::Success && verdict != Verdict::Ignore {
         std::thread::sleep(pace.remaining(Instant::now()));
@@ -118,6 +127,7 @@ pub(crate) fn caller_may_authenticate(cred: UnixCredentials, typed: &[u8]) -> bo
 
 fn authenticate(
     cfg: &Config,
+    store: &AnyStore,
     login: &Login,
     stream: &UnixStream,
     cred: UnixCredentials,
@@ -138,7 +148,6 @@ fn authenticate(
     }
     let decide = || remote(cred, &login.rhost, &login.ssh);
     let host = host_name();
-    let store = FileStore::new(&cfg.store.dir);
     let session = auth::Session {
         service: &login.service,
         remote: auth::Place::Decide(&decide),
@@ -152,7 +161,7 @@ fn authenticate(
         SocketPrompter::new(stream, login.silent),
         audit,
         pace,
-        |env| auth::authenticate(&store, &login.user, env),
+        |env| auth::authenticate(store, &login.user, env),
     );
     if matches!(result, Err(Error::Conversation)) {
         audit.log(&Event::Conversation { user: &login.user });

@@ -39,8 +39,9 @@ pub enum Command {
     /// Enroll a second factor for a user.
     #[command(subcommand)]
     Enroll(Enroll),
-    /// Show the factors a user has enrolled.
-    List(UserJson),
+    /// Show the factors a user has enrolled; with --all, of every user who has a
+    /// record (with the postgres backend: every user of the fleet).
+    List(ListArgs),
     /// Show a user's factors and login state: last use, failures, lockout. A user
     /// sees their own, through pam_mfad.
     Status(UserJson),
@@ -61,6 +62,70 @@ pub enum Command {
     /// With --verify a test code is sent first and the contact is saved only after
     /// it is typed back (3 tries).
     Contact(ContactArgs),
+    /// Set up and look after the store: create or migrate the database's tables,
+    /// copy every record between two stores, re-seal records under a new key.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true)))]
+pub struct ListArgs {
+    /// The account.
+    #[arg(long, value_name = "USER", group = "who")]
+    pub user: Option<String>,
+
+    /// Every user who has a record.
+    #[arg(long, group = "who")]
+    pub all: bool,
+
+    /// Machine-readable output on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create the tables of the postgres backend, or migrate them to this
+    /// version's schema. Safe to run again: it changes nothing when the schema is
+    /// current, and refuses a schema newer than it knows. Run it as a role that may
+    /// create tables (a --config whose store.url names the database's owner).
+    Init(StoreInit),
+    /// Copy every record from the store of another configuration into this one
+    /// (files to postgres or back). Records are read back and compared. Safe to run
+    /// again: a record already copied is left alone, and one that differs here is
+    /// not overwritten without --replace.
+    Copy(StoreCopy),
+    /// Re-seal every record of the postgres backend under a new key file, one user
+    /// at a time while logins go on. Every host needs the new key (as
+    /// store.key_file or store.previous_key_file) before this runs.
+    RotateKey(StoreRotate),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreInit {
+    /// Grant this role (the one pam_mfad connects as) what it needs and no more:
+    /// SELECT, INSERT, UPDATE and DELETE on the records, SELECT on the schema version.
+    #[arg(long, value_name = "ROLE")]
+    pub grant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCopy {
+    /// The configuration whose store is read (it is never written).
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+
+    /// Overwrite records that exist here and differ.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreRotate {
+    /// The new key: 32 random bytes, root-owned, mode 0600.
+    #[arg(long, value_name = "PATH")]
+    pub new_key_file: PathBuf,
 }
 
 #[derive(Debug, Args)]

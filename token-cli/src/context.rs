@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mfa_core::accounts::{Accounts, Lookup, NssAccounts};
+use mfa_core::config::Backend;
 use mfa_core::config::Config;
 use mfa_core::i18n::{self, Lang, Msg};
-use mfa_core::store::FileStore;
+use mfa_core::store::{AnyStore, Store};
 use mfa_core::username::UserName;
 
 use crate::error::CliError;
@@ -40,13 +41,17 @@ impl Context {
         Config::load(&self.config_path).map_err(CliError::Config)
     }
 
-    /// The store; with `create`, its directory is made (0700) if it does not exist.
-    /// Only root may use it: records are root-only files.
-    pub fn store(&self, cfg: &Config, create: bool) -> Result<FileStore, CliError> {
+    /// The store; with `create`, the files backend's directory is made (0700) if it
+    /// does not exist. Only root may use it: records are root-only files, and the
+    /// database's key and password files are root-only too.
+    pub fn store(&self, cfg: &Config, create: bool) -> Result<AnyStore, CliError> {
         if !nix::unistd::geteuid().is_root() {
-            return Err(CliError::NotRoot(cfg.store.dir.clone()));
+            return Err(CliError::NotRoot(match cfg.store.backend {
+                Backend::Files => cfg.store.dir.clone(),
+                Backend::Postgres => cfg.store.postgres.key_file.clone(),
+            }));
         }
-        if create && !cfg.store.dir.exists() {
+        if create && cfg.store.backend == Backend::Files && !cfg.store.dir.exists() {
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&cfg.store.dir)
@@ -56,7 +61,10 @@ impl Context {
                     ))
                 })?;
         }
-        Ok(FileStore::new(&cfg.store.dir))
+        // The command's own error says what failed; an outage needs no second line.
+        let quiet: mfa_core::store::postgres::Notify = std::sync::Arc::new(|_, _| {});
+        AnyStore::open(&cfg.store, "mfa-token", quiet)
+            .map_err(|e| CliError::StoreSetup(format!("{}: {e}", cfg.path.display())))
     }
 
     /// The account `name` belongs to, by its own name (getpwnam(3): "ALICE" on a
@@ -67,7 +75,7 @@ impl Context {
         &self,
         name: &str,
         account: Account,
-        store: &FileStore,
+        store: &AnyStore,
     ) -> Result<UserName, CliError> {
         match NssAccounts.lookup(name.as_bytes()) {
             Lookup::Found(canonical) => {
@@ -85,7 +93,7 @@ impl Context {
             Lookup::Unknown => {
                 let user =
                     UserName::new(name).map_err(|e| CliError::InvalidUser(name.to_owned(), e))?;
-                if account == Account::MayBeGone && store.record_path(&user).exists() {
+                if account == Account::MayBeGone && store.read(&user)?.is_some() {
                     Ok(user)
                 } else {
                     Err(CliError::UnknownUser(name.to_owned()))

@@ -76,6 +76,12 @@ pub enum CliError {
     RootOption(&'static str),
     /// pam_mfad refused, or could not do, a self-service action (its message).
     Refused(String),
+    /// The configured store cannot be set up (a key, password or CA file).
+    StoreSetup(String),
+    /// `store` commands need the postgres backend (the config's path).
+    NotPostgres(std::path::PathBuf),
+    /// `store copy` left records out (how many).
+    LeftOut(usize),
 }
 
 impl CliError {
@@ -116,6 +122,9 @@ impl CliError {
             CliError::RootOnly(command) => f(Msg::ErrRootOnly, &[command]),
             CliError::RootOption(option) => f(Msg::ErrRootOption, &[option]),
             CliError::Refused(message) => message.clone(),
+            CliError::StoreSetup(e) => e.clone(),
+            CliError::NotPostgres(p) => f(Msg::ErrNotPostgres, &[&p.display()]),
+            CliError::LeftOut(n) => f(Msg::ErrLeftOut, &[n]),
         }
     }
 }

@@ -48,6 +48,7 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
         Command::Remove(_) => return Err(CliError::RootOnly("remove")),
         Command::Import(_) => return Err(CliError::RootOnly("import")),
         Command::Contact(_) => return Err(CliError::RootOnly("contact")),
+        Command::Store(_) => return Err(CliError::RootOnly("store")),
     };
     let stream =
         UnixStream::connect(socket).map_err(|e| CliError::NoDaemon(socket.to_owned(), e))?;

@@ -34,8 +34,58 @@ pub enum Unenrolled {
 /// `[store]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// Directory holding one record per user.
+    /// Where records live.
+    pub backend: Backend,
+    /// Directory holding one record per user (the files backend).
     pub dir: PathBuf,
+    /// The database (the postgres backend).
+    pub postgres: PostgresConfig,
+}
+
+/// `store.backend`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file per user under `store.dir` (the default, one host).
+    Files,
+    /// A PostgreSQL database shared by a fleet of hosts.
+    Postgres,
+}
+
+/// `store.sslmode`: how a TCP connection to the database is protected. Unix socket
+/// connections use no TLS (the socket's directory protects them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP: only for a database on a trusted network.
+    Disable,
+    /// TLS; the server's certificate must chain to `store.ca_file`.
+    VerifyCa,
+    /// TLS; the certificate must chain to `store.ca_file` and name the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub const NAMES: [&'static str; 3] = ["disable", "verify-ca", "verify-full"];
+    pub const ALL: [SslMode; 3] = [SslMode::Disable, SslMode::VerifyCa, SslMode::VerifyFull];
+}
+
+/// The postgres keys of `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// A postgresql:// URL or a key=value conninfo, without a password.
+    pub url: String,
+    /// The role's password, from a root-only file.
+    pub password_file: Option<PathBuf>,
+    pub sslmode: SslMode,
+    /// The CA certificates (PEM) a TLS server must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// 32 random bytes, root-only, the same on every host: seals secrets at rest.
+    pub key_file: PathBuf,
+    /// The key of before a rotation: opens records, never seals.
+    pub previous_key_file: Option<PathBuf>,
+    /// How long a login waits for a connection.
+    pub connect_timeout_seconds: u32,
+    /// Connections pam_mfad keeps open.
+    pub pool_size: u32,
 }
 
 /// `[totp]`
@@ -209,7 +259,18 @@ impl Config {
         Config {
             path: path.to_owned(),
             store: StoreConfig {
+                backend: Backend::Files,
                 dir: PathBuf::from("/var/lib/pam_mfa"),
+                postgres: PostgresConfig {
+                    url: String::new(),
+                    password_file: None,
+                    sslmode: SslMode::VerifyFull,
+                    ca_file: None,
+                    key_file: PathBuf::new(),
+                    previous_key_file: None,
+                    connect_timeout_seconds: 3,
+                    pool_size: 4,
+                },
             },
             totp: TotpConfig {
                 window: 1,
@@ -279,15 +340,46 @@ impl Config {
         let mut unenrolled_span = 0..0;
         let mut oob_span = 0..0;
         let mut run_as: Option<(&str, std::ops::Range<usize>)> = None;
+        let mut backend_span = 0..0;
+        let mut url_span = 0..0;
+        let mut postgres_keys: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         parse::for_each(
             &doc,
             None,
             root.get_ref(),
             &mut |section| match section.key.as_str() {
                 "store" => section.table(|e| {
+                    let pg = &mut cfg.store.postgres;
                     match e.key.as_str() {
+                        "store.backend" => {
+                            cfg.store.backend = [Backend::Files, Backend::Postgres]
+                                [e.choice(&["files", "postgres"])?];
+                            backend_span = e.value.span();
+                        }
                         "store.dir" => cfg.store.dir = e.abs_path()?,
-                        _ => return Err(e.unknown()),
+                        key => {
+                            match key {
+                                "store.url" => {
+                                    pg.url = e.text(4096)?;
+                                    url_span = e.value.span();
+                                }
+                                "store.password_file" => pg.password_file = Some(e.abs_path()?),
+                                "store.sslmode" => {
+                                    pg.sslmode = SslMode::ALL[e.choice(&SslMode::NAMES)?]
+                                }
+                                "store.ca_file" => pg.ca_file = Some(e.abs_path()?),
+                                "store.key_file" => pg.key_file = e.abs_path()?,
+                                "store.previous_key_file" => {
+                                    pg.previous_key_file = Some(e.abs_path()?)
+                                }
+                                "store.connect_timeout_seconds" => {
+                                    pg.connect_timeout_seconds = e.int(1..=60)?
+                                }
+                                "store.pool_size" => pg.pool_size = e.int(1..=64)?,
+                                _ => return Err(e.unknown()),
+                            }
+                            postgres_keys.push((e.key.clone(), e.key_span.clone()));
+                        }
                     }
                     Ok(())
                 }),
@@ -400,6 +492,7 @@ impl Config {
                     .to_owned(),
             ));
         }
+        check_store(&doc, &cfg.store, &backend_span, &url_span, &postgres_keys)?;
         if cfg.oob.command.is_some() {
             // Checked now, not at the first send: a login must not be the first to
             // learn that codes cannot go out.
@@ -435,6 +528,53 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+/// The keys of `[store]` that belong together: the postgres keys only with the
+/// postgres backend, which needs a url it can use and a key file.
+fn check_store(
+    doc: &parse::Doc<'_>,
+    store: &StoreConfig,
+    backend_span: &std::ops::Range<usize>,
+    url_span: &std::ops::Range<usize>,
+    postgres_keys: &[(String, std::ops::Range<usize>)],
+) -> Result<(), ConfigError> {
+    let pg = &store.postgres;
+    if store.backend == Backend::Files {
+        if let Some((key, span)) = postgres_keys.first() {
+            return Err(doc.invalid(
+                span,
+                key,
+                "only used with backend = \"postgres\" (this config uses the files backend)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(());
+    }
+    for (missing, what) in [
+        (pg.url.is_empty(), "store.url"),
+        (pg.key_file.as_os_str().is_empty(), "store.key_file"),
+    ] {
+        if missing {
+            return Err(doc.invalid(
+                backend_span,
+                "store.backend",
+                format!("\"postgres\" needs {what}"),
+            ));
+        }
+    }
+    let facts = crate::store::postgres::check_url(&pg.url)
+        .map_err(|why| doc.invalid(url_span, "store.url", why))?;
+    if facts.tcp && pg.sslmode != SslMode::Disable && pg.ca_file.is_none() {
+        return Err(doc.invalid(
+            url_span,
+            "store.url",
+            "a TCP host needs store.ca_file (the CA that signed the server's certificate), \
+             or sslmode = \"disable\" on a trusted network"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

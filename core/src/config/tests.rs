@@ -291,3 +291,84 @@ fn the_shipped_example_config_parses_to_the_defaults() {
     cfg.path = PathBuf::from("/etc/pam_mfa/config.toml");
     assert_eq!(cfg, Config::defaults(Path::new("/etc/pam_mfa/config.toml")));
 }
+
+#[test]
+fn the_postgres_backend_reads_its_keys() {
+    let cfg = parse(
+        r#"
+[store]
+backend = "postgres"
+url = "postgresql://pam_mfa@db.example.org/pam_mfa"
+password_file = "/etc/pam_mfa/db-password"
+sslmode = "verify-ca"
+ca_file = "/etc/pam_mfa/db-ca.pem"
+key_file = "/etc/pam_mfa/store.key"
+previous_key_file = "/etc/pam_mfa/store.key.old"
+connect_timeout_seconds = 5
+pool_size = 8
+"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.store.backend, Backend::Postgres);
+    let pg = &cfg.store.postgres;
+    assert_eq!(pg.url, "postgresql://pam_mfa@db.example.org/pam_mfa");
+    assert_eq!(pg.sslmode, SslMode::VerifyCa);
+    assert_eq!(pg.ca_file, Some(PathBuf::from("/etc/pam_mfa/db-ca.pem")));
+    assert_eq!(pg.key_file, PathBuf::from("/etc/pam_mfa/store.key"));
+    assert_eq!(
+        pg.previous_key_file,
+        Some(PathBuf::from("/etc/pam_mfa/store.key.old"))
+    );
+    assert_eq!(pg.password_file, Some(PathBuf::from("/etc/pam_mfa/db-password")));
+    assert_eq!((pg.connect_timeout_seconds, pg.pool_size), (5, 8));
+    let defaults = parse(
+        "[store]\nbackend = \"postgres\"\nurl = \"host=/run/postgresql user=u\"\nkey_file = \"/k\"\n",
+    )
+    .unwrap();
+    let pg = &defaults.store.postgres;
+    assert_eq!(pg.sslmode, SslMode::VerifyFull);
+    assert_eq!((pg.connect_timeout_seconds, pg.pool_size), (3, 4));
+}
+
+#[test]
+fn postgres_settings_that_cannot_work_name_their_key() {
+    let f = "/etc/pam_mfa/config.toml";
+    let cases = [
+        (
+            "[store]\nurl = \"host=/x user=u\"\n",
+            format!("{f}:2: key `store.url`: only used with backend = \"postgres\" (this config uses the files backend)"),
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nkey_file = \"/k\"\n",
+            format!("{f}:2: key `store.backend`: \"postgres\" needs store.url"),
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nurl = \"host=/x user=u\"\n",
+            format!("{f}:2: key `store.backend`: \"postgres\" needs store.key_file"),
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nkey_file = \"/k\"\nurl = \"postgresql://u:secret@db/x\"\n",
+            format!("{f}:4: key `store.url`: holds a password, which anyone who can read the config would see: put it in store.password_file"),
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nkey_file = \"/k\"\nurl = \"host=db.example.org user=u\"\n",
+            format!("{f}:4: key `store.url`: a TCP host needs store.ca_file (the CA that signed the server's certificate), or sslmode = \"disable\" on a trusted network"),
+        ),
+        (
+            "[store]\nbackend = \"mysql\"\n",
+            format!("{f}:2: key `store.backend`: expected one of \"files\", \"postgres\", found \"mysql\""),
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nkey_file = \"/k\"\nurl = \"host=/x user=u\"\npool_size = 0\n",
+            format!("{f}:5: key `store.pool_size`: expected an integer from 1 to 64"),
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(message(text), want, "{text}");
+    }
+    // A TCP host on a trusted network may go without TLS when the admin says so.
+    assert!(parse(
+        "[store]\nbackend = \"postgres\"\nkey_file = \"/k\"\nurl = \"host=10.0.0.5 user=u\"\nsslmode = \"disable\"\n"
+    )
+    .is_ok());
+}

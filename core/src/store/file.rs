@@ -225,6 +225,26 @@ impl Store for FileStore {
         }
         Ok(result)
     }
+
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        self.open_dir()?;
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| StoreError::Dir(FileError::Io(self.dir.clone(), e)))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::Dir(FileError::Io(self.dir.clone(), e)))?;
+            let file = entry.file_name();
+            let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".toml")) else {
+                continue;
+            };
+            // Temp and lock files start with '.', which no user name does.
+            if let Ok(user) = UserName::new(name) {
+                names.push(user);
+            }
+        }
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(names)
+    }
 }
 
 #[cfg(test)]

@@ -53,4 +53,16 @@ impl Store for MemoryStore {
         }
         Ok(result)
     }
+
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        let mut names: Vec<UserName> = self
+            .records
+            .lock()
+            .unwrap()
+            .keys()
+            .filter_map(|n| UserName::new(n).ok())
+            .collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(names)
+    }
 }

@@ -4,16 +4,21 @@
 //! lock from reading the current record to committing the new one; a reader sees the
 //! old record or the new one, never a mix.
 
+mod backend;
 mod file;
 #[cfg(test)]
 pub(crate) mod memory;
+pub mod postgres;
 mod record;
+pub mod seal;
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+pub use backend::AnyStore;
 pub use file::FileStore;
+pub use postgres::PgStore;
 pub use record::{Record, RecordError, RecoveryCodes, State, TotpEnrollment, FORMAT_VERSION};
 
 use crate::secure_fs::FileError;
@@ -45,6 +50,9 @@ pub trait Store {
         user: &UserName,
         decide: impl FnOnce(Option<Record>) -> (Change, R),
     ) -> Result<R, StoreError>;
+
+    /// Every user with a record, sorted by name.
+    fn users(&self) -> Result<Vec<UserName>, StoreError>;
 }
 
 /// Why the store could not serve a request. Every variant fails the login closed.
@@ -61,6 +69,22 @@ pub enum StoreError {
     LockTimeout { path: PathBuf, seconds: u64 },
     /// Writing the new record failed; the old one is still in place.
     Write { path: PathBuf, error: io::Error },
+    /// The database cannot be reached (logged once per outage by the store).
+    Unavailable(String),
+    /// The database refused a statement (a privilege, a missing table...).
+    Database(String),
+    /// A database row does not hold a valid record for its user.
+    Row {
+        user: String,
+        error: postgres::RowError,
+    },
+}
+
+impl StoreError {
+    /// Whether this is part of an outage the store already logged.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -89,6 +113,11 @@ impl fmt::Display for StoreError {
                     path.display()
                 )
             }
+            Self::Unavailable(why) => write!(f, "store database unavailable: {why}"),
+            Self::Database(why) => write!(f, "store database: {why}"),
+            Self::Row { user, error } => {
+                write!(f, "store row of user {user}: {error}; refusing to use it")
+            }
         }
     }
 }
@@ -99,7 +128,8 @@ impl std::error::Error for StoreError {
             Self::Dir(e) | Self::File(e) => Some(e),
             Self::Corrupt { error, .. } => Some(error),
             Self::Write { error, .. } => Some(error),
-            Self::LockTimeout { .. } => None,
+            Self::Row { error, .. } => Some(error),
+            Self::LockTimeout { .. } | Self::Unavailable(_) | Self::Database(_) => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use mfa_core::i18n::{self, Msg};
 use mfa_core::import::google_authenticator::{self as ga, Note};
 use mfa_core::random::OsRandom;
 use mfa_core::secure_fs::{self, FileError, Trust};
-use mfa_core::store::{Change, FileStore, Store};
+use mfa_core::store::{AnyStore, Change, Store};
 use mfa_core::username::UserName;
 
 use crate::audit;
@@ -114,7 +114,7 @@ fn read(path: &Path, uid: u32) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> 
 fn import_one(
     ctx: &Context,
     cfg: &Config,
-    store: &FileStore,
+    store: &AnyStore,
     user: &UserName,
     uid: u32,
     path: &Path,

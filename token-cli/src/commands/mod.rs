@@ -7,9 +7,10 @@ mod import;
 mod recovery;
 mod remove;
 pub(crate) mod show;
+mod store;
 mod unlock;
 
-use crate::cli::{Command, Enroll, Import};
+use crate::cli::{Command, Enroll, Import, StoreCommand};
 use crate::context::Context;
 use crate::error::CliError;
 
@@ -27,5 +28,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         }
         Command::Import(Import::PamU2f(args)) => import::pam_u2f(ctx, &args),
         Command::Contact(args) => contact::run(ctx, &args),
+        Command::Store(StoreCommand::Init(args)) => store::init(ctx, &args),
+        Command::Store(StoreCommand::Copy(args)) => store::copy(ctx, &args),
+        Command::Store(StoreCommand::RotateKey(args)) => store::rotate_key(ctx, &args),
     }
 }

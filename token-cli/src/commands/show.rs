@@ -7,7 +7,7 @@ use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::store::{Record, Store};
 use mfa_core::username::UserName;
 
-use crate::cli::UserJson;
+use crate::cli::{ListArgs, UserJson};
 use crate::context::{Account, Context};
 use crate::error::CliError;
 use crate::time::utc;
@@ -66,10 +66,10 @@ struct Status<'a> {
     last_failure: Option<u64>,
 }
 
-fn load(ctx: &Context, args: &UserJson) -> Result<(UserName, Record), CliError> {
+fn load(ctx: &Context, name: &str) -> Result<(UserName, Record), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, false)?;
-    let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
+    let user = ctx.user(name, Account::MayBeGone, &store)?;
     let record = store.read(&user)?.unwrap_or_default();
     Ok((user, record))
 }
@@ -200,8 +200,11 @@ fn print_contact(ctx: &Context, f: &Factors<'_>) {
     }
 }
 
-pub fn list(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
-    let (user, record) = load(ctx, args)?;
+pub fn list(ctx: &Context, args: &ListArgs) -> Result<(), CliError> {
+    let Some(name) = &args.user else {
+        return list_all(ctx, args.json);
+    };
+    let (user, record) = load(ctx, name)?;
     let name = user.to_string();
     let f = factors(&name, &record);
     if args.json {
@@ -213,8 +216,53 @@ pub fn list(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `list --all`: every user with a record (fleet-wide with the postgres backend).
+/// A record that cannot be read is reported and the others are still listed.
+fn list_all(ctx: &Context, json: bool) -> Result<(), CliError> {
+    let cfg = ctx.config()?;
+    let store = ctx.store(&cfg, false)?;
+    let mut records = Vec::new();
+    let mut left_out = 0;
+    for user in store.users()? {
+        match store.read(&user) {
+            Ok(Some(record)) => records.push((user, record)),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("mfa-token: {e}");
+                left_out += 1;
+            }
+        }
+    }
+    let names: Vec<String> = records.iter().map(|(u, _)| u.to_string()).collect();
+    if json {
+        let all: Vec<Factors<'_>> = records
+            .iter()
+            .zip(&names)
+            .map(|((_, record), name)| factors(name, record))
+            .collect();
+        print_json(&all);
+    } else if records.is_empty() {
+        println!(
+            "{}",
+            i18n::format(ctx.lang, Msg::ListNobody, &[&store.describe()])
+        );
+    }
+    if !json {
+        let now = ctx.now();
+        for ((user, record), name) in records.iter().zip(&names) {
+            let f = factors(name, record);
+            let s = mfa_core::auth::manage::status(user, record, now);
+            print_factors(ctx.lang, &s, &|| print_contact(ctx, &f));
+        }
+    }
+    if left_out > 0 {
+        return Err(CliError::LeftOut(left_out));
+    }
+    Ok(())
+}
+
 pub fn status(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
-    let (user, record) = load(ctx, args)?;
+    let (user, record) = load(ctx, args.user.required()?)?;
     let now = ctx.now();
     let name = user.to_string();
     let s = Status {
