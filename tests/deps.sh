@@ -32,6 +32,9 @@ packages=(
   libhidapi-hidraw0             # tests/fido/check_with_hidapi.py
   # benchmarks (tests/bench): the peers, and callgrind
   libpam-oath valgrind
+  # fleet store (fleet suite): a real server the harness starts, a CA for its TLS
+  postgresql                    # Debian's server (15); no cluster of its own, see below
+  openssl                       # the test CA and server certificates
 )
 
 missing=()
@@ -51,6 +54,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     made_policy=1
+  fi
+  # Installing postgresql must not create (nor start) the default cluster "main":
+  # the fleet suite starts its own servers. postgresql-common reads
+  # createcluster.conf, which includes createcluster.d; a drop-in there (a file no
+  # package owns, so no configuration-file prompt) says no.
+  if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    mkdir -p /etc/postgresql-common/createcluster.d
+    printf '# tests/deps.sh (pam_mfa): the test suites start their own servers.\ncreate_main_cluster = false\n' \
+      > /etc/postgresql-common/createcluster.d/pam_mfa-tests.conf
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod deps;
+pub mod postgres;
 pub mod qr;
 pub mod sshd;
 pub mod sudo;
