@@ -235,7 +235,9 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct Sandbox {
     pub root: PathBuf,
     /// Where `mfa-token` runs see /dev/log (nonblocking).
-    log: UnixDatagram,
+    log: LogSink,
+    /// How many of `log`'s lines [`Sandbox::syslog`] has handed out.
+    log_read: std::sync::Mutex<usize>,
     /// A copy of the release module (the workspace itself may live under /tmp,
     /// which logins see as a private, empty /tmp).
     pub module: PathBuf,
@@ -454,10 +456,12 @@ impl Sandbox {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
-        let log = UnixDatagram::bind(root.join("log.sock")).unwrap();
-        log.set_nonblocking(true).unwrap();
+        // Read all the time: a bulk command (store copy) logs more lines than a
+        // datagram queue holds.
+        let log = LogSink::bind(&root.join("log.sock"));
         let sb = Sandbox {
             log,
+            log_read: std::sync::Mutex::new(0),
             module: root.join("pam_mfa.so"),
             driver: root.join("pam_driver"),
             config: root.join("config.toml"),
@@ -599,11 +603,16 @@ impl Sandbox {
         )
     }
 
-    /// Replaces the config with the sandbox defaults plus `extra`.
+    /// Replaces the config with the sandbox defaults plus `extra` (whose own
+    /// `[store]`, if any, replaces the sandbox's store directory).
     pub fn write_config(&self, extra: &str) {
+        let store = if extra.contains("[store]") {
+            String::new()
+        } else {
+            format!("[store]\ndir = \"{}\"\n", self.store.display())
+        };
         let body = format!(
-            "[store]\ndir = \"{}\"\n{}\n",
-            self.store.display(),
+            "{store}{}\n",
             if extra.contains("[policy]") {
                 extra.to_owned()
             } else {
@@ -991,11 +1000,14 @@ impl Sandbox {
 
     /// The syslog lines received since the last call.
     pub fn syslog(&self) -> Vec<String> {
-        let mut lines = vec![];
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = self.log.recv(&mut buf) {
-            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
+        let mut read = self.log_read.lock().unwrap();
+        let mark = LogMark {
+            lines: std::sync::Arc::clone(&self.log.lines),
+            from: *read,
+            socket: self.log.path().to_owned(),
+        };
+        let lines = mark.since();
+        *read = self.log.lines().len();
         lines
     }
 

@@ -97,8 +97,9 @@ pub enum StoreCommand {
     /// not overwritten without --replace.
     Copy(StoreCopy),
     /// Re-seal every record of the postgres backend under a new key file, one user
-    /// at a time while logins go on. Every host needs the new key (as
-    /// store.key_file or store.previous_key_file) before this runs.
+    /// at a time while logins go on. Before it runs, every host must seal with the
+    /// new key and still open with the old one (store.key_file = the new key,
+    /// store.previous_key_file = the old one); afterwards the old key can go.
     RotateKey(StoreRotate),
 }
 

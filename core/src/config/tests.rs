@@ -319,7 +319,10 @@ pool_size = 8
         pg.previous_key_file,
         Some(PathBuf::from("/etc/pam_mfa/store.key.old"))
     );
-    assert_eq!(pg.password_file, Some(PathBuf::from("/etc/pam_mfa/db-password")));
+    assert_eq!(
+        pg.password_file,
+        Some(PathBuf::from("/etc/pam_mfa/db-password"))
+    );
     assert_eq!((pg.connect_timeout_seconds, pg.pool_size), (5, 8));
     let defaults = parse(
         "[store]\nbackend = \"postgres\"\nurl = \"host=/run/postgresql user=u\"\nkey_file = \"/k\"\n",

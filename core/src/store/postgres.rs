@@ -297,6 +297,22 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
+/// An error and its causes on one line ("error performing TLS handshake: invalid
+/// peer certificate: UnknownIssuer").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Drives a connection's socket; finishes when the connection ends.
 type Driver = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
 
@@ -359,7 +375,7 @@ impl Fault {
             Fault::Timeout => format!("no answer within {} s", TRANSACTION_LIMIT.as_secs()),
             Fault::Query(e) => match e.as_db_error() {
                 Some(db) => format!("{}: {}", db.code().code(), db.message()),
-                None => e.to_string(),
+                None => with_causes(e),
             },
             Fault::Unprepared => "connection without prepared statements".to_owned(),
         }
@@ -590,7 +606,7 @@ impl Pool {
             Ok(Err(e)) => {
                 let why = match e.as_db_error() {
                     Some(db) => format!("{}: {}", db.code().code(), db.message()),
-                    None => e.to_string(),
+                    None => with_causes(&e),
                 };
                 return Err(StoreError::Unavailable(format!(
                     "cannot connect to the {}: {why}",
@@ -810,9 +826,57 @@ impl PgStore {
         &self.keys
     }
 
-    fn lock_key(user: &UserName) -> i32 {
+    /// The advisory lock `(class, key)` that changes to `user`'s record hold, for an
+    /// admin looking at pg_locks (and tests that hold it).
+    pub fn lock_key(user: &UserName) -> (i32, i32) {
         let digest = Sha256::digest(user.as_str().as_bytes());
-        i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+        (
+            LOCK_CLASS,
+            i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]),
+        )
+    }
+
+    /// Whether a failure before anything was written deserves another try on a new
+    /// connection: a pooled connection that broke while idle (the server
+    /// restarted), or a serialization failure.
+    fn retry(&self, attempt: u32, reused: bool, fault: &Fault) -> bool {
+        let retry = attempt < ATTEMPTS && ((reused && fault.is_outage()) || fault.is_transient());
+        if retry && fault.is_outage() {
+            self.pool.forget_idle();
+        }
+        retry
+    }
+
+    /// The error a failure ends in; an outage is reported once.
+    fn failed(&self, fault: Fault) -> StoreError {
+        let e = fault.into_store_error();
+        if let StoreError::Unavailable(why) = &e {
+            self.pool.unreachable(why);
+        }
+        e
+    }
+
+    /// Runs a read-only `work` on a connection, on a new one when a pooled one
+    /// turns out broken.
+    fn query<T>(&self, work: impl Fn(&mut Conn) -> Result<T, Fault>) -> Result<T, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut lease = self.pool.lease(true)?;
+            match lease.conn().and_then(&work) {
+                Ok(value) => {
+                    lease.give_back();
+                    return Ok(value);
+                }
+                Err(fault) => {
+                    let reused = lease.reused;
+                    drop(lease);
+                    if !self.retry(attempt, reused, &fault) {
+                        return Err(self.failed(fault));
+                    }
+                }
+            }
+        }
     }
 
     /// One transaction on `user`'s row under the user's lock: `decide` sees the
@@ -824,14 +888,14 @@ impl PgStore {
         decide: impl FnOnce(Option<Row>) -> Result<(RowChange, R), StoreError>,
     ) -> Result<R, StoreError> {
         let name = user.as_str();
-        let key = PgStore::lock_key(user);
+        let (class, key) = PgStore::lock_key(user);
         let mut attempt = 0;
         let (mut lease, row) = loop {
             attempt += 1;
             let mut lease = self.pool.lease(true)?;
             let started = lease.conn().and_then(|conn| {
                 conn.prepared(TRANSACTION_LIMIT, |c, st| async move {
-                    let lock_args: [&(dyn ToSql + Sync); 2] = [&LOCK_CLASS, &key];
+                    let lock_args: [&(dyn ToSql + Sync); 2] = [&class, &key];
                     let select_args: [&(dyn ToSql + Sync); 1] = [&name];
                     let (begin, lock, row) = tokio::join!(
                         biased;
@@ -854,18 +918,10 @@ impl PgStore {
             match started {
                 Ok(row) => break (lease, row),
                 Err(fault) => {
-                    let retry = attempt < ATTEMPTS
-                        && ((lease.reused && fault.is_outage()) || fault.is_transient());
+                    let reused = lease.reused;
                     drop(lease);
-                    if !retry {
-                        let e = fault.into_store_error();
-                        if let StoreError::Unavailable(why) = &e {
-                            self.pool.unreachable(why);
-                        }
-                        return Err(e);
-                    }
-                    if fault.is_outage() {
-                        self.pool.forget_idle();
+                    if !self.retry(attempt, reused, &fault) {
+                        return Err(self.failed(fault));
                     }
                 }
             }
@@ -904,7 +960,7 @@ impl PgStore {
                 lease.give_back();
                 Ok(result)
             }
-            Err(fault) => Err(fault.into_store_error()),
+            Err(fault) => Err(self.failed(fault)),
         }
     }
 
@@ -1060,25 +1116,20 @@ fn check_role(role: &str) -> Result<(), StoreError> {
 impl Store for PgStore {
     fn read(&self, user: &UserName) -> Result<Option<Record>, StoreError> {
         let name = user.as_str();
-        let mut lease = self.pool.lease(true)?;
-        let row = lease
-            .conn()
-            .and_then(|conn| {
-                conn.prepared(TRANSACTION_LIMIT, |c, st| async move {
-                    c.query_opt(&st.select, &[&name])
-                        .await?
-                        .map(|r| {
-                            Ok(Row {
-                                format: r.try_get(0)?,
-                                key_id: r.try_get(1)?,
-                                sealed: r.try_get(2)?,
-                            })
+        let row = self.query(|conn| {
+            conn.prepared(TRANSACTION_LIMIT, |c, st| async move {
+                c.query_opt(&st.select, &[&name])
+                    .await?
+                    .map(|r| {
+                        Ok(Row {
+                            format: r.try_get(0)?,
+                            key_id: r.try_get(1)?,
+                            sealed: r.try_get(2)?,
                         })
-                        .transpose()
-                })
+                    })
+                    .transpose()
             })
-            .map_err(Fault::into_store_error)?;
-        lease.give_back();
+        })?;
         row.map(|r| self.open_row(user, &r)).transpose()
     }
 
@@ -1102,24 +1153,19 @@ impl Store for PgStore {
     }
 
     fn users(&self) -> Result<Vec<UserName>, StoreError> {
-        let mut lease = self.pool.lease(true)?;
-        let names = lease
-            .conn()
-            .and_then(|conn| {
-                conn.raw(TRANSACTION_LIMIT, |c| async move {
-                    let rows = c
-                        .query(
-                            "SELECT username FROM pam_mfa_records ORDER BY username",
-                            &[],
-                        )
-                        .await?;
-                    rows.iter()
-                        .map(|r| r.try_get::<_, String>(0))
-                        .collect::<Result<Vec<String>, _>>()
-                })
+        let names = self.query(|conn| {
+            conn.raw(TRANSACTION_LIMIT, |c| async move {
+                let rows = c
+                    .query(
+                        "SELECT username FROM pam_mfa_records ORDER BY username",
+                        &[],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<_, String>(0))
+                    .collect::<Result<Vec<String>, _>>()
             })
-            .map_err(Fault::into_store_error)?;
-        lease.give_back();
+        })?;
         names
             .into_iter()
             .map(|n: String| {
