@@ -381,15 +381,14 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
         }
     }
     if let (Some(codes), Some(normalized)) = (record.recovery.as_mut(), recovery::normalize(text)) {
-        if let Some(i) = recovery::find(&codes.hashed, &normalized) {
-            codes.hashed.hashes.remove(i);
+        if codes.hashed.consume(&normalized) {
             return Ok(Factor::Recovery {
-                remaining: codes.hashed.hashes.len(),
+                remaining: codes.hashed.len(),
             });
         }
     }
     if let Some(pending) = &record.oob.pending {
-        if crate::oob::matches(pending, text, now) {
+        if pending.matches(text, now) {
             record.oob.pending = None;
             return Ok(Factor::Oob);
         }

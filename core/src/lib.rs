@@ -33,7 +33,9 @@ pub mod policy;
 pub mod qr;
 pub mod random;
 pub mod recovery;
+pub mod salted_hash;
 pub mod secure_fs;
+pub mod sent_code;
 pub mod store;
 #[cfg(test)]
 mod test_support;

@@ -21,13 +21,31 @@ pub enum Background {
     Light,
 }
 
-/// The data does not fit in a QR code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QrError(pub String);
+/// Why no QR code was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QrError {
+    /// The data does not fit in the largest QR code.
+    TooLong,
+    /// The encoder refused the data for another reason.
+    Encoder(qrcode::types::QrError),
+}
 
 impl fmt::Display for QrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot make a QR code: {}", self.0)
+        match self {
+            QrError::TooLong => f.write_str("cannot make a QR code: the data is too long"),
+            QrError::Encoder(e) => write!(f, "cannot make a QR code: {e}"),
+        }
+    }
+}
+
+impl From<qrcode::types::QrError> for QrError {
+    fn from(e: qrcode::types::QrError) -> Self {
+        match e {
+            qrcode::types::QrError::DataTooLong => QrError::TooLong,
+            e => QrError::Encoder(e),
+        }
     }
 }
 
@@ -43,8 +61,7 @@ pub struct Matrix {
 impl Matrix {
     /// Encodes `data` with error correction level M.
     pub fn encode(data: &[u8]) -> Result<Matrix, QrError> {
-        let code = QrCode::with_error_correction_level(data, EcLevel::M)
-            .map_err(|e| QrError(e.to_string()))?;
+        let code = QrCode::with_error_correction_level(data, EcLevel::M)?;
         let inner = code.width();
         let size = inner + 2 * QUIET_ZONE;
         let colors = code.to_colors();
@@ -141,6 +158,6 @@ mod tests {
 
     #[test]
     fn too_much_data_is_an_error() {
-        assert!(Matrix::encode(&[b'x'; 5000]).is_err());
+        assert_eq!(Matrix::encode(&[b'x'; 5000]), Err(QrError::TooLong));
     }
 }

@@ -19,7 +19,7 @@ use crate::otpauth::OtpAuth;
 use crate::qr::{Background, Matrix};
 use crate::recovery;
 use crate::store::{Change, RecoveryCodes, State, Store, TotpEnrollment};
-use crate::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
+use crate::totp::{self, Params, Secret};
 use crate::username::UserName;
 
 use super::Env;
@@ -91,10 +91,7 @@ pub(super) fn journey(
         return Ok(Outcome::Failure);
     }
 
-    let mut bytes = vec![0u8; GENERATED_SECRET_BYTES];
-    env.rng.fill(&mut bytes).map_err(Error::Random)?;
-    let secret = Secret::from_bytes(bytes)
-        .map_err(|e| Error::Random(crate::random::RandomError(e.to_string())))?;
+    let secret = Secret::generate(env.rng).map_err(Error::Random)?;
     let params = Params {
         algorithm: cfg.totp.algorithm,
         digits: cfg.totp.digits,

@@ -238,7 +238,7 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
                 .map(|s| s.saturating_mul(u64::from(t.params.period))),
         }),
         recovery: record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
-            unused: r.hashed.hashes.len(),
+            unused: r.hashed.len(),
             created: r.created,
         }),
         keys: record

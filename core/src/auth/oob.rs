@@ -8,8 +8,9 @@
 use crate::audit::Event;
 use crate::error::Error;
 use crate::i18n::{self, Msg};
-use crate::oob::{self, Delivery};
+use crate::oob::Delivery;
 use crate::policy;
+use crate::sent_code;
 use crate::store::{Change, Store};
 use crate::username::UserName;
 
@@ -56,10 +57,10 @@ pub(super) fn send(
                 if policy::locked_until(&record.state, now).is_some() {
                     return (Change::Keep, Plan::Locked);
                 }
-                if let Err(at) = oob::allow_send(&mut record.oob, &cfg.oob, now) {
+                if let Err(at) = sent_code::allow_send(&mut record.oob, &cfg.oob, now) {
                     return (Change::Keep, Plan::RateLimited(at));
                 }
-                match oob::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, rng) {
+                match sent_code::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, rng) {
                     Ok((code, pending)) => {
                         record.oob.pending = Some(pending);
                         (Change::Write(record), Plan::Send { contact, code })

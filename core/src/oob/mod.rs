@@ -1,14 +1,9 @@
-//! Out-of-band one-time codes: the SMS or e-mail fallback.
+//! Delivery of out-of-band one-time codes (the SMS or e-mail fallback): running
+//! the configured command. The code's state in the record is in `sent_code`.
 //!
-//! Invariant: a sent code exists in plaintext only in the delivery command's standard
-//! input and in the user's hands; the record keeps a salted SHA-256 of it with its
-//! expiry, and the locked update that accepts it removes it, so it works once. The
-//! record also keeps the times of recent sends, so the rate limit holds across
-//! processes. The code never reaches argv, the environment or the log.
-//!
-//! A code has only 6 to 10 digits, so its hash would fall to an offline search;
-//! that is acceptable because the store is root-only and the code dies within
-//! `oob.lifetime_seconds` anyway.
+//! Invariant: a code reaches the delivery command only on its standard input, never
+//! argv, the environment or the log; the command runs with a clean environment, as
+//! `oob.run_as`, and is killed with its process group after the timeout.
 
 mod spawn;
 
@@ -18,95 +13,12 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::config::OobConfig;
 use crate::contact::Contact;
 use crate::i18n::{self, Lang, Msg};
-use crate::random::{Random, RandomError};
-use crate::recovery;
 use crate::secure_fs::{self, Trust};
-
-/// A code that was sent and not used yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    /// Hex salt.
-    pub salt: String,
-    /// Hex SHA-256 of `salt:code`.
-    pub hash: String,
-    /// Unix time after which the code is refused.
-    pub expires: u64,
-}
-
-/// What a record keeps about out-of-band codes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OobState {
-    pub pending: Option<Pending>,
-    /// Unix times of the sends inside the rate-limit window.
-    pub sends: Vec<u64>,
-}
-
-/// A fresh code of `digits` digits, uniformly drawn, and its pending form.
-pub fn new_code(
-    digits: u8,
-    lifetime: u32,
-    now: u64,
-    rng: &mut dyn Random,
-) -> Result<(Zeroizing<String>, Pending), RandomError> {
-    let mut code = Zeroizing::new(String::with_capacity(usize::from(digits)));
-    let mut byte = [0u8; 1];
-    while code.len() < usize::from(digits) {
-        rng.fill(&mut byte)?;
-        // 250 = 25 × 10: rejecting the rest keeps every digit equally likely.
-        if byte[0] < 250 {
-            code.push(char::from(b'0' + byte[0] % 10));
-        }
-    }
-    let salt = recovery::new_salt(rng)?;
-    let hash = recovery::digest(&salt, &code);
-    Ok((
-        code,
-        Pending {
-            salt,
-            hash,
-            expires: now.saturating_add(u64::from(lifetime)),
-        },
-    ))
-}
-
-/// Whether `typed` is the pending code and it has not expired. Spaces and dashes
-/// in what was typed are ignored.
-pub fn matches(pending: &Pending, typed: &str, now: u64) -> bool {
-    if now > pending.expires {
-        return false;
-    }
-    let digits: Zeroizing<String> = Zeroizing::new(
-        typed
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect(),
-    );
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let hash = recovery::digest(&pending.salt, &digits);
-    bool::from(hash.as_bytes().ct_eq(pending.hash.as_bytes()))
-}
-
-/// Records a send at `now` if the rate limit allows it; otherwise `Err` with the
-/// unix time when the next send will be allowed. Sends older than the window are
-/// forgotten.
-pub fn allow_send(state: &mut OobState, cfg: &OobConfig, now: u64) -> Result<(), u64> {
-    let since = now.saturating_sub(cfg.per_seconds);
-    state.sends.retain(|&t| t > since && t <= now);
-    if state.sends.len() >= cfg.max_sends as usize {
-        let oldest = state.sends.iter().copied().min().unwrap_or(now);
-        return Err(oldest.saturating_add(cfg.per_seconds));
-    }
-    state.sends.push(now);
-    Ok(())
-}
 
 /// One code to deliver.
 pub struct Delivery<'a> {

@@ -13,10 +13,10 @@ use mfa_core::config::Config;
 use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::otpauth::OtpAuth;
 use mfa_core::qr::{Background, Matrix};
-use mfa_core::random::{OsRandom, Random};
+use mfa_core::random::OsRandom;
 use mfa_core::recovery;
 use mfa_core::store::{Change, RecoveryCodes, Store, TotpEnrollment};
-use mfa_core::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
+use mfa_core::totp::{self, Params, Secret};
 
 use crate::audit;
 use crate::cli::{EnrollTotp, QrStyle};
@@ -112,9 +112,7 @@ fn key(
             ))
         }
         None => {
-            let mut bytes = vec![0u8; GENERATED_SECRET_BYTES];
-            OsRandom.fill(&mut bytes)?;
-            let secret = Secret::from_bytes(bytes).map_err(CliError::Secret)?;
+            let secret = Secret::generate(&mut OsRandom)?;
             Ok((
                 OtpAuth {
                     issuer,
@@ -217,10 +215,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     };
 
     // The journey ends with recovery codes, unless the user still has some.
-    let unused = existing
-        .recovery
-        .as_ref()
-        .map_or(0, |r| r.hashed.hashes.len());
+    let unused = existing.recovery.as_ref().map_or(0, |r| r.hashed.len());
     let new_codes = if args.no_confirm || unused > 0 {
         None
     } else {
