@@ -112,7 +112,7 @@ pub(super) fn journey(
     .to_uri();
     let qr: Option<String> = Matrix::encode(uri.as_bytes())
         .ok()
-        .map(|m| m.to_text(Background::Dark).join("\n"));
+        .map(|m| m.to_text(Background::Dark));
     let p = &mut *env.prompter;
     match &qr {
         Some(qr) => {

@@ -196,8 +196,8 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
             } else {
                 Background::Dark
             };
-            for line in matrix.to_text(bg) {
-                human.say(&line);
+            for line in matrix.to_text(bg).lines() {
+                human.say(line);
             }
         }
         human.msg(
