@@ -21,7 +21,6 @@ mod reprovision;
 mod secret_file;
 mod secret_input;
 mod self_service;
-mod time;
 
 use std::process::ExitCode;
 

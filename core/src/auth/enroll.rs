@@ -148,10 +148,10 @@ pub(super) fn journey(
                 return Err(e);
             }
         };
-        env.now = (env.clock)();
+        let now = env.tick();
         let typed = crate::answer::normalize(&answer).unwrap_or_default();
         if let totp::Check::Accepted { step: s } =
-            totp::check(&secret, params, &typed, env.now, cfg.totp.window, None)
+            totp::check(&secret, params, &typed, now, cfg.totp.window, None)
         {
             step = Some(s);
             break;
@@ -177,7 +177,7 @@ pub(super) fn journey(
 
     let (codes, hashed) =
         recovery::generate(usize::from(cfg.recovery.codes), env.rng).map_err(Error::Random)?;
-    let now = env.now;
+    let now = env.tick();
     let enrollment = TotpEnrollment {
         secret,
         params,
@@ -202,12 +202,7 @@ pub(super) fn journey(
             };
             (Change::Write(record), true)
         })
-        .inspect_err(|error| {
-            env.audit.log(&Event::Store {
-                user: Some(user),
-                error,
-            })
-        })?;
+        .inspect_err(|error| env.store_failed(user, error))?;
     if !saved {
         env.audit.log(&Event::EnrollRefused {
             user,

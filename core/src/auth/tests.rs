@@ -654,6 +654,70 @@ mod keys {
         }
     }
 
+    /// A key the user takes `seconds` to touch, on a clock that moves meanwhile.
+    struct Slow {
+        key: Rc<RefCell<SoftKey>>,
+        clock: Rc<std::cell::Cell<u64>>,
+        seconds: u64,
+    }
+
+    impl crate::fido2::Authenticator for Slow {
+        fn info(&mut self) -> Result<KeyInfo, DeviceError> {
+            self.key.borrow_mut().info()
+        }
+        fn make_credential(&mut self, r: &MakeCredential<'_>) -> Result<Attestation, DeviceError> {
+            self.key.borrow_mut().make_credential(r)
+        }
+        fn get_assertion(&mut self, r: &GetAssertion<'_>) -> Result<Assertion, DeviceError> {
+            self.clock.set(self.clock.get() + self.seconds);
+            self.key.borrow_mut().get_assertion(r)
+        }
+    }
+
+    struct SlowPort(Rc<RefCell<SoftKey>>, Rc<std::cell::Cell<u64>>);
+
+    impl KeyPort for SlowPort {
+        fn open(&mut self) -> Option<Box<dyn crate::fido2::Authenticator>> {
+            Some(Box::new(Slow {
+                key: self.0.clone(),
+                clock: self.1.clone(),
+                seconds: 30,
+            }))
+        }
+    }
+
+    #[test]
+    fn the_time_of_a_key_login_is_read_after_the_touch() {
+        let (store, key) = alice_with_key(Algorithm::Es256);
+        let clock = Rc::new(std::cell::Cell::new(NOW));
+        let mut port = SlowPort(key, clock.clone());
+        let (cfg, mut script, mut audit) = (cfg(), Script::lines(&[]), Recorder::default());
+        let read = clock.clone();
+        let mut env = Env {
+            cfg: &cfg,
+            lang: Lang::En,
+            now: NOW,
+            clock: &move || read.get(),
+            session: Session::default(),
+            prompter: &mut script,
+            keys: &mut port,
+            rng: &mut OsRandom,
+            audit: &mut audit,
+            accounts: &Directory,
+            courier: &mut crate::oob::NoCourier,
+        };
+        assert_eq!(
+            authenticate(&store, b"alice", &mut env).unwrap(),
+            Outcome::Success
+        );
+        assert_eq!(env.now, NOW + 30);
+        assert_eq!(
+            store.get("alice").unwrap().state.last_success,
+            Some(NOW + 30),
+            "the success is stored at the time of the touch, not of the login's start"
+        );
+    }
+
     #[test]
     fn no_key_present_or_no_answer_leads_to_the_code_prompt_at_once() {
         let (store, key) = alice_with_key(Algorithm::Es256);

@@ -138,18 +138,8 @@ impl Courier for CommandCourier<'_> {
             .ok()
             .flatten()
             .ok_or_else(|| SendError::NoSuchAccount(self.cfg.run_as.clone()))?;
-        // The input goes through an anonymous memory file, not a pipe: a command
-        // that exits without reading cannot make our write raise SIGPIPE in the
-        // application (sshd, sudo) that loaded the module.
         let spawn_error = |e: std::io::Error| SendError::Spawn(path.to_owned(), e);
-        let mut input = std::fs::File::from(
-            nix::sys::memfd::memfd_create(c"pam_mfa-oob", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-                .map_err(|e| spawn_error(e.into()))?,
-        );
-        input
-            .write_all(delivery.input().as_bytes())
-            .and_then(|()| input.rewind())
-            .map_err(spawn_error)?;
+        let input = input_file(delivery).map_err(spawn_error)?;
         // The exit status comes back through a pipe from a watcher process (see
         // spawn.rs), not from waitpid: the application may ignore SIGCHLD.
         let (status_read, status_write) =
@@ -174,30 +164,19 @@ impl Courier for CommandCourier<'_> {
         // the pipe ends when the watcher is done.
         drop((cmd, program, status_write));
         let timeout = Duration::from_secs(u64::from(self.cfg.timeout_seconds));
-        let started = Instant::now();
-        let mut status_pipe = std::fs::File::from(status_read);
-        let mut raw = Vec::with_capacity(4);
-        let mut buf = [0u8; 4];
-        loop {
-            match std::io::Read::read(&mut status_pipe, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if started.elapsed() >= timeout {
-                        spawn::kill_group(child.id());
-                        // Reaped here, or by the application if it ignores SIGCHLD.
-                        let _ = child.wait();
-                        return Err(SendError::Timeout(
-                            path.to_owned(),
-                            self.cfg.timeout_seconds,
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(spawn_error(e)),
+        let raw = match read_status(std::fs::File::from(status_read), timeout) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                spawn::kill_group(child.id());
+                // Reaped here, or by the application if it ignores SIGCHLD.
+                let _ = child.wait();
+                return Err(SendError::Timeout(
+                    path.to_owned(),
+                    self.cfg.timeout_seconds,
+                ));
             }
-        }
+            Err(e) => return Err(spawn_error(e)),
+        };
         // The watcher exits right after writing; reap it (ECHILD where the
         // application ignores SIGCHLD: the kernel reaped it).
         let _ = child.wait();
@@ -212,6 +191,42 @@ impl Courier for CommandCourier<'_> {
         }
         Ok(())
     }
+}
+
+/// The delivery's input in an anonymous memory file, not a pipe: a command that
+/// exits without reading cannot make our write raise SIGPIPE in the application
+/// (sshd, sudo) that loaded the module.
+fn input_file(delivery: &Delivery<'_>) -> std::io::Result<std::fs::File> {
+    let mut input = std::fs::File::from(nix::sys::memfd::memfd_create(
+        c"pam_mfa-oob",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )?);
+    input.write_all(delivery.input().as_bytes())?;
+    input.rewind()?;
+    Ok(input)
+}
+
+/// Reads what the watcher writes to the non-blocking `pipe` (the 4-byte exit
+/// status) until it closes. `None`: it did not close within `timeout`.
+fn read_status(mut pipe: std::fs::File, timeout: Duration) -> std::io::Result<Option<Vec<u8>>> {
+    let started = Instant::now();
+    let mut raw = Vec::with_capacity(4);
+    let mut buf = [0u8; 4];
+    loop {
+        match std::io::Read::read(&mut pipe, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if started.elapsed() >= timeout {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(raw))
 }
 
 #[cfg(test)]

@@ -220,6 +220,107 @@ struct StateForm {
     last_failure: Option<u64>,
 }
 
+// Each section of the file form becomes its typed part, or the reason it cannot.
+
+impl TotpForm {
+    fn parse(self) -> Result<TotpEnrollment, RecordError> {
+        let algorithm = Algorithm::from_name(&self.algorithm).ok_or_else(|| {
+            RecordError::invalid("totp.algorithm", format!("{:?} unknown", self.algorithm))
+        })?;
+        let params = Params {
+            algorithm,
+            digits: self.digits,
+            period: self.period,
+        }
+        .validate()
+        .map_err(|e| RecordError::invalid("totp", e))?;
+        let secret = Secret::from_base32(&self.secret)
+            .map_err(|e| RecordError::invalid("totp.secret", e))?;
+        Ok(TotpEnrollment {
+            secret,
+            params,
+            created: self.created,
+            last_step: self.last_step,
+        })
+    }
+}
+
+impl RecoveryForm {
+    fn parse(self) -> Result<RecoveryCodes, RecordError> {
+        let salt =
+            Salt::from_hex(&self.salt).map_err(|e| RecordError::invalid("recovery.salt", e))?;
+        let hashes = self
+            .hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                Digest::from_hex(h)
+                    .map_err(|e| RecordError::invalid(format!("recovery.hashes[{i}]"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hashed = Hashed::from_parts(salt, hashes)
+            .map_err(|i| RecordError::invalid(format!("recovery.hashes[{i}]"), "appears twice"))?;
+        Ok(RecoveryCodes {
+            hashed,
+            created: self.created,
+        })
+    }
+}
+
+impl KeyForm {
+    /// The `i`th key.
+    fn parse(self, i: usize) -> Result<KeyCredential, RecordError> {
+        let bad = |what: &str, why: &dyn fmt::Display| {
+            RecordError::invalid(format!("keys[{i}].{what}"), why)
+        };
+        Ok(KeyCredential {
+            credential_id: cose::id_from_text(&self.credential_id)
+                .ok_or_else(|| bad("credential_id", &"not base64 of 1 to 1024 bytes"))?,
+            public_key: PublicKey::from_text(&self.public_key)
+                .map_err(|e| bad("public_key", &e))?,
+            user_verification: UserVerification::from_name(&self.user_verification)
+                .ok_or_else(|| bad("user_verification", &"unknown"))?,
+            name: self.name,
+            rp_id: self.rp_id,
+            pin: self.pin,
+            sign_count: self.sign_count,
+            created: self.created,
+        })
+    }
+}
+
+impl ContactForm {
+    fn parse(self) -> Result<Contact, RecordError> {
+        let channel = Channel::from_name(&self.channel).ok_or_else(|| {
+            RecordError::invalid("contact.channel", format!("{:?} unknown", self.channel))
+        })?;
+        let mut contact = Contact::parse(channel, &self.address)
+            .map_err(|e| RecordError::invalid("contact.address", e))?;
+        contact.verified = self.verified;
+        Ok(contact)
+    }
+}
+
+impl OobForm {
+    fn parse(self) -> Result<OobState, RecordError> {
+        let pending = match (self.salt, self.hash, self.expires) {
+            (None, None, None) => None,
+            (Some(salt), Some(hash), Some(expires)) => {
+                let salt =
+                    Salt::from_hex(&salt).map_err(|e| RecordError::invalid("oob.salt", e))?;
+                let digest =
+                    Digest::from_hex(&hash).map_err(|e| RecordError::invalid("oob.hash", e))?;
+                Some(Pending::new(SaltedHash::from_parts(salt, digest), expires))
+            }
+            _ => return Err(RecordError::OobIncomplete),
+        };
+        Ok(OobState {
+            pending,
+            sends: self.sends,
+        })
+    }
+}
+
 impl Record {
     /// Parses the on-disk form.
     pub fn from_toml(text: &str) -> Result<Record, RecordError> {
@@ -228,107 +329,20 @@ impl Record {
         if form.version != FORMAT_VERSION {
             return Err(RecordError::Version(form.version));
         }
-        let totp = match form.totp {
-            None => None,
-            Some(t) => {
-                let algorithm = Algorithm::from_name(&t.algorithm).ok_or_else(|| {
-                    RecordError::invalid("totp.algorithm", format!("{:?} unknown", t.algorithm))
-                })?;
-                let params = Params {
-                    algorithm,
-                    digits: t.digits,
-                    period: t.period,
-                }
-                .validate()
-                .map_err(|e| RecordError::invalid("totp", e))?;
-                let secret = Secret::from_base32(&t.secret)
-                    .map_err(|e| RecordError::invalid("totp.secret", e))?;
-                Some(TotpEnrollment {
-                    secret,
-                    params,
-                    created: t.created,
-                    last_step: t.last_step,
-                })
-            }
-        };
-        let recovery = match form.recovery {
-            None => None,
-            Some(r) => {
-                let salt = Salt::from_hex(&r.salt)
-                    .map_err(|e| RecordError::invalid("recovery.salt", e))?;
-                let hashes = r
-                    .hashes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| {
-                        Digest::from_hex(h)
-                            .map_err(|e| RecordError::invalid(format!("recovery.hashes[{i}]"), e))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let hashed = Hashed::from_parts(salt, hashes).map_err(|i| {
-                    RecordError::invalid(format!("recovery.hashes[{i}]"), "appears twice")
-                })?;
-                Some(RecoveryCodes {
-                    hashed,
-                    created: r.created,
-                })
-            }
-        };
+        let totp = form.totp.map(TotpForm::parse).transpose()?;
+        let recovery = form.recovery.map(RecoveryForm::parse).transpose()?;
         let keys = form
             .keys
             .into_iter()
             .enumerate()
-            .map(|(i, k)| {
-                let bad = |what: &str, why: &dyn fmt::Display| {
-                    RecordError::invalid(format!("keys[{i}].{what}"), why)
-                };
-                Ok(KeyCredential {
-                    credential_id: cose::id_from_text(&k.credential_id)
-                        .ok_or_else(|| bad("credential_id", &"not base64 of 1 to 1024 bytes"))?,
-                    public_key: PublicKey::from_text(&k.public_key)
-                        .map_err(|e| bad("public_key", &e))?,
-                    user_verification: UserVerification::from_name(&k.user_verification)
-                        .ok_or_else(|| bad("user_verification", &"unknown"))?,
-                    name: k.name,
-                    rp_id: k.rp_id,
-                    pin: k.pin,
-                    sign_count: k.sign_count,
-                    created: k.created,
-                })
-            })
+            .map(|(i, k)| k.parse(i))
             .collect::<Result<Vec<_>, RecordError>>()?;
-        let contact = match form.contact {
-            None => None,
-            Some(c) => {
-                let channel = Channel::from_name(&c.channel).ok_or_else(|| {
-                    RecordError::invalid("contact.channel", format!("{:?} unknown", c.channel))
-                })?;
-                let mut contact = Contact::parse(channel, &c.address)
-                    .map_err(|e| RecordError::invalid("contact.address", e))?;
-                contact.verified = c.verified;
-                Some(contact)
-            }
-        };
-        let oob = match form.oob {
-            None => OobState::default(),
-            Some(o) => {
-                let pending = match (o.salt, o.hash, o.expires) {
-                    (None, None, None) => None,
-                    (Some(salt), Some(hash), Some(expires)) => {
-                        let salt = Salt::from_hex(&salt)
-                            .map_err(|e| RecordError::invalid("oob.salt", e))?;
-                        let digest = Digest::from_hex(&hash)
-                            .map_err(|e| RecordError::invalid("oob.hash", e))?;
-                        Some(Pending::new(SaltedHash::from_parts(salt, digest), expires))
-                    }
-                    _ => return Err(RecordError::OobIncomplete),
-                };
-                OobState {
-                    pending,
-                    sends: o.sends,
-                }
-            }
-        };
+        let contact = form.contact.map(ContactForm::parse).transpose()?;
+        let oob = form
+            .oob
+            .map(OobForm::parse)
+            .transpose()?
+            .unwrap_or_default();
         Ok(Record {
             totp,
             recovery,

@@ -59,10 +59,7 @@ pub(crate) fn verify(
     let now = ctx.now();
     let (code, pending) =
         sent_code::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, &mut OsRandom)?;
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
+    let host = mfa_core::host::name();
     CommandCourier {
         cfg: &cfg.oob,
         owner: 0,

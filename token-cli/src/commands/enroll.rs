@@ -65,7 +65,7 @@ fn issuer(cfg: &Config, args: &EnrollTotp) -> Option<String> {
     args.issuer
         .clone()
         .or_else(|| cfg.totp.issuer.clone())
-        .or_else(|| nix::unistd::gethostname().ok()?.into_string().ok())
+        .or_else(|| Some(mfa_core::host::name()))
         .map(|i| i.replace(':', "-"))
         .filter(|i| !i.is_empty())
 }

@@ -10,7 +10,7 @@ use mfa_core::username::UserName;
 use crate::cli::UserJson;
 use crate::context::{Account, Context};
 use crate::error::CliError;
-use crate::time::utc;
+use mfa_core::date::utc;
 
 #[derive(Serialize)]
 struct Factors<'a> {
