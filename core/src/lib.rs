@@ -17,6 +17,7 @@
 )]
 
 pub mod accounts;
+pub mod activation;
 pub mod answer;
 pub mod audit;
 pub mod auth;

@@ -198,7 +198,7 @@ pub fn new_recovery(
         user,
         codes: codes.len(),
     });
-    let list = enroll::code_list(&codes);
+    let list = crate::activation::code_list(&codes);
     let shown = env
         .prompter
         .info(&i18n::format(lang, Msg::RecoveryIntro, &[user]))

@@ -4,52 +4,11 @@ use crate::audit::Level;
 use crate::random::OsRandom;
 use crate::store::memory::MemoryStore;
 use crate::store::{RecoveryCodes, TotpEnrollment};
+use crate::test_support::Script;
 use crate::totp::{Params, Secret};
 use std::path::Path;
 
 const NOW: u64 = 1_700_000_015;
-
-/// Answers prompts from a script and remembers what it was asked.
-struct Script {
-    answers: Vec<Result<Vec<u8>, ()>>,
-    asked: Vec<String>,
-}
-
-impl Script {
-    fn answering(answer: &str) -> Script {
-        Script::bytes(answer.as_bytes())
-    }
-
-    /// Answers the prompts with `answers`, in turn.
-    fn lines(answers: &[&str]) -> Script {
-        Script {
-            answers: answers.iter().map(|a| Ok(a.as_bytes().to_vec())).collect(),
-            asked: vec![],
-        }
-    }
-
-    fn bytes(answer: &[u8]) -> Script {
-        Script {
-            answers: vec![Ok(answer.to_vec())],
-            asked: vec![],
-        }
-    }
-}
-
-impl Prompter for Script {
-    fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.asked.push(prompt.to_owned());
-        match self.answers.remove(0) {
-            Ok(a) => Ok(Zeroizing::new(a)),
-            Err(()) => Err(Error::Conversation),
-        }
-    }
-
-    fn info(&mut self, text: &str) -> Result<(), Error> {
-        self.asked.push(format!("INFO {text}"));
-        Ok(())
-    }
-}
 
 /// A user database that ignores case (as sssd with `case_sensitive = false`,
 /// winbind, AD-backed LDAP do): every name is an account, spelled in lower case,

@@ -129,11 +129,8 @@ fn import_one(
     let (totp, recovery) = (imported.totp, imported.recovery);
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if record.totp.is_some() && !replace {
-            return (
-                Change::Keep,
-                Err(CliError::AlreadyEnrolled(user.to_string())),
-            );
+        if let Err(e) = super::enroll::may_write_app(&record, user, replace) {
+            return (Change::Keep, Err(e));
         }
         record.totp = Some(totp);
         if recovery.is_some() {
