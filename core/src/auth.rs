@@ -30,7 +30,7 @@ use crate::oob::Courier;
 use crate::policy;
 use crate::random::Random;
 use crate::recovery;
-use crate::store::{Change, Record, Store};
+use crate::store::{Change, Record, Store, StoreError};
 use crate::totp;
 use crate::username::UserName;
 
@@ -133,6 +133,23 @@ enum Verdict {
     Unenrolled,
 }
 
+impl Env<'_> {
+    /// Reads the clock for a decision about to be made: a user may take a minute
+    /// to scan a QR code, receive a code or touch a key since the last reading.
+    pub fn tick(&mut self) -> u64 {
+        self.now = (self.clock)();
+        self.now
+    }
+
+    /// Logs a failed store access, the same way for every access.
+    fn store_failed(&mut self, user: &UserName, error: &StoreError) {
+        self.audit.log(&Event::Store {
+            user: Some(user),
+            error,
+        });
+    }
+}
+
 /// Authenticates `raw_user`, the name as the application passed it (PAM_USER).
 pub fn authenticate(
     store: &impl Store,
@@ -150,35 +167,11 @@ pub fn authenticate(
             Msg::CodePrompt
         },
     );
-    // The store, lockout, audit and enrollment know a user by the account's own
-    // name: "ALICE" on a user database that ignores case is alice, not a new user.
-    let account = match env.accounts.lookup(raw_user) {
-        Lookup::Found(name) => name,
-        unknown => {
-            // Never `ignore`, never enrollment: the name is nobody's, or the user
-            // database cannot say whose it is.
-            env.audit.log(&Event::UnknownUser {
-                raw: raw_user,
-                error: match &unknown {
-                    Lookup::Failed(e) => Some(e.as_str()),
-                    _ => None,
-                },
-            });
-            env.prompter.ask_hidden(prompt)?;
-            return Ok(Outcome::Failure);
-        }
-    };
-    let user = match UserName::new(&account) {
-        Ok(u) => u,
-        Err(_) => {
-            // An account whose name the store cannot hold has no second factor.
-            env.audit.log(&Event::InvalidUser {
-                raw: account.as_bytes(),
-                ignored: ignore,
-            });
-            if ignore {
-                return Ok(Outcome::Ignore);
-            }
+    let user = match account(raw_user, ignore, env) {
+        Ok(user) => user,
+        Err(Some(outcome)) => return Ok(outcome),
+        Err(None) => {
+            // Asked all the same, so the answer does not tell who exists.
             env.prompter.ask_hidden(prompt)?;
             return Ok(Outcome::Failure);
         }
@@ -197,12 +190,7 @@ pub fn authenticate(
         });
         return Ok(Outcome::Ignore);
     }
-    let key_only = env.session.require_key
-        || cfg
-            .fido2
-            .require_key_for
-            .iter()
-            .any(|s| s == env.session.service);
+    let key_only = key_only(env);
     if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
         match enroll::refusal(env, &user, key_only) {
             None => {
@@ -217,19 +205,8 @@ pub fn authenticate(
     }
 
     if let Ok(Some(record)) = &snapshot {
-        let has_key =
-            !record.keys.is_empty() && policy::locked_until(&record.state, env.now).is_none();
-        let here = !has_key || cfg.fido2.allow_remote || !is_remote(env);
-        if has_key && !here {
-            env.audit.log(&Event::Debug(format!(
-                "user={user}: security key not tried: the session is remote \
-                 (fido2.allow_remote is off)"
-            )));
-        }
-        if has_key && here {
-            if let Some(verdict) = key::attempt(store, &user, record, env)? {
-                return Ok(report(env.audit, &user, verdict));
-            }
+        if let Some(verdict) = key_step(store, &user, record, env)? {
+            return Ok(report(env.audit, &user, verdict));
         }
     }
     if key_only {
@@ -240,21 +217,9 @@ pub fn authenticate(
         return Ok(Outcome::Failure);
     }
 
-    let mut answer = env.prompter.ask_hidden(prompt)?;
-    env.now = (env.clock)();
-    if oob_on && oob::is_request(&answer) {
-        oob::send(store, &user, enrolled && snapshot.is_ok(), env)?;
-        answer = env
-            .prompter
-            .ask_hidden(i18n::text(env.lang, Msg::CodePrompt))?;
-        env.now = (env.clock)();
-    }
-
+    let answer = ask_code(store, &user, prompt, enrolled && snapshot.is_ok(), env)?;
     if let Err(error) = snapshot {
-        env.audit.log(&Event::Store {
-            user: Some(&user),
-            error: &error,
-        });
+        env.store_failed(&user, &error);
         return Err(error.into());
     }
     if !enrolled {
@@ -265,16 +230,93 @@ pub fn authenticate(
         return Ok(Outcome::Failure);
     }
 
-    let now = env.now;
+    let now = env.tick();
     let verdict = store
         .update(&user, |current| decide(cfg, current, &answer, now))
-        .inspect_err(|error| {
-            env.audit.log(&Event::Store {
-                user: Some(&user),
-                error,
-            })
-        })?;
+        .inspect_err(|error| env.store_failed(&user, error))?;
     Ok(report(env.audit, &user, verdict))
+}
+
+/// Whether this login accepts only a security key: the module argument
+/// `require_key`, or the service is in `fido2.require_key_for`.
+fn key_only(env: &Env<'_>) -> bool {
+    env.session.require_key
+        || env
+            .cfg
+            .fido2
+            .require_key_for
+            .iter()
+            .any(|s| s == env.session.service)
+}
+
+/// The store's name for `raw_user`. The store, lockout, audit and enrollment know
+/// a user by the account's own name: "ALICE" on a user database that ignores case
+/// is alice, not a new user. `Err(Some(outcome))`: ends here without a prompt;
+/// `Err(None)`: nobody's second factor, fail after the code prompt.
+fn account(raw_user: &[u8], ignore: bool, env: &mut Env<'_>) -> Result<UserName, Option<Outcome>> {
+    let account = match env.accounts.lookup(raw_user) {
+        Lookup::Found(name) => name,
+        unknown => {
+            // Never `ignore`, never enrollment: the name is nobody's, or the user
+            // database cannot say whose it is.
+            env.audit.log(&Event::UnknownUser {
+                raw: raw_user,
+                error: match &unknown {
+                    Lookup::Failed(e) => Some(e.as_str()),
+                    _ => None,
+                },
+            });
+            return Err(None);
+        }
+    };
+    UserName::new(&account).map_err(|_| {
+        // An account whose name the store cannot hold has no second factor.
+        env.audit.log(&Event::InvalidUser {
+            raw: account.as_bytes(),
+            ignored: ignore,
+        });
+        ignore.then_some(Outcome::Ignore)
+    })
+}
+
+/// The security key, when the user has one, is not locked out and is at this
+/// machine (or the config allows remote). `None`: go on with the code prompt.
+fn key_step(
+    store: &impl Store,
+    user: &UserName,
+    record: &Record,
+    env: &mut Env<'_>,
+) -> Result<Option<Verdict>, Error> {
+    let has_key = !record.keys.is_empty() && policy::locked_until(&record.state, env.now).is_none();
+    if !has_key {
+        return Ok(None);
+    }
+    if !env.cfg.fido2.allow_remote && is_remote(env) {
+        env.audit.log(&Event::Debug(format!(
+            "user={user}: security key not tried: the session is remote \
+             (fido2.allow_remote is off)"
+        )));
+        return Ok(None);
+    }
+    key::attempt(store, user, record, env)
+}
+
+/// The code prompt; an empty answer or `send` asks for a code by SMS or e-mail
+/// first (when configured), then the prompt comes again.
+fn ask_code(
+    store: &impl Store,
+    user: &UserName,
+    prompt: &str,
+    may_send: bool,
+    env: &mut Env<'_>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let answer = env.prompter.ask_hidden(prompt)?;
+    if env.cfg.oob.command.is_none() || !oob::is_request(&answer) {
+        return Ok(answer);
+    }
+    oob::send(store, user, may_send, env)?;
+    env.prompter
+        .ask_hidden(i18n::text(env.lang, Msg::CodePrompt))
 }
 
 /// Logs a verdict and turns it into the outcome.
@@ -381,15 +423,14 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
         }
     }
     if let (Some(codes), Some(normalized)) = (record.recovery.as_mut(), recovery::normalize(text)) {
-        if let Some(i) = recovery::find(&codes.hashed, &normalized) {
-            codes.hashed.hashes.remove(i);
+        if codes.hashed.consume(&normalized) {
             return Ok(Factor::Recovery {
-                remaining: codes.hashed.hashes.len(),
+                remaining: codes.hashed.len(),
             });
         }
     }
     if let Some(pending) = &record.oob.pending {
-        if crate::oob::matches(pending, text, now) {
+        if pending.matches(text, now) {
             record.oob.pending = None;
             return Ok(Factor::Oob);
         }

@@ -50,11 +50,55 @@ pub struct Contact {
 
 /// Why an address was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactError(pub String);
+#[non_exhaustive]
+pub enum ContactError {
+    /// Not a phone number in international form (the text as given).
+    NotPhone(String),
+    /// Not an e-mail address we accept (the text as given), and which part is wrong.
+    NotEmail(String, EmailProblem),
+    /// A stored address that is valid but not in its normalized form.
+    NotNormalized(String),
+}
+
+/// What is wrong with an e-mail address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailProblem {
+    /// Longer than RFC 5321 allows.
+    TooLong,
+    /// No `@`.
+    NoAt,
+    /// Empty, or characters outside the safe set before the `@`.
+    LocalPart,
+    /// Starts with `-` (a delivery script could take it for an option).
+    LeadingDash,
+    /// The domain is not a dotted name.
+    Domain,
+}
+
+impl fmt::Display for EmailProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmailProblem::TooLong => "too long",
+            EmailProblem::NoAt => "no @",
+            EmailProblem::LocalPart => "unusual characters before the @",
+            EmailProblem::LeadingDash => "it starts with '-'",
+            EmailProblem::Domain => "the domain must be a name such as example.org",
+        })
+    }
+}
 
 impl fmt::Display for ContactError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            ContactError::NotPhone(text) => write!(
+                f,
+                "{text:?} is not a phone number in international form such as +31 6 1234 5678"
+            ),
+            ContactError::NotEmail(text, why) => {
+                write!(f, "{text:?} is not an e-mail address: {why}")
+            }
+            ContactError::NotNormalized(text) => write!(f, "{text:?} is not normalized"),
+        }
     }
 }
 
@@ -67,11 +111,7 @@ impl Contact {
     /// A phone number in international form: `+`, country code and number; spaces,
     /// dashes, dots and parentheses between digits are dropped.
     pub fn phone(text: &str) -> Result<Contact, ContactError> {
-        let bad = || {
-            ContactError(format!(
-                "{text:?} is not a phone number in international form such as +31 6 1234 5678"
-            ))
-        };
+        let bad = || ContactError::NotPhone(text.to_owned());
         let rest = text.trim().strip_prefix('+').ok_or_else(bad)?;
         let mut digits = String::from("+");
         for c in rest.chars() {
@@ -94,22 +134,24 @@ impl Contact {
 
     /// An e-mail address `local@domain.tld` (stored lowercased in the domain).
     pub fn email(text: &str) -> Result<Contact, ContactError> {
-        let bad = |why: &str| ContactError(format!("{text:?} is not an e-mail address: {why}"));
+        let bad = |why| ContactError::NotEmail(text.to_owned(), why);
         let text = text.trim();
         if text.len() > MAX_EMAIL {
-            return Err(bad("too long"));
+            return Err(bad(EmailProblem::TooLong));
         }
-        let (local, domain) = text.split_once('@').ok_or_else(|| bad("no @"))?;
+        let (local, domain) = text
+            .split_once('@')
+            .ok_or_else(|| bad(EmailProblem::NoAt))?;
         let safe = |c: char| {
             c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '%' | '=' | '~')
         };
         if local.is_empty() || !local.chars().all(safe) {
-            return Err(bad("unusual characters before the @"));
+            return Err(bad(EmailProblem::LocalPart));
         }
         // The delivery script may hand the address to mail(1) or sendmail as an
         // argument: one that starts with '-' would be read as an option.
         if local.starts_with('-') {
-            return Err(bad("it starts with '-'"));
+            return Err(bad(EmailProblem::LeadingDash));
         }
         let labels_ok = domain.split('.').count() >= 2
             && domain.split('.').all(|l| {
@@ -118,7 +160,7 @@ impl Contact {
                     && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
         if !labels_ok {
-            return Err(bad("the domain must be a name such as example.org"));
+            return Err(bad(EmailProblem::Domain));
         }
         Ok(Contact {
             channel: Channel::Email,
@@ -134,7 +176,7 @@ impl Contact {
             Channel::Email => Contact::email(address)?,
         };
         if c.address != address {
-            return Err(ContactError(format!("{address:?} is not normalized")));
+            return Err(ContactError::NotNormalized(address.to_owned()));
         }
         Ok(c)
     }
@@ -144,15 +186,16 @@ impl Contact {
     pub fn masked(&self) -> String {
         match self.channel {
             Channel::Sms => {
-                let n = self.address.len();
+                // By characters, not bytes: masking never splits a character.
+                let chars: Vec<char> = self.address.chars().collect();
+                let n = chars.len();
                 let keep_start = 3.min(n);
                 let keep_end = 2.min(n - keep_start);
-                format!(
-                    "{}{}{}",
-                    &self.address[..keep_start],
-                    "*".repeat(n - keep_start - keep_end),
-                    &self.address[n - keep_end..]
-                )
+                chars[..keep_start]
+                    .iter()
+                    .chain(std::iter::repeat_n(&'*', n - keep_start - keep_end))
+                    .chain(&chars[n - keep_end..])
+                    .collect()
             }
             Channel::Email => {
                 let (local, domain) = self.address.split_once('@').unwrap_or(("", ""));
@@ -182,8 +225,13 @@ mod tests {
             "+0612345678",
             "+31\n6",
             "+31 6 $(id)",
+            "+31 6 1234 567٨",
         ] {
-            assert!(Contact::phone(bad).is_err(), "{bad:?}");
+            assert_eq!(
+                Contact::phone(bad),
+                Err(ContactError::NotPhone(bad.to_owned())),
+                "{bad:?}"
+            );
         }
     }
 
@@ -192,31 +240,72 @@ mod tests {
         let c = Contact::email("Alice.B+mfa@Example.ORG").unwrap();
         assert_eq!(c.address, "Alice.B+mfa@example.org");
         assert_eq!(c.masked(), "A***@example.org");
-        for bad in [
-            "alice",
-            "alice@",
-            "@example.org",
-            "alice@localhost",
-            "alice@example..org",
-            "a lice@example.org",
-            "alice@exa mple.org",
-            "\"x\"@example.org",
-            "alice@example.org\nBcc: eve@example.org",
-            "a;b@example.org",
-            "a`id`@example.org",
-            "-oProxyCommand=x@example.org",
-            "-f@example.org",
+        use EmailProblem::*;
+        for (bad, why) in [
+            ("alice", NoAt),
+            ("alice@", Domain),
+            ("@example.org", LocalPart),
+            ("alice@localhost", Domain),
+            ("alice@example..org", Domain),
+            ("a lice@example.org", LocalPart),
+            ("alice@exa mple.org", Domain),
+            ("\"x\"@example.org", LocalPart),
+            ("alice@example.org\nBcc: eve@example.org", Domain),
+            ("a;b@example.org", LocalPart),
+            ("a`id`@example.org", LocalPart),
+            ("-oProxyCommand=x@example.org", LeadingDash),
+            ("-f@example.org", LeadingDash),
+            ("jörg@example.org", LocalPart),
+            ("jorg@exämple.org", Domain),
         ] {
-            assert!(Contact::email(bad).is_err(), "{bad:?}");
+            assert_eq!(
+                Contact::email(bad),
+                Err(ContactError::NotEmail(bad.to_owned(), why)),
+                "{bad:?}"
+            );
         }
-        assert!(Contact::email(&format!("{}@example.org", "a".repeat(250))).is_err());
+        let long = format!("{}@example.org", "a".repeat(250));
+        assert_eq!(
+            Contact::email(&long),
+            Err(ContactError::NotEmail(long.clone(), TooLong))
+        );
+    }
+
+    #[test]
+    fn masking_counts_characters_not_bytes() {
+        // Validation admits only ASCII, but masking must not rely on it: a
+        // multi-byte character at a cut point would otherwise panic.
+        let c = Contact {
+            channel: Channel::Sms,
+            address: "+٣١٦١٢٣٤٥٦٧٨".to_owned(),
+            verified: None,
+        };
+        assert_eq!(c.masked(), "+٣١*******٧٨");
+        let c = Contact {
+            channel: Channel::Email,
+            address: "édith@example.org".to_owned(),
+            verified: None,
+        };
+        assert_eq!(c.masked(), "é***@example.org");
+        let short = Contact {
+            channel: Channel::Sms,
+            address: "+é".to_owned(),
+            verified: None,
+        };
+        assert_eq!(short.masked(), "+é");
     }
 
     #[test]
     fn stored_contacts_must_be_normalized() {
         assert!(Contact::parse(Channel::Sms, "+31612345678").is_ok());
-        assert!(Contact::parse(Channel::Sms, "+31 6 12345678").is_err());
-        assert!(Contact::parse(Channel::Email, "a@Example.org").is_err());
+        assert_eq!(
+            Contact::parse(Channel::Sms, "+31 6 12345678"),
+            Err(ContactError::NotNormalized("+31 6 12345678".into()))
+        );
+        assert_eq!(
+            Contact::parse(Channel::Email, "a@Example.org"),
+            Err(ContactError::NotNormalized("a@Example.org".into()))
+        );
         assert!(Contact::parse(Channel::Email, "a@example.org").is_ok());
     }
 }

@@ -110,7 +110,9 @@ mod tests {
             ),
             (Err(Error::Conversation), V::ConversationError),
             (
-                Err(Error::Random(crate::random::RandomError("x".into()))),
+                Err(Error::Random(crate::random::RandomError::Os(
+                    getrandom::Error::UNSUPPORTED,
+                ))),
                 V::SystemError,
             ),
         ];

@@ -17,13 +17,16 @@
 )]
 
 pub mod accounts;
+pub mod activation;
 pub mod answer;
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod contact;
+pub mod date;
 pub mod error;
 pub mod fido2;
+pub mod host;
 pub mod i18n;
 pub mod import;
 pub mod locality;
@@ -33,7 +36,9 @@ pub mod policy;
 pub mod qr;
 pub mod random;
 pub mod recovery;
+pub mod salted_hash;
 pub mod secure_fs;
+pub mod sent_code;
 pub mod store;
 #[cfg(test)]
 mod test_support;

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use zeroize::Zeroizing;
 
 use crate::totp::{Algorithm, Params, Secret, SecretError};
@@ -59,36 +60,30 @@ impl fmt::Display for UriError {
 
 impl std::error::Error for UriError {}
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 fn decode(s: &str) -> Result<String, UriError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(UriError::Encoding)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| UriError::Encoding)?;
-            let v = u8::from_str_radix(hex, 16).map_err(|_| UriError::Encoding)?;
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
+    // percent-encoding passes a malformed escape through as text; we refuse it.
+    let malformed = s.match_indices('%').any(|(i, _)| {
+        !s.get(i + 1..i + 3)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if malformed {
+        return Err(UriError::Encoding);
     }
-    String::from_utf8(out).map_err(|_| UriError::Encoding)
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(String::from)
+        .map_err(|_| UriError::Encoding)
 }
 
 impl OtpAuth {
@@ -313,6 +308,14 @@ mod tests {
             ),
             (
                 "otpauth://totp/a%ff?secret=JBSWY3DPEHPK3PXP",
+                UriError::Encoding,
+            ),
+            (
+                "otpauth://totp/a%zz?secret=JBSWY3DPEHPK3PXP",
+                UriError::Encoding,
+            ),
+            (
+                "otpauth://totp/a%4?secret=JBSWY3DPEHPK3PXP",
                 UriError::Encoding,
             ),
             (

@@ -6,12 +6,18 @@
 use std::fmt;
 
 /// The RNG could not deliver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RandomError(pub String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RandomError {
+    /// getrandom(2) failed (no entropy source, or a seccomp filter refused it).
+    Os(getrandom::Error),
+}
 
 impl fmt::Display for RandomError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no random bytes from the operating system: {}", self.0)
+        match self {
+            RandomError::Os(e) => write!(f, "no random bytes from the operating system: {e}"),
+        }
     }
 }
 
@@ -29,7 +35,7 @@ pub struct OsRandom;
 
 impl Random for OsRandom {
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), RandomError> {
-        getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))
+        getrandom::fill(buf).map_err(RandomError::Os)
     }
 }
 

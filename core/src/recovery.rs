@@ -8,50 +8,102 @@
 //! of Crockford base32), so an offline search costs 2^80 hashes whatever the hash;
 //! a deliberately slow KDF would only slow down every login.
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::random::{Random, RandomError};
+use crate::salted_hash::{Digest, Salt};
 
 /// Crockford's base32: no I, L, O or U, so codes survive handwriting.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// Symbols per code (5 bits each: 80 bits).
 pub const CODE_LEN: usize = 16;
-const SALT_BYTES: usize = 16;
 
-/// The stored, hashed form of a set of recovery codes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The stored, hashed form of a set of recovery codes: one salt for the set, the
+/// digest of each unused code, no digest twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hashed {
-    /// Hex salt shared by the set.
-    pub salt: String,
-    /// Hex SHA-256 of each unused code.
-    pub hashes: Vec<String>,
+    salt: Salt,
+    hashes: Vec<Digest>,
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+impl Hashed {
+    /// A stored set. A digest that appears twice (it would make one code count
+    /// twice) is refused: `Err` with the index of the second one.
+    pub fn from_parts(salt: Salt, hashes: Vec<Digest>) -> Result<Hashed, usize> {
+        let mut set = Hashed {
+            salt,
+            hashes: Vec::with_capacity(hashes.len()),
+        };
+        for (i, h) in hashes.into_iter().enumerate() {
+            if !set.insert(h) {
+                return Err(i);
+            }
+        }
+        Ok(set)
     }
-    out
-}
 
-pub(crate) fn new_salt(rng: &mut dyn Random) -> Result<String, RandomError> {
-    let mut salt = [0u8; SALT_BYTES];
-    rng.fill(&mut salt)?;
-    Ok(hex(&salt))
-}
+    fn empty(salt: Salt) -> Hashed {
+        Hashed {
+            salt,
+            hashes: Vec::new(),
+        }
+    }
 
-pub(crate) fn digest(salt: &str, normalized: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update(b":");
-    h.update(normalized.as_bytes());
-    hex(&h.finalize())
+    fn insert(&mut self, h: Digest) -> bool {
+        let new = !self.hashes.contains(&h);
+        if new {
+            self.hashes.push(h);
+        }
+        new
+    }
+
+    pub fn salt(&self) -> &Salt {
+        &self.salt
+    }
+
+    /// The digests of the unused codes.
+    pub fn hashes(&self) -> &[Digest] {
+        &self.hashes
+    }
+
+    /// How many codes are unused.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether every code is used.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// The index of the unused code matching `normalized`. Every stored digest is
+    /// compared, in constant time, whether or not an earlier one matched.
+    pub fn find(&self, normalized: &str) -> Option<usize> {
+        let h = self.salt.digest(normalized);
+        let mut found = None;
+        for (i, stored) in self.hashes.iter().enumerate() {
+            if stored.ct_matches(&h) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// Uses up the code matching `normalized`: whether there was one.
+    pub fn consume(&mut self, normalized: &str) -> bool {
+        match self.find(normalized) {
+            Some(i) => {
+                self.hashes.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets every code (the set stays, used up).
+    pub fn clear(&mut self) {
+        self.hashes.clear();
+    }
 }
 
 /// Shows a normalized code in groups of four: `abcd-efgh-jkmn-pqrs`.
@@ -72,21 +124,17 @@ pub fn hash_imported<'a>(
     codes: impl IntoIterator<Item = &'a str>,
     rng: &mut dyn Random,
 ) -> Result<(Hashed, Vec<&'a str>), RandomError> {
-    let salt = new_salt(rng)?;
-    let mut hashes = Vec::new();
+    let mut set = Hashed::empty(Salt::new(rng)?);
     let mut refused = Vec::new();
     for code in codes {
         match normalize(code) {
             Some(n) => {
-                let h = digest(&salt, &n);
-                if !hashes.contains(&h) {
-                    hashes.push(h);
-                }
+                set.insert(set.salt.digest(&n));
             }
             None => refused.push(code),
         }
     }
-    Ok((Hashed { salt, hashes }, refused))
+    Ok((set, refused))
 }
 
 /// Generates `count` fresh codes: the codes to show once, and what to store.
@@ -94,9 +142,8 @@ pub fn generate(
     count: usize,
     rng: &mut dyn Random,
 ) -> Result<(Vec<Zeroizing<String>>, Hashed), RandomError> {
-    let salt = new_salt(rng)?;
+    let mut set = Hashed::empty(Salt::new(rng)?);
     let mut shown = Vec::with_capacity(count);
-    let mut hashes = Vec::with_capacity(count);
     while shown.len() < count {
         let mut raw = Zeroizing::new([0u8; CODE_LEN]);
         rng.fill(raw.as_mut())?;
@@ -105,15 +152,12 @@ pub fn generate(
                 .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
                 .collect(),
         );
-        let h = digest(&salt, &code);
         // A duplicate (probability 2^-80) would make one code count twice.
-        if hashes.contains(&h) {
-            continue;
+        if set.insert(set.salt.digest(&code)) {
+            shown.push(display(&code));
         }
-        hashes.push(h);
-        shown.push(display(&code));
     }
-    Ok((shown, Hashed { salt, hashes }))
+    Ok((shown, set))
 }
 
 /// Length of google-authenticator's scratch codes, which import keeps as they are.
@@ -143,19 +187,6 @@ pub fn normalize(input: &str) -> Option<Zeroizing<String>> {
     (out.len() == CODE_LEN).then_some(out)
 }
 
-/// The index of the unused code matching `normalized`. Every stored hash is compared,
-/// in constant time, whether or not an earlier one matched.
-pub fn find(set: &Hashed, normalized: &str) -> Option<usize> {
-    let h = digest(&set.salt, normalized);
-    let mut found = None;
-    for (i, stored) in set.hashes.iter().enumerate() {
-        if bool::from(stored.as_bytes().ct_eq(h.as_bytes())) {
-            found = Some(i);
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,16 +196,16 @@ mod tests {
     fn generated_codes_verify_once_each_and_are_not_stored_in_clear() {
         let (codes, mut set) = generate(10, &mut OsRandom).unwrap();
         assert_eq!(codes.len(), 10);
-        assert_eq!(set.hashes.len(), 10);
+        assert_eq!(set.len(), 10);
         for code in &codes {
             assert_eq!(code.len(), CODE_LEN + 3);
             let n = normalize(code).unwrap();
-            assert!(!set.hashes.iter().any(|h| h.contains(n.as_str())));
-            let i = find(&set, &n).expect("a fresh code is found");
-            set.hashes.remove(i);
-            assert_eq!(find(&set, &n), None, "used codes are gone");
+            assert!(!set.hashes().iter().any(|h| h.to_hex().contains(n.as_str())));
+            assert!(set.consume(&n), "a fresh code is found");
+            assert_eq!(set.find(&n), None, "used codes are gone");
+            assert!(!set.consume(&n));
         }
-        assert!(set.hashes.is_empty());
+        assert!(set.is_empty());
     }
 
     #[test]
@@ -211,11 +242,10 @@ mod tests {
         let (mut set, refused) =
             hash_imported(["12345678", "87654321", "12345678", "1234"], &mut OsRandom).unwrap();
         assert_eq!(refused, ["1234"]);
-        assert_eq!(set.hashes.len(), 2, "duplicates are stored once");
-        let i = find(&set, &normalize("87654321").unwrap()).unwrap();
-        set.hashes.remove(i);
-        assert_eq!(find(&set, &normalize("87654321").unwrap()), None);
-        assert!(find(&set, &normalize("12345678").unwrap()).is_some());
+        assert_eq!(set.len(), 2, "duplicates are stored once");
+        assert!(set.consume(&normalize("87654321").unwrap()));
+        assert_eq!(set.find(&normalize("87654321").unwrap()), None);
+        assert!(set.find(&normalize("12345678").unwrap()).is_some());
         assert_eq!(normalize("1234567"), None);
         assert_eq!(normalize("123456789"), None);
     }
@@ -224,11 +254,12 @@ mod tests {
     fn the_salt_matters() {
         let (codes, set) = generate(1, &mut OsRandom).unwrap();
         let n = normalize(&codes[0]).unwrap();
-        let other = Hashed {
-            salt: "00".into(),
-            hashes: set.hashes.clone(),
-        };
-        assert_eq!(find(&other, &n), None);
+        let other =
+            Hashed::from_parts(Salt::new(&mut OsRandom).unwrap(), set.hashes().to_vec()).unwrap();
+        assert_eq!(other.find(&n), None);
+        assert_eq!(set.find(&n), Some(0));
+        let twice = vec![set.hashes()[0].clone(), set.hashes()[0].clone()];
+        assert_eq!(Hashed::from_parts(set.salt().clone(), twice), Err(1));
     }
 
     struct Fixed(u8);

@@ -53,3 +53,48 @@ impl Drop for Scratch {
 pub(crate) fn owned_by_me(rule: Trust) -> Trust {
     rule.owned_by(effective_uid().unwrap())
 }
+
+/// Answers prompts from a script and remembers what it was asked.
+pub(crate) struct Script {
+    pub(crate) answers: Vec<Result<Vec<u8>, ()>>,
+    pub(crate) asked: Vec<String>,
+}
+
+impl Script {
+    pub(crate) fn answering(answer: &str) -> Script {
+        Script::bytes(answer.as_bytes())
+    }
+
+    /// Answers the prompts with `answers`, in turn.
+    pub(crate) fn lines(answers: &[&str]) -> Script {
+        Script {
+            answers: answers.iter().map(|a| Ok(a.as_bytes().to_vec())).collect(),
+            asked: vec![],
+        }
+    }
+
+    pub(crate) fn bytes(answer: &[u8]) -> Script {
+        Script {
+            answers: vec![Ok(answer.to_vec())],
+            asked: vec![],
+        }
+    }
+}
+
+impl crate::auth::Prompter for Script {
+    fn ask_hidden(
+        &mut self,
+        prompt: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::error::Error> {
+        self.asked.push(prompt.to_owned());
+        match self.answers.remove(0) {
+            Ok(a) => Ok(zeroize::Zeroizing::new(a)),
+            Err(()) => Err(crate::error::Error::Conversation),
+        }
+    }
+
+    fn info(&mut self, text: &str) -> Result<(), crate::error::Error> {
+        self.asked.push(format!("INFO {text}"));
+        Ok(())
+    }
+}

@@ -148,6 +148,15 @@ impl Secret {
         Ok(Secret(bytes))
     }
 
+    /// A fresh key of [`GENERATED_SECRET_BYTES`] from `rng`.
+    pub fn generate(
+        rng: &mut dyn crate::random::Random,
+    ) -> Result<Secret, crate::random::RandomError> {
+        let mut bytes = Zeroizing::new(vec![0u8; GENERATED_SECRET_BYTES]);
+        rng.fill(&mut bytes)?;
+        Ok(Secret(bytes))
+    }
+
     /// Parses base32 as apps and `google-authenticator` show it: case-insensitive,
     /// spaces and `-` between groups allowed, `=` padding optional.
     pub fn from_base32(text: &str) -> Result<Secret, SecretError> {

@@ -71,3 +71,36 @@ pub fn decode_png_qr(path: &Path) -> String {
     let (w, h) = (info.width as usize, info.height as usize);
     decode_qr(w, h, |x, y| buf[y * info.line_size + x])
 }
+
+/// Decodes the QR code of an SVG as mfa-token writes it (qrcode's renderer): a
+/// white ground and one path of `M{x} {y}h{w}v{h}H{x}V{y}` squares, rasterized here.
+pub fn decode_svg_qr(svg: &str) -> String {
+    let view_box = svg
+        .split("viewBox=\"0 0 ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .expect("an SVG with a viewBox");
+    let side: usize = view_box.parse().unwrap();
+    let d = svg
+        .split("fill=\"#000\" d=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a black path");
+    let mut dark = vec![false; side * side];
+    for square in d.split('M').skip(1) {
+        let n: Vec<usize> = square
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let [x, y, w, h, ..] = n[..] else {
+            panic!("unexpected path segment {square:?}")
+        };
+        for row in y..y + h {
+            for col in x..x + w {
+                dark[row * side + col] = true;
+            }
+        }
+    }
+    decode_qr(side, side, |x, y| if dark[y * side + x] { 0 } else { 255 })
+}

@@ -35,7 +35,7 @@ fn given_64_concurrent_logins_with_one_code_then_exactly_one_succeeds() {
     let record = sb.record("alice").expect("the record still parses");
     assert_eq!(record.state.failures, 63);
     assert_eq!(
-        record.recovery.unwrap().hashed.hashes.len(),
+        record.recovery.unwrap().hashed.len(),
         3,
         "nothing else changed"
     );
@@ -109,7 +109,7 @@ fn cli_writes_racing_logins_lose_nothing() {
     );
     let record = sb.record(&u.name).unwrap();
     assert_eq!(
-        record.recovery.unwrap().hashed.hashes.len(),
+        record.recovery.unwrap().hashed.len(),
         10,
         "exactly the 30 used codes are gone"
     );
@@ -132,7 +132,7 @@ fn cli_writes_racing_logins_lose_nothing() {
         .count();
     let record = sb.record(&u.name).unwrap();
     assert_eq!(
-        record.recovery.unwrap().hashed.hashes.len(),
+        record.recovery.unwrap().hashed.len(),
         10,
         "the new set is whole"
     );
@@ -202,7 +202,7 @@ fn sigkill_at_random_points_never_corrupts_or_blocks() {
             .unwrap_or_else(|| panic!("round {round}: the record vanished"));
         assert!(record.totp.is_some(), "round {round}: enrollment lost");
         assert_eq!(
-            record.recovery.as_ref().unwrap().hashed.hashes.len(),
+            record.recovery.as_ref().unwrap().hashed.len(),
             5,
             "round {round}"
         );

@@ -266,9 +266,8 @@ fn png_and_svg_files_carry_the_same_uri_and_are_private() {
         assert_eq!((meta.uid(), meta.gid()), (0, 0), "root's, like the CLI");
     }
     let svg_text = std::fs::read_to_string(&svg).unwrap();
-    assert!(
-        svg_text.starts_with("<?xml") && svg_text.contains("<svg") && svg_text.contains("h1v1h-1z")
-    );
+    assert!(svg_text.starts_with("<?xml") && svg_text.contains("<svg"));
+    assert_eq!(pam_mfa_e2e::qr::decode_svg_qr(&svg_text), uri);
     // Only JSON on stdout: it parses as one object with the fields scripts need.
     assert!(json.trim_start().starts_with('{') && json.trim_end().ends_with('}'));
     let c = oathtool_at(secret, &["--totp=sha256", "-d", "8", "-s", "60s"], now());
@@ -313,16 +312,7 @@ fn re_enrolling_interactively_needs_replace_and_keeps_unused_recovery_codes() {
         rest.contains("daemon still has 10 unused recovery codes"),
         "{rest}"
     );
-    assert_eq!(
-        sb.record(USER)
-            .unwrap()
-            .recovery
-            .unwrap()
-            .hashed
-            .hashes
-            .len(),
-        10
-    );
+    assert_eq!(sb.record(USER).unwrap().recovery.unwrap().hashed.len(), 10);
 }
 
 #[test]

@@ -480,13 +480,7 @@ fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
     assert_eq!(o.code, Some(1), "{o:?}");
     assert!(o.stderr.contains("was not accepted"), "{}", o.stderr);
     assert_eq!(
-        sb.record("alice")
-            .unwrap()
-            .recovery
-            .unwrap()
-            .hashed
-            .hashes
-            .len(),
+        sb.record("alice").unwrap().recovery.unwrap().hashed.len(),
         3
     );
 

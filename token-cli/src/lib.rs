@@ -21,7 +21,7 @@ mod reprovision;
 mod secret_file;
 mod secret_input;
 mod self_service;
-mod time;
+mod terminal;
 
 use std::process::ExitCode;
 

@@ -77,7 +77,7 @@ impl Images {
     /// Writes `m` as a grayscale PNG to the new file `path`.
     pub fn write_png(&mut self, path: &Path, m: &Matrix) -> Result<(), CliError> {
         let err = |e: &dyn std::fmt::Display| CliError::WriteFile(path.to_owned(), e.to_string());
-        let side = m.size * SCALE;
+        let side = m.size() * SCALE;
         let mut pixels = Vec::with_capacity(side * side);
         for y in 0..side {
             for x in 0..side {
@@ -98,11 +98,10 @@ impl Images {
         writer.finish().map_err(|e| err(&e))
     }
 
-    /// Writes `m` as an SVG to the new file `path`: one square per dark module on a
-    /// white ground.
+    /// Writes `m` as an SVG to the new file `path`: black modules on a white ground.
     pub fn write_svg(&mut self, path: &Path, m: &Matrix) -> Result<(), CliError> {
         self.create(path)?
-            .write_all(svg(m).as_bytes())
+            .write_all(m.to_svg(SCALE as u32).as_bytes())
             .map_err(|e| CliError::WriteFile(path.to_owned(), e.to_string()))
     }
 }
@@ -121,23 +120,6 @@ impl Drop for Images {
             }
         }
     }
-}
-
-fn svg(m: &Matrix) -> String {
-    let mut svg = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {n} {n}\" width=\"{w}\" height=\"{w}\" shape-rendering=\"crispEdges\">\n<rect width=\"{n}\" height=\"{n}\" fill=\"#fff\"/>\n<path fill=\"#000\" d=\"",
-        n = m.size,
-        w = m.size * SCALE
-    );
-    for y in 0..m.size {
-        for x in 0..m.size {
-            if m.is_dark(x, y) {
-                svg.push_str(&format!("M{x} {y}h1v1h-1z"));
-            }
-        }
-    }
-    svg.push_str("\"/>\n</svg>\n");
-    svg
 }
 
 #[cfg(test)]

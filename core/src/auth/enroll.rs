@@ -12,20 +12,20 @@
 //! password before (`requisite`), as this step tells a caller that the account has
 //! no second factor yet.
 
+use zeroize::Zeroizing;
+
+use crate::activation;
 use crate::audit::{Event, Journey};
 use crate::error::{Error, Outcome};
 use crate::i18n::{self, Msg};
 use crate::otpauth::OtpAuth;
 use crate::qr::{Background, Matrix};
-use crate::recovery;
+use crate::recovery::{self, Hashed};
 use crate::store::{Change, RecoveryCodes, State, Store, TotpEnrollment};
-use crate::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
+use crate::totp::{Params, Secret};
 use crate::username::UserName;
 
 use super::Env;
-
-/// Codes a user may type before enrollment at login gives up.
-pub(super) const TRIES: u32 = 3;
 
 /// Why `user` may not enroll at login now; `None` if they may. `key_only`: the
 /// service accepts only a security key, which an app enrolled here is not.
@@ -91,102 +91,95 @@ pub(super) fn journey(
         return Ok(Outcome::Failure);
     }
 
-    let mut bytes = vec![0u8; GENERATED_SECRET_BYTES];
-    env.rng.fill(&mut bytes).map_err(Error::Random)?;
-    let secret = Secret::from_bytes(bytes)
-        .map_err(|e| Error::Random(crate::random::RandomError(e.to_string())))?;
+    let secret = Secret::generate(env.rng).map_err(Error::Random)?;
     let params = Params {
         algorithm: cfg.totp.algorithm,
         digits: cfg.totp.digits,
         period: cfg.totp.period,
     };
-    let issuer = cfg
-        .totp
-        .issuer
-        .clone()
-        .or_else(|| Some(env.session.host.replace(':', "-")))
-        .filter(|i| !i.is_empty());
     let uri = OtpAuth {
-        issuer,
+        issuer: activation::issuer(cfg.totp.issuer.as_deref(), env.session.host),
         account: user.as_str().to_owned(),
         secret: secret.clone(),
         params,
     }
     .to_uri();
-    let qr: Option<String> = Matrix::encode(uri.as_bytes())
-        .ok()
-        .map(|m| m.to_text(Background::Dark).join("\n"));
+    let qr = Matrix::encode(uri.as_bytes()).ok();
     let p = &mut *env.prompter;
-    match &qr {
-        Some(qr) => {
-            p.info(i18n::text(lang, Msg::EnrollScan))?;
-            p.info(qr)?;
-        }
-        None => p.info(i18n::text(lang, Msg::EnrollNoQr))?,
-    }
-    p.info(&i18n::format(
-        lang,
-        Msg::EnrollManualKey,
-        &[&secret.to_base32_grouped().as_str()],
-    ))?;
-    p.info(&i18n::format(lang, Msg::EnrollConfirm, &[&params.digits]))?;
-
-    let mut step = None;
-    for left in (0..TRIES).rev() {
-        let answer = match env
-            .prompter
-            .ask_hidden(i18n::text(lang, Msg::ConfirmPrompt))
-        {
-            Ok(a) => a,
-            Err(e) => {
-                // A client that shows text but cannot answer (sudo -S fed from a
-                // pipe): say why, if it can still show an error.
-                let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
-                env.audit.log(&Event::EnrollRefused {
-                    user,
-                    journey,
-                    reason: "the application's conversation ended before a code was typed"
-                        .to_owned(),
-                });
-                return Err(e);
-            }
-        };
-        env.now = (env.clock)();
-        let typed = crate::answer::normalize(&answer).unwrap_or_default();
-        if let totp::Check::Accepted { step: s } =
-            totp::check(&secret, params, &typed, env.now, cfg.totp.window, None)
-        {
-            step = Some(s);
-            break;
-        }
-        if left > 0 {
-            env.prompter
-                .info(&i18n::format(lang, Msg::ConfirmRetry, &[&left]))?;
-        }
-    }
+    activation::show_key(p, lang, &secret, qr.as_ref().map(|m| (m, Background::Dark)))?;
+    let confirmed = activation::confirm(p, lang, &secret, params, cfg.totp.window, env.clock);
+    let step = confirmed.inspect_err(|_| {
+        // A client that shows text but cannot answer (sudo -S fed from a pipe):
+        // say why, if it can still show an error.
+        let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
+        env.audit.log(&Event::EnrollRefused {
+            user,
+            journey,
+            reason: "the application's conversation ended before a code was typed".to_owned(),
+        });
+    })?;
     let Some(step) = step else {
         let failed = match journey {
             Journey::AtLogin => Msg::LoginEnrollFailed,
             Journey::SelfService => Msg::SelfEnrollFailed,
         };
-        let _ = env.prompter.error(&i18n::format(lang, failed, &[&TRIES]));
+        let _ = env
+            .prompter
+            .error(&i18n::format(lang, failed, &[&activation::TRIES]));
         env.audit.log(&Event::EnrollAbandoned {
             user,
             journey,
-            tries: TRIES,
+            tries: activation::TRIES,
         });
         return Ok(Outcome::Failure);
     };
 
     let (codes, hashed) =
         recovery::generate(usize::from(cfg.recovery.codes), env.rng).map_err(Error::Random)?;
-    let now = env.now;
+    let now = env.tick();
     let enrollment = TotpEnrollment {
         secret,
         params,
         created: now,
         last_step: Some(step),
     };
+    let saved = save(store, user, env, enrollment, hashed, mode)?;
+    if !saved {
+        env.audit.log(&Event::EnrollRefused {
+            user,
+            journey,
+            reason: "a factor was enrolled by another process meanwhile".to_owned(),
+        });
+        return Ok(Outcome::Failure);
+    }
+    env.audit.log(&Event::Enrolled {
+        user,
+        journey,
+        replaced: mode == Mode::Replace,
+        recovery_codes: codes.len(),
+    });
+    show_codes(env, user, journey, &codes);
+    if journey == Journey::AtLogin {
+        env.audit.log(&Event::Success {
+            user,
+            factor: crate::audit::Factor::Totp,
+        });
+    }
+    Ok(crate::error::Outcome::Success)
+}
+
+/// The locked write: the app (with the confirming code's step, against replay),
+/// its recovery codes and a fresh login state. `false`: someone else enrolled a
+/// factor meanwhile and this is [`Mode::First`], so nothing was written.
+fn save(
+    store: &impl Store,
+    user: &UserName,
+    env: &mut Env<'_>,
+    enrollment: TotpEnrollment,
+    hashed: Hashed,
+    mode: Mode,
+) -> Result<bool, Error> {
+    let now = enrollment.created;
     let saved = store
         .update(user, |current| {
             let mut record = current.unwrap_or_default();
@@ -205,71 +198,30 @@ pub(super) fn journey(
             };
             (Change::Write(record), true)
         })
-        .inspect_err(|error| {
-            env.audit.log(&Event::Store {
-                user: Some(user),
-                error,
-            })
-        })?;
-    if !saved {
-        env.audit.log(&Event::EnrollRefused {
-            user,
-            journey,
-            reason: "a factor was enrolled by another process meanwhile".to_owned(),
-        });
-        return Ok(Outcome::Failure);
-    }
-    env.audit.log(&Event::Enrolled {
-        user,
-        journey,
-        replaced: mode == Mode::Replace,
-        recovery_codes: codes.len(),
+        .inspect_err(|error| env.store_failed(user, error))?;
+    Ok(saved)
+}
+
+/// The recovery codes and the last words. Saved already: a client that fails now
+/// still logs in with its app (logged); the admin, or the user with a code, can
+/// make new recovery codes. At login the codes go before a prompt, because some
+/// applications (sshd's keyboard-interactive) show information only together with
+/// the next question; mfa-token shows them at once.
+fn show_codes(env: &mut Env<'_>, user: &UserName, journey: Journey, codes: &[Zeroizing<String>]) {
+    let lang = env.lang;
+    let p = &mut *env.prompter;
+    let shown = activation::show_recovery(p, lang, codes).and_then(|()| match journey {
+        Journey::AtLogin => p
+            .info(i18n::text(lang, Msg::LoginEnrollDone))
+            .and_then(|()| {
+                p.ask_hidden(i18n::text(lang, Msg::LoginEnrollContinue))
+                    .map(drop)
+            }),
+        Journey::SelfService => p.info(&i18n::format(lang, Msg::SelfEnrollDone, &[user])),
     });
-    let list = code_list(&codes);
-    // Saved already: a client that fails now still logs in with its app; the admin
-    // (or the user, with a code) can make new recovery codes. At login the codes go
-    // before a prompt, because some applications (sshd's keyboard-interactive) show
-    // information only together with the next question; mfa-token shows them at
-    // once.
-    let shown = env
-        .prompter
-        .info(i18n::text(lang, Msg::EnrollRecovery))
-        .and_then(|()| env.prompter.info(&list))
-        .and_then(|()| match journey {
-            Journey::AtLogin => env
-                .prompter
-                .info(i18n::text(lang, Msg::LoginEnrollDone))
-                .and_then(|()| {
-                    env.prompter
-                        .ask_hidden(i18n::text(lang, Msg::LoginEnrollContinue))
-                        .map(drop)
-                }),
-            Journey::SelfService => {
-                env.prompter
-                    .info(&i18n::format(lang, Msg::SelfEnrollDone, &[user]))
-            }
-        });
     if shown.is_err() {
         env.audit.log(&Event::Conversation {
             user: user.as_str().as_bytes(),
         });
     }
-    if journey == Journey::AtLogin {
-        env.audit.log(&Event::Success {
-            user,
-            factor: crate::audit::Factor::Totp,
-        });
-    }
-    Ok(crate::error::Outcome::Success)
-}
-
-/// Recovery codes as shown to the user: one per line, indented; wiped on drop.
-pub(super) fn code_list(codes: &[zeroize::Zeroizing<String>]) -> zeroize::Zeroizing<String> {
-    zeroize::Zeroizing::new(
-        codes
-            .iter()
-            .map(|c| format!("   {}", c.as_str()))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
 }

@@ -34,39 +34,16 @@ pub(super) fn attempt(
         });
         return Ok(None);
     };
-    // Credentials made for different relying parties (imported ones keep theirs)
-    // need one request each.
-    let mut rp_ids: Vec<&str> = vec![];
-    for k in &record.keys {
-        if !rp_ids.contains(&k.rp_id.as_str()) {
-            rp_ids.push(&k.rp_id);
-        }
-    }
-    for rp_id in rp_ids {
-        let creds: Vec<KeyCredential> = record
-            .keys
-            .iter()
-            .filter(|k| k.rp_id == rp_id)
-            .cloned()
-            .collect();
+    for creds in by_relying_party(&record.keys) {
         let force_uv = cfg.fido2.require_user_verification;
         let uv = force_uv
             || creds
                 .iter()
                 .any(|c| c.user_verification == UserVerification::Required);
         let pin = if creds.iter().any(|c| c.pin) {
-            let answer = env
-                .prompter
-                .ask_hidden(i18n::text(env.lang, Msg::KeyPinPrompt))?;
-            match String::from_utf8(answer.to_vec()) {
-                Ok(p) if !p.is_empty() => Some(Zeroizing::new(p)),
-                _ => {
-                    env.audit.log(&Event::KeyUnavailable {
-                        user,
-                        reason: "no PIN given".into(),
-                    });
-                    return Ok(None);
-                }
+            match ask_pin(user, env)? {
+                Some(pin) => Some(pin),
+                None => return Ok(None),
             }
         } else {
             None
@@ -75,7 +52,7 @@ pub(super) fn attempt(
         let mut challenge = [0u8; 32];
         env.rng.fill(&mut challenge).map_err(Error::Random)?;
         let request = GetAssertion {
-            rp_id,
+            rp_id: &creds[0].rp_id,
             challenge,
             allow: creds.iter().map(|c| c.credential_id.clone()).collect(),
             pin,
@@ -93,38 +70,79 @@ pub(super) fn attempt(
                 return Ok(None);
             }
         };
-        let now = env.now;
-        let verdict = match verify::verify_assertion(&creds, &challenge, &assertion, force_uv) {
-            Ok(v) => {
-                let (id, name) = (&creds[v.index].credential_id, &creds[v.index].name);
-                store.update(user, |current| {
-                    commit(cfg, current, id, name, v.sign_count, now)
-                })
-            }
-            Err(rejection) => {
-                env.audit.log(&Event::KeyRejected {
-                    user,
-                    reason: &rejection,
-                });
-                store.update(user, |current| match current {
-                    Some(r) => fail(cfg, r, Failure::KeyRejected, now),
-                    None => (Change::Keep, Verdict::Unenrolled),
-                })
-            }
-        }
-        .inspect_err(|error| {
-            env.audit.log(&Event::Store {
-                user: Some(user),
-                error,
-            })
-        })?;
-        return Ok(Some(verdict));
+        let checked = verify::verify_assertion(&creds, &challenge, &assertion, force_uv);
+        return settle(store, user, &creds, checked, env).map(Some);
     }
     env.audit.log(&Event::KeyUnavailable {
         user,
         reason: DeviceError::NoCredentials.to_string(),
     });
     Ok(None)
+}
+
+/// The credentials grouped by relying party, in registration order: credentials
+/// made for different relying parties (imported ones keep theirs) need one request
+/// each. No group is empty.
+fn by_relying_party(keys: &[KeyCredential]) -> Vec<Vec<KeyCredential>> {
+    let mut groups: Vec<Vec<KeyCredential>> = vec![];
+    for k in keys {
+        match groups.iter_mut().find(|g| g[0].rp_id == k.rp_id) {
+            Some(group) => group.push(k.clone()),
+            None => groups.push(vec![k.clone()]),
+        }
+    }
+    groups
+}
+
+/// Asks for the key's PIN. `None` (logged): no PIN given, so no key step.
+fn ask_pin(user: &UserName, env: &mut Env<'_>) -> Result<Option<Zeroizing<String>>, Error> {
+    let answer = env
+        .prompter
+        .ask_hidden(i18n::text(env.lang, Msg::KeyPinPrompt))?;
+    match String::from_utf8(answer.to_vec()) {
+        Ok(p) if !p.is_empty() => Ok(Some(Zeroizing::new(p))),
+        _ => {
+            env.audit.log(&Event::KeyUnavailable {
+                user,
+                reason: "no PIN given".into(),
+            });
+            Ok(None)
+        }
+    }
+}
+
+/// Stores what a key's answer means: a verified assertion is committed, a
+/// rejected one counts as a failure. The time is read now, after the touch, not
+/// when the login began.
+fn settle(
+    store: &impl Store,
+    user: &UserName,
+    creds: &[KeyCredential],
+    checked: Result<verify::Verified, verify::Rejection>,
+    env: &mut Env<'_>,
+) -> Result<Verdict, Error> {
+    let cfg = env.cfg;
+    let now = env.tick();
+    match checked {
+        Ok(v) => {
+            let (id, name) = (&creds[v.index].credential_id, &creds[v.index].name);
+            store.update(user, |current| {
+                commit(cfg, current, id, name, v.sign_count, now)
+            })
+        }
+        Err(rejection) => {
+            env.audit.log(&Event::KeyRejected {
+                user,
+                reason: &rejection,
+            });
+            store.update(user, |current| match current {
+                Some(r) => fail(cfg, r, Failure::KeyRejected, now),
+                None => (Change::Keep, Verdict::Unenrolled),
+            })
+        }
+    }
+    .inspect_err(|error| env.store_failed(user, error))
+    .map_err(Error::from)
 }
 
 /// The locked part of a verified assertion.

@@ -173,7 +173,7 @@ pub fn new_recovery(
     }
     let (codes, hashed) =
         recovery::generate(usize::from(env.cfg.recovery.codes), env.rng).map_err(Error::Random)?;
-    let now = env.now;
+    let now = env.tick();
     let saved = store
         .update(user, |current| match current.filter(Record::has_factor) {
             Some(mut record) => {
@@ -186,12 +186,7 @@ pub fn new_recovery(
             // Removed by root meanwhile: nothing to renew.
             None => (Change::Keep, false),
         })
-        .inspect_err(|error| {
-            env.audit.log(&Event::Store {
-                user: Some(user),
-                error,
-            })
-        })?;
+        .inspect_err(|error| env.store_failed(user, error))?;
     if !saved {
         return Ok(Ended::Refused(i18n::format(
             lang,
@@ -203,7 +198,7 @@ pub fn new_recovery(
         user,
         codes: codes.len(),
     });
-    let list = enroll::code_list(&codes);
+    let list = crate::activation::code_list(&codes);
     let shown = env
         .prompter
         .info(&i18n::format(lang, Msg::RecoveryIntro, &[user]))
@@ -238,7 +233,7 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
                 .map(|s| s.saturating_mul(u64::from(t.params.period))),
         }),
         recovery: record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
-            unused: r.hashed.hashes.len(),
+            unused: r.hashed.len(),
             created: r.created,
         }),
         keys: record
@@ -307,12 +302,7 @@ fn logged<T>(
     user: &UserName,
     result: Result<T, crate::store::StoreError>,
 ) -> Result<T, Error> {
-    Ok(result.inspect_err(|error| {
-        env.audit.log(&Event::Store {
-            user: Some(user),
-            error,
-        })
-    })?)
+    Ok(result.inspect_err(|error| env.store_failed(user, error))?)
 }
 
 fn enrolled(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<bool, Error> {

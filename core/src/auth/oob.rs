@@ -8,8 +8,9 @@
 use crate::audit::Event;
 use crate::error::Error;
 use crate::i18n::{self, Msg};
-use crate::oob::{self, Delivery};
+use crate::oob::Delivery;
 use crate::policy;
+use crate::sent_code;
 use crate::store::{Change, Store};
 use crate::username::UserName;
 
@@ -42,37 +43,9 @@ pub(super) fn send(
 ) -> Result<(), Error> {
     let cfg = env.cfg;
     let lang = env.lang;
-    let now = env.now;
+    let now = env.tick();
     let plan = if enrolled {
-        let rng = &mut *env.rng;
-        store
-            .update(user, |current| {
-                let Some(mut record) = current.filter(|r| r.has_factor()) else {
-                    return (Change::Keep, Plan::NoContact);
-                };
-                let Some(contact) = record.contact.clone() else {
-                    return (Change::Keep, Plan::NoContact);
-                };
-                if policy::locked_until(&record.state, now).is_some() {
-                    return (Change::Keep, Plan::Locked);
-                }
-                if let Err(at) = oob::allow_send(&mut record.oob, &cfg.oob, now) {
-                    return (Change::Keep, Plan::RateLimited(at));
-                }
-                match oob::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, rng) {
-                    Ok((code, pending)) => {
-                        record.oob.pending = Some(pending);
-                        (Change::Write(record), Plan::Send { contact, code })
-                    }
-                    Err(e) => (Change::Keep, Plan::NoRandom(e)),
-                }
-            })
-            .inspect_err(|error| {
-                env.audit.log(&Event::Store {
-                    user: Some(user),
-                    error,
-                })
-            })?
+        reserve(store, user, now, env)?
     } else {
         Plan::NoContact
     };
@@ -104,36 +77,79 @@ pub(super) fn send(
             ),
         ),
         Plan::NoRandom(e) => Err(Error::Random(e)),
-        Plan::Send { contact, code } => {
-            let delivery = Delivery {
-                user: user.as_str(),
-                contact: &contact,
-                code: &code,
-                lifetime: cfg.oob.lifetime_seconds,
-                lang,
-                host: env.session.host,
-            };
-            match env.courier.send(&delivery) {
-                Ok(()) => {
-                    env.audit.log(&Event::OobSent {
-                        user,
-                        channel: contact.channel,
-                        to: contact.masked(),
-                    });
-                    env.prompter.info(&i18n::format(
-                        lang,
-                        Msg::OobSent,
-                        &[&contact.masked(), &cfg.oob.lifetime_seconds.div_ceil(60)],
-                    ))
-                }
-                Err(e) => {
-                    env.audit.log(&Event::OobFailed {
-                        user,
-                        error: e.to_string(),
-                    });
-                    env.prompter.info(i18n::text(lang, Msg::OobNotSent))
-                }
+        Plan::Send { contact, code } => deliver(user, &contact, &code, env),
+    }
+}
+
+/// The locked part: checks lockout and rate limit, makes the code and records its
+/// hash and the send, all before anything leaves the machine.
+fn reserve(
+    store: &impl Store,
+    user: &UserName,
+    now: u64,
+    env: &mut Env<'_>,
+) -> Result<Plan, Error> {
+    let cfg = env.cfg;
+    let rng = &mut *env.rng;
+    let plan = store.update(user, |current| {
+        let Some(mut record) = current.filter(|r| r.has_factor()) else {
+            return (Change::Keep, Plan::NoContact);
+        };
+        let Some(contact) = record.contact.clone() else {
+            return (Change::Keep, Plan::NoContact);
+        };
+        if policy::locked_until(&record.state, now).is_some() {
+            return (Change::Keep, Plan::Locked);
+        }
+        if let Err(at) = sent_code::allow_send(&mut record.oob, &cfg.oob, now) {
+            return (Change::Keep, Plan::RateLimited(at));
+        }
+        match sent_code::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, rng) {
+            Ok((code, pending)) => {
+                record.oob.pending = Some(pending);
+                (Change::Write(record), Plan::Send { contact, code })
             }
+            Err(e) => (Change::Keep, Plan::NoRandom(e)),
+        }
+    });
+    Ok(plan.inspect_err(|error| env.store_failed(user, error))?)
+}
+
+/// Hands the code to the courier, outside the lock, and tells the user.
+fn deliver(
+    user: &UserName,
+    contact: &crate::contact::Contact,
+    code: &str,
+    env: &mut Env<'_>,
+) -> Result<(), Error> {
+    let (cfg, lang) = (env.cfg, env.lang);
+    let delivery = Delivery {
+        user: user.as_str(),
+        contact,
+        code,
+        lifetime: cfg.oob.lifetime_seconds,
+        lang,
+        host: env.session.host,
+    };
+    match env.courier.send(&delivery) {
+        Ok(()) => {
+            env.audit.log(&Event::OobSent {
+                user,
+                channel: contact.channel,
+                to: contact.masked(),
+            });
+            env.prompter.info(&i18n::format(
+                lang,
+                Msg::OobSent,
+                &[&contact.masked(), &cfg.oob.lifetime_seconds.div_ceil(60)],
+            ))
+        }
+        Err(e) => {
+            env.audit.log(&Event::OobFailed {
+                user,
+                error: e.to_string(),
+            });
+            env.prompter.info(i18n::text(lang, Msg::OobNotSent))
         }
     }
 }

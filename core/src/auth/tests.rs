@@ -4,52 +4,11 @@ use crate::audit::Level;
 use crate::random::OsRandom;
 use crate::store::memory::MemoryStore;
 use crate::store::{RecoveryCodes, TotpEnrollment};
+use crate::test_support::Script;
 use crate::totp::{Params, Secret};
 use std::path::Path;
 
 const NOW: u64 = 1_700_000_015;
-
-/// Answers prompts from a script and remembers what it was asked.
-struct Script {
-    answers: Vec<Result<Vec<u8>, ()>>,
-    asked: Vec<String>,
-}
-
-impl Script {
-    fn answering(answer: &str) -> Script {
-        Script::bytes(answer.as_bytes())
-    }
-
-    /// Answers the prompts with `answers`, in turn.
-    fn lines(answers: &[&str]) -> Script {
-        Script {
-            answers: answers.iter().map(|a| Ok(a.as_bytes().to_vec())).collect(),
-            asked: vec![],
-        }
-    }
-
-    fn bytes(answer: &[u8]) -> Script {
-        Script {
-            answers: vec![Ok(answer.to_vec())],
-            asked: vec![],
-        }
-    }
-}
-
-impl Prompter for Script {
-    fn ask_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.asked.push(prompt.to_owned());
-        match self.answers.remove(0) {
-            Ok(a) => Ok(Zeroizing::new(a)),
-            Err(()) => Err(Error::Conversation),
-        }
-    }
-
-    fn info(&mut self, text: &str) -> Result<(), Error> {
-        self.asked.push(format!("INFO {text}"));
-        Ok(())
-    }
-}
 
 /// A user database that ignores case (as sssd with `case_sensitive = false`,
 /// winbind, AD-backed LDAP do): every name is an account, spelled in lower case,
@@ -269,14 +228,7 @@ fn given_a_recovery_code_then_success_once() {
         "user=alice: second factor accepted (recovery code, 2 left)"
     );
     assert_eq!(
-        store
-            .get("alice")
-            .unwrap()
-            .recovery
-            .unwrap()
-            .hashed
-            .hashes
-            .len(),
+        store.get("alice").unwrap().recovery.unwrap().hashed.len(),
         2
     );
     assert_eq!(
@@ -322,14 +274,7 @@ fn given_n_failures_then_locked_even_for_the_right_code_until_it_expires() {
     );
     // Nothing was consumed while locked.
     assert_eq!(
-        store
-            .get("alice")
-            .unwrap()
-            .recovery
-            .unwrap()
-            .hashed
-            .hashes
-            .len(),
+        store.get("alice").unwrap().recovery.unwrap().hashed.len(),
         3
     );
     assert_eq!(store.get("alice").unwrap().totp.unwrap().last_step, None);
@@ -666,6 +611,70 @@ mod keys {
             assert_ne!(seen[0].1, seen[1].1);
             assert_eq!(seen[0].0, RP);
         }
+    }
+
+    /// A key the user takes `seconds` to touch, on a clock that moves meanwhile.
+    struct Slow {
+        key: Rc<RefCell<SoftKey>>,
+        clock: Rc<std::cell::Cell<u64>>,
+        seconds: u64,
+    }
+
+    impl crate::fido2::Authenticator for Slow {
+        fn info(&mut self) -> Result<KeyInfo, DeviceError> {
+            self.key.borrow_mut().info()
+        }
+        fn make_credential(&mut self, r: &MakeCredential<'_>) -> Result<Attestation, DeviceError> {
+            self.key.borrow_mut().make_credential(r)
+        }
+        fn get_assertion(&mut self, r: &GetAssertion<'_>) -> Result<Assertion, DeviceError> {
+            self.clock.set(self.clock.get() + self.seconds);
+            self.key.borrow_mut().get_assertion(r)
+        }
+    }
+
+    struct SlowPort(Rc<RefCell<SoftKey>>, Rc<std::cell::Cell<u64>>);
+
+    impl KeyPort for SlowPort {
+        fn open(&mut self) -> Option<Box<dyn crate::fido2::Authenticator>> {
+            Some(Box::new(Slow {
+                key: self.0.clone(),
+                clock: self.1.clone(),
+                seconds: 30,
+            }))
+        }
+    }
+
+    #[test]
+    fn the_time_of_a_key_login_is_read_after_the_touch() {
+        let (store, key) = alice_with_key(Algorithm::Es256);
+        let clock = Rc::new(std::cell::Cell::new(NOW));
+        let mut port = SlowPort(key, clock.clone());
+        let (cfg, mut script, mut audit) = (cfg(), Script::lines(&[]), Recorder::default());
+        let read = clock.clone();
+        let mut env = Env {
+            cfg: &cfg,
+            lang: Lang::En,
+            now: NOW,
+            clock: &move || read.get(),
+            session: Session::default(),
+            prompter: &mut script,
+            keys: &mut port,
+            rng: &mut OsRandom,
+            audit: &mut audit,
+            accounts: &Directory,
+            courier: &mut crate::oob::NoCourier,
+        };
+        assert_eq!(
+            authenticate(&store, b"alice", &mut env).unwrap(),
+            Outcome::Success
+        );
+        assert_eq!(env.now, NOW + 30);
+        assert_eq!(
+            store.get("alice").unwrap().state.last_success,
+            Some(NOW + 30),
+            "the success is stored at the time of the touch, not of the login's start"
+        );
     }
 
     #[test]

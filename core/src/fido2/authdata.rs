@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::cose::PublicKey;
+use super::cose::{KeyError, PublicKey};
 
 const UP: u8 = 0x01;
 const UV: u8 = 0x04;
@@ -31,11 +31,33 @@ pub struct AuthData {
 
 /// Why authenticator data was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthDataError(pub &'static str);
+#[non_exhaustive]
+pub enum AuthDataError {
+    /// A part ends before its declared length.
+    Truncated,
+    /// The attested credential id is empty.
+    EmptyCredentialId,
+    /// The attested public key is not one CBOR item.
+    InvalidCoseKey,
+    /// The attested public key is CBOR but not a key we accept.
+    UnsupportedCoseKey(KeyError),
+    /// The extensions are not one CBOR item.
+    InvalidExtensions,
+    /// Bytes after the declared parts.
+    TrailingBytes,
+}
 
 impl fmt::Display for AuthDataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "authenticator data: {}", self.0)
+        f.write_str("authenticator data: ")?;
+        match self {
+            AuthDataError::Truncated => f.write_str("truncated"),
+            AuthDataError::EmptyCredentialId => f.write_str("empty credential id"),
+            AuthDataError::InvalidCoseKey => f.write_str("invalid COSE key"),
+            AuthDataError::UnsupportedCoseKey(e) => write!(f, "unsupported COSE key: {e}"),
+            AuthDataError::InvalidExtensions => f.write_str("invalid extensions"),
+            AuthDataError::TrailingBytes => f.write_str("trailing bytes"),
+        }
     }
 }
 
@@ -43,7 +65,7 @@ impl std::error::Error for AuthDataError {}
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], AuthDataError> {
     if data.len() < n {
-        return Err(AuthDataError("truncated"));
+        return Err(AuthDataError::Truncated);
     }
     let (head, tail) = data.split_at(n);
     *data = tail;
@@ -57,7 +79,7 @@ impl AuthData {
         rp_id_hash.copy_from_slice(take(&mut rest, 32)?);
         let flags = *take(&mut rest, 1)?
             .first()
-            .ok_or(AuthDataError("truncated"))?;
+            .ok_or(AuthDataError::Truncated)?;
         let mut counter = [0u8; 4];
         counter.copy_from_slice(take(&mut rest, 4)?);
         let attested = if flags & AT != 0 {
@@ -67,17 +89,17 @@ impl AuthData {
             let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
             let credential_id = take(&mut rest, len)?.to_vec();
             if credential_id.is_empty() {
-                return Err(AuthDataError("empty credential id"));
+                return Err(AuthDataError::EmptyCredentialId);
             }
             // The COSE key is one CBOR item; read it and see how much it used.
             let mut cursor = std::io::Cursor::new(rest);
             let value: ciborium::value::Value = ciborium::de::from_reader(&mut cursor)
-                .map_err(|_| AuthDataError("invalid COSE key"))?;
-            let used = usize::try_from(cursor.position())
-                .map_err(|_| AuthDataError("invalid COSE key"))?;
+                .map_err(|_| AuthDataError::InvalidCoseKey)?;
+            let used =
+                usize::try_from(cursor.position()).map_err(|_| AuthDataError::InvalidCoseKey)?;
             take(&mut rest, used)?;
             let public_key =
-                PublicKey::from_cose(&value).map_err(|_| AuthDataError("unsupported COSE key"))?;
+                PublicKey::from_cose(&value).map_err(AuthDataError::UnsupportedCoseKey)?;
             Some(Attested {
                 aaguid,
                 credential_id,
@@ -89,13 +111,13 @@ impl AuthData {
         if flags & ED != 0 {
             let mut cursor = std::io::Cursor::new(rest);
             let _: ciborium::value::Value = ciborium::de::from_reader(&mut cursor)
-                .map_err(|_| AuthDataError("invalid extensions"))?;
-            let used = usize::try_from(cursor.position())
-                .map_err(|_| AuthDataError("invalid extensions"))?;
+                .map_err(|_| AuthDataError::InvalidExtensions)?;
+            let used =
+                usize::try_from(cursor.position()).map_err(|_| AuthDataError::InvalidExtensions)?;
             take(&mut rest, used)?;
         }
         if !rest.is_empty() {
-            return Err(AuthDataError("trailing bytes"));
+            return Err(AuthDataError::TrailingBytes);
         }
         Ok(AuthData {
             rp_id_hash,
@@ -138,16 +160,30 @@ mod tests {
     fn truncated_or_padded_data_is_refused() {
         let good = plain(0x01, 1);
         for n in 0..good.len() {
-            assert!(AuthData::parse(&good[..n]).is_err(), "{n}");
+            assert_eq!(
+                AuthData::parse(&good[..n]),
+                Err(AuthDataError::Truncated),
+                "{n}"
+            );
         }
         let mut long = good.clone();
         long.push(0);
-        assert_eq!(AuthData::parse(&long), Err(AuthDataError("trailing bytes")));
+        assert_eq!(AuthData::parse(&long), Err(AuthDataError::TrailingBytes));
         // AT set without attested data.
-        assert!(AuthData::parse(&plain(0x41, 1)).is_err());
+        assert_eq!(
+            AuthData::parse(&plain(0x41, 1)),
+            Err(AuthDataError::Truncated)
+        );
+        // An attested credential with an empty id.
+        let mut empty_id = plain(0x41, 1);
+        empty_id.extend_from_slice(&[0; 18]);
+        assert_eq!(
+            AuthData::parse(&empty_id),
+            Err(AuthDataError::EmptyCredentialId)
+        );
         // ED set with garbage.
         let mut ed = plain(0x81, 1);
         ed.push(0xff);
-        assert!(AuthData::parse(&ed).is_err());
+        assert_eq!(AuthData::parse(&ed), Err(AuthDataError::InvalidExtensions));
     }
 }

@@ -32,6 +32,14 @@ impl Algorithm {
             Algorithm::EdDsa => "eddsa",
         }
     }
+
+    /// The curve, as people name it in messages.
+    fn curve(self) -> &'static str {
+        match self {
+            Algorithm::Es256 => "P-256",
+            Algorithm::EdDsa => "Ed25519",
+        }
+    }
 }
 
 /// A credential's public key.
@@ -45,19 +53,46 @@ pub enum PublicKey {
 
 /// Why a key was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError(pub String);
+#[non_exhaustive]
+pub enum KeyError {
+    /// The COSE key is not a CBOR map.
+    NotAMap,
+    /// A parameter the key needs is missing: `kty`, `alg` or a coordinate.
+    Missing(&'static str),
+    /// A key type and algorithm we do not verify (RS256 and others).
+    Unsupported { kty: i128, alg: i128 },
+    /// A COSE coordinate of the wrong length (P-256 and Ed25519 use 32 bytes).
+    Coordinate { alg: Algorithm, len: usize },
+    /// Raw or stored key bytes of the wrong length for their algorithm.
+    Length { alg: Algorithm, len: usize },
+    /// Stored text that is not `<alg>:<base64>`.
+    NotText,
+    /// Stored text naming an algorithm we do not know.
+    UnknownAlgorithm(String),
+    /// Stored text whose key part is not base64.
+    NotBase64,
+}
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            KeyError::NotAMap => f.write_str("COSE key is not a map"),
+            KeyError::Missing(what) => write!(f, "COSE key without {what}"),
+            KeyError::Unsupported { kty, alg } => {
+                write!(f, "unsupported COSE key (kty {kty}, alg {alg})")
+            }
+            KeyError::Coordinate { alg, len } => {
+                write!(f, "{} coordinate of {len} bytes, not 32", alg.curve())
+            }
+            KeyError::Length { alg, len } => write!(f, "{} key of {len} bytes", alg.curve()),
+            KeyError::NotText => f.write_str("key is not <alg>:<base64>"),
+            KeyError::UnknownAlgorithm(a) => write!(f, "unknown key algorithm {a:?}"),
+            KeyError::NotBase64 => f.write_str("key is not base64"),
+        }
     }
 }
 
 impl std::error::Error for KeyError {}
-
-fn err(s: &str) -> KeyError {
-    KeyError(s.to_owned())
-}
 
 fn int(v: &Value) -> Option<i128> {
     v.as_integer().map(i128::from)
@@ -81,29 +116,28 @@ impl PublicKey {
 
     /// From a decoded COSE_Key map.
     pub fn from_cose(value: &Value) -> Result<PublicKey, KeyError> {
-        let map = value.as_map().ok_or_else(|| err("COSE key is not a map"))?;
+        let map = value.as_map().ok_or(KeyError::NotAMap)?;
         let get = |label: i128| {
             map.iter()
                 .find(|(k, _)| int(k) == Some(label))
                 .map(|(_, v)| v)
         };
-        let kty = get(1)
-            .and_then(int)
-            .ok_or_else(|| err("COSE key without kty"))?;
-        let alg = get(3)
-            .and_then(int)
-            .ok_or_else(|| err("COSE key without alg"))?;
+        let kty = get(1).and_then(int).ok_or(KeyError::Missing("kty"))?;
+        let alg = get(3).and_then(int).ok_or(KeyError::Missing("alg"))?;
         let crv = get(-1).and_then(int);
         let bytes = |label| {
             get(label)
                 .and_then(Value::as_bytes)
-                .ok_or_else(|| err("COSE key coordinate missing"))
+                .ok_or(KeyError::Missing("a coordinate"))
         };
         match (kty, alg, crv) {
             (2, -7, Some(1)) => {
                 let (x, y) = (bytes(-2)?, bytes(-3)?);
-                if x.len() != 32 || y.len() != 32 {
-                    return Err(err("P-256 coordinates are not 32 bytes"));
+                if let Some(bad) = [x, y].into_iter().find(|c| c.len() != 32) {
+                    return Err(KeyError::Coordinate {
+                        alg: Algorithm::Es256,
+                        len: bad.len(),
+                    });
                 }
                 let mut p = [0u8; 65];
                 p[0] = 4;
@@ -113,15 +147,13 @@ impl PublicKey {
             }
             (1, -8, Some(6)) => {
                 let x = bytes(-2)?;
-                let k: [u8; 32] = x
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| err("Ed25519 key is not 32 bytes"))?;
+                let k: [u8; 32] = x.as_slice().try_into().map_err(|_| KeyError::Coordinate {
+                    alg: Algorithm::EdDsa,
+                    len: x.len(),
+                })?;
                 Ok(PublicKey::EdDsa(k))
             }
-            _ => Err(KeyError(format!(
-                "unsupported COSE key (kty {kty}, alg {alg})"
-            ))),
+            _ => Err(KeyError::Unsupported { kty, alg }),
         }
     }
 
@@ -137,14 +169,18 @@ impl PublicKey {
                         p[0] = 4;
                         p[1..].copy_from_slice(raw);
                     }
-                    n => return Err(KeyError(format!("P-256 key of {n} bytes"))),
+                    len => return Err(KeyError::Length { alg, len }),
                 }
                 Ok(PublicKey::Es256(p))
             }
-            Algorithm::EdDsa => raw
-                .try_into()
-                .map(PublicKey::EdDsa)
-                .map_err(|_| KeyError(format!("Ed25519 key of {} bytes", raw.len()))),
+            Algorithm::EdDsa => {
+                raw.try_into()
+                    .map(PublicKey::EdDsa)
+                    .map_err(|_| KeyError::Length {
+                        alg,
+                        len: raw.len(),
+                    })
+            }
         }
     }
 
@@ -159,17 +195,18 @@ impl PublicKey {
 
     /// Parses [`PublicKey::to_text`].
     pub fn from_text(text: &str) -> Result<PublicKey, KeyError> {
-        let (alg, b64) = text
-            .split_once(':')
-            .ok_or_else(|| err("key is not <alg>:<base64>"))?;
+        let (alg, b64) = text.split_once(':').ok_or(KeyError::NotText)?;
         let alg = match alg {
             "es256" => Algorithm::Es256,
             "eddsa" => Algorithm::EdDsa,
-            other => return Err(KeyError(format!("unknown key algorithm {other:?}"))),
+            other => return Err(KeyError::UnknownAlgorithm(other.to_owned())),
         };
-        let raw = STANDARD.decode(b64).map_err(|_| err("key is not base64"))?;
+        let raw = STANDARD.decode(b64).map_err(|_| KeyError::NotBase64)?;
         if alg == Algorithm::Es256 && raw.len() != 65 {
-            return Err(err("stored P-256 key is not 65 bytes"));
+            return Err(KeyError::Length {
+                alg,
+                len: raw.len(),
+            });
         }
         PublicKey::from_raw(alg, &raw)
     }
@@ -243,7 +280,10 @@ mod tests {
             (1, Value::Integer(3.into())),
             (3, Value::Integer((-257).into())),
         ]);
-        assert!(PublicKey::from_cose(&rs256).is_err());
+        assert_eq!(
+            PublicKey::from_cose(&rs256),
+            Err(KeyError::Unsupported { kty: 3, alg: -257 })
+        );
         let short = cose_map(vec![
             (1, Value::Integer(2.into())),
             (3, Value::Integer((-7).into())),
@@ -251,10 +291,34 @@ mod tests {
             (-2, Value::Bytes(vec![1; 31])),
             (-3, Value::Bytes(vec![2; 32])),
         ]);
-        assert!(PublicKey::from_cose(&short).is_err());
-        assert!(PublicKey::from_cose(&Value::Integer(1.into())).is_err());
-        assert!(PublicKey::from_text("rs256:AAAA").is_err());
-        assert!(PublicKey::from_text("es256:AAAA").is_err());
+        assert_eq!(
+            PublicKey::from_cose(&short),
+            Err(KeyError::Coordinate {
+                alg: Algorithm::Es256,
+                len: 31
+            })
+        );
+        assert_eq!(
+            PublicKey::from_cose(&Value::Integer(1.into())),
+            Err(KeyError::NotAMap)
+        );
+        assert_eq!(
+            PublicKey::from_cose(&cose_map(vec![(1, Value::Integer(2.into()))])),
+            Err(KeyError::Missing("alg"))
+        );
+        assert_eq!(
+            PublicKey::from_text("rs256:AAAA"),
+            Err(KeyError::UnknownAlgorithm("rs256".into()))
+        );
+        assert_eq!(
+            PublicKey::from_text("es256:AAAA"),
+            Err(KeyError::Length {
+                alg: Algorithm::Es256,
+                len: 3
+            })
+        );
+        assert_eq!(PublicKey::from_text("es256"), Err(KeyError::NotText));
+        assert_eq!(PublicKey::from_text("es256:!"), Err(KeyError::NotBase64));
     }
 
     #[test]
@@ -266,8 +330,20 @@ mod tests {
             PublicKey::from_raw(Algorithm::Es256, &without).unwrap(),
             with
         );
-        assert!(PublicKey::from_raw(Algorithm::Es256, &[5; 65]).is_err());
-        assert!(PublicKey::from_raw(Algorithm::EdDsa, &[0; 31]).is_err());
+        assert_eq!(
+            PublicKey::from_raw(Algorithm::Es256, &[5; 65]),
+            Err(KeyError::Length {
+                alg: Algorithm::Es256,
+                len: 65
+            })
+        );
+        assert_eq!(
+            PublicKey::from_raw(Algorithm::EdDsa, &[0; 31]),
+            Err(KeyError::Length {
+                alg: Algorithm::EdDsa,
+                len: 31
+            })
+        );
     }
 
     #[test]

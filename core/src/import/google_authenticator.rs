@@ -261,7 +261,7 @@ pub fn convert(
         let (hashed, _) =
             recovery::hash_imported(file.scratch_codes.iter().map(|c| c.as_str()), rng)
                 .map_err(ImportError::Random)?;
-        notes.push(Note::Scratch(hashed.hashes.len()));
+        notes.push(Note::Scratch(hashed.len()));
         Some(RecoveryCodes {
             hashed,
             created: now,
@@ -329,7 +329,7 @@ mod tests {
         let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
         assert_eq!(i.totp.params, Params::DEFAULT);
         assert_eq!(i.totp.last_step, Some(56_666_667));
-        assert_eq!(i.recovery.as_ref().unwrap().hashed.hashes.len(), 2);
+        assert_eq!(i.recovery.as_ref().unwrap().hashed.len(), 2);
         assert_eq!(
             i.notes,
             [

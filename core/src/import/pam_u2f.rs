@@ -46,10 +46,7 @@ fn decode_key(text: &str, alg: Algorithm) -> Result<PublicKey, String> {
     let is_hex =
         alg == Algorithm::Es256 && text.len() == 130 && text.bytes().all(|b| b.is_ascii_hexdigit());
     let raw = if is_hex {
-        (0..text.len() / 2)
-            .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or(""), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| "public key is not hex".to_owned())?
+        hex::decode(text).map_err(|_| "public key is not hex".to_owned())?
     } else {
         STANDARD
             .decode(text)
@@ -162,7 +159,7 @@ mod tests {
     fn the_old_format_with_a_hex_key() {
         let mut point = vec![4u8];
         point.extend_from_slice(&[0xab; 64]);
-        let hex: String = point.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&point);
         let text = format!(
             "# comment\n\nbob:{},{hex}\n",
             cose::id_to_text(b"old-handle")

@@ -1,14 +1,9 @@
-//! Out-of-band one-time codes: the SMS or e-mail fallback.
+//! Delivery of out-of-band one-time codes (the SMS or e-mail fallback): running
+//! the configured command. The code's state in the record is in `sent_code`.
 //!
-//! Invariant: a sent code exists in plaintext only in the delivery command's standard
-//! input and in the user's hands; the record keeps a salted SHA-256 of it with its
-//! expiry, and the locked update that accepts it removes it, so it works once. The
-//! record also keeps the times of recent sends, so the rate limit holds across
-//! processes. The code never reaches argv, the environment or the log.
-//!
-//! A code has only 6 to 10 digits, so its hash would fall to an offline search;
-//! that is acceptable because the store is root-only and the code dies within
-//! `oob.lifetime_seconds` anyway.
+//! Invariant: a code reaches the delivery command only on its standard input, never
+//! argv, the environment or the log; the command runs with a clean environment, as
+//! `oob.run_as`, and is killed with its process group after the timeout.
 
 mod spawn;
 
@@ -18,95 +13,12 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::config::OobConfig;
 use crate::contact::Contact;
 use crate::i18n::{self, Lang, Msg};
-use crate::random::{Random, RandomError};
-use crate::recovery;
 use crate::secure_fs::{self, Trust};
-
-/// A code that was sent and not used yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    /// Hex salt.
-    pub salt: String,
-    /// Hex SHA-256 of `salt:code`.
-    pub hash: String,
-    /// Unix time after which the code is refused.
-    pub expires: u64,
-}
-
-/// What a record keeps about out-of-band codes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OobState {
-    pub pending: Option<Pending>,
-    /// Unix times of the sends inside the rate-limit window.
-    pub sends: Vec<u64>,
-}
-
-/// A fresh code of `digits` digits, uniformly drawn, and its pending form.
-pub fn new_code(
-    digits: u8,
-    lifetime: u32,
-    now: u64,
-    rng: &mut dyn Random,
-) -> Result<(Zeroizing<String>, Pending), RandomError> {
-    let mut code = Zeroizing::new(String::with_capacity(usize::from(digits)));
-    let mut byte = [0u8; 1];
-    while code.len() < usize::from(digits) {
-        rng.fill(&mut byte)?;
-        // 250 = 25 × 10: rejecting the rest keeps every digit equally likely.
-        if byte[0] < 250 {
-            code.push(char::from(b'0' + byte[0] % 10));
-        }
-    }
-    let salt = recovery::new_salt(rng)?;
-    let hash = recovery::digest(&salt, &code);
-    Ok((
-        code,
-        Pending {
-            salt,
-            hash,
-            expires: now.saturating_add(u64::from(lifetime)),
-        },
-    ))
-}
-
-/// Whether `typed` is the pending code and it has not expired. Spaces and dashes
-/// in what was typed are ignored.
-pub fn matches(pending: &Pending, typed: &str, now: u64) -> bool {
-    if now > pending.expires {
-        return false;
-    }
-    let digits: Zeroizing<String> = Zeroizing::new(
-        typed
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect(),
-    );
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let hash = recovery::digest(&pending.salt, &digits);
-    bool::from(hash.as_bytes().ct_eq(pending.hash.as_bytes()))
-}
-
-/// Records a send at `now` if the rate limit allows it; otherwise `Err` with the
-/// unix time when the next send will be allowed. Sends older than the window are
-/// forgotten.
-pub fn allow_send(state: &mut OobState, cfg: &OobConfig, now: u64) -> Result<(), u64> {
-    let since = now.saturating_sub(cfg.per_seconds);
-    state.sends.retain(|&t| t > since && t <= now);
-    if state.sends.len() >= cfg.max_sends as usize {
-        let oldest = state.sends.iter().copied().min().unwrap_or(now);
-        return Err(oldest.saturating_add(cfg.per_seconds));
-    }
-    state.sends.push(now);
-    Ok(())
-}
 
 /// One code to deliver.
 pub struct Delivery<'a> {
@@ -226,18 +138,8 @@ impl Courier for CommandCourier<'_> {
             .ok()
             .flatten()
             .ok_or_else(|| SendError::NoSuchAccount(self.cfg.run_as.clone()))?;
-        // The input goes through an anonymous memory file, not a pipe: a command
-        // that exits without reading cannot make our write raise SIGPIPE in the
-        // application (sshd, sudo) that loaded the module.
         let spawn_error = |e: std::io::Error| SendError::Spawn(path.to_owned(), e);
-        let mut input = std::fs::File::from(
-            nix::sys::memfd::memfd_create(c"pam_mfa-oob", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-                .map_err(|e| spawn_error(e.into()))?,
-        );
-        input
-            .write_all(delivery.input().as_bytes())
-            .and_then(|()| input.rewind())
-            .map_err(spawn_error)?;
+        let input = input_file(delivery).map_err(spawn_error)?;
         // The exit status comes back through a pipe from a watcher process (see
         // spawn.rs), not from waitpid: the application may ignore SIGCHLD.
         let (status_read, status_write) =
@@ -262,30 +164,19 @@ impl Courier for CommandCourier<'_> {
         // the pipe ends when the watcher is done.
         drop((cmd, program, status_write));
         let timeout = Duration::from_secs(u64::from(self.cfg.timeout_seconds));
-        let started = Instant::now();
-        let mut status_pipe = std::fs::File::from(status_read);
-        let mut raw = Vec::with_capacity(4);
-        let mut buf = [0u8; 4];
-        loop {
-            match std::io::Read::read(&mut status_pipe, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if started.elapsed() >= timeout {
-                        spawn::kill_group(child.id());
-                        // Reaped here, or by the application if it ignores SIGCHLD.
-                        let _ = child.wait();
-                        return Err(SendError::Timeout(
-                            path.to_owned(),
-                            self.cfg.timeout_seconds,
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(spawn_error(e)),
+        let raw = match read_status(std::fs::File::from(status_read), timeout) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                spawn::kill_group(child.id());
+                // Reaped here, or by the application if it ignores SIGCHLD.
+                let _ = child.wait();
+                return Err(SendError::Timeout(
+                    path.to_owned(),
+                    self.cfg.timeout_seconds,
+                ));
             }
-        }
+            Err(e) => return Err(spawn_error(e)),
+        };
         // The watcher exits right after writing; reap it (ECHILD where the
         // application ignores SIGCHLD: the kernel reaped it).
         let _ = child.wait();
@@ -300,6 +191,42 @@ impl Courier for CommandCourier<'_> {
         }
         Ok(())
     }
+}
+
+/// The delivery's input in an anonymous memory file, not a pipe: a command that
+/// exits without reading cannot make our write raise SIGPIPE in the application
+/// (sshd, sudo) that loaded the module.
+fn input_file(delivery: &Delivery<'_>) -> std::io::Result<std::fs::File> {
+    let mut input = std::fs::File::from(nix::sys::memfd::memfd_create(
+        c"pam_mfa-oob",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )?);
+    input.write_all(delivery.input().as_bytes())?;
+    input.rewind()?;
+    Ok(input)
+}
+
+/// Reads what the watcher writes to the non-blocking `pipe` (the 4-byte exit
+/// status) until it closes. `None`: it did not close within `timeout`.
+fn read_status(mut pipe: std::fs::File, timeout: Duration) -> std::io::Result<Option<Vec<u8>>> {
+    let started = Instant::now();
+    let mut raw = Vec::with_capacity(4);
+    let mut buf = [0u8; 4];
+    loop {
+        match std::io::Read::read(&mut pipe, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if started.elapsed() >= timeout {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(raw))
 }
 
 #[cfg(test)]

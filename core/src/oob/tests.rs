@@ -1,59 +1,11 @@
 use super::*;
 use crate::config::Config;
-use crate::random::OsRandom;
 use crate::secure_fs::effective_uid;
 use crate::test_support::Scratch;
 use std::path::Path;
 
 fn cfg() -> OobConfig {
     Config::defaults(Path::new("/etc/pam_mfa/config.toml")).oob
-}
-
-#[test]
-fn codes_are_digits_and_work_once_until_they_expire() {
-    let (code, pending) = new_code(8, 300, 1000, &mut OsRandom).unwrap();
-    assert_eq!(code.len(), 8);
-    assert!(code.bytes().all(|b| b.is_ascii_digit()));
-    assert_eq!(pending.expires, 1300);
-    assert!(!pending.hash.contains(code.as_str()));
-    assert!(matches(&pending, &code, 1000));
-    assert!(matches(
-        &pending,
-        &format!(" {}-{} ", &code[..4], &code[4..]),
-        1300
-    ));
-    assert!(!matches(&pending, &code, 1301), "expired");
-    assert!(!matches(&pending, "", 1000));
-    assert!(!matches(&pending, &code[..7], 1000));
-    let other = if code.starts_with('1') { "2" } else { "1" };
-    assert!(!matches(&pending, &format!("{other}{}", &code[1..]), 1000));
-}
-
-#[test]
-fn every_digit_is_drawn() {
-    let mut seen = [0u32; 10];
-    for _ in 0..200 {
-        let (code, _) = new_code(10, 1, 0, &mut OsRandom).unwrap();
-        for b in code.bytes() {
-            seen[usize::from(b - b'0')] += 1;
-        }
-    }
-    // 2000 digits: each of the ten appears about 200 times.
-    assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
-}
-
-#[test]
-fn the_rate_limit_counts_sends_in_the_window() {
-    let mut c = cfg();
-    c.max_sends = 2;
-    c.per_seconds = 100;
-    let mut state = OobState::default();
-    assert_eq!(allow_send(&mut state, &c, 1000), Ok(()));
-    assert_eq!(allow_send(&mut state, &c, 1050), Ok(()));
-    assert_eq!(allow_send(&mut state, &c, 1060), Err(1100));
-    assert_eq!(allow_send(&mut state, &c, 1099), Err(1100));
-    assert_eq!(allow_send(&mut state, &c, 1100), Ok(()));
-    assert_eq!(state.sends, [1050, 1100]);
 }
 
 fn delivery<'a>(contact: &'a Contact) -> Delivery<'a> {

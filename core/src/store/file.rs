@@ -87,7 +87,7 @@ impl FileStore {
         };
         let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Corrupt {
             path: path.clone(),
-            error: super::RecordError("not valid UTF-8".into()),
+            error: super::RecordError::NotUtf8,
         })?;
         Record::from_toml(text)
             .map(Some)

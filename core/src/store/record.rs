@@ -12,8 +12,9 @@ use zeroize::Zeroizing;
 
 use crate::contact::{Channel, Contact};
 use crate::fido2::{cose, KeyCredential, PublicKey, UserVerification};
-use crate::oob::{OobState, Pending};
 use crate::recovery::Hashed;
+use crate::salted_hash::{Digest, Salt, SaltedHash};
+use crate::sent_code::{OobState, Pending};
 use crate::totp::{Algorithm, Params, Secret};
 
 /// The record format this code reads and writes.
@@ -78,20 +79,55 @@ impl Record {
     pub fn is_spent(&self) -> bool {
         self.totp.is_none()
             && self.keys.is_empty()
-            && self
-                .recovery
-                .as_ref()
-                .is_some_and(|r| r.hashed.hashes.is_empty())
+            && self.recovery.as_ref().is_some_and(|r| r.hashed.is_empty())
     }
 }
 
-/// Why record text was refused.
+/// Why record text was refused (or a record could not be written).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordError(pub String);
+#[non_exhaustive]
+pub enum RecordError {
+    /// The file is not UTF-8 text.
+    NotUtf8,
+    /// Not TOML, or not a record's shape: a missing or unknown key, a wrong type
+    /// (the TOML parser's message).
+    Syntax(String),
+    /// A record format version this code does not read.
+    Version(u32),
+    /// A field whose value is invalid: its name (`totp.secret`,
+    /// `keys[0].public_key`) and why.
+    Invalid { field: String, reason: String },
+    /// The pending out-of-band code's salt, hash and expiry are not all present
+    /// or all absent.
+    OobIncomplete,
+    /// The record could not be written as TOML.
+    Serialize(String),
+}
+
+impl RecordError {
+    fn invalid(field: impl Into<String>, reason: impl fmt::Display) -> RecordError {
+        RecordError::Invalid {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
 
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            RecordError::NotUtf8 => f.write_str("not valid UTF-8"),
+            RecordError::Syntax(m) => write!(f, "not a valid record: {m}"),
+            RecordError::Version(v) => write!(
+                f,
+                "record format version {v} (this module reads version {FORMAT_VERSION})"
+            ),
+            RecordError::Invalid { field, reason } => write!(f, "{field}: {reason}"),
+            RecordError::OobIncomplete => {
+                f.write_str("oob: salt (32 hex digits), hash (64) and expires go together")
+            }
+            RecordError::Serialize(m) => write!(f, "cannot serialize record: {m}"),
+        }
     }
 }
 
@@ -184,123 +220,129 @@ struct StateForm {
     last_failure: Option<u64>,
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+// Each section of the file form becomes its typed part, or the reason it cannot.
+
+impl TotpForm {
+    fn parse(self) -> Result<TotpEnrollment, RecordError> {
+        let algorithm = Algorithm::from_name(&self.algorithm).ok_or_else(|| {
+            RecordError::invalid("totp.algorithm", format!("{:?} unknown", self.algorithm))
+        })?;
+        let params = Params {
+            algorithm,
+            digits: self.digits,
+            period: self.period,
+        }
+        .validate()
+        .map_err(|e| RecordError::invalid("totp", e))?;
+        let secret = Secret::from_base32(&self.secret)
+            .map_err(|e| RecordError::invalid("totp.secret", e))?;
+        Ok(TotpEnrollment {
+            secret,
+            params,
+            created: self.created,
+            last_step: self.last_step,
+        })
+    }
+}
+
+impl RecoveryForm {
+    fn parse(self) -> Result<RecoveryCodes, RecordError> {
+        let salt =
+            Salt::from_hex(&self.salt).map_err(|e| RecordError::invalid("recovery.salt", e))?;
+        let hashes = self
+            .hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                Digest::from_hex(h)
+                    .map_err(|e| RecordError::invalid(format!("recovery.hashes[{i}]"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hashed = Hashed::from_parts(salt, hashes)
+            .map_err(|i| RecordError::invalid(format!("recovery.hashes[{i}]"), "appears twice"))?;
+        Ok(RecoveryCodes {
+            hashed,
+            created: self.created,
+        })
+    }
+}
+
+impl KeyForm {
+    /// The `i`th key.
+    fn parse(self, i: usize) -> Result<KeyCredential, RecordError> {
+        let bad = |what: &str, why: &dyn fmt::Display| {
+            RecordError::invalid(format!("keys[{i}].{what}"), why)
+        };
+        Ok(KeyCredential {
+            credential_id: cose::id_from_text(&self.credential_id)
+                .ok_or_else(|| bad("credential_id", &"not base64 of 1 to 1024 bytes"))?,
+            public_key: PublicKey::from_text(&self.public_key)
+                .map_err(|e| bad("public_key", &e))?,
+            user_verification: UserVerification::from_name(&self.user_verification)
+                .ok_or_else(|| bad("user_verification", &"unknown"))?,
+            name: self.name,
+            rp_id: self.rp_id,
+            pin: self.pin,
+            sign_count: self.sign_count,
+            created: self.created,
+        })
+    }
+}
+
+impl ContactForm {
+    fn parse(self) -> Result<Contact, RecordError> {
+        let channel = Channel::from_name(&self.channel).ok_or_else(|| {
+            RecordError::invalid("contact.channel", format!("{:?} unknown", self.channel))
+        })?;
+        let mut contact = Contact::parse(channel, &self.address)
+            .map_err(|e| RecordError::invalid("contact.address", e))?;
+        contact.verified = self.verified;
+        Ok(contact)
+    }
+}
+
+impl OobForm {
+    fn parse(self) -> Result<OobState, RecordError> {
+        let pending = match (self.salt, self.hash, self.expires) {
+            (None, None, None) => None,
+            (Some(salt), Some(hash), Some(expires)) => {
+                let salt =
+                    Salt::from_hex(&salt).map_err(|e| RecordError::invalid("oob.salt", e))?;
+                let digest =
+                    Digest::from_hex(&hash).map_err(|e| RecordError::invalid("oob.hash", e))?;
+                Some(Pending::new(SaltedHash::from_parts(salt, digest), expires))
+            }
+            _ => return Err(RecordError::OobIncomplete),
+        };
+        Ok(OobState {
+            pending,
+            sends: self.sends,
+        })
+    }
 }
 
 impl Record {
     /// Parses the on-disk form.
     pub fn from_toml(text: &str) -> Result<Record, RecordError> {
         let form: FileForm = toml::from_str(text)
-            .map_err(|e| RecordError(format!("not a valid record: {}", e.message().trim_end())))?;
+            .map_err(|e| RecordError::Syntax(e.message().trim_end().to_owned()))?;
         if form.version != FORMAT_VERSION {
-            return Err(RecordError(format!(
-                "record format version {} (this module reads version {FORMAT_VERSION})",
-                form.version
-            )));
+            return Err(RecordError::Version(form.version));
         }
-        let totp = match form.totp {
-            None => None,
-            Some(t) => {
-                let algorithm = Algorithm::from_name(&t.algorithm).ok_or_else(|| {
-                    RecordError(format!("totp.algorithm {:?} unknown", t.algorithm))
-                })?;
-                let params = Params {
-                    algorithm,
-                    digits: t.digits,
-                    period: t.period,
-                }
-                .validate()
-                .map_err(|e| RecordError(format!("totp: {e}")))?;
-                let secret = Secret::from_base32(&t.secret)
-                    .map_err(|e| RecordError(format!("totp.secret: {e}")))?;
-                Some(TotpEnrollment {
-                    secret,
-                    params,
-                    created: t.created,
-                    last_step: t.last_step,
-                })
-            }
-        };
-        let recovery = match form.recovery {
-            None => None,
-            Some(r) => {
-                if !is_hex(&r.salt, 32) {
-                    return Err(RecordError("recovery.salt is not 32 hex digits".into()));
-                }
-                if let Some(bad) = r.hashes.iter().position(|h| !is_hex(h, 64)) {
-                    return Err(RecordError(format!(
-                        "recovery.hashes[{bad}] is not a SHA-256 in hex"
-                    )));
-                }
-                Some(RecoveryCodes {
-                    hashed: Hashed {
-                        salt: r.salt,
-                        hashes: r.hashes,
-                    },
-                    created: r.created,
-                })
-            }
-        };
+        let totp = form.totp.map(TotpForm::parse).transpose()?;
+        let recovery = form.recovery.map(RecoveryForm::parse).transpose()?;
         let keys = form
             .keys
             .into_iter()
             .enumerate()
-            .map(|(i, k)| {
-                let bad = |what: &str| RecordError(format!("keys[{i}].{what} is invalid"));
-                Ok(KeyCredential {
-                    credential_id: cose::id_from_text(&k.credential_id)
-                        .ok_or_else(|| bad("credential_id"))?,
-                    public_key: PublicKey::from_text(&k.public_key)
-                        .map_err(|_| bad("public_key"))?,
-                    user_verification: UserVerification::from_name(&k.user_verification)
-                        .ok_or_else(|| bad("user_verification"))?,
-                    name: k.name,
-                    rp_id: k.rp_id,
-                    pin: k.pin,
-                    sign_count: k.sign_count,
-                    created: k.created,
-                })
-            })
+            .map(|(i, k)| k.parse(i))
             .collect::<Result<Vec<_>, RecordError>>()?;
-        let contact = match form.contact {
-            None => None,
-            Some(c) => {
-                let channel = Channel::from_name(&c.channel).ok_or_else(|| {
-                    RecordError(format!("contact.channel {:?} unknown", c.channel))
-                })?;
-                let mut contact = Contact::parse(channel, &c.address)
-                    .map_err(|e| RecordError(format!("contact.address: {e}")))?;
-                contact.verified = c.verified;
-                Some(contact)
-            }
-        };
-        let oob = match form.oob {
-            None => OobState::default(),
-            Some(o) => {
-                let pending = match (o.salt, o.hash, o.expires) {
-                    (None, None, None) => None,
-                    (Some(salt), Some(hash), Some(expires))
-                        if is_hex(&salt, 32) && is_hex(&hash, 64) =>
-                    {
-                        Some(Pending {
-                            salt,
-                            hash,
-                            expires,
-                        })
-                    }
-                    _ => {
-                        return Err(RecordError(
-                            "oob: salt (32 hex digits), hash (64) and expires go together".into(),
-                        ))
-                    }
-                };
-                OobState {
-                    pending,
-                    sends: o.sends,
-                }
-            }
-        };
+        let contact = form.contact.map(ContactForm::parse).transpose()?;
+        let oob = form
+            .oob
+            .map(OobForm::parse)
+            .transpose()?
+            .unwrap_or_default();
         Ok(Record {
             totp,
             recovery,
@@ -329,8 +371,8 @@ impl Record {
                 last_step: t.last_step,
             }),
             recovery: self.recovery.as_ref().map(|r| RecoveryForm {
-                salt: r.hashed.salt.clone(),
-                hashes: r.hashed.hashes.clone(),
+                salt: r.hashed.salt().to_hex(),
+                hashes: r.hashed.hashes().iter().map(Digest::to_hex).collect(),
                 created: r.created,
             }),
             keys: self
@@ -354,9 +396,13 @@ impl Record {
             }),
             oob: (self.oob != OobState::default()).then(|| OobForm {
                 sends: self.oob.sends.clone(),
-                salt: self.oob.pending.as_ref().map(|p| p.salt.clone()),
-                hash: self.oob.pending.as_ref().map(|p| p.hash.clone()),
-                expires: self.oob.pending.as_ref().map(|p| p.expires),
+                salt: self.oob.pending.as_ref().map(|p| p.hash().salt().to_hex()),
+                hash: self
+                    .oob
+                    .pending
+                    .as_ref()
+                    .map(|p| p.hash().digest().to_hex()),
+                expires: self.oob.pending.as_ref().map(Pending::expires),
             }),
             state: StateForm {
                 failures: self.state.failures,
@@ -367,7 +413,7 @@ impl Record {
         };
         toml::to_string(&form)
             .map(Zeroizing::new)
-            .map_err(|e| RecordError(format!("cannot serialize record: {e}")))
+            .map_err(|e| RecordError::Serialize(e.to_string()))
     }
 }
 
@@ -408,11 +454,13 @@ mod tests {
                 ..Contact::email("alice@example.org").unwrap()
             }),
             oob: OobState {
-                pending: Some(Pending {
-                    salt: "0".repeat(32),
-                    hash: "a".repeat(64),
-                    expires: 1_700_000_300,
-                }),
+                pending: Some(Pending::new(
+                    SaltedHash::from_parts(
+                        Salt::from_hex(&"0".repeat(32)).unwrap(),
+                        Digest::from_hex(&"a".repeat(64)).unwrap(),
+                    ),
+                    1_700_000_300,
+                )),
                 sends: vec![1_700_000_000],
             },
             state: State {
@@ -437,24 +485,71 @@ mod tests {
 
     #[test]
     fn broken_records_are_refused_with_a_reason() {
-        let good = sample().to_toml().unwrap().to_string();
-        let cases: Vec<(String, &str)> = vec![
+        let record = sample();
+        let good = record.to_toml().unwrap().to_string();
+        let hashed = &record.recovery.as_ref().unwrap().hashed;
+        let salt = format!("salt = \"{}\"", hashed.salt().to_hex());
+        let first_hash = hashed.hashes()[0].to_hex();
+        let second_hash = hashed.hashes()[1].to_hex();
+        // Not TOML or not a record's shape: the parser's message names the key.
+        for (text, want) in [
             (String::new(), "missing field `version`"),
-            ("version = 2\n".into(), "format version 2"),
-            (
-                good.replace("algorithm = \"SHA256\"", "algorithm = \"MD5\""),
-                "MD5",
-            ),
-            (good.replace("digits = 8", "digits = 12"), "12 digits"),
-            (good.replace("period = 60", "period = 0"), "period of 0"),
-            (good.replace("JBSWY3DP", "!!!!!!!!"), "totp.secret"),
-            (good.replace("salt = \"", "salt = \"x"), "recovery.salt"),
             (format!("{good}\n[extra]\nx = 1\n"), "unknown field `extra`"),
             (
                 good.replace("failures = 2", "failures = 2\nadmin = true"),
                 "unknown field `admin`",
             ),
-            (good[..good.len() / 2].to_owned(), "not a valid record"),
+            (
+                good.replace("expires = ", "expired = "),
+                "unknown field `expired`",
+            ),
+            (good[..good.len() / 2].to_owned(), ""),
+        ] {
+            match Record::from_toml(&text) {
+                Err(RecordError::Syntax(m)) => assert!(m.contains(want), "{want:?} in {m}"),
+                other => panic!("{want:?}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            Record::from_toml("version = 2\n"),
+            Err(RecordError::Version(2))
+        );
+        assert_eq!(
+            Record::from_toml(&good.replace(&format!("hash = \"{}\"", "a".repeat(64)), "")),
+            Err(RecordError::OobIncomplete)
+        );
+        // A value that does not hold: the error names the field.
+        for (text, field) in [
+            (
+                good.replace("algorithm = \"SHA256\"", "algorithm = \"MD5\""),
+                "totp.algorithm",
+            ),
+            (good.replace("digits = 8", "digits = 12"), "totp"),
+            (good.replace("period = 60", "period = 0"), "totp"),
+            (good.replace("JBSWY3DP", "!!!!!!!!"), "totp.secret"),
+            (good.replace(&salt, "salt = \"x\""), "recovery.salt"),
+            (
+                good.replace(&salt, &salt.to_uppercase().replace("SALT", "salt")),
+                "recovery.salt",
+            ),
+            (good.replace(&first_hash, "abc"), "recovery.hashes[0]"),
+            (
+                good.replace(&second_hash, &first_hash),
+                "recovery.hashes[1]",
+            ),
+            (good.replace(&"a".repeat(64), &"a".repeat(62)), "oob.hash"),
+            (good.replace(&"0".repeat(32), &"0".repeat(31)), "oob.salt"),
+            (
+                good.replace("public_key = \"eddsa:", "public_key = \"rsa:"),
+                "keys[0].public_key",
+            ),
+            (
+                good.replace(
+                    "user_verification = \"required\"",
+                    "user_verification = \"maybe\"",
+                ),
+                "keys[0].user_verification",
+            ),
             (
                 good.replace("channel = \"email\"", "channel = \"pigeon\""),
                 "contact.channel",
@@ -463,16 +558,20 @@ mod tests {
                 good.replace("alice@example.org", "alice@example.org; id"),
                 "contact.address",
             ),
-            (good.replace("expires = ", "expired = "), "unknown field"),
-            (
-                good.replace(&format!("hash = \"{}\"", "a".repeat(64)), ""),
-                "go together",
-            ),
-        ];
-        for (text, want) in cases {
-            let e = Record::from_toml(&text).unwrap_err();
-            assert!(e.0.contains(want), "want {want:?} in {e}");
+        ] {
+            match Record::from_toml(&text) {
+                Err(RecordError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
         }
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let e = RecordError::invalid("totp.secret", "not base32");
+        assert_eq!(e.to_string(), "totp.secret: not base32");
+        // The store's log line for a file that is not text (tests/suites grep it).
+        assert_eq!(RecordError::NotUtf8.to_string(), "not valid UTF-8");
     }
 
     #[test]
@@ -481,13 +580,7 @@ mod tests {
         assert!(sample().has_factor());
         let mut only_used_codes = sample();
         only_used_codes.totp = None;
-        only_used_codes
-            .recovery
-            .as_mut()
-            .unwrap()
-            .hashed
-            .hashes
-            .clear();
+        only_used_codes.recovery.as_mut().unwrap().hashed.clear();
         assert!(only_used_codes.has_factor(), "a security key is a factor");
         assert!(!only_used_codes.is_spent());
         only_used_codes.keys.clear();

@@ -8,8 +8,9 @@ use zeroize::Zeroizing;
 use mfa_core::config::Config;
 use mfa_core::contact::Contact;
 use mfa_core::i18n::{self, Msg};
-use mfa_core::oob::{self, CommandCourier, Courier, Delivery};
+use mfa_core::oob::{CommandCourier, Courier, Delivery};
 use mfa_core::random::OsRandom;
+use mfa_core::sent_code;
 use mfa_core::store::{Change, Store};
 use mfa_core::username::UserName;
 
@@ -57,11 +58,8 @@ pub(crate) fn verify(
     }
     let now = ctx.now();
     let (code, pending) =
-        oob::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, &mut OsRandom)?;
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
+        sent_code::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, &mut OsRandom)?;
+    let host = mfa_core::host::name();
     CommandCourier {
         cfg: &cfg.oob,
         owner: 0,
@@ -100,7 +98,7 @@ pub(crate) fn verify(
         if read == 0 {
             break;
         }
-        if oob::matches(&pending, &line, ctx.now()) {
+        if pending.matches(&line, ctx.now()) {
             return Ok(ctx.now());
         }
         if left > 0 {

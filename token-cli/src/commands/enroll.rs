@@ -7,16 +7,19 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::json;
-use zeroize::Zeroizing;
 
+use mfa_core::activation;
+use mfa_core::auth::Prompter;
 use mfa_core::config::Config;
+use mfa_core::error::Error;
 use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::otpauth::OtpAuth;
 use mfa_core::qr::{Background, Matrix};
-use mfa_core::random::{OsRandom, Random};
-use mfa_core::recovery;
-use mfa_core::store::{Change, RecoveryCodes, Store, TotpEnrollment};
-use mfa_core::totp::{self, Params, Secret, GENERATED_SECRET_BYTES};
+use mfa_core::random::OsRandom;
+use mfa_core::recovery::{self, Hashed};
+use mfa_core::store::{Change, Record, RecoveryCodes, Store, TotpEnrollment};
+use mfa_core::totp::{Params, Secret};
+use mfa_core::username::UserName;
 
 use crate::audit;
 use crate::cli::{EnrollTotp, QrStyle};
@@ -25,9 +28,7 @@ use crate::error::CliError;
 use crate::qr_files::{self, Images};
 use crate::reprovision::{self, Replaced};
 use crate::secret_file;
-
-/// How many codes a user may type before enrollment gives up.
-const CONFIRM_TRIES: u32 = 3;
+use crate::terminal::Terminal;
 
 /// Where the conversation with the person enrolling goes: stdout, or stderr when
 /// stdout carries JSON.
@@ -61,15 +62,6 @@ impl Human {
     }
 }
 
-fn issuer(cfg: &Config, args: &EnrollTotp) -> Option<String> {
-    args.issuer
-        .clone()
-        .or_else(|| cfg.totp.issuer.clone())
-        .or_else(|| nix::unistd::gethostname().ok()?.into_string().ok())
-        .map(|i| i.replace(':', "-"))
-        .filter(|i| !i.is_empty())
-}
-
 /// The key and parameters: from `given` (an otpauth URI or a base32 secret read
 /// from --secret-file), or freshly made.
 fn key(
@@ -85,7 +77,8 @@ fn key(
     }
     .validate()
     .map_err(CliError::Secret)?;
-    let issuer = issuer(cfg, args);
+    let chosen = args.issuer.as_deref().or(cfg.totp.issuer.as_deref());
+    let issuer = activation::issuer(chosen, &mfa_core::host::name());
     let account = user.to_owned();
     match given {
         Some(text) if text.to_ascii_lowercase().starts_with("otpauth:") => {
@@ -112,9 +105,7 @@ fn key(
             ))
         }
         None => {
-            let mut bytes = vec![0u8; GENERATED_SECRET_BYTES];
-            OsRandom.fill(&mut bytes)?;
-            let secret = Secret::from_bytes(bytes).map_err(CliError::Secret)?;
+            let secret = Secret::generate(&mut OsRandom)?;
             Ok((
                 OtpAuth {
                     issuer,
@@ -187,40 +178,22 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
 
     // The caller already holds the key only when it gave it and skips confirmation.
     let show_key = !args.json && (generated || !args.no_confirm);
-    if show_key {
-        human.msg(Msg::EnrollIntro, &[&user]);
-        if args.qr == QrStyle::None {
-            human.msg(Msg::EnrollNoQr, &[]);
-        } else {
-            human.msg(Msg::EnrollScan, &[]);
-            let bg = if args.qr == QrStyle::Light {
-                Background::Light
-            } else {
-                Background::Dark
-            };
-            for line in matrix.to_text(bg) {
-                human.say(&line);
-            }
-        }
-        human.msg(
-            Msg::EnrollManualKey,
-            &[&auth.secret.to_base32_grouped().as_str()],
-        );
-        human.msg(Msg::EnrollUri, &[&uri.as_str()]);
-    }
-
-    let last_step = if args.no_confirm {
-        None
-    } else {
-        human.msg(Msg::EnrollConfirm, &[&auth.params.digits]);
-        Some(confirm(ctx, &human, &cfg, &auth.secret, auth.params)?)
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let out: &mut dyn Write = if args.json { &mut stderr } else { &mut stdout };
+    let last_step = {
+        // Locked for the journey's questions only: the contact step reads too.
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut term = Terminal::new(out, &mut input, stdin.is_terminal());
+        steps(&mut term, ctx, &cfg, &args, show_key, &auth, &matrix, &user).map_err(
+            |_| match term.take_error() {
+                Some(e) => CliError::Input(e),
+                None => CliError::NotConfirmed(activation::TRIES),
+            },
+        )?
     };
-
     // The journey ends with recovery codes, unless the user still has some.
-    let unused = existing
-        .recovery
-        .as_ref()
-        .map_or(0, |r| r.hashed.hashes.len());
+    let unused = existing.recovery.as_ref().map_or(0, |r| r.hashed.len());
     let new_codes = if args.no_confirm || unused > 0 {
         None
     } else {
@@ -231,7 +204,6 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     };
 
     let now = ctx.now();
-    let replace = args.replace;
     let enrollment = TotpEnrollment {
         secret: auth.secret.clone(),
         params: auth.params,
@@ -239,50 +211,16 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
         last_step,
     };
     let hashed = new_codes.as_ref().map(|(_, h)| h.clone());
-    let replaced = store.update(&user, |current| {
-        let mut record = current.unwrap_or_default();
-        if record.totp.is_some() && !replace {
-            return (
-                Change::Keep,
-                Err(CliError::AlreadyEnrolled(user.to_string())),
-            );
-        }
-        let (totp, replaced) = reprovision::merge(record.totp.as_ref(), enrollment);
-        record.totp = Some(totp);
-        if let Some(hashed) = hashed {
-            record.recovery = Some(RecoveryCodes {
-                hashed,
-                created: now,
-            });
-        }
-        (Change::Write(record), Ok(replaced))
-    })??;
+    let replaced = save(&store, &user, args.replace, enrollment, hashed)?;
     images.keep();
     let p = auth.params;
-    audit::log(
-        ctx.lang,
-        &user,
-        &format!(
-            "authenticator app enrolled ({}, {} digits, {} s, {}){}{}",
-            p.algorithm,
-            p.digits,
-            p.period,
-            if last_step.is_some() {
-                "confirmed with a code"
-            } else {
-                "not confirmed"
-            },
-            new_codes.as_ref().map_or(String::new(), |(c, _)| format!(
-                ", {} recovery codes",
-                c.len()
-            )),
-            match replaced {
-                Replaced::Nothing => "",
-                Replaced::SameKey => ", key unchanged: replay state kept",
-                Replaced::OtherKey => ", replacing a different key: replay state reset",
-            }
-        ),
+    let line = enrolled_line(
+        p,
+        last_step.is_some(),
+        new_codes.as_ref().map(|(c, _)| c.len()),
+        replaced,
     );
+    audit::log(ctx.lang, &user, &line);
     let unchanged = replaced == Replaced::SameKey;
     let say_unchanged = || i18n::format(ctx.lang, Msg::EnrolledTotpKeyUnchanged, &[&user]);
 
@@ -312,11 +250,11 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
         }
         if codes.is_empty() && !args.no_confirm {
             human.msg(Msg::EnrollKeptRecovery, &[&user, &unused]);
-        } else if !codes.is_empty() {
-            human.msg(Msg::EnrollRecovery, &[]);
-            for c in &codes {
-                human.say(&format!("   {c}"));
-            }
+        } else if let Some((codes, _)) = &new_codes {
+            let mut no_input = std::io::empty();
+            let mut term = Terminal::new(out, &mut no_input, true);
+            // Saved already: output that fails now does not undo the enrollment.
+            let _ = activation::show_recovery(&mut term, ctx.lang, codes);
         }
         if !args.no_confirm && cfg.oob.command.is_some() {
             contact_step(ctx, &human, &cfg, &store, &user);
@@ -330,6 +268,72 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The locked write: the app, merged with the enrolled one (the same key keeps its
+/// replay state), and new recovery codes if there are any. Refused if the user has
+/// an app and `replace` is not set.
+fn save(
+    store: &impl Store,
+    user: &UserName,
+    replace: bool,
+    enrollment: TotpEnrollment,
+    hashed: Option<Hashed>,
+) -> Result<Replaced, CliError> {
+    let now = enrollment.created;
+    store.update(user, |current| {
+        let mut record = current.unwrap_or_default();
+        if let Err(e) = may_write_app(&record, user, replace) {
+            return (Change::Keep, Err(e));
+        }
+        let (totp, replaced) = reprovision::merge(record.totp.as_ref(), enrollment);
+        record.totp = Some(totp);
+        if let Some(hashed) = hashed {
+            record.recovery = Some(RecoveryCodes {
+                hashed,
+                created: now,
+            });
+        }
+        (Change::Write(record), Ok(replaced))
+    })?
+}
+
+/// Under the lock: an app the user has is only overwritten with --replace.
+pub(super) fn may_write_app(
+    record: &Record,
+    user: &UserName,
+    replace: bool,
+) -> Result<(), CliError> {
+    if record.totp.is_some() && !replace {
+        return Err(CliError::AlreadyEnrolled(user.to_string()));
+    }
+    Ok(())
+}
+
+/// The audit line of an enrollment.
+fn enrolled_line(
+    p: Params,
+    confirmed: bool,
+    new_codes: Option<usize>,
+    replaced: Replaced,
+) -> String {
+    format!(
+        "authenticator app enrolled ({}, {} digits, {} s, {}){}{}",
+        p.algorithm,
+        p.digits,
+        p.period,
+        if confirmed {
+            "confirmed with a code"
+        } else {
+            "not confirmed"
+        },
+        new_codes.map_or(String::new(), |n| format!(", {n} recovery codes")),
+        match replaced {
+            Replaced::Nothing => "",
+            Replaced::SameKey => ", key unchanged: replay state kept",
+            Replaced::OtherKey => ", replacing a different key: replay state reset",
+        }
+    )
+}
+
 /// The guide's last step: a phone number or e-mail address for one-time codes,
 /// proven with a test code. The app is enrolled already, so a failure here is
 /// reported and skipped, never undoes it.
@@ -340,7 +344,7 @@ fn contact_step(
     store: &impl Store,
     user: &mfa_core::username::UserName,
 ) {
-    for _ in 0..CONFIRM_TRIES {
+    for _ in 0..activation::TRIES {
         human.prompt(Msg::ContactAsk);
         let mut line = String::new();
         match std::io::stdin().lock().read_line(&mut line) {
@@ -383,37 +387,65 @@ fn contact_step(
     }
 }
 
-/// Asks for the app's current code until one verifies; returns its time step.
-fn confirm(
+/// The journey's steps before anything is saved: the key (unless the caller holds
+/// it already), then its first code (unless --no-confirm). `Ok(None)`: not
+/// confirmed by choice; `Err`: the conversation ended, or the code never came.
+#[allow(clippy::too_many_arguments)]
+fn steps(
+    term: &mut Terminal<'_>,
     ctx: &Context,
-    human: &Human,
     cfg: &Config,
-    secret: &Secret,
-    params: Params,
-) -> Result<u64, CliError> {
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock();
-    for left in (0..CONFIRM_TRIES).rev() {
-        human.prompt(Msg::ConfirmPrompt);
-        let mut line = Zeroizing::new(String::new());
-        let read = lines.read_line(&mut line).map_err(CliError::Input)?;
-        if !std::io::stdin().is_terminal() {
-            // No echo from a pipe: end the prompt's line ourselves.
-            human.say("");
-        }
-        if read == 0 {
-            break;
-        }
-        let code = mfa_core::answer::normalize(line.trim_end_matches(['\n', '\r']).as_bytes())
-            .unwrap_or_default();
-        if let totp::Check::Accepted { step } =
-            totp::check(secret, params, &code, ctx.now(), cfg.totp.window, None)
-        {
-            return Ok(step);
-        }
-        if left > 0 {
-            human.msg(Msg::ConfirmRetry, &[&left]);
-        }
+    args: &EnrollTotp,
+    show_key: bool,
+    auth: &OtpAuth,
+    matrix: &Matrix,
+    user: &UserName,
+) -> Result<Option<u64>, Error> {
+    let lang = ctx.lang;
+    if show_key {
+        term.info(&i18n::format(lang, Msg::EnrollIntro, &[user]))?;
+        let bg = match args.qr {
+            QrStyle::None => None,
+            QrStyle::Light => Some(Background::Light),
+            QrStyle::Dark => Some(Background::Dark),
+        };
+        activation::show_key(term, lang, &auth.secret, bg.map(|bg| (matrix, bg)))?;
+        term.info(&i18n::format(
+            lang,
+            Msg::EnrollUri,
+            &[&auth.to_uri().as_str()],
+        ))?;
     }
-    Err(CliError::NotConfirmed(CONFIRM_TRIES))
+    if args.no_confirm {
+        return Ok(None);
+    }
+    let (secret, params) = (&auth.secret, auth.params);
+    match activation::confirm(term, lang, secret, params, cfg.totp.window, &|| ctx.now())? {
+        Some(step) => Ok(Some(step)),
+        None => Err(Error::Conversation),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfa_core::totp::Algorithm;
+
+    #[test]
+    fn the_audit_line_says_what_was_enrolled_and_replaced() {
+        assert_eq!(
+            enrolled_line(Params::DEFAULT, true, Some(10), Replaced::Nothing),
+            "authenticator app enrolled (SHA1, 6 digits, 30 s, confirmed with a code), 10 recovery codes"
+        );
+        let p = Params {
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+            period: 60,
+        };
+        assert_eq!(
+            enrolled_line(p, false, None, Replaced::SameKey),
+            "authenticator app enrolled (SHA256, 8 digits, 60 s, not confirmed), key unchanged: replay state kept"
+        );
+        assert!(enrolled_line(p, true, None, Replaced::OtherKey).ends_with("replay state reset"));
+    }
 }

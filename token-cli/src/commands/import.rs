@@ -129,11 +129,8 @@ fn import_one(
     let (totp, recovery) = (imported.totp, imported.recovery);
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if record.totp.is_some() && !replace {
-            return (
-                Change::Keep,
-                Err(CliError::AlreadyEnrolled(user.to_string())),
-            );
+        if let Err(e) = super::enroll::may_write_app(&record, user, replace) {
+            return (Change::Keep, Err(e));
         }
         record.totp = Some(totp);
         if recovery.is_some() {
@@ -179,13 +176,10 @@ fn report(ctx: &Context, user: &UserName, path: &Path, notes: &[Note]) {
 pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
-    let origin = args.origin.clone().unwrap_or_else(|| {
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default();
-        format!("pam://{host}")
-    });
+    let origin = args
+        .origin
+        .clone()
+        .unwrap_or_else(|| format!("pam://{}", mfa_core::host::name()));
     // The central authfile is root's; a user's own one belongs to that user.
     let bytes = secure_fs::read_file(
         &args.file,

@@ -10,7 +10,7 @@ use mfa_core::username::UserName;
 use crate::cli::{ListArgs, UserJson};
 use crate::context::{Account, Context};
 use crate::error::CliError;
-use crate::time::utc;
+use mfa_core::date::utc;
 
 #[derive(Serialize)]
 struct Factors<'a> {
@@ -87,7 +87,7 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
                 .map(|s| s.saturating_mul(u64::from(t.params.period))),
         }),
         recovery: record.recovery.as_ref().map(|r| RecoveryInfo {
-            unused: r.hashed.hashes.len(),
+            unused: r.hashed.len(),
             created: r.created,
         }),
         keys: record

@@ -185,7 +185,7 @@ fn an_allowed_user_enrolls_inside_the_login_and_then_needs_codes() {
     let totp = rec.totp.unwrap();
     assert_eq!(totp.secret, *user.key.as_ref().unwrap());
     assert_eq!(totp.last_step, Some(Params::DEFAULT.step_at(NOW)));
-    assert_eq!(rec.recovery.unwrap().hashed.hashes.len(), 10);
+    assert_eq!(rec.recovery.unwrap().hashed.len(), 10);
     let at = user
         .shown
         .iter()

@@ -1,4 +1,7 @@
 //! Unix times as people read them, in UTC (no time zone database needed).
+//!
+//! Invariant: one calendar algorithm for the whole program (Howard Hinnant's
+//! `civil_from_days`, proleptic Gregorian); times are shown in UTC and say so.
 
 /// `2026-11-26 16:03:58 UTC`.
 pub fn utc(unix: u64) -> String {
@@ -13,7 +16,7 @@ pub fn utc(unix: u64) -> String {
     )
 }
 
-/// Howard Hinnant's days-to-civil algorithm for the proleptic Gregorian calendar.
+/// The date of day `days` since 1970-01-01: (year, month, day).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
