@@ -31,7 +31,7 @@ use mfa_proto::{write_frame, Action, Done, Manage, Reply, VERSION};
 use crate::audit::{self as log, LoginLog};
 use crate::conversation::{language, SocketPrompter};
 use crate::server::Shared;
-use crate::session::{caller_may_authenticate, host_name, now, remote, with_env};
+use crate::session::{caller_may_authenticate, now, remote, with_env};
 
 /// The service name self-service actions are logged and decided under.
 const SERVICE: &str = "mfa-token";
@@ -225,7 +225,7 @@ fn act(
         }
     };
     let decide = || remote(cred, "", &[]);
-    let host = host_name();
+    let host = mfa_core::host::name();
     let session = auth::Session {
         service: SERVICE,
         remote: auth::Place::Decide(&decide),

@@ -147,7 +147,7 @@ fn authenticate(
         return Verdict::Failure;
     }
     let decide = || remote(cred, &login.rhost, &login.ssh);
-    let host = host_name();
+    let host = mfa_core::host::name();
     let session = auth::Session {
         service: &login.service,
         remote: auth::Place::Decide(&decide),
@@ -225,12 +225,6 @@ pub(crate) fn remote(cred: UnixCredentials, rhost: &str, ssh: &[String]) -> loca
 }
 
 /// This machine's name, for messages (the issuer of new enrollments).
-pub(crate) fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
-}
 
 /// The security keys plugged into this machine.
 pub(crate) struct HidKeys;

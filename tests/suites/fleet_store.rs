@@ -207,7 +207,7 @@ fn given_64_users_at_once_over_two_hosts_then_none_fails() {
         record.totp.unwrap().last_step.is_some(),
         "the used step came along"
     );
-    assert_eq!(record.recovery.unwrap().hashed.hashes.len(), 2);
+    assert_eq!(record.recovery.unwrap().hashed.len(), 2);
 }
 
 #[test]
@@ -520,4 +520,36 @@ fn tls_verify_full_against_the_fleets_ca_and_nothing_weaker() {
     assert!(l.logged("certificate"), "{l:#?}");
     let ca_only = tls_host(&f.pg.ca_file(), "verify-ca");
     assert!(ca_only.login("alice", &[&code(SECRET, 1)]).ok);
+}
+
+#[test]
+fn a_key_registered_through_one_host_logs_in_through_the_other_and_counters_are_shared() {
+    // A real account: the key's logins run pam_mfad with the virtual key.
+    const USER: &str = "daemon";
+    let f = Fleet::new("");
+    let key = pam_mfa_e2e::vkey::VirtualKey::start(&f.a.root.join("vkey"));
+    let o = f.a.cli_key(
+        &key,
+        &["enroll", "key", "--user", USER, "--name", "blue"],
+        "",
+    );
+    assert!(o.ok(), "{o:?}\n{}", key.log());
+    let opts = LoginOpts {
+        key: Some(&key),
+        ..LoginOpts::default()
+    };
+    for host in [&f.b, &f.a, &f.b] {
+        let l = host.login_with(USER, &[], &opts);
+        assert!(l.ok, "{l:#?}\n{}", key.log());
+        assert!(
+            l.logged("second factor accepted (security key \"blue\")"),
+            "{l:#?}"
+        );
+    }
+    // The counter is the fleet's: a key that answers with an old one is a clone,
+    // whichever host sees it.
+    key.behave(r#"{"counter": 1}"#);
+    let l = f.a.login_with(USER, &[], &opts);
+    assert!(!l.ok);
+    assert!(l.logged("possible cloned key"), "{l:#?}");
 }
