@@ -375,3 +375,48 @@ fn postgres_settings_that_cannot_work_name_their_key() {
     )
     .is_ok());
 }
+
+#[test]
+fn the_shipped_examples_postgres_keys_parse_and_show_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let keys = [
+        "url",
+        "password_file",
+        "sslmode",
+        "ca_file",
+        "key_file",
+        "previous_key_file",
+        "connect_timeout_seconds",
+        "pool_size",
+    ];
+    let mut uncommented = 0;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            if line == "#backend = \"files\"" {
+                return "backend = \"postgres\"".to_owned();
+            }
+            match line.strip_prefix('#') {
+                Some(rest) if keys.iter().any(|k| rest.starts_with(&format!("{k} = "))) => {
+                    uncommented += 1;
+                    rest.to_owned()
+                }
+                _ => line.to_owned(),
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_eq!(
+        uncommented,
+        keys.len(),
+        "every postgres key is in the example"
+    );
+    let cfg = Config::parse(&path, &text).unwrap();
+    let defaults = Config::defaults(&path).store.postgres;
+    let pg = cfg.store.postgres;
+    assert_eq!(cfg.store.backend, Backend::Postgres);
+    assert_eq!(pg.sslmode, defaults.sslmode);
+    assert_eq!(pg.connect_timeout_seconds, defaults.connect_timeout_seconds);
+    assert_eq!(pg.pool_size, defaults.pool_size);
+}
