@@ -224,8 +224,6 @@ pub(crate) fn remote(cred: UnixCredentials, rhost: &str, ssh: &[String]) -> loca
     })
 }
 
-/// This machine's name, for messages (the issuer of new enrollments).
-
 /// The security keys plugged into this machine.
 pub(crate) struct HidKeys;
 
