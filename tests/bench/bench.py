@@ -7,12 +7,19 @@ Run through tests/bench/run.sh, which builds the binaries and installs the peers
 Every module gets the same secret (160 bits, SHA1, 6 digits, 30 s) and the same
 users; a code works once per user in every module, so success paths log in a
 different user each time.
+
+pam_mfa runs twice: with the file store and with the fleet store, in a PostgreSQL
+cluster the benchmark starts itself, durable as a fleet's
+database would be (the Fleet class below). Throughput is also measured "through two daemons": two
+pam_mfad on one store, each with its own socket and config copy, the driver's
+threads split between them.
 """
 
 import base64
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -27,6 +34,7 @@ TARGET = json.loads(subprocess.run(
 DRIVER = os.path.join(TARGET, "release/pam_driver")
 MODULE = os.path.join(TARGET, "release/libpam_mfa.so")
 DAEMON = os.path.join(TARGET, "release/pam_mfad")
+CLI = os.path.join(TARGET, "release/mfa-token")
 SECDIR = "/lib/x86_64-linux-gnu/security"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HEX = base64.b32decode(SECRET).hex()
@@ -40,6 +48,206 @@ LOGINS = int(os.environ.get("BENCH_LOGINS", "1000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 REFUSALS = int(os.environ.get("BENCH_REFUSALS", "150"))
 NSS = os.path.join(WORK, "nss")
+# The fleet store's connections per daemon: 16 threads through two daemons keep at
+# most 8 logins in flight on each.
+POOL_SIZE = 8
+
+# pam_mfad instances: a PAM service names the socket of one; each has its own
+# config file. "b" is the second host of a two-daemon pair on the same store.
+HOSTS = {
+    "pam_mfa": ("config.toml", "socket"),
+    "pam_mfa_b": ("config-b.toml", "socket-b"),
+    "pam_mfa_pg": ("config-pg.toml", "socket-pg"),
+    "pam_mfa_pg_b": ("config-pg-b.toml", "socket-pg-b"),
+}
+
+
+class Fleet:
+    """The fleet store's database: a PostgreSQL 15 cluster (Debian's server
+    binaries) under WORK/pg, run as the `postgres` account, listening only on a
+    Unix socket in a directory of its own (0700, so `trust` on it reaches root and
+    that account alone), with the durability a fleet's database has: fsync,
+    full_page_writes and synchronous_commit on, so every login that changes a
+    record waits for its WAL to reach the disk. Roles and databases as the fleet
+    suite makes them (tests/src/postgres.rs `create_app`): an owner role for
+    `mfa-token store init --grant`, an application role the daemons connect as.
+    One database per user count (bench_N), loaded once with `mfa-token store copy`
+    from that user count's file store; the cluster is kept between runs unless the
+    code that writes rows changed (CACHE_SOURCES)."""
+
+    BIN = "/usr/lib/postgresql/15/bin"
+    DIR = os.path.join(WORK, "pg")
+    OWNER, APP = "pam_mfa_owner", "pam_mfa"
+    PORT = 5432
+    # What a stored row depends on: the record format, its sealing, the schema. A
+    # change to any of these files makes a fresh cluster (and a fresh load).
+    CACHE_SOURCES = ["core/src/store/record.rs", "core/src/store/seal.rs", "core/src/store/postgres.rs"]
+    SETTINGS = (
+        "listen_addresses = ''\n"
+        "unix_socket_permissions = 0700\n"
+        "max_connections = 100\n"
+        "fsync = on\n"
+        "full_page_writes = on\n"
+        "synchronous_commit = on\n"
+        "log_line_prefix = '%m [%p] %q%u@%d '\n"
+    )
+
+    def __init__(self):
+        self.data = os.path.join(self.DIR, "data")
+        self.socket = os.path.join(self.DIR, "socket")
+        self.log = os.path.join(self.DIR, "server.log")
+        self.key = os.path.join(self.DIR, "store.key")
+        self.started = False
+        self.loads = {}
+
+    def cache_key(self):
+        import hashlib
+        h = hashlib.sha256(self.SETTINGS.encode())
+        for f in self.CACHE_SOURCES:
+            h.update(open(os.path.join(ROOT, f), "rb").read())
+        return h.hexdigest()
+
+    def as_server(self, *cmd, **kw):
+        return subprocess.run(
+            ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--", *cmd],
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"}, cwd=self.DIR,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, **kw)
+
+    def pg_ctl(self, *args):
+        out = self.as_server(os.path.join(self.BIN, "pg_ctl"), *args, "-D", self.data)
+        return out.returncode == 0, out.stdout + out.stderr
+
+    def running(self):
+        return self.started
+
+    def start(self):
+        """Starts the cached cluster, or a fresh one when there is none or the
+        code that writes rows changed."""
+        key_file = os.path.join(self.DIR, "cache-key")
+        key = self.cache_key()
+        fresh = not (os.path.exists(key_file) and open(key_file).read() == key)
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            # A run that was killed before its finally: stop what it left.
+            self.pg_ctl("stop", "-w", "-s", "-m", "fast", "-t", "60")
+        if fresh:
+            shutil.rmtree(self.DIR, ignore_errors=True)
+            os.makedirs(self.DIR)
+            os.chmod(self.DIR, 0o755)
+            for d in [self.data, self.socket]:
+                os.mkdir(d, 0o700)
+                shutil.chown(d, "postgres", "postgres")
+            out = self.as_server(os.path.join(self.BIN, "initdb"), "-D", self.data, "-U", "postgres",
+                                 "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions")
+            if out.returncode:
+                raise RuntimeError(f"initdb failed:\n{out.stdout}{out.stderr}")
+            write(os.path.join(self.data, "pg_hba.conf"),
+                  "# The benchmark's cluster: its socket directory is 0700, owned by postgres.\n"
+                  "local all all trust\n")
+            shutil.chown(os.path.join(self.data, "pg_hba.conf"), "postgres", "postgres")
+            with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+                f.write("\n# The benchmark's settings (tests/bench/bench.py).\ninclude 'bench.conf'\n")
+            conf = os.path.join(self.data, "bench.conf")
+            write(conf, f"port = {self.PORT}\nunix_socket_directories = '{self.socket}'\n" + self.SETTINGS)
+            shutil.chown(conf, "postgres", "postgres")
+            with open("/dev/urandom", "rb") as r:
+                fd = os.open(self.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.write(fd, r.read(32))
+                os.close(fd)
+        open(self.log, "a").close()
+        shutil.chown(self.log, "postgres", "postgres")
+        ok, msg = self.pg_ctl("start", "-w", "-s", "-t", "60", "-l", self.log)
+        if not ok:
+            raise RuntimeError(f"pg_ctl start failed: {msg}\n" + open(self.log).read()[-3000:])
+        self.started = True
+        if fresh:
+            self.psql("postgres", f"CREATE ROLE {self.OWNER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                                  f"NOREPLICATION NOBYPASSRLS;\n"
+                                  f"CREATE ROLE {self.APP} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                                  f"NOREPLICATION NOBYPASSRLS;\n")
+            write(key_file, key)
+        return self
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            ok, msg = self.pg_ctl("stop", "-w", "-s", "-m", "fast", "-t", "60")
+            if not ok:
+                print(f"pg_ctl stop failed: {msg}", file=sys.stderr)
+
+    def psql(self, db, sql):
+        out = subprocess.run(
+            [os.path.join(self.BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-f", "-",
+             "-d", self.conninfo("postgres", db)],
+            input=sql, capture_output=True, text=True,
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "PGPASSFILE": "/nonexistent"})
+        if out.returncode:
+            raise RuntimeError(f"psql in {db} failed: {out.stderr}\nSQL: {sql}")
+        return out.stdout.strip()
+
+    def conninfo(self, role, db):
+        return f"host={self.socket} port={self.PORT} user={role} dbname={db}"
+
+    def store_section(self, role, db, pool_size=4):
+        return (f'[store]\nbackend = "postgres"\nurl = "{self.conninfo(role, db)}"\n'
+                f'key_file = "{self.key}"\npool_size = {pool_size}\n')
+
+    def server_pids(self):
+        """The postmaster and every process it started (backends, WAL writer, ...)."""
+        try:
+            pm = int(open(os.path.join(self.data, "postmaster.pid")).readline())
+        except (OSError, ValueError):
+            return []
+        pids = [pm]
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    if int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]) == pm:
+                        pids.append(int(d))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return pids
+
+    def load(self, base):
+        """The database of `base`'s users, created and filled from its file store
+        (`mfa-token store copy`) unless this cluster already has it. Returns how
+        long the copy took and when it ran."""
+        db = database(base)
+        marker = os.path.join(self.DIR, f"loaded-{db}")
+        if os.path.exists(marker):
+            self.loads[db] = json.load(open(marker))
+            return self.loads[db]
+        self.psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE);\n")
+        self.psql("postgres", f"CREATE DATABASE {db} OWNER {self.OWNER};\n"
+                              f"REVOKE ALL ON DATABASE {db} FROM PUBLIC;\n"
+                              f"GRANT CONNECT ON DATABASE {db} TO {self.APP};\n")
+        admin = os.path.join(self.DIR, f"admin-{db}.toml")
+        write(admin, self.store_section(self.OWNER, db), 0o644)
+        cli([CLI, "--config", admin, "store", "init", "--grant", self.APP])
+        # The copy goes through the application role, as on a host.
+        target = os.path.join(self.DIR, f"app-{db}.toml")
+        write(target, self.store_section(self.APP, db), 0o644)
+        users = sum(1 for f in os.listdir(os.path.join(base, "store")) if f.endswith(".toml"))
+        t0 = time.monotonic()
+        out = cli([CLI, "--config", target, "store", "copy", "--from", os.path.join(base, "config.toml")])
+        took = time.monotonic() - t0
+        summary = out.strip().splitlines()[-1]
+        count = int(self.psql(db, "SELECT count(*) FROM pam_mfa_records"))
+        if count != users:
+            raise RuntimeError(f"{db}: {count} rows after the copy of {users} records: {summary}")
+        self.loads[db] = {"seconds": round(took, 1), "users": users, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                          "summary": summary}
+        write(marker, json.dumps(self.loads[db]))
+        return self.loads[db]
+
+
+def cli(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    return out.stdout
+
+
+fleet = Fleet()
 
 
 def write(path, text, mode=0o600):
@@ -83,7 +291,7 @@ def services(base):
     svc = os.path.join(base, "pam.d")
     os.makedirs(svc, exist_ok=True)
     lines = {
-        "pam_mfa": f"auth required {MODULE} socket={base}/socket",
+        **{svc: f"auth required {MODULE} socket={base}/{sock}" for svc, (_, sock) in HOSTS.items()},
         "pam_google_authenticator": f"auth required {SECDIR}/pam_google_authenticator.so secret={ga}/${{USER}} user=root",
         # The fixed cost of a user without a secret, who passes through.
         "pam_google_authenticator_nullok": f"auth required {SECDIR}/pam_google_authenticator.so secret={ga}/${{USER}} user=root nullok",
@@ -96,17 +304,25 @@ def services(base):
 
 
 def configure(base, refusal_ms=0, unenrolled="deny"):
-    """pam_mfa's config for `base`: no lockout, no fail delay and, unless asked
+    """pam_mfa's configs for `base`: no lockout, no fail delay and, unless asked
     for, no refusal padding (the latency rows measure the work, not the wait).
-    The daemon of `base`, if running, is stopped: the next login starts one that
-    reads this config."""
+    Four of them, one per daemon (HOSTS): the file store, and the fleet store in
+    the benchmark's PostgreSQL (fleet.py), each twice (two hosts). The daemons of
+    `base`, if running, are stopped: the next login starts ones that read these."""
     stop_daemon(base)
-    write(
-        os.path.join(base, "config.toml"),
-        f'[store]\ndir = "{os.path.join(base, "store")}"\n[lockout]\nmax_failures = 0\n'
-        f'[policy]\nfail_delay_ms = 0\nrefusal_ms = {refusal_ms}\nunenrolled = "{unenrolled}"\n',
-        0o644,
+    rest = (
+        f'[lockout]\nmax_failures = 0\n'
+        f'[policy]\nfail_delay_ms = 0\nrefusal_ms = {refusal_ms}\nunenrolled = "{unenrolled}"\n'
     )
+    files = f'[store]\ndir = "{os.path.join(base, "store")}"\n' + rest
+    pg = fleet.store_section(fleet.APP, database(base), POOL_SIZE) + rest
+    for svc, (config, _) in HOSTS.items():
+        write(os.path.join(base, config), pg if "_pg" in svc else files, 0o644)
+
+
+def database(base):
+    """The fleet store's database for the users of `base` (users-N → bench_N)."""
+    return "bench_" + os.path.basename(base).split("-")[1]
 
 
 def build_nss():
@@ -145,22 +361,27 @@ def in_namespace(cmd):
 daemons = {}
 
 
-def ensure_daemon(base):
-    """pam_mfad for `base`'s config on `base`/socket, seeing the bench users."""
-    if base in daemons:
+def ensure_daemon(base, service):
+    """The pam_mfad behind `service` (HOSTS) for `base`, seeing the bench users."""
+    if (base, service) in daemons:
         return
-    sock = os.path.join(base, "socket")
+    config, sock = HOSTS[service]
+    sock = os.path.join(base, sock)
     conf = os.path.join(NSS, "nsswitch.conf")
     script = 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"'
     env = dict(os.environ, LD_LIBRARY_PATH=NSS)
+    log = open(os.path.join(base, f"{service}.log"), "a")
     proc = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, conf,
-         DAEMON, "--config", os.path.join(base, "config.toml"), "--socket", sock],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         DAEMON, "--config", os.path.join(base, config), "--socket", sock],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
     )
-    daemons[base] = proc
+    log.close()
+    daemons[(base, service)] = proc
     import socket as sk
     for _ in range(500):
+        if proc.poll() is not None:
+            raise RuntimeError(f"pam_mfad for {service} exited; see {base}/{service}.log")
         try:
             s = sk.socket(sk.AF_UNIX)
             s.connect(sock)
@@ -172,20 +393,20 @@ def ensure_daemon(base):
 
 
 def stop_daemon(base):
-    proc = daemons.pop(base, None)
-    if proc:
+    for key in [k for k in daemons if k[0] == base]:
+        proc = daemons.pop(key)
         proc.terminate()
         proc.wait()
 
 
 def stop_daemons():
-    for base in list(daemons):
+    for base in {k[0] for k in daemons}:
         stop_daemon(base)
 
 
-def driver(base, service, logins, threads, answer, users_file=None, valgrind=None):
-    if service == "pam_mfa":
-        ensure_daemon(base)
+def driver_cmd(base, service, logins, threads, answer, users_file=None, valgrind=None):
+    if service in HOSTS:
+        ensure_daemon(base, service)
     users_file = users_file or os.path.join(base, "users")
     if answer == "right":
         how = ["--secret", SECRET]
@@ -196,9 +417,71 @@ def driver(base, service, logins, threads, answer, users_file=None, valgrind=Non
     cmd = [DRIVER, "bench", service, users_file, str(logins), str(threads)] + how
     if valgrind:
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={valgrind}"] + cmd
-    out = subprocess.run(in_namespace(cmd), env=env_for(base), capture_output=True, text=True, check=True)
-    line = [l for l in out.stdout.splitlines() if l.startswith("logins=")][-1]
+    return in_namespace(cmd)
+
+
+def parse(stdout):
+    line = [l for l in stdout.splitlines() if l.startswith("logins=")][-1]
     return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
+
+
+def driver(base, service, *args, **kw):
+    cmd = driver_cmd(base, service, *args, **kw)
+    out = subprocess.run(cmd, env=env_for(base), capture_output=True, text=True, check=True)
+    return parse(out.stdout)
+
+
+def two_daemons(base, pair, per_thread, threads, users):
+    """Successful logins per wall second of `threads` threads split over the two
+    daemons of `pair` (two driver processes at once, each with half the threads
+    and half the users); one thread drives the first daemon alone. The wall time
+    is the parent's, from starting the first driver to the end of the last, so it
+    includes the drivers' start (a few ms) and never flatters. Also the CPU time
+    per login of the drivers, the daemons and the PostgreSQL server."""
+    names = open(users).read().split()
+    parts = [threads] if threads == 1 else [threads // 2, threads - threads // 2]
+    cmds = []
+    for i, t in enumerate(parts):
+        part = os.path.join(base, f"users-pair-{i}")
+        per = len(names) // len(parts)
+        write(part, "\n".join(names[i * per:(i + 1) * per]) + "\n", 0o644)
+        cmds.append(driver_cmd(base, pair[i], per_thread, t, "right", part))
+    before = cpu_snapshot(base, pair)
+    start = time.monotonic()
+    procs = [subprocess.Popen(c, env=env_for(base), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in cmds]
+    outs = [p.communicate() for p in procs]
+    wall = time.monotonic() - start
+    after = cpu_snapshot(base, pair)
+    for p, (o, e) in zip(procs, outs):
+        if p.returncode:
+            raise RuntimeError(f"pam_driver failed ({p.returncode}): {e}")
+    runs = [parse(o) for o, _ in outs]
+    logins = sum(r["logins"] for r in runs)
+    ok = sum(r["ok"] for r in runs)
+    cpu = {k: (after[k] - before[k]) * 1000 / logins for k in after}
+    return {"logins": logins, "ok": ok, "per_second": ok / wall, "wall": wall, "cpu_ms": cpu}
+
+
+def cpu_snapshot(base, pair):
+    """CPU seconds so far of: the drivers (finished children of this process), the
+    two daemons of `pair` and the PostgreSQL server (all its processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def proc_cpu(pid):
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(f[11]) + int(f[12])) / tick
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    snap = {
+        "driver": kids.ru_utime + kids.ru_stime,
+        "pam_mfad": sum(proc_cpu(daemons[(base, s)].pid) for s in pair if (base, s) in daemons),
+    }
+    snap["postgres"] = sum(proc_cpu(p) for p in fleet.server_pids()) if fleet.running() else 0.0
+    return snap
 
 
 def fresh_users(base, count, tag):
@@ -287,28 +570,48 @@ def refusal_timing(say):
     say()
 
 
+def fleet_note():
+    loads = "; ".join(
+        f"{v['users']:,} records in {v['seconds']:.0f} s ({v['users'] / max(v['seconds'], 0.1):.0f}/s, {v['when']})"
+        for _, v in sorted(fleet.loads.items(), key=lambda kv: kv[1]["users"]))
+    return ("PostgreSQL 15 on the same machine, over its Unix socket, durable: fsync, full_page_writes "
+            "and synchronous_commit on (wal_sync_method fdatasync, the default), so a login that writes "
+            "(a used code, a failure count) returns after its commit reached the disk. "
+            f"Loaded with `mfa-token store copy` from the file store, one transaction per user: {loads}.")
+
+
+def load_average():
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     build_nss()
+    fleet.start()
     out = []
     say = lambda s="": (out.append(s), print(s, flush=True))
     say(f"Benchmark of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; "
-        f"median of {REPEATS} runs of {LOGINS} logins each (pam_start → pam_authenticate → pam_end in one process, pam_wrapper).")
+        f"median of {REPEATS} runs of {LOGINS} logins each (pam_start → pam_authenticate → pam_end in one process, pam_wrapper). "
+        f"Load average (1/5/15 min) at the start: {load_average()}.")
     say()
 
-    # 1. Latency by user count, success and failure.
+    # 1. Latency by user count, success and failure; pam_mfa with either store.
+    columns = [("pam_mfa", "pam_mfa"), ("pam_mfa (postgres)", "pam_mfa_pg")] + [(m, m) for m in PEERS]
+    latency = {}
     say("### Per-login latency (µs, median) by enrolled users")
     say()
-    say("| path | users | " + " | ".join(MODULES) + " | pam_mfa vs google-authenticator | pam_mfa vs fastest peer |")
-    say("|---|---|" + "---|" * len(MODULES) + "---|---|")
+    say("| path | users | " + " | ".join(c for c, _ in columns)
+        + " | pam_mfa vs google-authenticator | pam_mfa vs fastest peer | postgres vs files |")
+    say("|---|---|" + "---|" * len(columns) + "---|---|---|")
     for n in USER_COUNTS:
         base = setup(n)
         configure(base)
+        fleet.load(base)
         for path in ["failure (wrong code)", "success (right code)"]:
             if path.startswith("success") and n < LOGINS:
                 continue
             row = {}
-            for m in MODULES:
+            for col, m in columns:
                 if path.startswith("success"):
                     fn = lambda: driver(base, m, LOGINS, 1, "right", fresh_users(base, LOGINS, m))
                 else:
@@ -316,14 +619,17 @@ def main():
                     write(one, "bench0\n", 0o644)
                     fn = lambda: driver(base, m, LOGINS, 1, "wrong", one)
                 med, runs = median_of_runs(fn)
+                latency[(n, path.split()[0], col)] = med
                 want_ok = LOGINS if path.startswith("success") else 0
                 bad = [r for r in runs if r["ok"] != want_ok]
-                row[m] = f"{med:.0f}" + (f" ({int(bad[0]['ok'])}/{LOGINS} ok!)" if bad else "")
-            peers = [float(row[m].split()[0]) for m in PEERS]
-            mfa = float(row["pam_mfa"].split()[0])
-            ga = float(row["pam_google_authenticator"].split()[0])
-            say(f"| {path} | {n:,} | " + " | ".join(row[m] for m in MODULES)
-                + f" | {mfa / ga:.2f}× | {mfa / min(peers):.2f}× |")
+                row[col] = f"{med:.0f}" + (f" ({int(bad[0]['ok'])}/{LOGINS} ok!)" if bad else "")
+            num = lambda c: float(row[c].split()[0])
+            mfa, pg, ga = num("pam_mfa"), num("pam_mfa (postgres)"), num("pam_google_authenticator")
+            say(f"| {path} | {n:,} | " + " | ".join(row[c] for c, _ in columns)
+                + f" | {mfa / ga:.2f}× | {mfa / min(num(m) for m in PEERS):.2f}× | {pg / mfa:.2f}× |")
+    say()
+    say("pam_mfa (postgres): the same module and daemon with the fleet store; "
+        f"{fleet_note()}")
     say()
 
     # The fixed cost every login pays: a user with no second factor who passes
@@ -363,6 +669,54 @@ def main():
         say(f"| {threads} | " + " | ".join(cells) + " |")
     say()
 
+    # 2b. The fleet: two daemons (two hosts) on one store, files and postgres.
+    say(f"### Throughput through two daemons on one store (successful logins per wall second; "
+        f"success path, {per_thread} logins per thread)")
+    say()
+    say("Two pam_mfad, each with its own socket and config copy, on the same store: the file store's "
+        "directory (its file locks) or the same PostgreSQL database. The threads are split between two "
+        "driver processes, one per daemon, run at once; 1 thread drives the first daemon alone. "
+        "The CPU columns are milliseconds of CPU per login (both drivers — libpam, module, TOTP code — "
+        "both daemons, all PostgreSQL processes) during the run.")
+    say()
+    say("| users | threads | files | postgres | postgres CPU ms/login: drivers / pam_mfad / postgres |")
+    say("|---|---|---|---|---|")
+    throughput = {}
+    pairs = {"files": ("pam_mfa", "pam_mfa_b"), "postgres": ("pam_mfa_pg", "pam_mfa_pg_b")}
+    for n in [10_000, 100_000]:
+        base = setup(n)
+        configure(base)
+        fleet.load(base)
+        for threads in [1, 4, 16]:
+            cells, cpu = [], ""
+            for store, pair in pairs.items():
+                users = fresh_users(base, threads * per_thread, f"pair-{store}-t{threads}")
+                r = two_daemons(base, pair, per_thread, threads, users)
+                throughput[(n, threads, store)] = r["per_second"]
+                note = "" if r["ok"] == r["logins"] else f" ({int(r['logins'] - r['ok'])} of {int(r['logins'])} valid logins FAILED)"
+                cells.append(f"{r['per_second']:.0f}{note}")
+                if store == "postgres":
+                    c = r["cpu_ms"]
+                    cpu = f"{c['driver']:.2f} / {c['pam_mfad']:.2f} / {c['postgres']:.2f}"
+            say(f"| {n:,} | {threads} | " + " | ".join(cells) + f" | {cpu} |")
+    say()
+    say(f"postgres: pool_size = {POOL_SIZE} per daemon (16 connections for 16 threads). {fleet_note()}")
+    say()
+
+    # The targets of issue 13 (fleet store), on this machine.
+    say("### Targets (issue 13)")
+    say()
+    say("| target | measured | |")
+    say("|---|---|---|")
+    success = latency.get((100_000, "success", "pam_mfa (postgres)"))
+    say(f"| postgres: success median ≤ 3 ms at 100,000 users | {success / 1000:.2f} ms | "
+        f"{'met' if success <= 3000 else 'NOT met'} |")
+    for n in [10_000, 100_000]:
+        tp = throughput[(n, 16, "postgres")]
+        say(f"| postgres: ≥ 1,000 logins/s at 16 threads through two daemons ({n:,} users) | {tp:.0f}/s | "
+            f"{'met' if tp >= 1000 else 'NOT met'} |")
+    say()
+
     # 3. Instructions per login (callgrind), failure path, one user.
     say("### Cost per login, without noise")
     say()
@@ -398,12 +752,15 @@ def main():
     say()
     say("pam_oath also needs liboath (linked); pam_mfa's failure path writes the failure count (fsync) for lockout, the peers write nothing on failure.")
     say("pam_mfa's work is done in pam_mfad: callgrind and resident memory count what runs in the application (the thin module and its socket round trips).")
-    daemon = daemons.get(base)
+    daemon = daemons.get((base, "pam_mfa"))
     if daemon:
         with open(f"/proc/{daemon.pid}/status") as f:
             rss_daemon = next(l.split()[1] for l in f if l.startswith("VmRSS:"))
         say(f"pam_mfad itself, one per host: {rss_daemon} KiB resident after these logins.")
     stop_daemons()
+    say()
+    say(f"Load average (1/5/15 min) at the end: {load_average()}; the machine was shared with other work, "
+        "so the numbers are noisy.")
 
     dest = os.path.join(TARGET, "bench")
     os.makedirs(dest, exist_ok=True)
@@ -416,4 +773,7 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     finally:
-        stop_daemons()
+        try:
+            stop_daemons()
+        finally:
+            fleet.stop()
