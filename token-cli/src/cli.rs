@@ -69,14 +69,13 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("who").required(true)))]
 pub struct ListArgs {
     /// The account.
-    #[arg(long, value_name = "USER", group = "who")]
+    #[arg(long, value_name = "USER")]
     pub user: Option<String>,
 
     /// Every user who has a record.
-    #[arg(long, group = "who")]
+    #[arg(long, conflicts_with = "user")]
     pub all: bool,
 
     /// Machine-readable output on standard output.

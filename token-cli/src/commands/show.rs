@@ -201,9 +201,10 @@ fn print_contact(ctx: &Context, f: &Factors<'_>) {
 }
 
 pub fn list(ctx: &Context, args: &ListArgs) -> Result<(), CliError> {
-    let Some(name) = &args.user else {
+    if args.all {
         return list_all(ctx, args.json);
-    };
+    }
+    let name = args.user.as_deref().ok_or(CliError::NoUser)?;
     let (user, record) = load(ctx, name)?;
     let name = user.to_string();
     let f = factors(&name, &record);
