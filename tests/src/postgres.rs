@@ -547,39 +547,21 @@ impl Cluster {
     }
 
     fn pg_ctl_start(&self) -> Result<(), String> {
-        let out = self
-            .as_server(&self.bin.join("pg_ctl"))
-            .args(["start", "-w", "-s", "-t", &WAIT_SECONDS.to_string(), "-D"])
-            .arg(&self.data)
-            .arg("-l")
-            .arg(&self.log)
-            .output()
-            .expect("run pg_ctl");
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "pg_ctl start ({}) failed:\n{}\nserver log:\n{}",
-                self.data.display(),
-                text(&out),
-                self.log_tail()
-            ))
-        }
+        let log = self.log.to_str().expect("a UTF-8 path");
+        self.pg_ctl(&["start", "-l", log], "start")
     }
 
     fn pg_ctl_stop(&self, mode: &str) -> Result<(), String> {
+        self.pg_ctl(&["stop", "-m", mode], &format!("stop -m {mode}"))
+    }
+
+    /// `pg_ctl ARGS -w -s -t WAIT -D DATA` as the server account; the error names
+    /// `what` and carries the server log's tail.
+    fn pg_ctl(&self, args: &[&str], what: &str) -> Result<(), String> {
         let out = self
             .as_server(&self.bin.join("pg_ctl"))
-            .args([
-                "stop",
-                "-w",
-                "-s",
-                "-m",
-                mode,
-                "-t",
-                &WAIT_SECONDS.to_string(),
-            ])
-            .arg("-D")
+            .args(args)
+            .args(["-w", "-s", "-t", &WAIT_SECONDS.to_string(), "-D"])
             .arg(&self.data)
             .output()
             .expect("run pg_ctl");
@@ -587,7 +569,7 @@ impl Cluster {
             Ok(())
         } else {
             Err(format!(
-                "pg_ctl stop -m {mode} ({}) failed:\n{}\nserver log:\n{}",
+                "pg_ctl {what} ({}) failed:\n{}\nserver log:\n{}",
                 self.data.display(),
                 text(&out),
                 self.log_tail()
