@@ -4,14 +4,15 @@
 //! consumed recovery code, sign counter, failure count, lockout) are stored in one
 //! `Store::update`, under the user's lock, so two racing logins can never both spend
 //! the same code. The code prompt is shown to unknown, unenrolled, locked and
-//! enrolled users alike (only `unenrolled = "ignore"` skips it), so the answer does
-//! not tell them apart. A security key is tried first when the user has one, the
+//! enrolled users alike (only `unenrolled = "ignore"` and the `[policy]`
+//! exemptions, both config, skip it), so the answer does not tell them apart. A security key is tried first when the user has one, the
 //! session is local (or the config allows remote) and a key is plugged in; a key
 //! that does not answer leads to the code prompt, a key whose answer fails
 //! verification fails the login. This module has no FFI, no clock and no device:
 //! all of them are passed in.
 
 mod enroll;
+mod exempt;
 mod key;
 pub mod manage;
 mod oob;
@@ -98,6 +99,10 @@ pub struct Session<'a> {
     pub remote: Place<'a>,
     /// The module argument `require_key`.
     pub require_key: bool,
+    /// PAM_RHOST as the application set it, empty when unset (a local login, or
+    /// an application that does not say). Not trusted as a host: only an IP
+    /// literal in it is ever compared with a network.
+    pub rhost: &'a str,
     /// This machine's name, for messages (issuer of new enrollments, sent codes).
     pub host: &'a str,
 }
@@ -176,6 +181,19 @@ pub fn authenticate(
             return Ok(Outcome::Failure);
         }
     };
+
+    // Before the store and any prompt: an exempt login spends and counts nothing.
+    match exempt::exemption(&cfg.policy, &user, env.session.rhost, env.accounts) {
+        Ok(Some(reason)) => {
+            env.audit.log(&Event::Exempt {
+                user: &user,
+                reason,
+            });
+            return Ok(Outcome::Ignore);
+        }
+        Ok(None) => {}
+        Err(error) => env.audit.log(&Event::GroupsUnknown { user: &user, error }),
+    }
 
     let snapshot = store.read(&user);
     let enrolled = match &snapshot {

@@ -30,6 +30,7 @@ pub mod host;
 pub mod i18n;
 pub mod import;
 pub mod locality;
+pub mod network;
 pub mod oob;
 pub mod otpauth;
 pub mod policy;

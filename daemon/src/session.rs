@@ -152,6 +152,7 @@ fn authenticate(
         service: &login.service,
         remote: auth::Place::Decide(&decide),
         require_key: login.require_key,
+        rhost: &login.rhost,
         host: &host,
     };
     let result = with_env(
@@ -223,8 +224,6 @@ pub(crate) fn remote(cred: UnixCredentials, rhost: &str, ssh: &[String]) -> loca
             .or_else(|| locality::start_env(&logind.proc_self, name).filter(|v| !v.is_empty()))
     })
 }
-
-/// This machine's name, for messages (the issuer of new enrollments).
 
 /// The security keys plugged into this machine.
 pub(crate) struct HidKeys;

@@ -13,7 +13,9 @@ const NOW: u64 = 1_700_000_015;
 /// A user database that ignores case (as sssd with `case_sensitive = false`,
 /// winbind, AD-backed LDAP do): every name is an account, spelled in lower case,
 /// except names starting with "ghost", which are unknown, and "broken", whose
-/// lookup fails. Nobody is in any group.
+/// lookup fails. Names starting with "wheel" are in groups wheel and users, those
+/// starting with "nogroups" have groups nobody can look up, everybody else is in
+/// none.
 pub(super) struct Directory;
 
 impl crate::accounts::Accounts for Directory {
@@ -27,8 +29,15 @@ impl crate::accounts::Accounts for Directory {
         }
     }
 
-    fn groups(&self, _: &UserName) -> Vec<String> {
-        vec![]
+    fn groups(&self, user: &UserName) -> Result<Vec<String>, String> {
+        let name = user.as_str();
+        if name.starts_with("wheel") {
+            Ok(vec!["wheel".to_owned(), "users".to_owned()])
+        } else if name.starts_with("nogroups") {
+            Err("LDAP server unreachable".to_owned())
+        } else {
+            Ok(vec![])
+        }
     }
 }
 
@@ -159,6 +168,87 @@ fn given_the_current_code_then_success_and_the_step_is_stored() {
             "user=alice: second factor accepted (totp)".to_owned()
         )]
     );
+}
+
+#[test]
+fn an_exempt_login_is_ignored_without_a_prompt_and_the_store_untouched() {
+    let (store, _) = alice();
+    let mut c = cfg();
+    c.policy.exempt_networks = vec![crate::network::Cidr::parse("10.0.0.0/8").unwrap()];
+    let before = store.get("alice");
+    let from = |rhost| Session {
+        rhost,
+        ..Session::default()
+    };
+    let mut script = Script::answering("000000");
+    let (r, audit) = run_in(
+        &c,
+        &store,
+        b"ALICE",
+        &mut script,
+        NOW,
+        Lang::En,
+        from("::ffff:10.1.2.3"),
+        &mut NoKeys,
+    );
+    assert_eq!(r.unwrap(), Outcome::Ignore);
+    assert!(script.asked.is_empty(), "{:?}", script.asked);
+    assert_eq!(store.get("alice"), before, "no count, no replay state");
+    assert_eq!(
+        audit.0,
+        [(
+            Level::Notice,
+            "user=alice: second factor not required (exempt_networks 10.0.0.0/8 matches rhost ::ffff:10.1.2.3)"
+                .to_owned()
+        )]
+    );
+    // A host name is asked like anybody, and its wrong code counts.
+    let mut script = Script::answering("000000");
+    let (r, _) = run_in(
+        &c,
+        &store,
+        b"alice",
+        &mut script,
+        NOW,
+        Lang::En,
+        from("gw.10.1.2.3.example"),
+        &mut NoKeys,
+    );
+    assert_eq!(r.unwrap(), Outcome::Failure);
+    assert_eq!(script.asked, ["Verification code: "]);
+    assert_eq!(store.get("alice").unwrap().state.failures, 1);
+}
+
+#[test]
+fn unknown_groups_under_require_groups_ask_for_the_factor() {
+    let (store, _) = alice();
+    let record = store.get("alice").unwrap();
+    store
+        .update(&UserName::new("nogroups1").unwrap(), |_| {
+            (Change::Write(record), ())
+        })
+        .unwrap();
+    let mut c = cfg();
+    c.policy.require_groups = vec!["wheel".into()];
+    let (r, audit) = run(
+        &c,
+        &store,
+        b"nogroups1",
+        &mut Script::answering(&code(0)),
+        NOW,
+    );
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(
+        audit.0[0],
+        (
+            Level::Notice,
+            "user=nogroups1: groups unknown (LDAP server unreachable): no group exemption, second factor required"
+                .to_owned()
+        )
+    );
+    // Known, and not a member: not asked.
+    let (r, _) = run(&c, &store, b"alice", &mut Script::answering(""), NOW);
+    assert_eq!(r.unwrap(), Outcome::Ignore);
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub(crate) mod parse;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::network::Cidr;
 use crate::secure_fs::{self, FileError, Trust};
 use crate::totp::Algorithm;
 
@@ -129,6 +130,16 @@ pub struct PolicyConfig {
     /// The least time a refusal takes, in milliseconds, from the last answer (or the
     /// start of the login), so its timing does not tell users apart.
     pub refusal_ms: u32,
+    /// Users (account names) who need no second factor: their logins get
+    /// `PAM_IGNORE`.
+    pub exempt_users: Vec<String>,
+    /// Groups (primary or supplementary) whose members need no second factor.
+    pub exempt_groups: Vec<String>,
+    /// Networks whose logins need no second factor: matched against PAM_RHOST
+    /// only when it is an IP literal ([`crate::network`]).
+    pub exempt_networks: Vec<Cidr>,
+    /// When not empty, only members of these groups must use a second factor.
+    pub require_groups: Vec<String>,
 }
 
 /// `[enroll]`: who may set up their own app without a factor: at login when
@@ -288,6 +299,10 @@ impl Config {
                 unenrolled: Unenrolled::Deny,
                 fail_delay_ms: 2000,
                 refusal_ms: 250,
+                exempt_users: Vec::new(),
+                exempt_groups: Vec::new(),
+                exempt_networks: Vec::new(),
+                require_groups: Vec::new(),
             },
             fido2: Fido2Config {
                 rp_id: "pam://pam_mfa".to_owned(),
@@ -432,6 +447,12 @@ impl Config {
                         }
                         "policy.fail_delay_ms" => cfg.policy.fail_delay_ms = e.int(0..=30_000)?,
                         "policy.refusal_ms" => cfg.policy.refusal_ms = e.int(0..=10_000)?,
+                        "policy.exempt_users" => cfg.policy.exempt_users = e.strings()?,
+                        "policy.exempt_groups" => cfg.policy.exempt_groups = e.strings()?,
+                        "policy.exempt_networks" => {
+                            cfg.policy.exempt_networks = e.list(Cidr::parse)?;
+                        }
+                        "policy.require_groups" => cfg.policy.require_groups = e.strings()?,
                         _ => return Err(e.unknown()),
                     }
                     Ok(())

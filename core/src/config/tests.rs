@@ -202,6 +202,62 @@ fn errors_name_file_line_and_key() {
 }
 
 #[test]
+fn who_must_use_a_second_factor_is_read() {
+    let cfg = parse(
+        "[policy]\nexempt_users = [\"backup\"]\nexempt_groups = [\"robots\"]\n\
+         exempt_networks = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\n\
+         require_groups = [\"admins\", \"staff\"]\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.policy.exempt_users, ["backup"]);
+    assert_eq!(cfg.policy.exempt_groups, ["robots"]);
+    let blocks: Vec<String> = cfg
+        .policy
+        .exempt_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(blocks, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
+    assert_eq!(cfg.policy.require_groups, ["admins", "staff"]);
+}
+
+#[test]
+fn a_malformed_network_names_file_line_and_key() {
+    for (text, want) in [
+        (
+            "[policy]\nfail_delay_ms = 0\nexempt_networks = [\"10.0.0.0/33\"]\n",
+            "/etc/pam_mfa/config.toml:3: key `policy.exempt_networks`: \"10.0.0.0/33\": the prefix length must be a number from 0 to 32",
+        ),
+        (
+            "[policy]\nexempt_networks = [\"10.0.0.0/8\", \"gateway.example.org\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_networks`: \"gateway.example.org\" is not an IPv4 or IPv6 network (e.g. 10.0.0.0/8)",
+        ),
+        (
+            "[policy]\nexempt_networks = [\"10.1.2.3/8\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_networks`: \"10.1.2.3/8\" has host bits set: the block is 10.0.0.0/8",
+        ),
+        (
+            "[policy]\nexempt_networks = \"10.0.0.0/8\"\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_networks`: expected an array of strings, found string",
+        ),
+        (
+            "[policy]\nexempt_networks = [\n  \"10.0.0.0/8\",\n  \"fd00::/8\",\n  \"10.0.0.0/40\",\n]\n",
+            "/etc/pam_mfa/config.toml:5: key `policy.exempt_networks`: \"10.0.0.0/40\": the prefix length must be a number from 0 to 32",
+        ),
+        (
+            "[policy]\nexempt_user = [\"backup\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_user`: unknown key",
+        ),
+        (
+            "[policy]\nrequire_groups = [\"\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.require_groups`: expected a non-empty string",
+        ),
+    ] {
+        assert_eq!(message(text), want, "for {text:?}");
+    }
+}
+
+#[test]
 fn dotted_and_inline_keys_are_checked_too() {
     assert_eq!(
         message("lockout.bogus = 1\n"),

@@ -1,0 +1,192 @@
+//! `[policy]` through real libpam (pam_wrapper + pamtester): who must use a second
+//! factor (exemptions by user, group and network, `require_groups`).
+
+use std::process::Command;
+
+use pam_mfa_e2e::{code, LoginOpts, Sandbox, TempUser, SECRET};
+
+/// A stack that lets the user in only when pam_mfa answers PAM_IGNORE: a success
+/// dies (libpam never turns `die` on a success into a success), a failure too.
+const IGNORED_ONLY: &str = "\
+auth [ignore=1 default=die] {module} socket={socket}
+auth requisite pam_deny.so
+auth required pam_permit.so";
+
+/// The sandbox's defaults for `[policy]` (no delays) plus `keys`.
+fn policy(keys: &str) -> String {
+    format!("[policy]\nfail_delay_ms = 0\nrefusal_ms = 0\n{keys}\n")
+}
+
+fn sandbox(keys: &str) -> Sandbox {
+    let sb = Sandbox::new(&policy(keys));
+    sb.pam_service("ignored", IGNORED_ONLY);
+    sb
+}
+
+fn from(rhost: &str) -> String {
+    format!("rhost={rhost}")
+}
+
+fn opts<'a>(service: &'a str, item: &'a str) -> LoginOpts<'a> {
+    LoginOpts {
+        service: Some(service),
+        items: if item.is_empty() { vec![] } else { vec![item] },
+        ..LoginOpts::default()
+    }
+}
+
+/// A group made for one test, deleted on drop.
+struct TempGroup(String);
+
+impl TempGroup {
+    fn with_member(user: &str) -> TempGroup {
+        let name = format!("{user}g");
+        assert!(Command::new("groupadd")
+            .args(["--system", &name])
+            .status()
+            .unwrap()
+            .success());
+        assert!(Command::new("gpasswd")
+            .args(["-a", user, &name])
+            .output()
+            .unwrap()
+            .status
+            .success());
+        TempGroup(name)
+    }
+}
+
+impl Drop for TempGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_login_from_an_exempt_ipv4_or_ipv6_network_is_ignored_without_a_prompt() {
+    let sb = sandbox(r#"exempt_networks = ["10.0.0.0/8", "2001:db8::/32"]"#);
+    sb.enroll_record("alice", SECRET, 0);
+    let before = sb.record("alice");
+    for (rhost, block) in [
+        ("10.1.2.3", "10.0.0.0/8"),
+        ("2001:db8:7::5", "2001:db8::/32"),
+        // What a dual-stack listener reports for an IPv4 client.
+        ("::ffff:10.1.2.3", "10.0.0.0/8"),
+    ] {
+        let item = from(rhost);
+        let l = sb.login_with("alice", &[], &opts("ignored", &item));
+        assert!(l.ok, "PAM_IGNORE from {rhost}: {l:?}");
+        assert!(
+            !l.transcript.contains("Verification code"),
+            "{}",
+            l.transcript
+        );
+        assert!(
+            l.logged(&format!(
+                "user=alice: second factor not required (exempt_networks {block} matches rhost {rhost})"
+            )),
+            "{:?}",
+            l.syslog
+        );
+    }
+    assert_eq!(sb.record("alice"), before, "the store is not touched");
+
+    // Outside the blocks: asked, and the right code is a success, not PAM_IGNORE.
+    for rhost in ["11.1.2.3", "2001:db9::1"] {
+        let item = from(rhost);
+        let l = sb.login_with("alice", &[&code(SECRET, 0)], &opts("ignored", &item));
+        assert!(!l.ok, "not exempt from {rhost}: {l:?}");
+        assert!(l.transcript.contains("Verification code"), "{l:?}");
+    }
+    let item = from("192.0.2.9");
+    let l = sb.login_with("alice", &[&code(SECRET, 1)], &opts("mfa", &item));
+    assert!(l.ok, "{l:?}");
+    // A local login (no PAM_RHOST) is never in a network.
+    let l = sb.login_with("alice", &["000000x"], &opts("ignored", ""));
+    assert!(!l.ok && l.transcript.contains("Verification code"), "{l:?}");
+}
+
+#[test]
+fn a_host_name_in_rhost_never_matches_a_network() {
+    let sb = sandbox(r#"exempt_networks = ["10.0.0.0/8", "127.0.0.0/8", "::1/128"]"#);
+    sb.enroll_record("alice", SECRET, 0);
+    for rhost in ["10.1.2.3.nip.io", "localhost", "010.1.2.3", "[::1]"] {
+        let item = from(rhost);
+        let l = sb.login_with("alice", &["000000x"], &opts("ignored", &item));
+        assert!(!l.ok, "{rhost}: {l:?}");
+        assert!(l.transcript.contains("Verification code"), "{rhost}: {l:?}");
+        assert!(!l.logged("second factor not required"), "{:?}", l.syslog);
+    }
+    // Each of those wrong codes counted: the login was not exempt.
+    assert_eq!(sb.record("alice").unwrap().state.failures, 4);
+}
+
+#[test]
+fn exempt_users_and_groups_by_primary_and_supplementary_group() {
+    let sb = Sandbox::new("");
+    let member = TempUser::new(&sb.root.join("home"));
+    let group = TempGroup::with_member(&member.name);
+    // Sandbox users have the primary group nogroup; `member` is in `group`.
+    sb.write_config(&policy(&format!(
+        "exempt_users = [\"bob\"]\nexempt_groups = [\"{}\", \"nogroup\"]",
+        group.0
+    )));
+    sb.pam_service("ignored", IGNORED_ONLY);
+    for user in ["alice", "bob", member.name.as_str()] {
+        sb.enroll_record(user, SECRET, 0);
+    }
+    let l = sb.login_with("bob", &[], &opts("ignored", ""));
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.logged("user=bob: second factor not required (exempt_users lists bob)"),
+        "{:?}",
+        l.syslog
+    );
+    let l = sb.login_with(&member.name, &[], &opts("ignored", ""));
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.logged(&format!(
+            "user={}: second factor not required (member of {}, in exempt_groups)",
+            member.name, group.0
+        )),
+        "{:?}",
+        l.syslog
+    );
+    let l = sb.login_with("alice", &[], &opts("ignored", ""));
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.logged("user=alice: second factor not required (member of nogroup, in exempt_groups)"),
+        "{:?}",
+        l.syslog
+    );
+    // root is in none of them: asked.
+    let l = sb.login_with("root", &["000000x"], &opts("ignored", ""));
+    assert!(!l.ok && l.transcript.contains("Verification code"), "{l:?}");
+}
+
+#[test]
+fn require_groups_asks_members_only() {
+    let sb = Sandbox::new("");
+    let member = TempUser::new(&sb.root.join("home"));
+    let group = TempGroup::with_member(&member.name);
+    sb.write_config(&policy(&format!("require_groups = [\"{}\"]", group.0)));
+    sb.pam_service("ignored", IGNORED_ONLY);
+    sb.enroll_record(&member.name, SECRET, 0);
+    sb.enroll_record("alice", SECRET, 0);
+    // A member: asked, and the right code passes (through the plain service).
+    let l = sb.login_with(&member.name, &[&code(SECRET, 0)], &opts("mfa", ""));
+    assert!(l.ok, "{l:?}");
+    assert!(l.transcript.contains("Verification code"), "{l:?}");
+    let l = sb.login_with(&member.name, &["000000x"], &opts("ignored", ""));
+    assert!(!l.ok, "{l:?}");
+    // Not a member: not asked, PAM_IGNORE.
+    let l = sb.login_with("alice", &[], &opts("ignored", ""));
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.logged(
+            "user=alice: second factor not required (not a member of any group in require_groups)"
+        ),
+        "{:?}",
+        l.syslog
+    );
+}
