@@ -26,7 +26,7 @@ use crate::audit::{Audit, Event, Factor, Failure, Journey};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
-use crate::i18n::{self, Lang, Msg};
+use crate::i18n::{Lang, Msg};
 use crate::oob::Courier;
 use crate::policy;
 use crate::random::Random;
@@ -164,7 +164,7 @@ pub fn authenticate(
     let cfg = env.cfg;
     let ignore = cfg.policy.unenrolled == Unenrolled::Ignore;
     let oob_on = cfg.oob.command.is_some();
-    let prompt = i18n::text(
+    let prompt = cfg.prompt.text(
         env.lang,
         if oob_on {
             Msg::CodePromptOob
@@ -334,7 +334,7 @@ fn ask_code(
     }
     oob::send(store, user, may_send, env)?;
     env.prompter
-        .ask_hidden(i18n::text(env.lang, Msg::CodePrompt))
+        .ask_hidden(env.cfg.prompt.text(env.lang, Msg::CodePrompt))
 }
 
 /// Logs a verdict and turns it into the outcome.

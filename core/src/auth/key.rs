@@ -14,7 +14,7 @@ use crate::audit::{Event, Factor, Failure};
 use crate::config::Config;
 use crate::error::Error;
 use crate::fido2::{verify, DeviceError, GetAssertion, KeyCredential, UserVerification};
-use crate::i18n::{self, Msg};
+use crate::i18n::Msg;
 use crate::policy;
 use crate::store::{Change, Record, Store};
 use crate::username::UserName;
@@ -48,7 +48,8 @@ pub(super) fn attempt(
         } else {
             None
         };
-        env.prompter.info(i18n::text(env.lang, Msg::TouchKey))?;
+        env.prompter
+            .info(cfg.prompt.text(env.lang, Msg::TouchKey))?;
         let mut challenge = [0u8; 32];
         env.rng.fill(&mut challenge).map_err(Error::Random)?;
         let request = GetAssertion {
@@ -98,7 +99,7 @@ fn by_relying_party(keys: &[KeyCredential]) -> Vec<Vec<KeyCredential>> {
 fn ask_pin(user: &UserName, env: &mut Env<'_>) -> Result<Option<Zeroizing<String>>, Error> {
     let answer = env
         .prompter
-        .ask_hidden(i18n::text(env.lang, Msg::KeyPinPrompt))?;
+        .ask_hidden(env.cfg.prompt.text(env.lang, Msg::KeyPinPrompt))?;
     match String::from_utf8(answer.to_vec()) {
         Ok(p) if !p.is_empty() => Ok(Some(Zeroizing::new(p))),
         _ => {

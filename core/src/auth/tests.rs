@@ -252,6 +252,35 @@ fn unknown_groups_under_require_groups_ask_for_the_factor() {
 }
 
 #[test]
+fn the_sites_own_prompt_is_shown_in_the_users_language() {
+    let (store, _) = alice();
+    let mut c = cfg();
+    c.prompt.set(
+        Msg::CodePrompt,
+        Lang::Nl,
+        "Tokencode (OpenVPN): ".to_owned(),
+    );
+    for (lang, want, offset) in [
+        (Lang::Nl, "Tokencode (OpenVPN): ", 0),
+        (Lang::En, "Verification code: ", 1),
+    ] {
+        let mut script = Script::answering(&code(offset));
+        let (r, _) = run_in(
+            &c,
+            &store,
+            b"alice",
+            &mut script,
+            NOW,
+            lang,
+            Session::default(),
+            &mut NoKeys,
+        );
+        assert_eq!(r.unwrap(), Outcome::Success);
+        assert_eq!(script.asked, [want]);
+    }
+}
+
+#[test]
 fn given_a_used_code_then_replay_is_refused_and_counted() {
     let (store, _) = alice();
     assert_eq!(

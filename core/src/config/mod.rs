@@ -10,6 +10,7 @@ pub(crate) mod parse;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::i18n::{self, Lang, Msg};
 use crate::network::Cidr;
 use crate::secure_fs::{self, FileError, Trust};
 use crate::totp::Algorithm;
@@ -193,6 +194,48 @@ pub struct Fido2Config {
     pub require_key_for: Vec<String>,
 }
 
+/// `[prompt]`: the site's own wording of what a login shows, per prompt and
+/// language (`code.en`, `code.nl`...; names in [`i18n::CUSTOM_PROMPTS`]). What is
+/// not set keeps the built-in text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PromptConfig {
+    custom: Vec<(Msg, Lang, String)>,
+}
+
+/// Longest custom prompt, in bytes: a line, not a page.
+pub const MAX_PROMPT: usize = 200;
+
+impl PromptConfig {
+    /// The text of `msg` in `lang`: the site's own if set, else the built-in one.
+    pub fn text(&self, lang: Lang, msg: Msg) -> &str {
+        self.custom
+            .iter()
+            .find(|(m, l, _)| *m == msg && *l == lang)
+            .map_or_else(|| i18n::text(lang, msg), |(_, _, t)| t.as_str())
+    }
+
+    /// Sets the site's text (checked by the caller).
+    pub fn set(&mut self, msg: Msg, lang: Lang, text: String) {
+        self.custom.retain(|(m, l, _)| !(*m == msg && *l == lang));
+        self.custom.push((msg, lang, text));
+    }
+}
+
+/// Why `text` cannot be shown as a prompt: empty, too long, or holding control or
+/// invisible formatting characters (a line break, an escape sequence, a
+/// right-to-left override) that could make it say something other than it seems.
+fn prompt_problem(text: &str) -> Option<String> {
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+    if text.trim().is_empty() || text.len() > MAX_PROMPT {
+        return Some(format!(
+            "expected 1 to {MAX_PROMPT} bytes of printable text"
+        ));
+    }
+    text.chars()
+        .find(|&c| c.is_control() || invisible(c))
+        .map(|c| format!("{c:?} is not printable: a prompt is one line of visible text"))
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -206,6 +249,7 @@ pub struct Config {
     pub fido2: Fido2Config,
     pub enroll: EnrollConfig,
     pub oob: OobConfig,
+    pub prompt: PromptConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -312,6 +356,7 @@ impl Config {
                 require_key_for: Vec::new(),
             },
             enroll: EnrollConfig::default(),
+            prompt: PromptConfig::default(),
             oob: OobConfig {
                 command: None,
                 run_as: "nobody".to_owned(),
@@ -358,11 +403,8 @@ impl Config {
         let mut backend_span = 0..0;
         let mut url_span = 0..0;
         let mut postgres_keys: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-        parse::for_each(
-            &doc,
-            None,
-            root.get_ref(),
-            &mut |section| match section.key.as_str() {
+        parse::for_each(&doc, None, root.get_ref(), &mut |section| {
+            match section.key.as_str() {
                 "store" => section.table(|e| {
                     let pg = &mut cfg.store.postgres;
                     match e.key.as_str() {
@@ -499,9 +541,56 @@ impl Config {
                     }
                     Ok(())
                 }),
+                "prompt" => section.table(|name| {
+                    let short = name.key.trim_start_matches("prompt.");
+                    let Some(&(_, msg)) =
+                        i18n::CUSTOM_PROMPTS.iter().find(|(n, _)| *n == short)
+                    else {
+                        return Err(doc.invalid(
+                            &name.key_span,
+                            &name.key,
+                            format!(
+                                "unknown prompt {short:?}: expected one of {}",
+                                i18n::CUSTOM_PROMPTS
+                                    .iter()
+                                    .map(|(n, _)| *n)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    };
+                    if !matches!(name.value.get_ref(), toml::de::DeValue::Table(_)) {
+                        return Err(doc.invalid(
+                            &name.value.span(),
+                            &name.key,
+                            format!(
+                                "expected a text per language, e.g. {short}.en = \"...\" and {short}.nl = \"...\""
+                            ),
+                        ));
+                    }
+                    name.table(|e| {
+                        let code = e.key.rsplit('.').next().unwrap_or_default();
+                        let Some(lang) = Lang::ALL.into_iter().find(|l| l.code() == code) else {
+                            return Err(doc.invalid(
+                                &e.key_span,
+                                &e.key,
+                                format!(
+                                    "unknown language {code:?}: expected one of {}",
+                                    Lang::ALL.map(Lang::code).join(", ")
+                                ),
+                            ));
+                        };
+                        let text = e.string()?;
+                        if let Some(why) = prompt_problem(text) {
+                            return Err(doc.invalid(&e.value.span(), &e.key, why));
+                        }
+                        cfg.prompt.set(msg, lang, text.to_owned());
+                        Ok(())
+                    })
+                }),
                 _ => Err(section.unknown()),
-            },
-        )?;
+            }
+        })?;
         if cfg.policy.unenrolled == Unenrolled::Enroll
             && cfg.enroll.users.is_empty()
             && cfg.enroll.groups.is_empty()

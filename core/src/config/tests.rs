@@ -258,6 +258,99 @@ fn a_malformed_network_names_file_line_and_key() {
 }
 
 #[test]
+fn custom_prompts_replace_only_what_is_set() {
+    use crate::i18n::{Lang, Msg};
+    let cfg = parse(
+        "[prompt]\ncode.en = \"Static challenge: token code: \"\ncode.nl = \"Tokencode: \"\n\
+         touch_key.nl = \"Tik op uw sleutel.\"\n\
+         [prompt.key_pin]\nen = \"PIN of your YubiKey: \"\n",
+    )
+    .unwrap();
+    let p = &cfg.prompt;
+    assert_eq!(
+        p.text(Lang::En, Msg::CodePrompt),
+        "Static challenge: token code: "
+    );
+    assert_eq!(p.text(Lang::Nl, Msg::CodePrompt), "Tokencode: ");
+    assert_eq!(p.text(Lang::Nl, Msg::TouchKey), "Tik op uw sleutel.");
+    assert_eq!(p.text(Lang::En, Msg::KeyPinPrompt), "PIN of your YubiKey: ");
+    // Unset: the built-in text, per language.
+    assert_eq!(p.text(Lang::En, Msg::TouchKey), "Touch your security key.");
+    assert_eq!(
+        p.text(Lang::Nl, Msg::CodePromptOob),
+        crate::i18n::text(Lang::Nl, Msg::CodePromptOob)
+    );
+    let defaults = Config::defaults(Path::new("/x")).prompt;
+    for msg in crate::i18n::CUSTOM_PROMPTS.map(|(_, m)| m) {
+        for lang in Lang::ALL {
+            assert_eq!(defaults.text(lang, msg), crate::i18n::text(lang, msg));
+        }
+    }
+}
+
+#[test]
+fn the_shipped_prompt_examples_parse() {
+    use crate::i18n::{Lang, Msg};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/config.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("# code.en = ", "code.en = ")
+        .replace("# code.nl = ", "code.nl = ");
+    let cfg = Config::parse(&path, &text).unwrap();
+    assert_eq!(
+        cfg.prompt.text(Lang::En, Msg::CodePrompt),
+        "Enter your token code: "
+    );
+    assert_eq!(
+        cfg.prompt.text(Lang::Nl, Msg::CodePrompt),
+        "Voer uw tokencode in: "
+    );
+}
+
+#[test]
+fn custom_prompts_name_their_errors() {
+    for (text, want) in [
+        (
+            "[prompt]\nanswer.en = \"x\"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.answer`: unknown prompt \"answer\": expected one of code, code_oob, touch_key, key_pin",
+        ),
+        (
+            "[prompt]\ncode.en = \"Code: \"\ncode.de = \"Code: \"\n",
+            "/etc/pam_mfa/config.toml:3: key `prompt.code.de`: unknown language \"de\": expected one of en, nl",
+        ),
+        (
+            "[prompt]\ncode = \"Code: \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code`: expected a text per language, e.g. code.en = \"...\" and code.nl = \"...\"",
+        ),
+        (
+            "[prompt]\ncode.en = 6\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: expected a string, found integer",
+        ),
+        (
+            "[prompt]\ncode.en = \"  \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: expected 1 to 200 bytes of printable text",
+        ),
+        (
+            "[prompt]\ncode.en = \"Code:\\nroot# \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: '\\n' is not printable: a prompt is one line of visible text",
+        ),
+        (
+            "[prompt]\ncode.en = \"\\u001b[2JCode: \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: '\\u{1b}' is not printable: a prompt is one line of visible text",
+        ),
+        (
+            "[prompt]\ncode.nl = \"Code \\u202e:edoc\"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.nl`: '\\u{202e}' is not printable: a prompt is one line of visible text",
+        ),
+    ] {
+        assert_eq!(message(text), want, "for {text:?}");
+    }
+    let long = format!("[prompt]\ncode.en = \"{}\"\n", "x".repeat(201));
+    assert!(message(&long).contains("expected 1 to 200 bytes"));
+    assert!(parse(&format!("[prompt]\ncode.en = \"{}\"\n", "x".repeat(200))).is_ok());
+}
+
+#[test]
 fn dotted_and_inline_keys_are_checked_too() {
     assert_eq!(
         message("lockout.bogus = 1\n"),
