@@ -63,6 +63,13 @@ impl fmt::Display for Journey {
 pub enum Event<'a> {
     /// The second factor passed.
     Success { user: &'a UserName, factor: Factor },
+    /// The grace period: the user passed a second factor from this address
+    /// `age` seconds ago and is not asked again.
+    Remembered {
+        user: &'a UserName,
+        ip: std::net::IpAddr,
+        age: u64,
+    },
     /// A wrong or replayed code.
     Failed {
         user: &'a UserName,
@@ -167,7 +174,7 @@ impl Event<'_> {
     pub fn level(&self) -> Level {
         match self {
             Event::Debug(_) => Level::Debug,
-            Event::Success { .. } => Level::Info,
+            Event::Success { .. } | Event::Remembered { .. } => Level::Info,
             Event::Failed { .. }
             | Event::Unenrolled { .. }
             | Event::Exempt { .. }
@@ -384,6 +391,10 @@ impl fmt::Display for Event<'_> {
                     "user={user}: no second factor enrolled, ignored by policy"
                 )
             }
+            Event::Remembered { user, ip, age } => write!(
+                f,
+                "user={user}: second factor skipped (remembered from {ip}, {age} s ago)"
+            ),
             Event::Exempt { user, reason } => {
                 write!(f, "user={user}: second factor not required ({reason})")
             }

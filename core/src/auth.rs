@@ -26,6 +26,7 @@ use crate::audit::{Audit, Event, Factor, Failure, Journey};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
+use crate::grace;
 use crate::i18n::{Lang, Msg};
 use crate::oob::Courier;
 use crate::policy;
@@ -209,6 +210,16 @@ pub fn authenticate(
         return Ok(Outcome::Ignore);
     }
     let key_only = key_only(env);
+    if let Ok(Some(record)) = &snapshot {
+        if let Some((ip, age)) = remembered(cfg, record, key_only, env) {
+            env.audit.log(&Event::Remembered {
+                user: &user,
+                ip,
+                age,
+            });
+            return Ok(Outcome::Success);
+        }
+    }
     if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
         match enroll::refusal(env, &user, key_only) {
             None => {
@@ -249,10 +260,40 @@ pub fn authenticate(
     }
 
     let now = env.tick();
+    let from = remember_at(env);
     let verdict = store
-        .update(&user, |current| decide(cfg, current, &answer, now))
+        .update(&user, |current| decide(cfg, current, &answer, now, from))
         .inspect_err(|error| env.store_failed(&user, error))?;
     Ok(report(env.audit, &user, verdict))
+}
+
+/// The grace period: `Some((address, age))` when this user passed a second factor
+/// from this login's remote address (PAM_RHOST as an IP literal) less than
+/// `policy.remember_seconds` ago, and nothing since forgot it (a failure, a
+/// change of factors). Never for a local login, a locked-out user, or a service
+/// that accepts only a security key (the remembered factor may have been a code).
+fn remembered(
+    cfg: &Config,
+    record: &Record,
+    key_only: bool,
+    env: &Env<'_>,
+) -> Option<(std::net::IpAddr, u64)> {
+    if cfg.policy.remember_seconds == 0 || key_only || !record.has_factor() {
+        return None;
+    }
+    if policy::locked_until(&record.state, env.now).is_some() {
+        return None;
+    }
+    let ip = crate::network::rhost_ip(env.session.rhost)?;
+    grace::recall(&record.state, ip, env.now, cfg.policy.remember_seconds).map(|age| (ip, age))
+}
+
+/// Where a second factor that passes now is remembered: this login's remote
+/// address, when the grace period is on.
+fn remember_at(env: &Env<'_>) -> Option<std::net::IpAddr> {
+    (env.cfg.policy.remember_seconds > 0)
+        .then(|| crate::network::rhost_ip(env.session.rhost))
+        .flatten()
 }
 
 /// Whether this login accepts only a security key: the module argument
@@ -405,8 +446,15 @@ fn fail(cfg: &Config, mut record: Record, why: Failure, now: u64) -> (Change, Ve
     )
 }
 
-/// The locked part: checks `answer` against `current` and says what to store.
-fn decide(cfg: &Config, current: Option<Record>, answer: &[u8], now: u64) -> (Change, Verdict) {
+/// The locked part: checks `answer` against `current` and says what to store;
+/// a success is remembered for `from` (see [`remember_at`]).
+fn decide(
+    cfg: &Config,
+    current: Option<Record>,
+    answer: &[u8],
+    now: u64,
+    from: Option<std::net::IpAddr>,
+) -> (Change, Verdict) {
     let Some(mut record) = current.filter(Record::has_factor) else {
         return (Change::Keep, Verdict::Unenrolled);
     };
@@ -417,6 +465,9 @@ fn decide(cfg: &Config, current: Option<Record>, answer: &[u8], now: u64) -> (Ch
     {
         Some(Ok(factor)) => {
             policy::on_success(&mut record.state, now);
+            if let Some(ip) = from {
+                grace::remember(&mut record.state, ip, now);
+            }
             return (Change::Write(record), Verdict::Accepted(factor));
         }
         Some(Err(why)) => why,

@@ -26,6 +26,7 @@ pub mod contact;
 pub mod date;
 pub mod error;
 pub mod fido2;
+pub mod grace;
 pub mod host;
 pub mod i18n;
 pub mod import;

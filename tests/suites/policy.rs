@@ -1,5 +1,6 @@
 //! `[policy]` through real libpam (pam_wrapper + pamtester): who must use a second
-//! factor (exemptions by user, group and network, `require_groups`).
+//! factor (exemptions by user, group and network, `require_groups`) and the grace
+//! period (`remember_seconds`).
 
 use std::process::Command;
 
@@ -189,4 +190,87 @@ fn require_groups_asks_members_only() {
         "{:?}",
         l.syslog
     );
+}
+
+/// Logs alice in from `item` answering `answer`; returns the login and whether
+/// the code prompt was shown.
+fn remote(sb: &Sandbox, item: &str, answers: &[&str]) -> (pam_mfa_e2e::Login, bool) {
+    let l = sb.login_with("alice", answers, &opts("mfa", item));
+    let asked = l.transcript.contains("Verification code");
+    (l, asked)
+}
+
+#[test]
+fn a_remote_address_is_remembered_until_a_failure_or_a_change_of_factors() {
+    let sb = sandbox("remember_seconds = 3600");
+    let codes = sb.enroll_record("alice", SECRET, 5);
+    let (a, b) = (from("192.0.2.7"), from("2001:db8::9"));
+    let skipped = "user=alice: second factor skipped (remembered from 192.0.2.7, ";
+
+    let (l, asked) = remote(&sb, &a, &[&code(SECRET, 0)]);
+    assert!(l.ok && asked, "{l:?}");
+    // The same address, nothing typed: in, with the reason in the log.
+    let (l, asked) = remote(&sb, &a, &[]);
+    assert!(l.ok && !asked, "{l:?}");
+    assert!(l.logged(skipped), "{:?}", l.syslog);
+    assert!(l.logged(" s ago)"), "{:?}", l.syslog);
+    // Another address and a local login are asked.
+    let (l, asked) = remote(&sb, &b, &[&codes[0]]);
+    assert!(l.ok && asked, "{l:?}");
+    let (l, asked) = remote(&sb, "", &[&codes[1]]);
+    assert!(l.ok && asked, "{l:?}");
+    let (l, asked) = remote(&sb, &a, &[]);
+    assert!(l.ok && !asked, "still remembered: {l:?}");
+
+    // A failure, from a third address, forgets every address.
+    let (l, asked) = remote(&sb, &from("198.51.100.4"), &["000000x"]);
+    assert!(!l.ok && asked, "{l:?}");
+    let (l, asked) = remote(&sb, &b, &[&codes[3]]);
+    assert!(l.ok && asked, "{l:?}");
+    let (l, asked) = remote(&sb, &a, &[&codes[2]]);
+    assert!(l.ok && asked, "asked after a failure: {l:?}");
+    let (l, asked) = remote(&sb, &a, &[]);
+    assert!(l.ok && !asked, "remembered again: {l:?}");
+
+    // New recovery codes by the admin: asked again.
+    let o = sb.cli(&["recovery", "--user", "alice"]);
+    assert!(o.ok(), "{}", o.stderr);
+    let fresh: Vec<&str> = o.stdout.lines().collect();
+    let (l, asked) = remote(&sb, &a, &[fresh[0]]);
+    assert!(l.ok && asked, "asked after new recovery codes: {l:?}");
+    let (l, asked) = remote(&sb, &a, &[]);
+    assert!(l.ok && !asked, "{l:?}");
+
+    // A new app: asked again, and the new app's code passes.
+    const OTHER: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let o = sb.cli_secret(
+        &[
+            "enroll",
+            "totp",
+            "--user",
+            "alice",
+            "--no-confirm",
+            "--replace",
+        ],
+        OTHER,
+    );
+    assert!(o.ok(), "{}", o.stderr);
+    let (l, asked) = remote(&sb, &a, &[&code(OTHER, 0)]);
+    assert!(l.ok && asked, "asked after a new app: {l:?}");
+    // The memory is in the record, capped, and IPv4 stays IPv4.
+    let record = sb.record("alice").unwrap();
+    assert_eq!(record.state.remembered.len(), 1);
+    assert_eq!(record.state.remembered[0].ip.to_string(), "192.0.2.7");
+}
+
+#[test]
+fn without_remember_seconds_every_login_is_asked() {
+    let sb = sandbox("");
+    sb.enroll_record("alice", SECRET, 0);
+    let a = from("192.0.2.7");
+    let (l, asked) = remote(&sb, &a, &[&code(SECRET, 0)]);
+    assert!(l.ok && asked, "{l:?}");
+    let (l, asked) = remote(&sb, &a, &["000000x"]);
+    assert!(!l.ok && asked, "{l:?}");
+    assert!(sb.record("alice").unwrap().state.remembered.is_empty());
 }

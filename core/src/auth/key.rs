@@ -124,11 +124,12 @@ fn settle(
 ) -> Result<Verdict, Error> {
     let cfg = env.cfg;
     let now = env.tick();
+    let from = super::remember_at(env);
     match checked {
         Ok(v) => {
             let (id, name) = (&creds[v.index].credential_id, &creds[v.index].name);
             store.update(user, |current| {
-                commit(cfg, current, id, name, v.sign_count, now)
+                commit(cfg, current, id, name, v.sign_count, now, from)
             })
         }
         Err(rejection) => {
@@ -154,6 +155,7 @@ fn commit(
     name: &str,
     count: u32,
     now: u64,
+    from: Option<std::net::IpAddr>,
 ) -> (Change, Verdict) {
     let Some(mut record) = current.filter(Record::has_factor) else {
         return (Change::Keep, Verdict::Unenrolled);
@@ -171,6 +173,9 @@ fn commit(
     }
     key.sign_count = count;
     policy::on_success(&mut record.state, now);
+    if let Some(ip) = from {
+        crate::grace::remember(&mut record.state, ip, now);
+    }
     (
         Change::Write(record),
         Verdict::Accepted(Factor::Key {

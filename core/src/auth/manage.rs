@@ -322,6 +322,8 @@ fn current_factor(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Res
     cfg.policy.exempt_groups.clear();
     cfg.policy.exempt_networks.clear();
     cfg.policy.require_groups.clear();
+    // Nor does an address remembered from an earlier login.
+    cfg.policy.remember_seconds = 0;
     let mut check = Env {
         cfg: &cfg,
         lang: env.lang,

@@ -280,6 +280,187 @@ fn the_sites_own_prompt_is_shown_in_the_users_language() {
     }
 }
 
+/// One login of alice from `rhost` at `now` answering `answers`: the outcome,
+/// what she was asked, what was logged.
+fn from_rhost(
+    cfg: &Config,
+    store: &MemoryStore,
+    rhost: &str,
+    answers: &[&str],
+    now: u64,
+) -> (Result<Outcome, Error>, Vec<String>, Vec<String>) {
+    // No answers: a prompt is a failed conversation.
+    let mut script = if answers.is_empty() {
+        Script {
+            answers: vec![Err(())],
+            asked: vec![],
+        }
+    } else {
+        Script::lines(answers)
+    };
+    let (r, audit) = run_in(
+        cfg,
+        store,
+        b"alice",
+        &mut script,
+        now,
+        Lang::En,
+        Session {
+            rhost,
+            ..Session::default()
+        },
+        &mut NoKeys,
+    );
+    (
+        r,
+        script.asked,
+        audit.0.into_iter().map(|(_, l)| l).collect(),
+    )
+}
+
+fn grace_cfg() -> Config {
+    let mut c = cfg();
+    c.policy.remember_seconds = 600;
+    c
+}
+
+#[test]
+fn the_same_user_from_the_same_address_is_not_asked_again_within_the_period() {
+    let (store, codes) = alice();
+    let c = grace_cfg();
+    let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[&code(0)], NOW);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(asked, ["Verification code: "]);
+    let (r, asked, log) = from_rhost(&c, &store, "::ffff:192.0.2.7", &[], NOW + 42);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(
+        log,
+        ["user=alice: second factor skipped (remembered from 192.0.2.7, 42 s ago)"]
+    );
+    // Another address, a local login and the end of the period are asked.
+    for (rhost, at) in [
+        ("192.0.2.8", NOW + 50),
+        ("", NOW + 50),
+        ("192.0.2.7", NOW + 600),
+    ] {
+        let (r, asked, _) = from_rhost(&c, &store, rhost, &[], at);
+        assert!(r.is_err(), "{rhost:?} at {at}: asked, and no answer");
+        assert_eq!(asked, ["Verification code: "]);
+    }
+    // A recovery code from a second address is remembered too.
+    let (r, _, _) = from_rhost(&c, &store, "2001:db8::5", &[&codes[0]], NOW + 60);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    let (r, asked, _) = from_rhost(&c, &store, "2001:db8::5", &[], NOW + 61);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert!(asked.is_empty());
+    // Never a host name, even one remembered as text somewhere.
+    let (r, asked, _) = from_rhost(&c, &store, "gateway", &[], NOW + 62);
+    assert!(r.is_err() && asked.len() == 1);
+}
+
+#[test]
+fn a_failure_forgets_every_remembered_address() {
+    let (store, _) = alice();
+    let c = grace_cfg();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[&code(0)], NOW)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    // A wrong code from anywhere, even a local one.
+    assert_eq!(
+        from_rhost(&c, &store, "", &["000000x"], NOW + 1).0.unwrap(),
+        Outcome::Failure
+    );
+    let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[], NOW + 2);
+    assert!(r.is_err());
+    assert_eq!(asked, ["Verification code: "]);
+}
+
+#[test]
+fn a_change_of_factors_forgets_every_remembered_address() {
+    let (store, _) = alice();
+    let c = grace_cfg();
+    let alice = UserName::new("alice").unwrap();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[&code(0)], NOW)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    // Bookkeeping that is no change of factors keeps the memory.
+    store
+        .update(&alice, |r| {
+            let mut r = r.unwrap();
+            r.state.failures = 0;
+            (Change::Write(r), ())
+        })
+        .unwrap();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[], NOW + 1).0.unwrap(),
+        Outcome::Success
+    );
+    // New recovery codes, whoever writes them.
+    store
+        .update(&alice, |r| {
+            let mut r = r.unwrap();
+            let (_, hashed) = recovery::generate(3, &mut OsRandom).unwrap();
+            r.recovery = Some(RecoveryCodes {
+                hashed,
+                created: NOW + 2,
+            });
+            (Change::Write(r), ())
+        })
+        .unwrap();
+    assert!(store.get("alice").unwrap().state.remembered.is_empty());
+    let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[], NOW + 3);
+    assert!(r.is_err());
+    assert_eq!(asked, ["Verification code: "]);
+}
+
+#[test]
+fn nothing_is_remembered_when_off_or_for_a_key_only_service() {
+    let (store, _) = alice();
+    assert_eq!(
+        from_rhost(&cfg(), &store, "192.0.2.7", &[&code(0)], NOW)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    assert!(store.get("alice").unwrap().state.remembered.is_empty());
+    let mut c = grace_cfg();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[&code(1)], NOW + 30)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    c.fido2.require_key_for = vec!["sudo".into()];
+    let mut script = Script::lines(&[]);
+    // Not remembered, not asked for a code: refused.
+    let (r, _) = run_in(
+        &c,
+        &store,
+        b"alice",
+        &mut script,
+        NOW + 31,
+        Lang::En,
+        Session {
+            service: "sudo",
+            rhost: "192.0.2.7",
+            ..Session::default()
+        },
+        &mut NoKeys,
+    );
+    assert_eq!(
+        r.unwrap(),
+        Outcome::Failure,
+        "a key is required, none passed"
+    );
+}
+
 #[test]
 fn given_a_used_code_then_replay_is_refused_and_counted() {
     let (store, _) = alice();

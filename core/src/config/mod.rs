@@ -141,6 +141,10 @@ pub struct PolicyConfig {
     pub exempt_networks: Vec<Cidr>,
     /// When not empty, only members of these groups must use a second factor.
     pub require_groups: Vec<String>,
+    /// The grace period: after a second factor from a remote IP address, the same
+    /// user from the same address is not asked again for this many seconds
+    /// ([`crate::grace`]); 0: off.
+    pub remember_seconds: u64,
 }
 
 /// `[enroll]`: who may set up their own app without a factor: at login when
@@ -347,6 +351,7 @@ impl Config {
                 exempt_groups: Vec::new(),
                 exempt_networks: Vec::new(),
                 require_groups: Vec::new(),
+                remember_seconds: 0,
             },
             fido2: Fido2Config {
                 rp_id: "pam://pam_mfa".to_owned(),
@@ -495,6 +500,9 @@ impl Config {
                             cfg.policy.exempt_networks = e.list(Cidr::parse)?;
                         }
                         "policy.require_groups" => cfg.policy.require_groups = e.strings()?,
+                        "policy.remember_seconds" => {
+                            cfg.policy.remember_seconds = e.int(0..=crate::grace::MAX_SECONDS)?
+                        }
                         _ => return Err(e.unknown()),
                     }
                     Ok(())

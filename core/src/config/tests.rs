@@ -222,6 +222,26 @@ fn who_must_use_a_second_factor_is_read() {
 }
 
 #[test]
+fn the_grace_period_is_off_by_default_and_bounded() {
+    assert_eq!(parse("").unwrap().policy.remember_seconds, 0);
+    assert_eq!(
+        parse("[policy]\nremember_seconds = 2592000\n")
+            .unwrap()
+            .policy
+            .remember_seconds,
+        2_592_000
+    );
+    assert_eq!(
+        message("[policy]\nremember_seconds = 2592001\n"),
+        "/etc/pam_mfa/config.toml:2: key `policy.remember_seconds`: expected an integer from 0 to 2592000"
+    );
+    assert_eq!(
+        message("[policy]\nremember_seconds = -1\n"),
+        "/etc/pam_mfa/config.toml:2: key `policy.remember_seconds`: expected an integer from 0 to 2592000"
+    );
+}
+
+#[test]
 fn a_malformed_network_names_file_line_and_key() {
     for (text, want) in [
         (

@@ -198,6 +198,7 @@ mod tests {
             "exempt_groups",
             "exempt_networks",
             "require_groups",
+            "remember_seconds",
             "code.en",
         ] {
             assert!(
