@@ -100,9 +100,10 @@ pub struct Session<'a> {
     pub remote: Place<'a>,
     /// The module argument `require_key`.
     pub require_key: bool,
-    /// PAM_RHOST as the application set it, empty when unset (a local login, or
-    /// an application that does not say). Not trusted as a host: only an IP
-    /// literal in it is ever compared with a network.
+    /// PAM_RHOST as the application set it, empty when unset (a local login, an
+    /// application that does not say, or a caller that is not root, whose items
+    /// pam_mfad does not trust). Not trusted as a host: only an IP literal in it
+    /// is ever compared with a network or remembered.
     pub rhost: &'a str,
     /// This machine's name, for messages (issuer of new enrollments, sent codes).
     pub host: &'a str,

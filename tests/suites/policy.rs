@@ -274,3 +274,29 @@ fn without_remember_seconds_every_login_is_asked() {
     assert!(!l.ok && asked, "{l:?}");
     assert!(sb.record("alice").unwrap().state.remembered.is_empty());
 }
+
+#[test]
+fn a_caller_that_is_not_root_cannot_name_an_exempt_or_remembered_address() {
+    let sb = sandbox("exempt_networks = [\"10.0.0.0/8\"]\nremember_seconds = 3600");
+    let me = TempUser::new(&sb.root.join("home"));
+    sb.enroll_record(&me.name, SECRET, 0);
+    // Remembered from 192.0.2.7 through sshd (root).
+    let item = from("192.0.2.7");
+    let l = sb.login_with(&me.name, &[&code(SECRET, 0)], &opts("mfa", &item));
+    assert!(l.ok, "{l:?}");
+    // A screen locker (the user's own process) naming either address is asked.
+    // The remembered one first: the failure that follows forgets it.
+    for rhost in ["192.0.2.7", "10.1.2.3"] {
+        let item = from(rhost);
+        let l = sb.login_with(
+            &me.name,
+            &["000000x"],
+            &LoginOpts {
+                uid: Some(me.uid),
+                ..opts("mfa", &item)
+            },
+        );
+        assert!(!l.ok, "{rhost}: {l:?}");
+        assert!(l.transcript.contains("Verification code"), "{l:?}");
+    }
+}
