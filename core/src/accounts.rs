@@ -5,7 +5,9 @@
 //! the name as typed: a user database that ignores case or strips domains maps
 //! "ALICE" to the same account as "alice", and so must we, or "ALICE" is a user
 //! without a second factor. A lookup that fails answers "unknown user" (refused) or
-//! "no groups", which can only withhold a login or enrollment, never grant one.
+//! says that the groups are unknown: callers must then decide as if the answer were
+//! the one that withholds (no enrollment, no exemption, a second factor required),
+//! never the one that grants.
 
 use crate::username::UserName;
 
@@ -25,9 +27,27 @@ pub trait Accounts {
     /// The account a typed user name (PAM_USER, `--user`) belongs to.
     fn lookup(&self, typed: &[u8]) -> Lookup;
 
-    /// The names of the user's primary and supplementary groups; empty if the user
-    /// or the groups cannot be looked up.
-    fn groups(&self, user: &UserName) -> Vec<String>;
+    /// The names of the user's primary and supplementary groups, or why the user
+    /// database could not say.
+    fn groups(&self, user: &UserName) -> Result<Vec<String>, String>;
+}
+
+/// The first of `wanted` that `user` belongs to (primary or supplementary group):
+/// `Ok(None)` if none, `Err` if the user database could not say. One rule for
+/// `[enroll] groups` and the `[policy]` group lists.
+pub fn member_of<'w>(
+    accounts: &dyn Accounts,
+    user: &UserName,
+    wanted: &'w [String],
+) -> Result<Option<&'w str>, String> {
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let groups = accounts.groups(user)?;
+    Ok(wanted
+        .iter()
+        .find(|g| groups.contains(g))
+        .map(String::as_str))
 }
 
 /// The system's account databases (getpwnam, getgrouplist, getgrgid).
@@ -52,19 +72,27 @@ impl Accounts for NssAccounts {
         }
     }
 
-    fn groups(&self, user: &UserName) -> Vec<String> {
+    fn groups(&self, user: &UserName) -> Result<Vec<String>, String> {
         use nix::unistd::{getgrouplist, Group, User};
-        let Ok(Some(account)) = User::from_name(user.as_str()) else {
-            return vec![];
+        let account = match User::from_name(user.as_str()) {
+            Ok(Some(account)) => account,
+            Ok(None) => return Err(format!("no account {user}")),
+            Err(e) => return Err(format!("cannot look up {user}: {}", e.desc())),
         };
-        let Ok(name) = std::ffi::CString::new(user.as_str()) else {
-            return vec![];
-        };
-        let gids = getgrouplist(&name, account.gid).unwrap_or_else(|_| vec![account.gid]);
-        gids.into_iter()
-            .filter_map(|gid| Group::from_gid(gid).ok().flatten())
-            .map(|g| g.name)
-            .collect()
+        let name =
+            std::ffi::CString::new(user.as_str()).map_err(|_| format!("{user}: not a C string"))?;
+        let gids = getgrouplist(&name, account.gid)
+            .map_err(|e| format!("cannot list the groups of {user}: {}", e.desc()))?;
+        let mut names = Vec::with_capacity(gids.len());
+        for gid in gids {
+            match Group::from_gid(gid) {
+                Ok(Some(g)) => names.push(g.name),
+                // A gid without a name is in no list of names.
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot look up group {gid}: {}", e.desc())),
+            }
+        }
+        Ok(names)
     }
 }
 
@@ -85,10 +113,15 @@ mod tests {
 
     #[test]
     fn root_is_in_group_root() {
-        let groups = NssAccounts.groups(&UserName::new("root").unwrap());
+        let root = UserName::new("root").unwrap();
+        let groups = NssAccounts.groups(&root).unwrap();
         assert!(groups.iter().any(|g| g == "root"), "{groups:?}");
         assert!(NssAccounts
             .groups(&UserName::new("no-such-user-here").unwrap())
-            .is_empty());
+            .is_err());
+        let wanted = ["staff".to_owned(), "root".to_owned()];
+        assert_eq!(member_of(&NssAccounts, &root, &wanted), Ok(Some("root")));
+        assert_eq!(member_of(&NssAccounts, &root, &wanted[..1]), Ok(None));
+        assert_eq!(member_of(&NssAccounts, &root, &[]), Ok(None));
     }
 }

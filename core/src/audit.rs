@@ -63,6 +63,13 @@ impl fmt::Display for Journey {
 pub enum Event<'a> {
     /// The second factor passed.
     Success { user: &'a UserName, factor: Factor },
+    /// The grace period: the user passed a second factor from this address
+    /// `age` seconds ago and is not asked again.
+    Remembered {
+        user: &'a UserName,
+        ip: std::net::IpAddr,
+        age: u64,
+    },
     /// A wrong or replayed code.
     Failed {
         user: &'a UserName,
@@ -75,6 +82,12 @@ pub enum Event<'a> {
     WhileLocked { user: &'a UserName, until: u64 },
     /// A user without any factor.
     Unenrolled { user: &'a UserName, ignored: bool },
+    /// The config says this login needs no second factor (`[policy]` exemptions,
+    /// `require_groups`): `reason` names the key that says so.
+    Exempt { user: &'a UserName, reason: String },
+    /// The user's groups could not be looked up for the `[policy]` group lists;
+    /// the second factor is required.
+    GroupsUnknown { user: &'a UserName, error: String },
     /// An account whose name the store cannot hold.
     InvalidUser { raw: &'a [u8], ignored: bool },
     /// A name the user database does not know (or could not look up: `error`).
@@ -161,9 +174,11 @@ impl Event<'_> {
     pub fn level(&self) -> Level {
         match self {
             Event::Debug(_) => Level::Debug,
-            Event::Success { .. } => Level::Info,
+            Event::Success { .. } | Event::Remembered { .. } => Level::Info,
             Event::Failed { .. }
             | Event::Unenrolled { .. }
+            | Event::Exempt { .. }
+            | Event::GroupsUnknown { .. }
             | Event::InvalidUser { .. }
             | Event::UnknownUser { .. }
             | Event::KeyRequired { .. }
@@ -376,6 +391,17 @@ impl fmt::Display for Event<'_> {
                     "user={user}: no second factor enrolled, ignored by policy"
                 )
             }
+            Event::Remembered { user, ip, age } => write!(
+                f,
+                "user={user}: second factor skipped (remembered from {ip}, {age} s ago)"
+            ),
+            Event::Exempt { user, reason } => {
+                write!(f, "user={user}: second factor not required ({reason})")
+            }
+            Event::GroupsUnknown { user, error } => write!(
+                f,
+                "user={user}: groups unknown ({error}): no group exemption, second factor required"
+            ),
             Event::InvalidUser { raw, ignored } => write!(
                 f,
                 "user name \"{}\" is not valid for the store, {}",

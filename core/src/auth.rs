@@ -4,14 +4,15 @@
 //! consumed recovery code, sign counter, failure count, lockout) are stored in one
 //! `Store::update`, under the user's lock, so two racing logins can never both spend
 //! the same code. The code prompt is shown to unknown, unenrolled, locked and
-//! enrolled users alike (only `unenrolled = "ignore"` skips it), so the answer does
-//! not tell them apart. A security key is tried first when the user has one, the
+//! enrolled users alike (only `unenrolled = "ignore"` and the `[policy]`
+//! exemptions, both config, skip it), so the answer does not tell them apart. A security key is tried first when the user has one, the
 //! session is local (or the config allows remote) and a key is plugged in; a key
 //! that does not answer leads to the code prompt, a key whose answer fails
 //! verification fails the login. This module has no FFI, no clock and no device:
 //! all of them are passed in.
 
 mod enroll;
+mod exempt;
 mod key;
 pub mod manage;
 mod oob;
@@ -25,7 +26,8 @@ use crate::audit::{Audit, Event, Factor, Failure, Journey};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
-use crate::i18n::{self, Lang, Msg};
+use crate::grace;
+use crate::i18n::{Lang, Msg};
 use crate::oob::Courier;
 use crate::policy;
 use crate::random::Random;
@@ -98,6 +100,11 @@ pub struct Session<'a> {
     pub remote: Place<'a>,
     /// The module argument `require_key`.
     pub require_key: bool,
+    /// PAM_RHOST as the application set it, empty when unset (a local login, an
+    /// application that does not say, or a caller that is not root, whose items
+    /// pam_mfad does not trust). Not trusted as a host: only an IP literal in it
+    /// is ever compared with a network or remembered.
+    pub rhost: &'a str,
     /// This machine's name, for messages (issuer of new enrollments, sent codes).
     pub host: &'a str,
 }
@@ -159,7 +166,7 @@ pub fn authenticate(
     let cfg = env.cfg;
     let ignore = cfg.policy.unenrolled == Unenrolled::Ignore;
     let oob_on = cfg.oob.command.is_some();
-    let prompt = i18n::text(
+    let prompt = cfg.prompt.text(
         env.lang,
         if oob_on {
             Msg::CodePromptOob
@@ -177,6 +184,19 @@ pub fn authenticate(
         }
     };
 
+    // Before the store and any prompt: an exempt login spends and counts nothing.
+    match exempt::exemption(&cfg.policy, &user, env.session.rhost, env.accounts) {
+        Ok(Some(reason)) => {
+            env.audit.log(&Event::Exempt {
+                user: &user,
+                reason,
+            });
+            return Ok(Outcome::Ignore);
+        }
+        Ok(None) => {}
+        Err(error) => env.audit.log(&Event::GroupsUnknown { user: &user, error }),
+    }
+
     let snapshot = store.read(&user);
     let enrolled = match &snapshot {
         Ok(r) => r.as_ref().is_some_and(Record::has_factor),
@@ -191,6 +211,16 @@ pub fn authenticate(
         return Ok(Outcome::Ignore);
     }
     let key_only = key_only(env);
+    if let Ok(Some(record)) = &snapshot {
+        if let Some((ip, age)) = remembered(cfg, record, key_only, env) {
+            env.audit.log(&Event::Remembered {
+                user: &user,
+                ip,
+                age,
+            });
+            return Ok(Outcome::Success);
+        }
+    }
     if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
         match enroll::refusal(env, &user, key_only) {
             None => {
@@ -231,10 +261,40 @@ pub fn authenticate(
     }
 
     let now = env.tick();
+    let from = remember_at(env);
     let verdict = store
-        .update(&user, |current| decide(cfg, current, &answer, now))
+        .update(&user, |current| decide(cfg, current, &answer, now, from))
         .inspect_err(|error| env.store_failed(&user, error))?;
     Ok(report(env.audit, &user, verdict))
+}
+
+/// The grace period: `Some((address, age))` when this user passed a second factor
+/// from this login's remote address (PAM_RHOST as an IP literal) less than
+/// `policy.remember_seconds` ago, and nothing since forgot it (a failure, a
+/// change of factors). Never for a local login, a locked-out user, or a service
+/// that accepts only a security key (the remembered factor may have been a code).
+fn remembered(
+    cfg: &Config,
+    record: &Record,
+    key_only: bool,
+    env: &Env<'_>,
+) -> Option<(std::net::IpAddr, u64)> {
+    if cfg.policy.remember_seconds == 0 || key_only || !record.has_factor() {
+        return None;
+    }
+    if policy::locked_until(&record.state, env.now).is_some() {
+        return None;
+    }
+    let ip = crate::network::rhost_ip(env.session.rhost)?;
+    grace::recall(&record.state, ip, env.now, cfg.policy.remember_seconds).map(|age| (ip, age))
+}
+
+/// Where a second factor that passes now is remembered: this login's remote
+/// address, when the grace period is on.
+fn remember_at(env: &Env<'_>) -> Option<std::net::IpAddr> {
+    (env.cfg.policy.remember_seconds > 0)
+        .then(|| crate::network::rhost_ip(env.session.rhost))
+        .flatten()
 }
 
 /// Whether this login accepts only a security key: the module argument
@@ -316,7 +376,7 @@ fn ask_code(
     }
     oob::send(store, user, may_send, env)?;
     env.prompter
-        .ask_hidden(i18n::text(env.lang, Msg::CodePrompt))
+        .ask_hidden(env.cfg.prompt.text(env.lang, Msg::CodePrompt))
 }
 
 /// Logs a verdict and turns it into the outcome.
@@ -387,8 +447,15 @@ fn fail(cfg: &Config, mut record: Record, why: Failure, now: u64) -> (Change, Ve
     )
 }
 
-/// The locked part: checks `answer` against `current` and says what to store.
-fn decide(cfg: &Config, current: Option<Record>, answer: &[u8], now: u64) -> (Change, Verdict) {
+/// The locked part: checks `answer` against `current` and says what to store;
+/// a success is remembered for `from` (see [`remember_at`]).
+fn decide(
+    cfg: &Config,
+    current: Option<Record>,
+    answer: &[u8],
+    now: u64,
+    from: Option<std::net::IpAddr>,
+) -> (Change, Verdict) {
     let Some(mut record) = current.filter(Record::has_factor) else {
         return (Change::Keep, Verdict::Unenrolled);
     };
@@ -399,6 +466,9 @@ fn decide(cfg: &Config, current: Option<Record>, answer: &[u8], now: u64) -> (Ch
     {
         Some(Ok(factor)) => {
             policy::on_success(&mut record.state, now);
+            if let Some(ip) = from {
+                grace::remember(&mut record.state, ip, now);
+            }
             return (Change::Write(record), Verdict::Accepted(factor));
         }
         Some(Err(why)) => why,

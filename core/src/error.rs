@@ -3,8 +3,9 @@
 //! Invariant: [`verdict`] is the only place a result becomes the verdict pam_mfad
 //! sends (and the module turns into a PAM code, one to one); only
 //! [`Outcome::Success`] maps to [`Verdict::Success`] and only [`Outcome::Ignore`]
-//! (which the policy produces only when the config says `unenrolled = "ignore"`) to
-//! [`Verdict::Ignore`].
+//! (which the policy produces only when the config says so: `unenrolled =
+//! "ignore"`, or a `[policy]` exemption — `exempt_users`, `exempt_groups`,
+//! `exempt_networks`, or a user outside `require_groups`) to [`Verdict::Ignore`].
 
 use std::fmt;
 
@@ -20,7 +21,8 @@ pub enum Outcome {
     Success,
     /// The user did not pass (wrong code, replay, lockout, not enrolled...).
     Failure,
-    /// The user has no factor and the config says to let the stack decide.
+    /// The config says to let the stack decide: the user has no factor under
+    /// `unenrolled = "ignore"`, or the login is exempt by `[policy]`.
     Ignore,
 }
 

@@ -68,6 +68,16 @@ impl Lang {
     }
 }
 
+/// What a login shows that a site may word its own way (`[prompt]` in the
+/// config, e.g. `code.en`): the name in the config and the message it replaces.
+/// Everything else keeps our text.
+pub const CUSTOM_PROMPTS: [(&str, Msg); 4] = [
+    ("code", Msg::CodePrompt),
+    ("code_oob", Msg::CodePromptOob),
+    ("touch_key", Msg::TouchKey),
+    ("key_pin", Msg::KeyPinPrompt),
+];
+
 /// Declares [`Msg`], [`Msg::ALL`] and [`text`] from one table, so a message cannot
 /// exist without its translations.
 macro_rules! catalogue {

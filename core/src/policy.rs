@@ -3,7 +3,8 @@
 //! Invariant: pure functions of the state, the config and the `now` they are given.
 //! N consecutive failures lock the user for T seconds; attempts during a lockout do
 //! not extend it (a locked account cannot be kept locked forever by a stranger) and
-//! are not checked; a success resets the count.
+//! are not checked; a success resets the count; a failure forgets the addresses
+//! of the grace period.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,10 @@ pub fn locked_until(state: &State, now: u64) -> Option<u64> {
 }
 
 /// Records a failed attempt; returns `Some(until)` if this failure locked the user.
+/// Every remembered address is forgotten ([`crate::grace`]): after a failure the
+/// next login from anywhere asks again.
 pub fn on_failure(state: &mut State, now: u64, lockout: &LockoutConfig) -> Option<u64> {
+    state.remembered.clear();
     state.failures = state.failures.saturating_add(1);
     state.last_failure = Some(now);
     if lockout.max_failures == 0 || state.failures < lockout.max_failures {

@@ -230,6 +230,8 @@ fn act(
         service: SERVICE,
         remote: auth::Place::Decide(&decide),
         require_key: false,
+        // Self-service: no login's address, so no exemption and no remembered IP.
+        rhost: "",
         host: &host,
     };
     let result = with_env(

@@ -152,6 +152,10 @@ fn authenticate(
         service: &login.service,
         remote: auth::Place::Decide(&decide),
         require_key: login.require_key,
+        // Exemptions and the grace period take PAM_RHOST only from an application
+        // running as root (sshd): a caller that is not root (a screen locker, or
+        // any program of the user's) could name any address it likes.
+        rhost: if cred.uid() == 0 { &login.rhost } else { "" },
         host: &host,
     };
     let result = with_env(

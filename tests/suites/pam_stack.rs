@@ -286,6 +286,43 @@ fn given_dutch_in_the_pam_environment_then_the_prompt_is_dutch() {
 }
 
 #[test]
+fn given_custom_prompts_then_the_login_shows_them_in_english_and_dutch() {
+    let sb = Sandbox::new(
+        "[prompt]\ncode.en = \"Enter your token code: \"\ncode.nl = \"Voer uw tokencode in: \"\n",
+    );
+    sb.enroll_record("alice", SECRET, 0);
+    let l = sb.login("alice", &[&code(SECRET, 0)]);
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.transcript.contains("Enter your token code: ")
+            && !l.transcript.contains("Verification code"),
+        "{}",
+        l.transcript
+    );
+    let dutch = LoginOpts {
+        env: vec![("LANG", "nl_NL.UTF-8")],
+        ..LoginOpts::default()
+    };
+    let l = sb.login_with("alice", &[&code(SECRET, 1)], &dutch);
+    assert!(l.ok, "{l:?}");
+    assert!(
+        l.transcript.contains("Voer uw tokencode in: ")
+            && !l.transcript.contains("Verificatiecode"),
+        "{}",
+        l.transcript
+    );
+    // Only English set: Dutch keeps the built-in text.
+    sb.write_config("[prompt]\ncode.en = \"Token: \"\n");
+    let l = sb.login_with("alice", &["000000x"], &dutch);
+    assert!(!l.ok);
+    assert!(
+        l.transcript.contains("Verificatiecode: "),
+        "{}",
+        l.transcript
+    );
+}
+
+#[test]
 fn given_a_remote_host_then_it_is_in_the_log() {
     let sb = enrolled();
     let opts = LoginOpts {

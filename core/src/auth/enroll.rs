@@ -45,13 +45,13 @@ pub(super) fn refusal(env: &Env<'_>, user: &UserName, key_only: bool) -> Option<
     if policy.users.iter().any(|u| u == user.as_str()) {
         return None;
     }
-    if !policy.groups.is_empty() {
-        let groups = env.accounts.groups(user);
-        if policy.groups.iter().any(|g| groups.contains(g)) {
-            return None;
-        }
+    match crate::accounts::member_of(env.accounts, user, &policy.groups) {
+        Ok(Some(_)) => None,
+        Ok(None) => Some("not in enroll.users or enroll.groups".to_owned()),
+        Err(e) => Some(format!(
+            "not in enroll.users, and enroll.groups cannot be checked: {e}"
+        )),
     }
-    Some("not in enroll.users or enroll.groups".to_owned())
 }
 
 /// Whether the journey may replace a factor the user has.

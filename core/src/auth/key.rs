@@ -14,7 +14,7 @@ use crate::audit::{Event, Factor, Failure};
 use crate::config::Config;
 use crate::error::Error;
 use crate::fido2::{verify, DeviceError, GetAssertion, KeyCredential, UserVerification};
-use crate::i18n::{self, Msg};
+use crate::i18n::Msg;
 use crate::policy;
 use crate::store::{Change, Record, Store};
 use crate::username::UserName;
@@ -48,7 +48,8 @@ pub(super) fn attempt(
         } else {
             None
         };
-        env.prompter.info(i18n::text(env.lang, Msg::TouchKey))?;
+        env.prompter
+            .info(cfg.prompt.text(env.lang, Msg::TouchKey))?;
         let mut challenge = [0u8; 32];
         env.rng.fill(&mut challenge).map_err(Error::Random)?;
         let request = GetAssertion {
@@ -98,7 +99,7 @@ fn by_relying_party(keys: &[KeyCredential]) -> Vec<Vec<KeyCredential>> {
 fn ask_pin(user: &UserName, env: &mut Env<'_>) -> Result<Option<Zeroizing<String>>, Error> {
     let answer = env
         .prompter
-        .ask_hidden(i18n::text(env.lang, Msg::KeyPinPrompt))?;
+        .ask_hidden(env.cfg.prompt.text(env.lang, Msg::KeyPinPrompt))?;
     match String::from_utf8(answer.to_vec()) {
         Ok(p) if !p.is_empty() => Ok(Some(Zeroizing::new(p))),
         _ => {
@@ -123,11 +124,12 @@ fn settle(
 ) -> Result<Verdict, Error> {
     let cfg = env.cfg;
     let now = env.tick();
+    let from = super::remember_at(env);
     match checked {
         Ok(v) => {
             let (id, name) = (&creds[v.index].credential_id, &creds[v.index].name);
             store.update(user, |current| {
-                commit(cfg, current, id, name, v.sign_count, now)
+                commit(cfg, current, id, name, v.sign_count, now, from)
             })
         }
         Err(rejection) => {
@@ -153,6 +155,7 @@ fn commit(
     name: &str,
     count: u32,
     now: u64,
+    from: Option<std::net::IpAddr>,
 ) -> (Change, Verdict) {
     let Some(mut record) = current.filter(Record::has_factor) else {
         return (Change::Keep, Verdict::Unenrolled);
@@ -170,6 +173,9 @@ fn commit(
     }
     key.sign_count = count;
     policy::on_success(&mut record.state, now);
+    if let Some(ip) = from {
+        crate::grace::remember(&mut record.state, ip, now);
+    }
     (
         Change::Write(record),
         Verdict::Accepted(Factor::Key {

@@ -317,6 +317,13 @@ fn current_factor(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Res
     // Removed by root since the check above: fail, never enroll at this prompt.
     let mut cfg = env.cfg.clone();
     cfg.policy.unenrolled = Unenrolled::Deny;
+    // A login's exemptions do not stand in for the factor this check is about.
+    cfg.policy.exempt_users.clear();
+    cfg.policy.exempt_groups.clear();
+    cfg.policy.exempt_networks.clear();
+    cfg.policy.require_groups.clear();
+    // Nor does an address remembered from an earlier login.
+    cfg.policy.remember_seconds = 0;
     let mut check = Env {
         cfg: &cfg,
         lang: env.lang,

@@ -13,7 +13,9 @@ const NOW: u64 = 1_700_000_015;
 /// A user database that ignores case (as sssd with `case_sensitive = false`,
 /// winbind, AD-backed LDAP do): every name is an account, spelled in lower case,
 /// except names starting with "ghost", which are unknown, and "broken", whose
-/// lookup fails. Nobody is in any group.
+/// lookup fails. Names starting with "wheel" are in groups wheel and users, those
+/// starting with "nogroups" have groups nobody can look up, everybody else is in
+/// none.
 pub(super) struct Directory;
 
 impl crate::accounts::Accounts for Directory {
@@ -27,8 +29,15 @@ impl crate::accounts::Accounts for Directory {
         }
     }
 
-    fn groups(&self, _: &UserName) -> Vec<String> {
-        vec![]
+    fn groups(&self, user: &UserName) -> Result<Vec<String>, String> {
+        let name = user.as_str();
+        if name.starts_with("wheel") {
+            Ok(vec!["wheel".to_owned(), "users".to_owned()])
+        } else if name.starts_with("nogroups") {
+            Err("LDAP server unreachable".to_owned())
+        } else {
+            Ok(vec![])
+        }
     }
 }
 
@@ -158,6 +167,297 @@ fn given_the_current_code_then_success_and_the_step_is_stored() {
             Level::Info,
             "user=alice: second factor accepted (totp)".to_owned()
         )]
+    );
+}
+
+#[test]
+fn an_exempt_login_is_ignored_without_a_prompt_and_the_store_untouched() {
+    let (store, _) = alice();
+    let mut c = cfg();
+    c.policy.exempt_networks = vec![crate::network::Cidr::parse("10.0.0.0/8").unwrap()];
+    let before = store.get("alice");
+    let from = |rhost| Session {
+        rhost,
+        ..Session::default()
+    };
+    let mut script = Script::answering("000000");
+    let (r, audit) = run_in(
+        &c,
+        &store,
+        b"ALICE",
+        &mut script,
+        NOW,
+        Lang::En,
+        from("::ffff:10.1.2.3"),
+        &mut NoKeys,
+    );
+    assert_eq!(r.unwrap(), Outcome::Ignore);
+    assert!(script.asked.is_empty(), "{:?}", script.asked);
+    assert_eq!(store.get("alice"), before, "no count, no replay state");
+    assert_eq!(
+        audit.0,
+        [(
+            Level::Notice,
+            "user=alice: second factor not required (exempt_networks 10.0.0.0/8 matches rhost ::ffff:10.1.2.3)"
+                .to_owned()
+        )]
+    );
+    // A host name is asked like anybody, and its wrong code counts.
+    let mut script = Script::answering("000000");
+    let (r, _) = run_in(
+        &c,
+        &store,
+        b"alice",
+        &mut script,
+        NOW,
+        Lang::En,
+        from("gw.10.1.2.3.example"),
+        &mut NoKeys,
+    );
+    assert_eq!(r.unwrap(), Outcome::Failure);
+    assert_eq!(script.asked, ["Verification code: "]);
+    assert_eq!(store.get("alice").unwrap().state.failures, 1);
+}
+
+#[test]
+fn unknown_groups_under_require_groups_ask_for_the_factor() {
+    let (store, _) = alice();
+    let record = store.get("alice").unwrap();
+    store
+        .update(&UserName::new("nogroups1").unwrap(), |_| {
+            (Change::Write(record), ())
+        })
+        .unwrap();
+    let mut c = cfg();
+    c.policy.require_groups = vec!["wheel".into()];
+    let (r, audit) = run(
+        &c,
+        &store,
+        b"nogroups1",
+        &mut Script::answering(&code(0)),
+        NOW,
+    );
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(
+        audit.0[0],
+        (
+            Level::Notice,
+            "user=nogroups1: groups unknown (LDAP server unreachable): no group exemption, second factor required"
+                .to_owned()
+        )
+    );
+    // Known, and not a member: not asked.
+    let (r, _) = run(&c, &store, b"alice", &mut Script::answering(""), NOW);
+    assert_eq!(r.unwrap(), Outcome::Ignore);
+}
+
+#[test]
+fn the_sites_own_prompt_is_shown_in_the_users_language() {
+    let (store, _) = alice();
+    let mut c = cfg();
+    c.prompt.set(
+        Msg::CodePrompt,
+        Lang::Nl,
+        "Tokencode (OpenVPN): ".to_owned(),
+    );
+    for (lang, want, offset) in [
+        (Lang::Nl, "Tokencode (OpenVPN): ", 0),
+        (Lang::En, "Verification code: ", 1),
+    ] {
+        let mut script = Script::answering(&code(offset));
+        let (r, _) = run_in(
+            &c,
+            &store,
+            b"alice",
+            &mut script,
+            NOW,
+            lang,
+            Session::default(),
+            &mut NoKeys,
+        );
+        assert_eq!(r.unwrap(), Outcome::Success);
+        assert_eq!(script.asked, [want]);
+    }
+}
+
+/// One login of alice from `rhost` at `now` answering `answers`: the outcome,
+/// what she was asked, what was logged.
+fn from_rhost(
+    cfg: &Config,
+    store: &MemoryStore,
+    rhost: &str,
+    answers: &[&str],
+    now: u64,
+) -> (Result<Outcome, Error>, Vec<String>, Vec<String>) {
+    // No answers: a prompt is a failed conversation.
+    let mut script = if answers.is_empty() {
+        Script {
+            answers: vec![Err(())],
+            asked: vec![],
+        }
+    } else {
+        Script::lines(answers)
+    };
+    let (r, audit) = run_in(
+        cfg,
+        store,
+        b"alice",
+        &mut script,
+        now,
+        Lang::En,
+        Session {
+            rhost,
+            ..Session::default()
+        },
+        &mut NoKeys,
+    );
+    (
+        r,
+        script.asked,
+        audit.0.into_iter().map(|(_, l)| l).collect(),
+    )
+}
+
+fn grace_cfg() -> Config {
+    let mut c = cfg();
+    c.policy.remember_seconds = 600;
+    c
+}
+
+#[test]
+fn the_same_user_from_the_same_address_is_not_asked_again_within_the_period() {
+    let (store, codes) = alice();
+    let c = grace_cfg();
+    let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[&code(0)], NOW);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(asked, ["Verification code: "]);
+    let (r, asked, log) = from_rhost(&c, &store, "::ffff:192.0.2.7", &[], NOW + 42);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(
+        log,
+        ["user=alice: second factor skipped (remembered from 192.0.2.7, 42 s ago)"]
+    );
+    // Another address, a local login and the end of the period are asked.
+    for (rhost, at) in [
+        ("192.0.2.8", NOW + 50),
+        ("", NOW + 50),
+        ("192.0.2.7", NOW + 600),
+    ] {
+        let (r, asked, _) = from_rhost(&c, &store, rhost, &[], at);
+        assert!(r.is_err(), "{rhost:?} at {at}: asked, and no answer");
+        assert_eq!(asked, ["Verification code: "]);
+    }
+    // A recovery code from a second address is remembered too.
+    let (r, _, _) = from_rhost(&c, &store, "2001:db8::5", &[&codes[0]], NOW + 60);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    let (r, asked, _) = from_rhost(&c, &store, "2001:db8::5", &[], NOW + 61);
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert!(asked.is_empty());
+    // Never a host name, even one remembered as text somewhere.
+    let (r, asked, _) = from_rhost(&c, &store, "gateway", &[], NOW + 62);
+    assert!(r.is_err() && asked.len() == 1);
+}
+
+#[test]
+fn a_failure_forgets_every_remembered_address() {
+    let (store, _) = alice();
+    let c = grace_cfg();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[&code(0)], NOW)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    // A wrong code from anywhere, even a local one.
+    assert_eq!(
+        from_rhost(&c, &store, "", &["000000x"], NOW + 1).0.unwrap(),
+        Outcome::Failure
+    );
+    let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[], NOW + 2);
+    assert!(r.is_err());
+    assert_eq!(asked, ["Verification code: "]);
+}
+
+#[test]
+fn a_change_of_factors_forgets_every_remembered_address() {
+    let (store, _) = alice();
+    let c = grace_cfg();
+    let alice = UserName::new("alice").unwrap();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[&code(0)], NOW)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    // Bookkeeping that is no change of factors keeps the memory.
+    store
+        .update(&alice, |r| {
+            let mut r = r.unwrap();
+            r.state.failures = 0;
+            (Change::Write(r), ())
+        })
+        .unwrap();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[], NOW + 1).0.unwrap(),
+        Outcome::Success
+    );
+    // New recovery codes, whoever writes them.
+    store
+        .update(&alice, |r| {
+            let mut r = r.unwrap();
+            let (_, hashed) = recovery::generate(3, &mut OsRandom).unwrap();
+            r.recovery = Some(RecoveryCodes {
+                hashed,
+                created: NOW + 2,
+            });
+            (Change::Write(r), ())
+        })
+        .unwrap();
+    assert!(store.get("alice").unwrap().state.remembered.is_empty());
+    let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[], NOW + 3);
+    assert!(r.is_err());
+    assert_eq!(asked, ["Verification code: "]);
+}
+
+#[test]
+fn nothing_is_remembered_when_off_or_for_a_key_only_service() {
+    let (store, _) = alice();
+    assert_eq!(
+        from_rhost(&cfg(), &store, "192.0.2.7", &[&code(0)], NOW)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    assert!(store.get("alice").unwrap().state.remembered.is_empty());
+    let mut c = grace_cfg();
+    assert_eq!(
+        from_rhost(&c, &store, "192.0.2.7", &[&code(1)], NOW + 30)
+            .0
+            .unwrap(),
+        Outcome::Success
+    );
+    c.fido2.require_key_for = vec!["sudo".into()];
+    let mut script = Script::lines(&[]);
+    // Not remembered, not asked for a code: refused.
+    let (r, _) = run_in(
+        &c,
+        &store,
+        b"alice",
+        &mut script,
+        NOW + 31,
+        Lang::En,
+        Session {
+            service: "sudo",
+            rhost: "192.0.2.7",
+            ..Session::default()
+        },
+        &mut NoKeys,
+    );
+    assert_eq!(
+        r.unwrap(),
+        Outcome::Failure,
+        "a key is required, none passed"
     );
 }
 

@@ -10,6 +10,8 @@ pub(crate) mod parse;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::i18n::{self, Lang, Msg};
+use crate::network::Cidr;
 use crate::secure_fs::{self, FileError, Trust};
 use crate::totp::Algorithm;
 
@@ -129,6 +131,20 @@ pub struct PolicyConfig {
     /// The least time a refusal takes, in milliseconds, from the last answer (or the
     /// start of the login), so its timing does not tell users apart.
     pub refusal_ms: u32,
+    /// Users (account names) who need no second factor: their logins get
+    /// `PAM_IGNORE`.
+    pub exempt_users: Vec<String>,
+    /// Groups (primary or supplementary) whose members need no second factor.
+    pub exempt_groups: Vec<String>,
+    /// Networks whose logins need no second factor: matched against PAM_RHOST
+    /// only when it is an IP literal ([`crate::network`]).
+    pub exempt_networks: Vec<Cidr>,
+    /// When not empty, only members of these groups must use a second factor.
+    pub require_groups: Vec<String>,
+    /// The grace period: after a second factor from a remote IP address, the same
+    /// user from the same address is not asked again for this many seconds
+    /// ([`crate::grace`]); 0: off.
+    pub remember_seconds: u64,
 }
 
 /// `[enroll]`: who may set up their own app without a factor: at login when
@@ -182,6 +198,48 @@ pub struct Fido2Config {
     pub require_key_for: Vec<String>,
 }
 
+/// `[prompt]`: the site's own wording of what a login shows, per prompt and
+/// language (`code.en`, `code.nl`...; names in [`i18n::CUSTOM_PROMPTS`]). What is
+/// not set keeps the built-in text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PromptConfig {
+    custom: Vec<(Msg, Lang, String)>,
+}
+
+/// Longest custom prompt, in bytes: a line, not a page.
+pub const MAX_PROMPT: usize = 200;
+
+impl PromptConfig {
+    /// The text of `msg` in `lang`: the site's own if set, else the built-in one.
+    pub fn text(&self, lang: Lang, msg: Msg) -> &str {
+        self.custom
+            .iter()
+            .find(|(m, l, _)| *m == msg && *l == lang)
+            .map_or_else(|| i18n::text(lang, msg), |(_, _, t)| t.as_str())
+    }
+
+    /// Sets the site's text (checked by the caller).
+    pub fn set(&mut self, msg: Msg, lang: Lang, text: String) {
+        self.custom.retain(|(m, l, _)| !(*m == msg && *l == lang));
+        self.custom.push((msg, lang, text));
+    }
+}
+
+/// Why `text` cannot be shown as a prompt: empty, too long, or holding control or
+/// invisible formatting characters (a line break, an escape sequence, a
+/// right-to-left override) that could make it say something other than it seems.
+fn prompt_problem(text: &str) -> Option<String> {
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+    if text.trim().is_empty() || text.len() > MAX_PROMPT {
+        return Some(format!(
+            "expected 1 to {MAX_PROMPT} bytes of printable text"
+        ));
+    }
+    text.chars()
+        .find(|&c| c.is_control() || invisible(c))
+        .map(|c| format!("{c:?} is not printable: a prompt is one line of visible text"))
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -195,6 +253,7 @@ pub struct Config {
     pub fido2: Fido2Config,
     pub enroll: EnrollConfig,
     pub oob: OobConfig,
+    pub prompt: PromptConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -288,6 +347,11 @@ impl Config {
                 unenrolled: Unenrolled::Deny,
                 fail_delay_ms: 2000,
                 refusal_ms: 250,
+                exempt_users: Vec::new(),
+                exempt_groups: Vec::new(),
+                exempt_networks: Vec::new(),
+                require_groups: Vec::new(),
+                remember_seconds: 0,
             },
             fido2: Fido2Config {
                 rp_id: "pam://pam_mfa".to_owned(),
@@ -297,6 +361,7 @@ impl Config {
                 require_key_for: Vec::new(),
             },
             enroll: EnrollConfig::default(),
+            prompt: PromptConfig::default(),
             oob: OobConfig {
                 command: None,
                 run_as: "nobody".to_owned(),
@@ -343,11 +408,8 @@ impl Config {
         let mut backend_span = 0..0;
         let mut url_span = 0..0;
         let mut postgres_keys: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-        parse::for_each(
-            &doc,
-            None,
-            root.get_ref(),
-            &mut |section| match section.key.as_str() {
+        parse::for_each(&doc, None, root.get_ref(), &mut |section| {
+            match section.key.as_str() {
                 "store" => section.table(|e| {
                     let pg = &mut cfg.store.postgres;
                     match e.key.as_str() {
@@ -432,6 +494,15 @@ impl Config {
                         }
                         "policy.fail_delay_ms" => cfg.policy.fail_delay_ms = e.int(0..=30_000)?,
                         "policy.refusal_ms" => cfg.policy.refusal_ms = e.int(0..=10_000)?,
+                        "policy.exempt_users" => cfg.policy.exempt_users = e.strings()?,
+                        "policy.exempt_groups" => cfg.policy.exempt_groups = e.strings()?,
+                        "policy.exempt_networks" => {
+                            cfg.policy.exempt_networks = e.list(Cidr::parse)?;
+                        }
+                        "policy.require_groups" => cfg.policy.require_groups = e.strings()?,
+                        "policy.remember_seconds" => {
+                            cfg.policy.remember_seconds = e.int(0..=crate::grace::MAX_SECONDS)?
+                        }
                         _ => return Err(e.unknown()),
                     }
                     Ok(())
@@ -478,9 +549,56 @@ impl Config {
                     }
                     Ok(())
                 }),
+                "prompt" => section.table(|name| {
+                    let short = name.key.trim_start_matches("prompt.");
+                    let Some(&(_, msg)) =
+                        i18n::CUSTOM_PROMPTS.iter().find(|(n, _)| *n == short)
+                    else {
+                        return Err(doc.invalid(
+                            &name.key_span,
+                            &name.key,
+                            format!(
+                                "unknown prompt {short:?}: expected one of {}",
+                                i18n::CUSTOM_PROMPTS
+                                    .iter()
+                                    .map(|(n, _)| *n)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    };
+                    if !matches!(name.value.get_ref(), toml::de::DeValue::Table(_)) {
+                        return Err(doc.invalid(
+                            &name.value.span(),
+                            &name.key,
+                            format!(
+                                "expected a text per language, e.g. {short}.en = \"...\" and {short}.nl = \"...\""
+                            ),
+                        ));
+                    }
+                    name.table(|e| {
+                        let code = e.key.rsplit('.').next().unwrap_or_default();
+                        let Some(lang) = Lang::ALL.into_iter().find(|l| l.code() == code) else {
+                            return Err(doc.invalid(
+                                &e.key_span,
+                                &e.key,
+                                format!(
+                                    "unknown language {code:?}: expected one of {}",
+                                    Lang::ALL.map(Lang::code).join(", ")
+                                ),
+                            ));
+                        };
+                        let text = e.string()?;
+                        if let Some(why) = prompt_problem(text) {
+                            return Err(doc.invalid(&e.value.span(), &e.key, why));
+                        }
+                        cfg.prompt.set(msg, lang, text.to_owned());
+                        Ok(())
+                    })
+                }),
                 _ => Err(section.unknown()),
-            },
-        )?;
+            }
+        })?;
         if cfg.policy.unenrolled == Unenrolled::Enroll
             && cfg.enroll.users.is_empty()
             && cfg.enroll.groups.is_empty()

@@ -134,6 +134,25 @@ impl<'d, 'i> Entry<'d, 'i> {
             .collect()
     }
 
+    /// An array of strings, each read by `read`; its error is reported at the
+    /// item's own line (a list spread over many lines).
+    pub(crate) fn list<T>(
+        &self,
+        read: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let texts = self.strings()?;
+        let DeValue::Array(items) = self.value.get_ref() else {
+            return Ok(Vec::new());
+        };
+        texts
+            .iter()
+            .zip(items.iter())
+            .map(|(text, item)| {
+                read(text).map_err(|why| self.doc.invalid(&item.span(), &self.key, why))
+            })
+            .collect()
+    }
+
     /// An integer within `range`.
     pub(crate) fn int<T>(&self, range: RangeInclusive<T>) -> Result<T, ConfigError>
     where

@@ -202,6 +202,175 @@ fn errors_name_file_line_and_key() {
 }
 
 #[test]
+fn who_must_use_a_second_factor_is_read() {
+    let cfg = parse(
+        "[policy]\nexempt_users = [\"backup\"]\nexempt_groups = [\"robots\"]\n\
+         exempt_networks = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\n\
+         require_groups = [\"admins\", \"staff\"]\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.policy.exempt_users, ["backup"]);
+    assert_eq!(cfg.policy.exempt_groups, ["robots"]);
+    let blocks: Vec<String> = cfg
+        .policy
+        .exempt_networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(blocks, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
+    assert_eq!(cfg.policy.require_groups, ["admins", "staff"]);
+}
+
+#[test]
+fn the_grace_period_is_off_by_default_and_bounded() {
+    assert_eq!(parse("").unwrap().policy.remember_seconds, 0);
+    assert_eq!(
+        parse("[policy]\nremember_seconds = 2592000\n")
+            .unwrap()
+            .policy
+            .remember_seconds,
+        2_592_000
+    );
+    assert_eq!(
+        message("[policy]\nremember_seconds = 2592001\n"),
+        "/etc/pam_mfa/config.toml:2: key `policy.remember_seconds`: expected an integer from 0 to 2592000"
+    );
+    assert_eq!(
+        message("[policy]\nremember_seconds = -1\n"),
+        "/etc/pam_mfa/config.toml:2: key `policy.remember_seconds`: expected an integer from 0 to 2592000"
+    );
+}
+
+#[test]
+fn a_malformed_network_names_file_line_and_key() {
+    for (text, want) in [
+        (
+            "[policy]\nfail_delay_ms = 0\nexempt_networks = [\"10.0.0.0/33\"]\n",
+            "/etc/pam_mfa/config.toml:3: key `policy.exempt_networks`: \"10.0.0.0/33\": the prefix length must be a number from 0 to 32",
+        ),
+        (
+            "[policy]\nexempt_networks = [\"10.0.0.0/8\", \"gateway.example.org\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_networks`: \"gateway.example.org\" is not an IPv4 or IPv6 network (e.g. 10.0.0.0/8)",
+        ),
+        (
+            "[policy]\nexempt_networks = [\"10.1.2.3/8\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_networks`: \"10.1.2.3/8\" has host bits set: the block is 10.0.0.0/8",
+        ),
+        (
+            "[policy]\nexempt_networks = \"10.0.0.0/8\"\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_networks`: expected an array of strings, found string",
+        ),
+        (
+            "[policy]\nexempt_networks = [\n  \"10.0.0.0/8\",\n  \"fd00::/8\",\n  \"10.0.0.0/40\",\n]\n",
+            "/etc/pam_mfa/config.toml:5: key `policy.exempt_networks`: \"10.0.0.0/40\": the prefix length must be a number from 0 to 32",
+        ),
+        (
+            "[policy]\nexempt_user = [\"backup\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.exempt_user`: unknown key",
+        ),
+        (
+            "[policy]\nrequire_groups = [\"\"]\n",
+            "/etc/pam_mfa/config.toml:2: key `policy.require_groups`: expected a non-empty string",
+        ),
+    ] {
+        assert_eq!(message(text), want, "for {text:?}");
+    }
+}
+
+#[test]
+fn custom_prompts_replace_only_what_is_set() {
+    use crate::i18n::{Lang, Msg};
+    let cfg = parse(
+        "[prompt]\ncode.en = \"Static challenge: token code: \"\ncode.nl = \"Tokencode: \"\n\
+         touch_key.nl = \"Tik op uw sleutel.\"\n\
+         [prompt.key_pin]\nen = \"PIN of your YubiKey: \"\n",
+    )
+    .unwrap();
+    let p = &cfg.prompt;
+    assert_eq!(
+        p.text(Lang::En, Msg::CodePrompt),
+        "Static challenge: token code: "
+    );
+    assert_eq!(p.text(Lang::Nl, Msg::CodePrompt), "Tokencode: ");
+    assert_eq!(p.text(Lang::Nl, Msg::TouchKey), "Tik op uw sleutel.");
+    assert_eq!(p.text(Lang::En, Msg::KeyPinPrompt), "PIN of your YubiKey: ");
+    // Unset: the built-in text, per language.
+    assert_eq!(p.text(Lang::En, Msg::TouchKey), "Touch your security key.");
+    assert_eq!(
+        p.text(Lang::Nl, Msg::CodePromptOob),
+        crate::i18n::text(Lang::Nl, Msg::CodePromptOob)
+    );
+    let defaults = Config::defaults(Path::new("/x")).prompt;
+    for msg in crate::i18n::CUSTOM_PROMPTS.map(|(_, m)| m) {
+        for lang in Lang::ALL {
+            assert_eq!(defaults.text(lang, msg), crate::i18n::text(lang, msg));
+        }
+    }
+}
+
+#[test]
+fn the_shipped_prompt_examples_parse() {
+    use crate::i18n::{Lang, Msg};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/config.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("# code.en = ", "code.en = ")
+        .replace("# code.nl = ", "code.nl = ");
+    let cfg = Config::parse(&path, &text).unwrap();
+    assert_eq!(
+        cfg.prompt.text(Lang::En, Msg::CodePrompt),
+        "Enter your token code: "
+    );
+    assert_eq!(
+        cfg.prompt.text(Lang::Nl, Msg::CodePrompt),
+        "Voer uw tokencode in: "
+    );
+}
+
+#[test]
+fn custom_prompts_name_their_errors() {
+    for (text, want) in [
+        (
+            "[prompt]\nanswer.en = \"x\"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.answer`: unknown prompt \"answer\": expected one of code, code_oob, touch_key, key_pin",
+        ),
+        (
+            "[prompt]\ncode.en = \"Code: \"\ncode.de = \"Code: \"\n",
+            "/etc/pam_mfa/config.toml:3: key `prompt.code.de`: unknown language \"de\": expected one of en, nl",
+        ),
+        (
+            "[prompt]\ncode = \"Code: \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code`: expected a text per language, e.g. code.en = \"...\" and code.nl = \"...\"",
+        ),
+        (
+            "[prompt]\ncode.en = 6\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: expected a string, found integer",
+        ),
+        (
+            "[prompt]\ncode.en = \"  \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: expected 1 to 200 bytes of printable text",
+        ),
+        (
+            "[prompt]\ncode.en = \"Code:\\nroot# \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: '\\n' is not printable: a prompt is one line of visible text",
+        ),
+        (
+            "[prompt]\ncode.en = \"\\u001b[2JCode: \"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.en`: '\\u{1b}' is not printable: a prompt is one line of visible text",
+        ),
+        (
+            "[prompt]\ncode.nl = \"Code \\u202e:edoc\"\n",
+            "/etc/pam_mfa/config.toml:2: key `prompt.code.nl`: '\\u{202e}' is not printable: a prompt is one line of visible text",
+        ),
+    ] {
+        assert_eq!(message(text), want, "for {text:?}");
+    }
+    let long = format!("[prompt]\ncode.en = \"{}\"\n", "x".repeat(201));
+    assert!(message(&long).contains("expected 1 to 200 bytes"));
+    assert!(parse(&format!("[prompt]\ncode.en = \"{}\"\n", "x".repeat(200))).is_ok());
+}
+
+#[test]
 fn dotted_and_inline_keys_are_checked_too() {
     assert_eq!(
         message("lockout.bogus = 1\n"),

@@ -217,7 +217,7 @@ impl Store for FileStore {
         let dir = self.open_dir()?;
         let _lock = self.lock(user)?;
         let current = self.read_record(user)?;
-        let (change, result) = decide(current);
+        let (change, result) = super::guarded(decide)(current);
         match change {
             Change::Keep => {}
             Change::Write(record) => self.write_record(&dir, user, &record)?,

@@ -41,7 +41,7 @@ impl Store for MemoryStore {
         decide: impl FnOnce(Option<Record>) -> (Change, R),
     ) -> Result<R, StoreError> {
         let mut records = self.records.lock().unwrap();
-        let (change, result) = decide(records.get(user.as_str()).cloned());
+        let (change, result) = super::guarded(decide)(records.get(user.as_str()).cloned());
         match change {
             Change::Keep => {}
             Change::Write(r) => {

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 pub use backend::AnyStore;
 pub use file::FileStore;
 pub use postgres::PgStore;
-pub use record::{Record, RecordError, RecoveryCodes, State, TotpEnrollment, FORMAT_VERSION};
+pub use record::{
+    Factors, Record, RecordError, RecoveryCodes, Remembered, State, TotpEnrollment, FORMAT_VERSION,
+};
 
 use crate::secure_fs::FileError;
 use crate::username::UserName;
@@ -38,13 +40,32 @@ pub enum Change {
     Delete,
 }
 
+/// `decide` with the rule every backend applies to what it writes: a record whose
+/// factors changed (an app enrolled, replaced or removed, new recovery codes, a
+/// key added or revoked, a new contact) forgets the addresses of the grace period
+/// ([`crate::grace`]), whichever program or path changed them.
+pub(crate) fn guarded<R>(
+    decide: impl FnOnce(Option<Record>) -> (Change, R),
+) -> impl FnOnce(Option<Record>) -> (Change, R) {
+    move |current| {
+        let before = current.as_ref().map(Record::factors);
+        let (mut change, result) = decide(current);
+        if let Change::Write(record) = &mut change {
+            if before.as_ref() != Some(&record.factors()) {
+                record.state.remembered.clear();
+            }
+        }
+        (change, result)
+    }
+}
+
 /// A backend holding one record per user.
 pub trait Store {
     /// The current record, read without waiting for the lock (a snapshot).
     fn read(&self, user: &UserName) -> Result<Option<Record>, StoreError>;
 
     /// Runs `decide` on the current record under the user's lock and applies the
-    /// [`Change`] it returns before the lock is released.
+    /// [`Change`] it returns before the lock is released, through [`guarded`].
     fn update<R>(
         &self,
         user: &UserName,

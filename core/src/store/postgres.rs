@@ -1140,7 +1140,7 @@ impl Store for PgStore {
     ) -> Result<R, StoreError> {
         self.transact(user, |row| {
             let current = row.map(|r| self.open_row(user, &r)).transpose()?;
-            let (change, result) = decide(current);
+            let (change, result) = super::guarded(decide)(current);
             let change = match change {
                 Change::Keep => RowChange::Keep,
                 Change::Delete => RowChange::Delete,

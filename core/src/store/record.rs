@@ -6,6 +6,7 @@
 //! format must not be silently truncated by an older module.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -50,6 +51,29 @@ pub struct State {
     pub last_success: Option<u64>,
     /// Unix time of the last failed attempt.
     pub last_failure: Option<u64>,
+    /// Where a second factor passed recently (`policy.remember_seconds`), oldest
+    /// first, at most [`crate::grace::MAX_REMEMBERED`]. Forgotten on a failure and
+    /// on any change of the factors.
+    pub remembered: Vec<Remembered>,
+}
+
+/// A remote address a second factor passed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    /// Canonical: an IPv4-mapped IPv6 address is stored as IPv4.
+    pub ip: IpAddr,
+    /// Unix time of that success.
+    pub at: u64,
+}
+
+/// What makes up a user's factors, to tell a change of them from a login's
+/// bookkeeping (replay step, used recovery code, sign counter, lockout).
+#[derive(PartialEq, Eq)]
+pub struct Factors {
+    totp: Option<(Secret, Params, u64)>,
+    recovery: Option<(String, u64)>,
+    keys: Vec<Vec<u8>>,
+    contact: Option<(&'static str, String)>,
 }
 
 /// Everything the store keeps about one user.
@@ -67,6 +91,25 @@ pub struct Record {
 }
 
 impl Record {
+    /// The user's factors, without the state a login changes.
+    pub fn factors(&self) -> Factors {
+        Factors {
+            totp: self
+                .totp
+                .as_ref()
+                .map(|t| (t.secret.clone(), t.params, t.created)),
+            recovery: self
+                .recovery
+                .as_ref()
+                .map(|r| (r.hashed.salt().to_hex(), r.created)),
+            keys: self.keys.iter().map(|k| k.credential_id.clone()).collect(),
+            contact: self
+                .contact
+                .as_ref()
+                .map(|c| (c.channel.name(), c.address.clone())),
+        }
+    }
+
     /// Whether the user is enrolled: a factor is present (perhaps used up).
     pub fn has_factor(&self) -> bool {
         // A set of recovery codes counts even when every code is used: a user who
@@ -218,6 +261,47 @@ struct StateForm {
     last_success: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_failure: Option<u64>,
+    // Absent when empty: a record without memories stays readable by versions
+    // that do not know the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    remembered: Vec<RememberedForm>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RememberedForm {
+    ip: String,
+    at: u64,
+}
+
+impl StateForm {
+    fn parse(self) -> Result<State, RecordError> {
+        if self.remembered.len() > crate::grace::MAX_REMEMBERED {
+            return Err(RecordError::invalid(
+                "state.remembered",
+                format!("more than {} addresses", crate::grace::MAX_REMEMBERED),
+            ));
+        }
+        let remembered = self
+            .remembered
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match crate::network::rhost_ip(&r.ip) {
+                Some(ip) if ip.to_string() == r.ip => Ok(Remembered { ip, at: r.at }),
+                _ => Err(RecordError::invalid(
+                    format!("state.remembered[{i}].ip"),
+                    format!("{:?} is not a canonical IP address", r.ip),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(State {
+            failures: self.failures,
+            locked_until: self.locked_until,
+            last_success: self.last_success,
+            last_failure: self.last_failure,
+            remembered,
+        })
+    }
 }
 
 // Each section of the file form becomes its typed part, or the reason it cannot.
@@ -349,12 +433,7 @@ impl Record {
             keys,
             contact,
             oob,
-            state: State {
-                failures: form.state.failures,
-                locked_until: form.state.locked_until,
-                last_success: form.state.last_success,
-                last_failure: form.state.last_failure,
-            },
+            state: form.state.parse()?,
         })
     }
 
@@ -409,6 +488,15 @@ impl Record {
                 locked_until: self.state.locked_until,
                 last_success: self.state.last_success,
                 last_failure: self.state.last_failure,
+                remembered: self
+                    .state
+                    .remembered
+                    .iter()
+                    .map(|r| RememberedForm {
+                        ip: r.ip.to_string(),
+                        at: r.at,
+                    })
+                    .collect(),
             },
         };
         toml::to_string(&form)
@@ -468,6 +556,16 @@ mod tests {
                 locked_until: 1_700_000_500,
                 last_success: Some(1_700_000_100),
                 last_failure: None,
+                remembered: vec![
+                    Remembered {
+                        ip: "192.0.2.7".parse().unwrap(),
+                        at: 1_700_000_090,
+                    },
+                    Remembered {
+                        ip: "2001:db8::1".parse().unwrap(),
+                        at: 1_700_000_100,
+                    },
+                ],
             },
         }
     }
@@ -558,6 +656,25 @@ mod tests {
                 good.replace("alice@example.org", "alice@example.org; id"),
                 "contact.address",
             ),
+            (
+                good.replace("ip = \"192.0.2.7\"", "ip = \"gateway\""),
+                "state.remembered[0].ip",
+            ),
+            (
+                good.replace("ip = \"192.0.2.7\"", "ip = \"::ffff:192.0.2.7\""),
+                "state.remembered[0].ip",
+            ),
+            (
+                good.replace("ip = \"2001:db8::1\"", "ip = \"2001:DB8::1\""),
+                "state.remembered[1].ip",
+            ),
+            (
+                format!(
+                    "{good}{}",
+                    "[[state.remembered]]\nip = \"10.0.0.1\"\nat = 1\n".repeat(15)
+                ),
+                "state.remembered",
+            ),
         ] {
             match Record::from_toml(&text) {
                 Err(RecordError::Invalid { field: f, .. }) => assert_eq!(f, field),
@@ -572,6 +689,36 @@ mod tests {
         assert_eq!(e.to_string(), "totp.secret: not base32");
         // The store's log line for a file that is not text (tests/suites grep it).
         assert_eq!(RecordError::NotUtf8.to_string(), "not valid UTF-8");
+    }
+
+    #[test]
+    fn factors_change_with_enrollment_not_with_logins() {
+        let r = sample();
+        let mut login = r.clone();
+        login.totp.as_mut().unwrap().last_step = Some(28_333_335);
+        login.recovery.as_mut().unwrap().hashed.clear();
+        login.keys[0].sign_count = 18;
+        login.keys[0].name = "renamed".into();
+        login.contact.as_mut().unwrap().verified = None;
+        login.state = State::default();
+        login.oob = OobState::default();
+        assert!(login.factors() == r.factors(), "a login's bookkeeping");
+        let changes: [&dyn Fn(&mut Record); 6] = [
+            &|r| r.totp = None,
+            &|r| r.totp.as_mut().unwrap().created += 1,
+            &|r| r.totp.as_mut().unwrap().secret = Secret::from_base32("GEZDGNBVGY3TQOJQ").unwrap(),
+            &|r| {
+                let (_, hashed) = crate::recovery::generate(3, &mut OsRandom).unwrap();
+                r.recovery.as_mut().unwrap().hashed = hashed;
+            },
+            &|r| r.keys[0].credential_id.push(1),
+            &|r| r.contact = Some(Contact::email("mallory@example.org").unwrap()),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut changed = r.clone();
+            change(&mut changed);
+            assert!(changed.factors() != r.factors(), "change {i}");
+        }
     }
 
     #[test]

@@ -194,13 +194,21 @@ mod tests {
             "allow_remote",
             "require_user_verification",
             "require_key_for",
+            "exempt_users",
+            "exempt_groups",
+            "exempt_networks",
+            "require_groups",
+            "remember_seconds",
+            "code.en",
         ] {
             assert!(
                 page.contains(&format!(".B {}", roff(key))),
                 "{key} missing:\n{page}"
             );
         }
-        for section in ["store", "totp", "recovery", "lockout", "policy", "fido2"] {
+        for section in [
+            "store", "totp", "recovery", "lockout", "policy", "fido2", "prompt",
+        ] {
             assert!(page.contains(&format!(".SH [{section}]")), "{section}");
         }
     }

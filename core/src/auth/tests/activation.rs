@@ -71,12 +71,12 @@ impl crate::accounts::Accounts for Staff {
         crate::accounts::Accounts::lookup(&super::Directory, typed)
     }
 
-    fn groups(&self, user: &UserName) -> Vec<String> {
-        if user.as_str() == "carol" {
+    fn groups(&self, user: &UserName) -> Result<Vec<String>, String> {
+        Ok(if user.as_str() == "carol" {
             vec!["carol".into(), "staff".into()]
         } else {
             vec![user.as_str().into()]
-        }
+        })
     }
 }
 
