@@ -42,6 +42,7 @@ pub mod salted_hash;
 pub mod secure_fs;
 pub mod sent_code;
 pub mod store;
+pub mod syslog;
 #[cfg(test)]
 mod test_support;
 pub mod totp;

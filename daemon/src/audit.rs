@@ -4,64 +4,14 @@
 //! the login's service, remote host and caller appended; never a secret or a code
 //! (an `Event` cannot hold one). Names from outside are escaped.
 
-use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
 use mfa_core::audit::{Audit, Escaped, Event, Level};
+pub use mfa_core::syslog::{DEBUG, ERROR, INFO, NOTICE, WARNING};
 
-/// syslog(3)'s socket.
-const SOCKET: &str = "/dev/log";
-/// LOG_AUTHPRIV.
-const FACILITY: u8 = 10 << 3;
-pub const ERROR: u8 = 3;
-pub const WARNING: u8 = 4;
-pub const NOTICE: u8 = 5;
-pub const INFO: u8 = 6;
-pub const DEBUG: u8 = 7;
-
-/// How long a line may wait for a syslog that does not keep up.
-const SEND_FOR: Duration = Duration::from_millis(200);
-
-/// Lines dropped because syslog did not take them in time.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-/// Sends one line at `severity`. A syslog that is missing or does not keep up
-/// costs a login at most [`SEND_FOR`], never a hang; dropped lines are counted and
-/// the count is reported with the next line that gets through.
+/// Sends one line at `severity`, tagged `pam_mfad` (see [`mfa_core::syslog`]: it
+/// never blocks a login for long; a line syslog does not take is counted, and
+/// the count is reported with the next one).
 pub fn line(severity: u8, text: &str) {
-    let dropped = DROPPED.swap(0, Ordering::Relaxed);
-    let note = if dropped > 0 {
-        format!(" ({dropped} earlier lines dropped: syslog did not keep up)")
-    } else {
-        String::new()
-    };
-    let message = format!(
-        "<{}>pam_mfad[{}]: {text}{note}",
-        FACILITY | severity,
-        std::process::id()
-    );
-    let Ok(socket) = UnixDatagram::unbound() else {
-        return;
-    };
-    if socket.set_nonblocking(true).is_err() {
-        return;
-    }
-    let started = Instant::now();
-    loop {
-        match socket.send_to(message.as_bytes(), SOCKET) {
-            Ok(_) => return,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < SEND_FOR =>
-            {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(_) => {
-                DROPPED.fetch_add(1 + dropped, Ordering::Relaxed);
-                return;
-            }
-        }
-    }
+    let _ = mfa_core::syslog::send("pam_mfad", severity, text);
 }
 
 /// The audit sink of one login.

@@ -5,15 +5,8 @@
 //! a code. A missing syslog socket is reported on stderr but does not undo a change
 //! that is already stored.
 
-use std::os::unix::net::UnixDatagram;
-
 use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::username::UserName;
-
-/// syslog(3)'s socket.
-const SOCKET: &str = "/dev/log";
-/// LOG_AUTHPRIV | LOG_NOTICE.
-const PRIORITY: u8 = (10 << 3) | 5;
 
 /// Who runs this command.
 fn actor() -> String {
@@ -37,13 +30,8 @@ fn actor() -> String {
 
 /// Logs `what` happened to `user`.
 pub fn log(lang: Lang, user: &UserName, what: &str) {
-    let line = format!(
-        "<{PRIORITY}>mfa-token[{}]: user={user}: {what} by {}",
-        std::process::id(),
-        actor()
-    );
-    let sent = UnixDatagram::unbound().and_then(|s| s.send_to(line.as_bytes(), SOCKET));
-    if let Err(e) = sent {
+    let line = format!("user={user}: {what} by {}", actor());
+    if let Err(e) = mfa_core::syslog::send("mfa-token", mfa_core::syslog::NOTICE, &line) {
         eprintln!(
             "mfa-token: {}",
             i18n::format(lang, Msg::WarnNoSyslog, &[&e])
