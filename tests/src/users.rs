@@ -84,3 +84,30 @@ pub fn google_authenticator(file: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A group made for one test, with `user` as a member; deleted on drop.
+pub struct TempGroup(pub String);
+
+impl TempGroup {
+    pub fn with_member(user: &str) -> TempGroup {
+        let name = format!("{user}g");
+        assert!(Command::new("groupadd")
+            .args(["--system", &name])
+            .status()
+            .unwrap()
+            .success());
+        assert!(Command::new("gpasswd")
+            .args(["-a", user, &name])
+            .output()
+            .unwrap()
+            .status
+            .success());
+        TempGroup(name)
+    }
+}
+
+impl Drop for TempGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel").arg(&self.0).status();
+    }
+}

@@ -5,39 +5,12 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pam_mfa_e2e::users::TempGroup;
 use pam_mfa_e2e::{
     code, from_pty, now, oathtool_at, qr_in, uri_secret, LoginOpts, Sandbox, TempUser, SECRET,
 };
-
-/// A group made for one test, deleted on drop.
-struct TempGroup(String);
-
-impl TempGroup {
-    fn with_member(user: &str) -> TempGroup {
-        let name = format!("{user}g");
-        assert!(Command::new("groupadd")
-            .args(["--system", &name])
-            .status()
-            .unwrap()
-            .success());
-        assert!(Command::new("gpasswd")
-            .args(["-a", user, &name])
-            .output()
-            .unwrap()
-            .status
-            .success());
-        TempGroup(name)
-    }
-}
-
-impl Drop for TempGroup {
-    fn drop(&mut self) {
-        let _ = Command::new("groupdel").arg(&self.0).status();
-    }
-}
 
 fn enroll_config(users: &[&str], groups: &[&str], deadline: &str) -> String {
     let list = |v: &[&str]| {

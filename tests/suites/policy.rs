@@ -2,8 +2,7 @@
 //! factor (exemptions by user, group and network, `require_groups`) and the grace
 //! period (`remember_seconds`).
 
-use std::process::Command;
-
+use pam_mfa_e2e::users::TempGroup;
 use pam_mfa_e2e::{code, LoginOpts, Sandbox, TempUser, SECRET};
 
 /// A stack that lets the user in only when pam_mfa answers PAM_IGNORE: a success
@@ -33,33 +32,6 @@ fn opts<'a>(service: &'a str, item: &'a str) -> LoginOpts<'a> {
         service: Some(service),
         items: if item.is_empty() { vec![] } else { vec![item] },
         ..LoginOpts::default()
-    }
-}
-
-/// A group made for one test, deleted on drop.
-struct TempGroup(String);
-
-impl TempGroup {
-    fn with_member(user: &str) -> TempGroup {
-        let name = format!("{user}g");
-        assert!(Command::new("groupadd")
-            .args(["--system", &name])
-            .status()
-            .unwrap()
-            .success());
-        assert!(Command::new("gpasswd")
-            .args(["-a", user, &name])
-            .output()
-            .unwrap()
-            .status
-            .success());
-        TempGroup(name)
-    }
-}
-
-impl Drop for TempGroup {
-    fn drop(&mut self) {
-        let _ = Command::new("groupdel").arg(&self.0).status();
     }
 }
 
