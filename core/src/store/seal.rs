@@ -141,7 +141,7 @@ impl SealKey {
         h.update(b"pam_mfa key id\0");
         h.update(bytes);
         let digest = h.finalize();
-        let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(&digest[..8]);
         Some(SealKey {
             key: LessSafeKey::new(key),
             id,
