@@ -33,6 +33,17 @@ pub enum Unenrolled {
     Enroll,
 }
 
+/// `policy.prompt`: how a login asks for its second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptStyle {
+    /// Its own prompt, after the password module's.
+    Separate,
+    /// One prompt, "Password and verification code:", for clients with a single
+    /// field: the module splits the trailing code off, hands the password on as
+    /// PAM_AUTHTOK and checks the code only after the password module succeeded.
+    Combined,
+}
+
 /// `[store]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -105,6 +116,14 @@ pub struct TotpConfig {
     pub period: u32,
 }
 
+/// `[hotp]`: counter-based tokens (RFC 4226).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotpConfig {
+    /// How many counter values past the next expected one a code may come from (a
+    /// token pressed without logging in).
+    pub look_ahead: u32,
+}
+
 /// `[recovery]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryConfig {
@@ -145,6 +164,8 @@ pub struct PolicyConfig {
     /// user from the same address is not asked again for this many seconds
     /// ([`crate::grace`]); 0: off.
     pub remember_seconds: u64,
+    /// Separate prompts, or password and code in one answer.
+    pub prompt: PromptStyle,
 }
 
 /// `[enroll]`: who may set up their own app without a factor: at login when
@@ -247,6 +268,7 @@ pub struct Config {
     pub path: PathBuf,
     pub store: StoreConfig,
     pub totp: TotpConfig,
+    pub hotp: HotpConfig,
     pub recovery: RecoveryConfig,
     pub lockout: LockoutConfig,
     pub policy: PolicyConfig,
@@ -338,6 +360,7 @@ impl Config {
                 digits: 6,
                 period: 30,
             },
+            hotp: HotpConfig { look_ahead: 10 },
             recovery: RecoveryConfig { codes: 10 },
             lockout: LockoutConfig {
                 max_failures: 5,
@@ -352,6 +375,7 @@ impl Config {
                 exempt_networks: Vec::new(),
                 require_groups: Vec::new(),
                 remember_seconds: 0,
+                prompt: PromptStyle::Separate,
             },
             fido2: Fido2Config {
                 rp_id: "pam://pam_mfa".to_owned(),
@@ -469,6 +493,13 @@ impl Config {
                     }
                     Ok(())
                 }),
+                "hotp" => section.table(|e| {
+                    match e.key.as_str() {
+                        "hotp.look_ahead" => cfg.hotp.look_ahead = e.int(1..=100)?,
+                        _ => return Err(e.unknown()),
+                    }
+                    Ok(())
+                }),
                 "recovery" => section.table(|e| {
                     match e.key.as_str() {
                         "recovery.codes" => cfg.recovery.codes = e.int(1..=100)?,
@@ -502,6 +533,10 @@ impl Config {
                         "policy.require_groups" => cfg.policy.require_groups = e.strings()?,
                         "policy.remember_seconds" => {
                             cfg.policy.remember_seconds = e.int(0..=crate::grace::MAX_SECONDS)?
+                        }
+                        "policy.prompt" => {
+                            cfg.policy.prompt = [PromptStyle::Separate, PromptStyle::Combined]
+                                [e.choice(&["separate", "combined"])?]
                         }
                         _ => return Err(e.unknown()),
                     }

@@ -33,6 +33,8 @@ issuer = "Example Corp"
 algorithm = "SHA512"
 digits = 8
 period = 60
+[hotp]
+look_ahead = 20
 [recovery]
 codes = 12
 [lockout]
@@ -42,6 +44,7 @@ seconds = 900
 unenrolled = "ignore"
 fail_delay_ms = 0
 refusal_ms = 40
+prompt = "combined"
 [fido2]
 rp_id = "pam://example"
 timeout_seconds = 10
@@ -69,11 +72,13 @@ per_seconds = 900
     assert_eq!(cfg.totp.issuer.as_deref(), Some("Example Corp"));
     assert_eq!(cfg.totp.algorithm, Algorithm::Sha512);
     assert_eq!((cfg.totp.digits, cfg.totp.period), (8, 60));
+    assert_eq!(cfg.hotp.look_ahead, 20);
     assert_eq!(cfg.recovery.codes, 12);
     assert_eq!((cfg.lockout.max_failures, cfg.lockout.seconds), (3, 900));
     assert_eq!(cfg.policy.unenrolled, Unenrolled::Ignore);
     assert_eq!(cfg.policy.fail_delay_ms, 0);
     assert_eq!(cfg.policy.refusal_ms, 40);
+    assert_eq!(cfg.policy.prompt, PromptStyle::Combined);
     assert_eq!(cfg.fido2.rp_id, "pam://example");
     assert_eq!(cfg.fido2.timeout_seconds, 10);
     assert!(cfg.fido2.allow_remote && cfg.fido2.require_user_verification);

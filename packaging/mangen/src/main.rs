@@ -199,6 +199,8 @@ mod tests {
             "exempt_networks",
             "require_groups",
             "remember_seconds",
+            "prompt",
+            "look_ahead",
             "code.en",
         ] {
             assert!(
@@ -207,7 +209,7 @@ mod tests {
             );
         }
         for section in [
-            "store", "totp", "recovery", "lockout", "policy", "fido2", "prompt",
+            "store", "totp", "hotp", "recovery", "lockout", "policy", "fido2", "prompt",
         ] {
             assert!(page.contains(&format!(".SH [{section}]")), "{section}");
         }
