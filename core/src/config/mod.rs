@@ -5,9 +5,11 @@
 //! in range. Any error names the file, the line and the key; nothing falls back to a
 //! default behind the admin's back.
 
+pub mod keys;
 pub(crate) mod parse;
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::i18n::{self, Lang, Msg};
@@ -22,9 +24,10 @@ pub const DEFAULT_PATH: &str = "/etc/pam_mfa/config.toml";
 const MAX_SIZE: u64 = 1 << 20;
 
 /// What happens to a user who has no second factor enrolled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Unenrolled {
     /// Prompt for a code like for anybody else, then fail.
+    #[default]
     Deny,
     /// Return `PAM_IGNORE` without prompting: the rest of the stack decides.
     Ignore,
@@ -34,9 +37,10 @@ pub enum Unenrolled {
 }
 
 /// `policy.prompt`: how a login asks for its second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PromptStyle {
     /// Its own prompt, after the password module's.
+    #[default]
     Separate,
     /// One prompt, "Password and verification code:", for clients with a single
     /// field: the module splits the trailing code off, hands the password on as
@@ -45,7 +49,7 @@ pub enum PromptStyle {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoreConfig {
     /// Where records live.
     pub backend: Backend,
@@ -56,9 +60,10 @@ pub struct StoreConfig {
 }
 
 /// `store.backend`
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// One file per user under `store.dir` (the default, one host).
+    #[default]
     Files,
     /// A PostgreSQL database shared by a fleet of hosts.
     Postgres,
@@ -66,23 +71,19 @@ pub enum Backend {
 
 /// `store.sslmode`: how a TCP connection to the database is protected. Unix socket
 /// connections use no TLS (the socket's directory protects them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SslMode {
     /// Plain TCP: only for a database on a trusted network.
     Disable,
     /// TLS; the server's certificate must chain to `store.ca_file`.
     VerifyCa,
     /// TLS; the certificate must chain to `store.ca_file` and name the host.
+    #[default]
     VerifyFull,
 }
 
-impl SslMode {
-    pub const NAMES: [&'static str; 3] = ["disable", "verify-ca", "verify-full"];
-    pub const ALL: [SslMode; 3] = [SslMode::Disable, SslMode::VerifyCa, SslMode::VerifyFull];
-}
-
 /// The postgres keys of `[store]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PostgresConfig {
     /// A postgresql:// URL or a key=value conninfo, without a password.
     pub url: String,
@@ -116,8 +117,21 @@ pub struct TotpConfig {
     pub period: u32,
 }
 
+impl Default for TotpConfig {
+    /// Placeholders, replaced by the key table's defaults.
+    fn default() -> TotpConfig {
+        TotpConfig {
+            window: 0,
+            issuer: None,
+            algorithm: Algorithm::Sha1,
+            digits: 0,
+            period: 0,
+        }
+    }
+}
+
 /// `[hotp]`: counter-based tokens (RFC 4226).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HotpConfig {
     /// How many counter values past the next expected one a code may come from (a
     /// token pressed without logging in).
@@ -125,14 +139,14 @@ pub struct HotpConfig {
 }
 
 /// `[recovery]`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecoveryConfig {
     /// How many recovery codes one generation hands out.
     pub codes: u8,
 }
 
 /// `[lockout]`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LockoutConfig {
     /// Consecutive failures that lock the user; 0 disables lockout.
     pub max_failures: u32,
@@ -141,7 +155,7 @@ pub struct LockoutConfig {
 }
 
 /// `[policy]`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PolicyConfig {
     /// Users without any factor.
     pub unenrolled: Unenrolled,
@@ -183,7 +197,7 @@ pub struct EnrollConfig {
 }
 
 /// `[oob]`: one-time codes sent out of band (SMS, e-mail) by an admin's command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OobConfig {
     /// The delivery command (absolute, root-owned, not group/world-writable);
     /// `None`: out-of-band codes are off.
@@ -204,7 +218,7 @@ pub struct OobConfig {
 }
 
 /// `[fido2]`
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fido2Config {
     /// The relying party of new credentials; fixed, so a host rename changes nothing.
     pub rp_id: String,
@@ -262,7 +276,7 @@ fn prompt_problem(text: &str) -> Option<String> {
 }
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     /// The file it came from (for messages).
     pub path: PathBuf,
@@ -335,68 +349,13 @@ impl std::error::Error for ConfigError {
 }
 
 impl Config {
-    /// The configuration that an empty file gives.
+    /// The configuration that an empty file gives: the defaults of the key table
+    /// ([`keys::KEYS`]; `keys::tests` proves each of them valid).
     pub fn defaults(path: &Path) -> Config {
-        Config {
+        Config::with_defaults(path).unwrap_or_else(|_| Config {
             path: path.to_owned(),
-            store: StoreConfig {
-                backend: Backend::Files,
-                dir: PathBuf::from("/var/lib/pam_mfa"),
-                postgres: PostgresConfig {
-                    url: String::new(),
-                    password_file: None,
-                    sslmode: SslMode::VerifyFull,
-                    ca_file: None,
-                    key_file: PathBuf::new(),
-                    previous_key_file: None,
-                    connect_timeout_seconds: 3,
-                    pool_size: 4,
-                },
-            },
-            totp: TotpConfig {
-                window: 1,
-                issuer: None,
-                algorithm: Algorithm::Sha1,
-                digits: 6,
-                period: 30,
-            },
-            hotp: HotpConfig { look_ahead: 10 },
-            recovery: RecoveryConfig { codes: 10 },
-            lockout: LockoutConfig {
-                max_failures: 5,
-                seconds: 300,
-            },
-            policy: PolicyConfig {
-                unenrolled: Unenrolled::Deny,
-                fail_delay_ms: 2000,
-                refusal_ms: 250,
-                exempt_users: Vec::new(),
-                exempt_groups: Vec::new(),
-                exempt_networks: Vec::new(),
-                require_groups: Vec::new(),
-                remember_seconds: 0,
-                prompt: PromptStyle::Separate,
-            },
-            fido2: Fido2Config {
-                rp_id: "pam://pam_mfa".to_owned(),
-                timeout_seconds: 30,
-                allow_remote: false,
-                require_user_verification: false,
-                require_key_for: Vec::new(),
-            },
-            enroll: EnrollConfig::default(),
-            prompt: PromptConfig::default(),
-            oob: OobConfig {
-                command: None,
-                run_as: "nobody".to_owned(),
-                allow_root: false,
-                timeout_seconds: 10,
-                lifetime_seconds: 300,
-                digits: 6,
-                max_sends: 3,
-                per_seconds: 3600,
-            },
-        }
+            ..Config::default()
+        })
     }
 
     /// Loads `path`, which must be root-owned and not group/world-writable, in a
@@ -419,282 +378,181 @@ impl Config {
 
     /// Parses configuration text; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut cfg = Config::with_defaults(path)?;
         let doc = parse::Doc {
             file: path,
             src: text,
         };
         let root = toml::de::DeTable::parse(text).map_err(|e| doc.syntax(&e))?;
-        let mut cfg = Config::defaults(path);
-        // Where `policy.unenrolled` was set, for the check that needs `[enroll]`.
-        let mut unenrolled_span = 0..0;
-        let mut oob_span = 0..0;
-        let mut run_as: Option<(&str, std::ops::Range<usize>)> = None;
-        let mut backend_span = 0..0;
-        let mut url_span = 0..0;
-        let mut postgres_keys: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-        parse::for_each(&doc, None, root.get_ref(), &mut |section| {
-            match section.key.as_str() {
-                "store" => section.table(|e| {
-                    let pg = &mut cfg.store.postgres;
-                    match e.key.as_str() {
-                        "store.backend" => {
-                            cfg.store.backend = [Backend::Files, Backend::Postgres]
-                                [e.choice(&["files", "postgres"])?];
-                            backend_span = e.value.span();
-                        }
-                        "store.dir" => cfg.store.dir = e.abs_path()?,
-                        key => {
-                            match key {
-                                "store.url" => {
-                                    pg.url = e.text(4096)?;
-                                    url_span = e.value.span();
-                                }
-                                "store.password_file" => pg.password_file = Some(e.abs_path()?),
-                                "store.sslmode" => {
-                                    pg.sslmode = SslMode::ALL[e.choice(&SslMode::NAMES)?]
-                                }
-                                "store.ca_file" => pg.ca_file = Some(e.abs_path()?),
-                                "store.key_file" => pg.key_file = e.abs_path()?,
-                                "store.previous_key_file" => {
-                                    pg.previous_key_file = Some(e.abs_path()?)
-                                }
-                                "store.connect_timeout_seconds" => {
-                                    pg.connect_timeout_seconds = e.int(1..=60)?
-                                }
-                                "store.pool_size" => pg.pool_size = e.int(1..=64)?,
-                                _ => return Err(e.unknown()),
-                            }
-                            postgres_keys.push((e.key.clone(), e.key_span.clone()));
-                        }
-                    }
-                    Ok(())
-                }),
-                "totp" => section.table(|e| {
-                    match e.key.as_str() {
-                        "totp.window" => cfg.totp.window = e.int(0..=10)?,
-                        "totp.issuer" => {
-                            let issuer = e.text(64)?;
-                            if issuer.contains(':') {
-                                return Err(e.doc.invalid(
-                                    &e.value.span(),
-                                    &e.key,
-                                    "must not contain ':' (it separates issuer and account in apps)"
-                                        .to_owned(),
-                                ));
-                            }
-                            cfg.totp.issuer = Some(issuer);
-                        }
-                        "totp.algorithm" => {
-                            cfg.totp.algorithm = Algorithm::ALL[e.choice(&Algorithm::NAMES)?]
-                        }
-                        "totp.digits" => cfg.totp.digits = e.int(6..=8)?,
-                        "totp.period" => cfg.totp.period = e.int(15..=300)?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "hotp" => section.table(|e| {
-                    match e.key.as_str() {
-                        "hotp.look_ahead" => cfg.hotp.look_ahead = e.int(1..=100)?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "recovery" => section.table(|e| {
-                    match e.key.as_str() {
-                        "recovery.codes" => cfg.recovery.codes = e.int(1..=100)?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "lockout" => section.table(|e| {
-                    match e.key.as_str() {
-                        "lockout.max_failures" => cfg.lockout.max_failures = e.int(0..=1000)?,
-                        "lockout.seconds" => cfg.lockout.seconds = e.int(1..=604_800)?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "policy" => section.table(|e| {
-                    match e.key.as_str() {
-                        "policy.unenrolled" => {
-                            cfg.policy.unenrolled =
-                                [Unenrolled::Deny, Unenrolled::Ignore, Unenrolled::Enroll]
-                                    [e.choice(&["deny", "ignore", "enroll"])?];
-                            unenrolled_span = e.value.span();
-                        }
-                        "policy.fail_delay_ms" => cfg.policy.fail_delay_ms = e.int(0..=30_000)?,
-                        "policy.refusal_ms" => cfg.policy.refusal_ms = e.int(0..=10_000)?,
-                        "policy.exempt_users" => cfg.policy.exempt_users = e.strings()?,
-                        "policy.exempt_groups" => cfg.policy.exempt_groups = e.strings()?,
-                        "policy.exempt_networks" => {
-                            cfg.policy.exempt_networks = e.list(Cidr::parse)?;
-                        }
-                        "policy.require_groups" => cfg.policy.require_groups = e.strings()?,
-                        "policy.remember_seconds" => {
-                            cfg.policy.remember_seconds = e.int(0..=crate::grace::MAX_SECONDS)?
-                        }
-                        "policy.prompt" => {
-                            cfg.policy.prompt = [PromptStyle::Separate, PromptStyle::Combined]
-                                [e.choice(&["separate", "combined"])?]
-                        }
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "fido2" => section.table(|e| {
-                    match e.key.as_str() {
-                        "fido2.rp_id" => cfg.fido2.rp_id = e.text(128)?,
-                        "fido2.timeout_seconds" => cfg.fido2.timeout_seconds = e.int(1..=120)?,
-                        "fido2.allow_remote" => cfg.fido2.allow_remote = e.bool()?,
-                        "fido2.require_user_verification" => {
-                            cfg.fido2.require_user_verification = e.bool()?
-                        }
-                        "fido2.require_key_for" => cfg.fido2.require_key_for = e.strings()?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "enroll" => section.table(|e| {
-                    match e.key.as_str() {
-                        "enroll.users" => cfg.enroll.users = e.strings()?,
-                        "enroll.groups" => cfg.enroll.groups = e.strings()?,
-                        "enroll.deadline" => cfg.enroll.deadline = Some(e.date_end()?),
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "oob" => section.table(|e| {
-                    match e.key.as_str() {
-                        "oob.command" => {
-                            cfg.oob.command = Some(e.abs_path()?);
-                            oob_span = e.value.span();
-                        }
-                        "oob.run_as" => {
-                            cfg.oob.run_as = e.text(64)?;
-                            run_as = Some(("oob.run_as", e.value.span()));
-                        }
-                        "oob.allow_root" => cfg.oob.allow_root = e.bool()?,
-                        "oob.timeout_seconds" => cfg.oob.timeout_seconds = e.int(1..=120)?,
-                        "oob.lifetime_seconds" => cfg.oob.lifetime_seconds = e.int(1..=3600)?,
-                        "oob.digits" => cfg.oob.digits = e.int(6..=10)?,
-                        "oob.max_sends" => cfg.oob.max_sends = e.int(1..=100)?,
-                        "oob.per_seconds" => cfg.oob.per_seconds = e.int(1..=604_800)?,
-                        _ => return Err(e.unknown()),
-                    }
-                    Ok(())
-                }),
-                "prompt" => section.table(|name| {
-                    let short = name.key.trim_start_matches("prompt.");
-                    let Some(&(_, msg)) =
-                        i18n::CUSTOM_PROMPTS.iter().find(|(n, _)| *n == short)
-                    else {
-                        return Err(doc.invalid(
-                            &name.key_span,
-                            &name.key,
-                            format!(
-                                "unknown prompt {short:?}: expected one of {}",
-                                i18n::CUSTOM_PROMPTS
-                                    .iter()
-                                    .map(|(n, _)| *n)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
-                    };
-                    if !matches!(name.value.get_ref(), toml::de::DeValue::Table(_)) {
-                        return Err(doc.invalid(
-                            &name.value.span(),
-                            &name.key,
-                            format!(
-                                "expected a text per language, e.g. {short}.en = \"...\" and {short}.nl = \"...\""
-                            ),
-                        ));
-                    }
-                    name.table(|e| {
-                        let code = e.key.rsplit('.').next().unwrap_or_default();
-                        let Some(lang) = Lang::ALL.into_iter().find(|l| l.code() == code) else {
-                            return Err(doc.invalid(
-                                &e.key_span,
-                                &e.key,
-                                format!(
-                                    "unknown language {code:?}: expected one of {}",
-                                    Lang::ALL.map(Lang::code).join(", ")
-                                ),
-                            ));
-                        };
-                        let text = e.string()?;
-                        if let Some(why) = prompt_problem(text) {
-                            return Err(doc.invalid(&e.value.span(), &e.key, why));
-                        }
-                        cfg.prompt.set(msg, lang, text.to_owned());
-                        Ok(())
-                    })
-                }),
+        let mut set = Spans::default();
+        parse::for_each(
+            &doc,
+            None,
+            root.get_ref(),
+            &mut |section| match section.key.as_str() {
+                "prompt" => read_prompts(&section, &mut cfg.prompt),
+                name if keys::is_section(name) => read_section(&section, &mut cfg, &mut set),
                 _ => Err(section.unknown()),
-            }
+            },
+        )?;
+        check_enroll(&doc, &cfg, &set)?;
+        check_store(&doc, &cfg.store, &set)?;
+        check_oob(&doc, &cfg.oob, &set)?;
+        Ok(cfg)
+    }
+
+    /// The configuration an empty file gives: the key table's defaults
+    /// ([`keys::KEYS`]), read by the same parser as a file.
+    fn with_defaults(path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = Config {
+            path: path.to_owned(),
+            ..Config::default()
+        };
+        let text = keys::defaults_text();
+        let doc = parse::Doc {
+            file: Path::new("(the built-in defaults)"),
+            src: &text,
+        };
+        let root = toml::de::DeTable::parse(&text).map_err(|e| doc.syntax(&e))?;
+        parse::for_each(&doc, None, root.get_ref(), &mut |section| {
+            read_section(&section, &mut cfg, &mut Spans::default())
         })?;
-        if cfg.policy.unenrolled == Unenrolled::Enroll
-            && cfg.enroll.users.is_empty()
-            && cfg.enroll.groups.is_empty()
-        {
-            return Err(doc.invalid(
-                &unenrolled_span,
-                "policy.unenrolled",
-                "\"enroll\" needs enroll.users or enroll.groups: who may enroll at login"
-                    .to_owned(),
-            ));
-        }
-        check_store(&doc, &cfg.store, &backend_span, &url_span, &postgres_keys)?;
-        if cfg.oob.command.is_some() {
-            // Checked now, not at the first send: a login must not be the first to
-            // learn that codes cannot go out.
-            let (key, span) = run_as.unwrap_or(("oob.command", oob_span));
-            let name = &cfg.oob.run_as;
-            match nix::unistd::User::from_name(name) {
-                Ok(Some(account)) if account.uid.is_root() && !cfg.oob.allow_root => {
-                    return Err(doc.invalid(
-                        &span,
-                        key,
-                        format!(
-                            "oob.run_as {name:?} is root: the delivery command would run with every privilege; \
-                             choose an unprivileged account, or set oob.allow_root = true"
-                        ),
-                    ));
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return Err(doc.invalid(
-                        &span,
-                        key,
-                        format!("oob.run_as: no such account {name:?}"),
-                    ))
-                }
-                Err(e) => {
-                    return Err(doc.invalid(
-                        &span,
-                        key,
-                        format!("oob.run_as: cannot look up {name:?}: {e}"),
-                    ))
-                }
-            }
-        }
         Ok(cfg)
     }
 }
 
+/// Where each key was set in the file: `(key, key span, value span)`, in file
+/// order, for the checks that involve more than one key.
+#[derive(Default)]
+struct Spans(Vec<(&'static str, Range<usize>, Range<usize>)>);
+
+impl Spans {
+    /// Where `key`'s value is, if the file set it.
+    fn value(&self, key: &str) -> Option<&Range<usize>> {
+        self.0.iter().find(|(k, ..)| *k == key).map(|(_, _, v)| v)
+    }
+}
+
+/// One section of the key table: every key is looked up, read as its kind and
+/// put in place; a key not in the table is an error.
+fn read_section(
+    section: &parse::Entry<'_, '_>,
+    cfg: &mut Config,
+    set: &mut Spans,
+) -> Result<(), ConfigError> {
+    section.table(|e| {
+        let key = keys::find(&e.key).ok_or_else(|| e.unknown())?;
+        let value = e.read(key.kind)?;
+        (key.set)(cfg, value).map_err(|why| e.invalid(why))?;
+        set.0.push((key.name, e.key_span.clone(), e.value.span()));
+        Ok(())
+    })
+}
+
+/// `[prompt]`: `NAME.LANG = "text"` for the prompts in [`i18n::CUSTOM_PROMPTS`].
+fn read_prompts(
+    section: &parse::Entry<'_, '_>,
+    prompts: &mut PromptConfig,
+) -> Result<(), ConfigError> {
+    let doc = section.doc;
+    section.table(|name| {
+        let short = name.key.trim_start_matches("prompt.");
+        let Some(&(_, msg)) = i18n::CUSTOM_PROMPTS.iter().find(|(n, _)| *n == short) else {
+            return Err(doc.invalid(
+                &name.key_span,
+                &name.key,
+                format!(
+                    "unknown prompt {short:?}: expected one of {}",
+                    i18n::CUSTOM_PROMPTS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if !matches!(name.value.get_ref(), toml::de::DeValue::Table(_)) {
+            return Err(doc.invalid(
+                &name.value.span(),
+                &name.key,
+                format!(
+                    "expected a text per language, e.g. {short}.en = \"...\" and {short}.nl = \"...\""
+                ),
+            ));
+        }
+        name.table(|e| {
+            let code = e.key.rsplit('.').next().unwrap_or_default();
+            let Some(lang) = Lang::ALL.into_iter().find(|l| l.code() == code) else {
+                return Err(doc.invalid(
+                    &e.key_span,
+                    &e.key,
+                    format!(
+                        "unknown language {code:?}: expected one of {}",
+                        Lang::ALL.map(Lang::code).join(", ")
+                    ),
+                ));
+            };
+            let text = e.string()?;
+            if let Some(why) = prompt_problem(text) {
+                return Err(doc.invalid(&e.value.span(), &e.key, why));
+            }
+            prompts.set(msg, lang, text.to_owned());
+            Ok(())
+        })
+    })
+}
+
+/// `policy.unenrolled = "enroll"` needs someone who may enroll.
+fn check_enroll(doc: &parse::Doc<'_>, cfg: &Config, set: &Spans) -> Result<(), ConfigError> {
+    if cfg.policy.unenrolled == Unenrolled::Enroll
+        && cfg.enroll.users.is_empty()
+        && cfg.enroll.groups.is_empty()
+    {
+        return Err(doc.invalid(
+            set.value("policy.unenrolled").unwrap_or(&(0..0)),
+            "policy.unenrolled",
+            "\"enroll\" needs enroll.users or enroll.groups: who may enroll at login".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The delivery command's account, checked now, not at the first send: a login
+/// must not be the first to learn that codes cannot go out.
+fn check_oob(doc: &parse::Doc<'_>, oob: &OobConfig, set: &Spans) -> Result<(), ConfigError> {
+    if oob.command.is_none() {
+        return Ok(());
+    }
+    let (key, span) = match set.value("oob.run_as") {
+        Some(span) => ("oob.run_as", span),
+        None => ("oob.command", set.value("oob.command").unwrap_or(&(0..0))),
+    };
+    let name = &oob.run_as;
+    let why = match nix::unistd::User::from_name(name) {
+        Ok(Some(account)) if account.uid.is_root() && !oob.allow_root => format!(
+            "oob.run_as {name:?} is root: the delivery command would run with every privilege; \
+             choose an unprivileged account, or set oob.allow_root = true"
+        ),
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => format!("oob.run_as: no such account {name:?}"),
+        Err(e) => format!("oob.run_as: cannot look up {name:?}: {e}"),
+    };
+    Err(doc.invalid(span, key, why))
+}
+
 /// The keys of `[store]` that belong together: the postgres keys only with the
 /// postgres backend, which needs a url it can use and a key file.
-fn check_store(
-    doc: &parse::Doc<'_>,
-    store: &StoreConfig,
-    backend_span: &std::ops::Range<usize>,
-    url_span: &std::ops::Range<usize>,
-    postgres_keys: &[(String, std::ops::Range<usize>)],
-) -> Result<(), ConfigError> {
+fn check_store(doc: &parse::Doc<'_>, store: &StoreConfig, set: &Spans) -> Result<(), ConfigError> {
     let pg = &store.postgres;
+    let none = 0..0;
+    let backend_span = set.value("store.backend").unwrap_or(&none);
+    let url_span = set.value("store.url").unwrap_or(&none);
     if store.backend == Backend::Files {
-        if let Some((key, span)) = postgres_keys.first() {
+        let postgres_key = set
+            .0
+            .iter()
+            .find(|(k, ..)| k.starts_with("store.") && !["store.backend", "store.dir"].contains(k));
+        if let Some((key, span, _)) = postgres_key {
             return Err(doc.invalid(
                 span,
                 key,

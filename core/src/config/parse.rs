@@ -9,7 +9,9 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::keys::{Kind, Value};
 use super::ConfigError;
+use crate::network::Cidr;
 
 /// A parsed document plus what is needed to turn byte spans into line numbers.
 pub(crate) struct Doc<'a> {
@@ -55,7 +57,7 @@ pub(crate) struct Entry<'d, 'i> {
 }
 
 impl<'d, 'i> Entry<'d, 'i> {
-    fn invalid(&self, message: String) -> ConfigError {
+    pub(crate) fn invalid(&self, message: String) -> ConfigError {
         self.doc.invalid(&self.value.span(), &self.key, message)
     }
 
@@ -194,13 +196,31 @@ impl<'d, 'i> Entry<'d, 'i> {
         Ok((end, d.to_string()))
     }
 
-    /// One of a fixed set of words; returns the index of the match.
-    pub(crate) fn choice(&self, words: &[&str]) -> Result<usize, ConfigError> {
+    /// One of a fixed set of words.
+    pub(crate) fn word(&self, words: &'static [&'static str]) -> Result<&'static str, ConfigError> {
         let s = self.string()?;
         words
             .iter()
-            .position(|w| *w == s)
+            .find(|w| **w == s)
+            .copied()
             .ok_or_else(|| self.invalid(format!("expected one of {}, found {s:?}", quoted(words))))
+    }
+
+    /// The value, read and checked as `kind`.
+    pub(crate) fn read(&self, kind: Kind) -> Result<Value, ConfigError> {
+        Ok(match kind {
+            Kind::Int { min, max } => Value::Int(self.int(min..=max)?),
+            Kind::Bool => Value::Bool(self.bool()?),
+            Kind::Text { max_len } => Value::Text(self.text(max_len)?),
+            Kind::Path => Value::Path(self.abs_path()?),
+            Kind::Choice(words) => Value::Word(self.word(words)?),
+            Kind::Strings => Value::Strings(self.strings()?),
+            Kind::Networks => Value::Networks(self.list(Cidr::parse)?),
+            Kind::Date => {
+                let (end, text) = self.date_end()?;
+                Value::Date(end, text)
+            }
+        })
     }
 }
 

@@ -594,3 +594,113 @@ fn the_shipped_examples_postgres_keys_parse_and_show_the_defaults() {
     assert_eq!(pg.connect_timeout_seconds, defaults.connect_timeout_seconds);
     assert_eq!(pg.pool_size, defaults.pool_size);
 }
+
+/// The keys conf/config.toml shows, set (`key = value`) or commented out
+/// (`#key = value`), outside `[prompt]`: `(dotted key, value text, set, line)`.
+fn shipped_keys() -> Vec<(String, String, bool, usize)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/config.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut section = String::new();
+    let mut out = vec![];
+    for (i, line) in text.lines().enumerate() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+            continue;
+        }
+        let (set, body) = match line.strip_prefix('#') {
+            Some(body) => (false, body),
+            None => (true, line),
+        };
+        let Some((key, value)) = body.split_once(" = ") else {
+            continue;
+        };
+        if section == "prompt"
+            || key.is_empty()
+            || !key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            continue;
+        }
+        out.push((format!("{section}.{key}"), value.to_owned(), set, i + 1));
+    }
+    out
+}
+
+/// A TOML value as written after `key = ` (a trailing comment allowed).
+fn toml_value(text: &str) -> toml::Value {
+    let table: toml::Table = toml::from_str(&format!("x = {text}")).unwrap();
+    table["x"].clone()
+}
+
+#[test]
+fn the_shipped_example_shows_every_key_of_the_table_once_with_its_default() {
+    let shipped = shipped_keys();
+    for key in keys::KEYS {
+        let found: Vec<_> = shipped.iter().filter(|(k, ..)| k == key.name).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{} shown {} times in conf/config.toml",
+            key.name,
+            found.len()
+        );
+        let (_, value, set, line) = found[0];
+        match key.default {
+            // Set or commented out, it shows the default.
+            Some(default) => assert_eq!(
+                toml_value(value),
+                toml_value(default),
+                "conf/config.toml:{line}: {} shows {value}, the table's default is {default}",
+                key.name
+            ),
+            // Unset by default: only ever shown commented out, with an example the
+            // parser accepts for that key.
+            None => {
+                assert!(
+                    !set,
+                    "conf/config.toml:{line}: {} has no default but is set",
+                    key.name
+                );
+                let (section, short) = key.name.split_once('.').unwrap();
+                let text = format!("[{section}]\n{short} = {value}\n");
+                let doc = parse::Doc {
+                    file: Path::new("example"),
+                    src: &text,
+                };
+                let root = toml::de::DeTable::parse(&text).unwrap();
+                let mut cfg = Config::defaults(Path::new("/x"));
+                parse::for_each(&doc, None, root.get_ref(), &mut |s| {
+                    read_section(&s, &mut cfg, &mut Spans::default())
+                })
+                .unwrap_or_else(|e| {
+                    panic!("conf/config.toml:{line}: the example of {}: {e}", key.name)
+                });
+            }
+        }
+    }
+    for (name, _, _, line) in &shipped {
+        assert!(
+            keys::find(name).is_some(),
+            "conf/config.toml:{line}: {name} is not in the key table"
+        );
+    }
+}
+
+#[test]
+fn the_defaults_come_from_the_table() {
+    let cfg = Config::defaults(Path::new("/x"));
+    // Built from the table by the parser itself, so nothing can fall back to the
+    // zero values Config::default() holds.
+    assert_eq!(Config::with_defaults(Path::new("/x")).unwrap(), cfg);
+    assert_ne!(
+        cfg,
+        Config {
+            path: PathBuf::from("/x"),
+            ..Config::default()
+        }
+    );
+    assert_eq!(cfg.totp.period, 30);
+    assert_eq!(cfg.store.postgres.sslmode, SslMode::VerifyFull);
+    assert_eq!(cfg.policy.unenrolled, Unenrolled::Deny);
+    let every_default = keys::KEYS.iter().filter(|k| k.default.is_some()).count();
+    assert_eq!(keys::defaults_text().lines().count(), every_default);
+}

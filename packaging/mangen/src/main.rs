@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
+use mfa_core::config::keys::{self, Kind};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -64,82 +65,104 @@ fn roff(text: &str) -> String {
     }
 }
 
-/// pam_mfa.toml.5 from the comments and keys of conf/config.toml.
+/// What the key table says of a key: its type and range, and its default.
+fn key_facts(name: &str) -> Option<String> {
+    let key = keys::find(name)?;
+    let kind = match key.kind {
+        Kind::Int { min, max } => format!("integer, {min} to {max}"),
+        Kind::Bool => "true or false".to_owned(),
+        Kind::Text { max_len } => format!("text, 1 to {max_len} bytes"),
+        Kind::Path => "absolute path".to_owned(),
+        Kind::Choice(words) => format!(
+            "one of {}",
+            words
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Kind::Strings => "array of strings".to_owned(),
+        Kind::Networks => "array of CIDR blocks".to_owned(),
+        Kind::Date => "date".to_owned(),
+    };
+    Some(match key.default {
+        Some(d) => format!("{kind}; default: {d}"),
+        None => format!("{kind}; unset by default"),
+    })
+}
+
+/// pam_mfa.toml.5 from the comments and keys of conf/config.toml, with each key's
+/// type, range and default from the key table.
 fn config_page(config: &str) -> String {
     let mut page = format!(
         ".TH PAM_MFA.TOML 5 \"\" \"pam_mfa {VERSION}\" \"pam_mfa\"\n.SH NAME\npam_mfa.toml \\- configuration of pam_mfa and mfa\\-token\n.SH SYNOPSIS\n/etc/pam_mfa/config.toml\n.SH DESCRIPTION\n"
     );
     let mut pending: Vec<String> = vec![];
     let mut in_header = true;
+    let mut section = String::new();
+    let flush = |pending: &mut Vec<String>| {
+        pending
+            .drain(..)
+            .map(|l| roff(&l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     for line in config.lines() {
         let trimmed = line.trim();
-        if let Some(comment) = trimmed.strip_prefix('#') {
-            let comment = comment.strip_prefix(' ').unwrap_or(comment);
-            // A commented-out key is an optional key without a default.
-            if let Some((key, value)) = comment
-                .split_once(" = ")
-                .filter(|(k, _)| !k.contains(' ') && !k.is_empty())
-            {
-                page.push_str(&format!(
-                    ".TP\n.B {}\n(unset by default; example: {})\n",
-                    roff(key),
-                    roff(value)
-                ));
-                page.push_str(
-                    &pending
-                        .drain(..)
-                        .map(|l| roff(&l))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                );
-                page.push('\n');
-                continue;
+        // A key, set (`key = value`) or shown commented out (`#key = value`).
+        let key_line = trimmed
+            .strip_prefix('#')
+            .unwrap_or(trimmed)
+            .split_once(" = ")
+            .filter(|(k, _)| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+            });
+        if let Some((key, rest)) = key_line {
+            let (value, note) = match rest.split_once('#') {
+                Some((v, n)) => (v.trim(), Some(n.trim())),
+                None => (rest.trim(), None),
+            };
+            let set = !trimmed.starts_with('#');
+            let facts = key_facts(&format!("{section}.{key}"));
+            if set {
+                page.push_str(&format!(".TP\n.B {} = {}\n", roff(key), roff(value)));
+            } else {
+                page.push_str(&format!(".TP\n.B {}\n", roff(key)));
             }
+            match (&facts, set) {
+                (Some(f), true) => page.push_str(&format!("({})\n", roff(f))),
+                (Some(f), false) if f.ends_with("unset by default") => {
+                    page.push_str(&format!("({}; example: {})\n", roff(f), roff(value)))
+                }
+                (Some(f), false) => page.push_str(&format!("({})\n", roff(f))),
+                (None, _) => {}
+            }
+            if let Some(n) = note {
+                page.push_str(&format!("({})\n", roff(n)));
+            }
+            page.push_str(&flush(&mut pending));
+            page.push('\n');
+        } else if let Some(comment) = trimmed.strip_prefix('#') {
+            let comment = comment.strip_prefix(' ').unwrap_or(comment);
             if in_header && comment.starts_with("/etc/pam_mfa/config.toml:") {
                 continue;
             }
             pending.push(comment.to_owned());
         } else if trimmed.is_empty() {
             if in_header && !pending.is_empty() {
-                page.push_str(
-                    &pending
-                        .drain(..)
-                        .map(|l| roff(&l))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                );
+                page.push_str(&flush(&mut pending));
                 page.push_str("\n.PP\n");
             }
-        } else if let Some(section) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             in_header = false;
-            page.push_str(&format!(".SH [{}]\n", roff(section)));
+            section = name.to_owned();
+            page.push_str(&format!(".SH [{}]\n", roff(name)));
             if !pending.is_empty() {
-                page.push_str(
-                    &pending
-                        .drain(..)
-                        .map(|l| roff(&l))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                );
+                page.push_str(&flush(&mut pending));
                 page.push('\n');
             }
-        } else if let Some((key, rest)) = trimmed.split_once(" = ") {
-            let (value, note) = match rest.split_once('#') {
-                Some((v, n)) => (v.trim(), Some(n.trim())),
-                None => (rest.trim(), None),
-            };
-            page.push_str(&format!(".TP\n.B {} = {}\n", roff(key), roff(value)));
-            if let Some(n) = note {
-                page.push_str(&format!("({})\n", roff(n)));
-            }
-            page.push_str(
-                &pending
-                    .drain(..)
-                    .map(|l| roff(&l))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
-            page.push('\n');
         }
     }
     page.push_str(".SH SEE ALSO\n.BR pam_mfa (8),\n.BR pam_mfad (8),\n.BR mfa\\-token (1)\n");
@@ -173,46 +196,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_config_key_is_in_the_config_page() {
+    fn every_key_of_the_table_is_in_its_section_of_the_config_page() {
         let config = fs::read_to_string(repo().join("conf/config.toml")).unwrap();
         let page = config_page(&config);
-        for key in [
-            "dir",
-            "window",
-            "issuer",
-            "algorithm",
-            "digits",
-            "period",
-            "codes",
-            "max_failures",
-            "seconds",
-            "unenrolled",
-            "fail_delay_ms",
-            "refusal_ms",
-            "rp_id",
-            "timeout_seconds",
-            "allow_remote",
-            "require_user_verification",
-            "require_key_for",
-            "exempt_users",
-            "exempt_groups",
-            "exempt_networks",
-            "require_groups",
-            "remember_seconds",
-            "prompt",
-            "look_ahead",
-            "code.en",
-        ] {
+        for key in keys::KEYS {
+            let start = page
+                .find(&format!(".SH [{}]\n", key.section()))
+                .unwrap_or_else(|| panic!("no section for {}", key.name));
+            let end = page[start + 4..]
+                .find(".SH ")
+                .map_or(page.len(), |e| start + 4 + e);
+            let short = key.name.split_once('.').unwrap().1;
+            let facts = key_facts(key.name).unwrap();
             assert!(
-                page.contains(&format!(".B {}", roff(key))),
-                "{key} missing:\n{page}"
+                page[start..end].contains(&format!(".B {}", roff(short)))
+                    && page[start..end].contains(&roff(&facts)),
+                "{} ({facts}) missing from its section:\n{}",
+                key.name,
+                &page[start..end]
             );
         }
-        for section in [
-            "store", "totp", "hotp", "recovery", "lockout", "policy", "fido2", "prompt",
-        ] {
-            assert!(page.contains(&format!(".SH [{section}]")), "{section}");
-        }
+        assert!(page.contains(".SH [prompt]"));
+        assert!(page.contains("integer, 1 to 60; default: 3"), "{page}");
+        assert!(
+            page.contains("absolute path; unset by default; example:"),
+            "{page}"
+        );
     }
 
     #[test]
