@@ -578,7 +578,19 @@ impl Pool {
         }
     }
 
+    /// Opens a connection; with `check_schema`, also checks the schema version and
+    /// prepares the statements a login uses.
     fn open(&self, check_schema: bool) -> Result<Conn, StoreError> {
+        let mut conn = self.dial()?;
+        if check_schema {
+            self.check_schema(&mut conn)?;
+            conn.statements = Some(self.prepare(&mut conn)?);
+        }
+        Ok(conn)
+    }
+
+    /// A connection, within `wait`.
+    fn dial(&self) -> Result<Conn, StoreError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -621,78 +633,82 @@ impl Pool {
                 )))
             }
         };
-        let mut conn = Conn {
+        Ok(Conn {
             rt,
             client,
             driver,
             statements: None,
-        };
-        if check_schema {
-            let version = conn
-                .raw(self.wait, |c| async move {
-                    c.query_opt("SELECT version FROM pam_mfa_schema", &[]).await
-                })
-                .map_err(|f| match f {
-                    Fault::Query(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
-                        StoreError::Unavailable(format!(
-                            "the {} has no pam_mfa tables: run `mfa-token store init`",
-                            self.connector.describe
-                        ))
-                    }
-                    other => other.into_store_error(),
-                })?
-                .map(|row| row.try_get::<_, i32>(0));
-            match version {
-                Some(Ok(SCHEMA_VERSION)) => {}
-                Some(Ok(v)) if v > SCHEMA_VERSION => {
-                    return Err(StoreError::Unavailable(format!(
-                        "the {} has schema version {v}, newer than this pam_mfa knows \
-                         ({SCHEMA_VERSION}): upgrade pam_mfa on this host",
+        })
+    }
+
+    /// Refuses a database without our tables or with another schema version.
+    fn check_schema(&self, conn: &mut Conn) -> Result<(), StoreError> {
+        let version = conn
+            .raw(self.wait, |c| async move {
+                c.query_opt("SELECT version FROM pam_mfa_schema", &[]).await
+            })
+            .map_err(|f| match f {
+                Fault::Query(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+                    StoreError::Unavailable(format!(
+                        "the {} has no pam_mfa tables: run `mfa-token store init`",
                         self.connector.describe
-                    )))
+                    ))
                 }
-                Some(Ok(v)) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "the {} has schema version {v}, older than this pam_mfa's \
-                         ({SCHEMA_VERSION}): run `mfa-token store init` to migrate it",
-                        self.connector.describe
-                    )))
-                }
-                Some(Err(e)) => return Err(StoreError::Database(e.to_string())),
-                None => {
-                    return Err(StoreError::Unavailable(format!(
-                        "the {} has no schema version: run `mfa-token store init`",
-                        self.connector.describe
-                    )))
-                }
+                other => other.into_store_error(),
+            })?
+            .map(|row| row.try_get::<_, i32>(0));
+        match version {
+            Some(Ok(SCHEMA_VERSION)) => {}
+            Some(Ok(v)) if v > SCHEMA_VERSION => {
+                return Err(StoreError::Unavailable(format!(
+                    "the {} has schema version {v}, newer than this pam_mfa knows \
+                     ({SCHEMA_VERSION}): upgrade pam_mfa on this host",
+                    self.connector.describe
+                )))
             }
-            let statements = conn
-                .raw(self.wait, |c| async move {
-                    let (lock, select, upsert, delete) = tokio::join!(
-                        biased;
-                        c.prepare("SELECT pg_advisory_xact_lock($1::int4, $2::int4)"),
-                        c.prepare(
-                            "SELECT format, key_id, sealed FROM pam_mfa_records WHERE username = $1"
-                        ),
-                        c.prepare(
-                            "INSERT INTO pam_mfa_records (username, format, key_id, sealed) \
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE \
-                             SET format = EXCLUDED.format, key_id = EXCLUDED.key_id, \
-                             sealed = EXCLUDED.sealed, changed = now()"
-                        ),
-                        c.prepare("DELETE FROM pam_mfa_records WHERE username = $1"),
-                    );
-                    Ok(Statements {
-                        lock: lock?,
-                        select: select?,
-                        upsert: upsert?,
-                        delete: delete?,
-                    })
-                })
-                .map_err(Fault::into_store_error)?;
-            conn.statements = Some(statements);
+            Some(Ok(v)) => {
+                return Err(StoreError::Unavailable(format!(
+                    "the {} has schema version {v}, older than this pam_mfa's \
+                     ({SCHEMA_VERSION}): run `mfa-token store init` to migrate it",
+                    self.connector.describe
+                )))
+            }
+            Some(Err(e)) => return Err(StoreError::Database(e.to_string())),
+            None => {
+                return Err(StoreError::Unavailable(format!(
+                    "the {} has no schema version: run `mfa-token store init`",
+                    self.connector.describe
+                )))
+            }
         }
-        Ok(conn)
+        Ok(())
+    }
+
+    /// Prepares the statements of a login's transaction.
+    fn prepare(&self, conn: &mut Conn) -> Result<Statements, StoreError> {
+        conn.raw(self.wait, |c| async move {
+            let (lock, select, upsert, delete) = tokio::join!(
+                biased;
+                c.prepare("SELECT pg_advisory_xact_lock($1::int4, $2::int4)"),
+                c.prepare(
+                    "SELECT format, key_id, sealed FROM pam_mfa_records WHERE username = $1"
+                ),
+                c.prepare(
+                    "INSERT INTO pam_mfa_records (username, format, key_id, sealed) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE \
+                     SET format = EXCLUDED.format, key_id = EXCLUDED.key_id, \
+                     sealed = EXCLUDED.sealed, changed = now()"
+                ),
+                c.prepare("DELETE FROM pam_mfa_records WHERE username = $1"),
+            );
+            Ok(Statements {
+                lock: lock?,
+                select: select?,
+                upsert: upsert?,
+                delete: delete?,
+            })
+        })
+        .map_err(Fault::into_store_error)
     }
 
     fn unreachable(&self, why: &str) {
