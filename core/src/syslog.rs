@@ -5,6 +5,7 @@
 //! that way are counted and the count rides on the next line that gets through.
 //! What a line says is the caller's ([`crate::audit::Event`] carries no secret).
 
+use std::cell::RefCell;
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,16 +45,37 @@ pub fn send(tag: &str, severity: u8, text: &str) -> io::Result<()> {
         DROPPED.fetch_add(1 + dropped, Ordering::Relaxed);
         e
     };
-    let socket = UnixDatagram::unbound().map_err(lost)?;
-    socket.set_nonblocking(true).map_err(lost)?;
-    let started = Instant::now();
-    loop {
-        match socket.send_to(message.as_bytes(), SOCKET) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && started.elapsed() < SEND_FOR => {
-                std::thread::sleep(Duration::from_millis(2));
+    SENDER
+        .with(|sender| {
+            let mut sender = sender.borrow_mut();
+            if sender.is_none() {
+                let socket = UnixDatagram::unbound()?;
+                socket.set_nonblocking(true)?;
+                *sender = Some(socket);
             }
-            Err(e) => return Err(lost(e)),
-        }
-    }
+            let Some(socket) = sender.as_ref() else {
+                return Err(io::Error::other("no socket"));
+            };
+            let started = Instant::now();
+            loop {
+                match socket.send_to(message.as_bytes(), SOCKET) {
+                    Ok(_) => return Ok(()),
+                    Err(e)
+                        if e.kind() == io::ErrorKind::WouldBlock
+                            && started.elapsed() < SEND_FOR =>
+                    {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .map_err(lost)
+}
+
+thread_local! {
+    /// Each thread's unbound datagram socket, made at its first line and kept: a
+    /// login's lines cost one `sendto` each, not a socket made and closed. Sending
+    /// by path reaches a syslog daemon restarted since.
+    static SENDER: RefCell<Option<UnixDatagram>> = const { RefCell::new(None) };
 }
