@@ -31,6 +31,8 @@ cp "$target/release/mfa-token" "$target/release/pam_mfad" "$work/stage/"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
   "$work/stage/pam_mfa.so" "$work/stage/mfa-token" "$work/stage/pam_mfad"
 cp conf/config.toml LICENSE packaging/systemd/pam_mfad.socket packaging/systemd/pam_mfad.service "$work/stage/"
+mkdir -p "$work/stage/authselect"
+cp packaging/authselect/pam_mfa/* "$work/stage/authselect/"
 mkdir -p "$work/stage/man"
 cp "$work/man/"* "$work/stage/man/"
 

@@ -306,3 +306,91 @@ fn sudo_inside_an_ssh_session_is_remote_the_key_is_not_tried_and_the_code_comes_
         "{local:?}"
     );
 }
+
+/// The auth and account lines of the RPM's authselect profile as `authselect
+/// select pam_mfa FEATURES` writes system-auth, pam_mfa pointed at the sandbox.
+fn authselect_stack(features: &[&str]) -> String {
+    let rendered = pam_mfa_e2e::authselect::render(
+        &pam_mfa_e2e::authselect::profile_file("system-auth"),
+        features,
+    );
+    let mut stack: String = rendered
+        .lines()
+        .filter(|l| l.starts_with("auth") || l.starts_with("account"))
+        .map(|l| l.replace("pam_mfa.so", "{module} socket={socket}") + "\n")
+        .collect();
+    stack.push_str("session required pam_permit.so\npassword required pam_deny.so\n");
+    stack
+}
+
+#[test]
+fn sshd_through_the_authselect_profile_asks_for_the_code_only_after_the_password() {
+    let sb = Sandbox::new("[policy]\nfail_delay_ms = 0\nrefusal_ms = 0");
+    let u = user(&sb);
+    // Made before the first login: pam_mfad sees the accounts that exist then.
+    let other = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    // With pam_faillock too (two failures stay under its default deny = 3; its
+    // tallies of these temporary users are removed at the end).
+    let sshd = Sshd::start(
+        &sb,
+        &authselect_stack(&["with-pam-mfa", "with-faillock"]),
+        None,
+    );
+    let ok = sshd.login(&u.name, PASSWORD, "Verification code:", &code(SECRET, 0));
+    assert!(ok.ran, "password then code: {}", ok.transcript);
+    let wrong = sshd.login(&u.name, PASSWORD, "Verification code:", "00000x");
+    assert!(
+        !wrong.ran,
+        "a wrong code ends at pam_deny: {}",
+        wrong.transcript
+    );
+    // A wrong password jumps over pam_mfa: never asked, nothing spent or counted,
+    // and the pam_permit after it is jumped over too.
+    let failures = sb.record(&u.name).unwrap().state.failures;
+    let c = code(SECRET, 1);
+    let bad_pw = sshd.login(&u.name, "nope", "Verification code:", &c);
+    assert!(!bad_pw.ran);
+    assert!(
+        !bad_pw.transcript.contains("Verification code"),
+        "{}",
+        bad_pw.transcript
+    );
+    assert_eq!(sb.record(&u.name).unwrap().state.failures, failures);
+    let later = sshd.login(&u.name, PASSWORD, "Verification code:", &c);
+    assert!(
+        later.ran,
+        "the code was not spent: {}\n{:#?}",
+        later.transcript,
+        sb.syslog()
+    );
+
+    // A user pam_mfa lets through (PAM_IGNORE) logs in with the password alone:
+    // the pam_permit after pam_mfa ends the stack on pam_unix's success (PAM_IGNORE
+    // with `done` would make PAM_IGNORE the stack's result: a refusal).
+    sb.write_config("[policy]\nunenrolled = \"ignore\"\nfail_delay_ms = 0\nrefusal_ms = 0");
+    let through = sshd.login(&other.name, PASSWORD, "Verification code:", "unused");
+    assert!(through.ran, "{}\n{:#?}", through.transcript, sshd.syslog());
+    let wrong_pw = sshd.login(&other.name, "nope", "Verification code:", "unused");
+    assert!(!wrong_pw.ran, "{}", wrong_pw.transcript);
+    for name in [&u.name, &other.name] {
+        let _ = std::fs::remove_file(std::path::Path::new("/run/faillock").join(name));
+    }
+}
+
+#[test]
+fn sshd_through_the_authselect_profile_without_the_feature_is_password_only() {
+    let sb = Sandbox::new("");
+    let u = user(&sb);
+    sb.enroll_record(&u.name, SECRET, 0);
+    let stack = authselect_stack(&[]);
+    assert!(!stack.contains("{module}"), "{stack}");
+    let sshd = Sshd::start(&sb, &stack, None);
+    let l = sshd.login(&u.name, PASSWORD, "Verification code:", "unused");
+    assert!(l.ran, "{}", l.transcript);
+    assert!(
+        !l.transcript.contains("Verification code"),
+        "{}",
+        l.transcript
+    );
+}

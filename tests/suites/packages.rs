@@ -658,6 +658,13 @@ fn the_rpm_has_the_right_paths_modes_config_flags_and_only_systemd_scriptlets() 
         "-rw-r--r-- root d /usr/share/man/man8/pam_mfad.8",
         "-rw-r--r-- root d /usr/share/man/man5/pam_mfa.toml.5",
         "-rw-r--r-- root d /usr/share/man/man1/mfa-token.1",
+        "drwxr-xr-x root  /usr/share/authselect/vendor/pam_mfa",
+        "-rw-r--r-- root  /usr/share/authselect/vendor/pam_mfa/README",
+        "-rw-r--r-- root  /usr/share/authselect/vendor/pam_mfa/REQUIREMENTS",
+        "-rw-r--r-- root  /usr/share/authselect/vendor/pam_mfa/system-auth",
+        "-rw-r--r-- root  /usr/share/authselect/vendor/pam_mfa/password-auth",
+        "-rw-r--r-- root  /usr/share/authselect/vendor/pam_mfa/postlogin",
+        "-rw-r--r-- root  /usr/share/authselect/vendor/pam_mfa/nsswitch.conf",
         "-rw-r--r-- root l /usr/share/licenses/pam_mfa/LICENSE",
     ] {
         assert!(
@@ -720,6 +727,7 @@ fn the_rpm_has_the_right_paths_modes_config_flags_and_only_systemd_scriptlets() 
         ("usr/lib/systemd/system/pam_mfad.service", 0o644),
         ("etc/pam_mfa/config.toml", 0o644),
         ("var/lib/pam_mfa", 0o700),
+        ("usr/share/authselect/vendor/pam_mfa/system-auth", 0o644),
     ] {
         let meta = fs::metadata(root.join(path)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, mode, "{path}");
@@ -730,9 +738,84 @@ fn the_rpm_has_the_right_paths_modes_config_flags_and_only_systemd_scriptlets() 
     for gone in [
         "usr/sbin/pam_mfad",
         "usr/lib/systemd/system/pam_mfad.socket",
+        "usr/share/authselect/vendor/pam_mfa",
     ] {
         assert!(!root.join(gone).exists(), "{gone} after erase");
     }
+}
+
+/// The authselect profile the RPM ships (`authselect select pam_mfa with-pam-mfa`):
+/// every file is a template of the operators authselect knows, every feature it
+/// uses is documented in its README, and only with-pam-mfa puts pam_mfa in the
+/// stacks, after the password (the stack itself runs in login_paths).
+#[test]
+fn the_authselect_profile_is_well_formed_and_off_until_selected() {
+    use pam_mfa_e2e::authselect::{features_in, profile_file, render};
+    let readme = profile_file("README");
+    assert_eq!(
+        readme.lines().next(),
+        Some("Local users with a second factor (pam_mfa)"),
+        "the first line of README is the profile's name"
+    );
+    let mut used = vec![];
+    for file in [
+        "system-auth",
+        "password-auth",
+        "postlogin",
+        "nsswitch.conf",
+        "REQUIREMENTS",
+    ] {
+        let text = profile_file(file);
+        for feature in features_in(&text) {
+            render(&text, &[&feature]);
+            if !used.contains(&feature) {
+                used.push(feature);
+            }
+        }
+        render(&text, &[]);
+    }
+    for feature in &used {
+        assert!(
+            readme.contains(&format!("{feature}::"))
+                || readme.contains(&format!("{feature},"))
+                || readme.lines().any(|l| l.trim().ends_with(feature.as_str())),
+            "{feature} is used but not documented in README"
+        );
+    }
+    for documented in readme.lines().filter_map(|l| l.strip_suffix("::")) {
+        assert!(
+            used.iter().any(|f| f == documented),
+            "README documents {documented}, no file uses it"
+        );
+    }
+    for stack in ["system-auth", "password-auth"] {
+        let template = profile_file(stack);
+        let off = render(&template, &[]);
+        assert!(
+            !off.contains("pam_mfa"),
+            "{stack} without the feature:\n{off}"
+        );
+        assert!(
+            off.lines().any(|l| l.starts_with("auth")
+                && l.contains("sufficient")
+                && l.contains("pam_unix.so")),
+            "without the feature the password alone decides: {off}"
+        );
+        let on = render(&template, &["with-pam-mfa", "with-faillock"]);
+        let auth: Vec<&str> = on.lines().filter(|l| l.starts_with("auth")).collect();
+        let unix = auth.iter().position(|l| l.contains("pam_unix.so")).unwrap();
+        let mfa = auth.iter().position(|l| l.contains("pam_mfa.so")).unwrap();
+        assert_eq!(mfa, unix + 1, "pam_mfa right after the password: {auth:#?}");
+        // A wrong password jumps over pam_mfa and the pam_permit after it; a user
+        // pam_mfa lets through (PAM_IGNORE) reaches that pam_permit.
+        assert!(auth[unix].contains("default=2"), "{}", auth[unix]);
+        assert!(auth[mfa].contains("ignore=ignore"), "{}", auth[mfa]);
+        assert!(auth[mfa + 1].contains("sufficient") && auth[mfa + 1].contains("pam_permit.so"));
+        assert_eq!(auth.last().map(|l| l.ends_with("pam_deny.so")), Some(true));
+    }
+    let requirements = render(&profile_file("REQUIREMENTS"), &["with-pam-mfa"]);
+    assert!(requirements.contains("pam_mfad.socket"), "{requirements}");
+    assert!(render(&profile_file("REQUIREMENTS"), &[]).trim().is_empty());
 }
 
 /// The README's test command on a new machine starts with tests/deps.sh: run as root
