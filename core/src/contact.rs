@@ -41,11 +41,11 @@ impl fmt::Display for Channel {
 /// A user's registered destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
-    pub channel: Channel,
+    channel: Channel,
     /// Normalized: `+31612345678`, or `name@example.org`.
-    pub address: String,
+    address: String,
     /// Unix time the user proved they receive codes there (typed one back).
-    pub verified: Option<u64>,
+    verified: Option<u64>,
 }
 
 /// Why an address was refused.
@@ -108,6 +108,26 @@ impl std::error::Error for ContactError {}
 const MAX_EMAIL: usize = 254;
 
 impl Contact {
+    /// How codes travel to it.
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    /// The normalized address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Unix time the user proved they receive codes there, if they did.
+    pub fn verified(&self) -> Option<u64> {
+        self.verified
+    }
+
+    /// Records when the user proved they receive codes here (`None`: not yet).
+    pub fn set_verified(&mut self, at: Option<u64>) {
+        self.verified = at;
+    }
+
     /// A phone number in international form: `+`, country code and number; spaces,
     /// dashes, dots and parentheses between digits are dropped.
     pub fn phone(text: &str) -> Result<Contact, ContactError> {

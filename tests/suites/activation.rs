@@ -553,6 +553,6 @@ fn interactive_enrollment_ends_with_a_verified_contact() {
     let record = sb.record("daemon").unwrap();
     assert!(record.totp.is_some());
     let contact = record.contact.unwrap();
-    assert_eq!(contact.address, "+15550109999");
-    assert!(contact.verified.is_some());
+    assert_eq!(contact.address(), "+15550109999");
+    assert!(contact.verified().is_some());
 }

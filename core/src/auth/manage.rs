@@ -248,7 +248,10 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
                 created: k.created,
             })
             .collect(),
-        contact: record.contact.as_ref().map(|c| c.channel.name().to_owned()),
+        contact: record
+            .contact
+            .as_ref()
+            .map(|c| c.channel().name().to_owned()),
         failures: record.state.failures,
         locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
         last_success: record.state.last_success,

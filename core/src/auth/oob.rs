@@ -135,7 +135,7 @@ fn deliver(
         Ok(()) => {
             env.audit.log(&Event::OobSent {
                 user,
-                channel: contact.channel,
+                channel: contact.channel(),
                 to: contact.masked(),
             });
             env.prompter.info(&i18n::format(

@@ -46,8 +46,8 @@ impl Delivery<'_> {
         Zeroizing::new(format!(
             "user={}\nchannel={}\nto={}\ncode={}\nexpires_in={}\nlang={}\nmessage={}\n",
             self.user,
-            self.contact.channel,
-            self.contact.address,
+            self.contact.channel(),
+            self.contact.address(),
             self.code,
             self.lifetime,
             self.lang.code(),

@@ -106,7 +106,7 @@ impl Record {
             contact: self
                 .contact
                 .as_ref()
-                .map(|c| (c.channel.name(), c.address.clone())),
+                .map(|c| (c.channel().name(), c.address().to_owned())),
         }
     }
 
@@ -380,7 +380,7 @@ impl ContactForm {
         })?;
         let mut contact = Contact::parse(channel, &self.address)
             .map_err(|e| RecordError::invalid("contact.address", e))?;
-        contact.verified = self.verified;
+        contact.set_verified(self.verified);
         Ok(contact)
     }
 }
@@ -469,9 +469,9 @@ impl Record {
                 })
                 .collect(),
             contact: self.contact.as_ref().map(|c| ContactForm {
-                channel: c.channel.name().to_owned(),
-                address: c.address.clone(),
-                verified: c.verified,
+                channel: c.channel().name().to_owned(),
+                address: c.address().to_owned(),
+                verified: c.verified(),
             }),
             oob: (self.oob != OobState::default()).then(|| OobForm {
                 sends: self.oob.sends.clone(),
@@ -537,9 +537,10 @@ mod tests {
                 sign_count: 17,
                 created: 1_700_000_002,
             }],
-            contact: Some(Contact {
-                verified: Some(1_700_000_003),
-                ..Contact::email("alice@example.org").unwrap()
+            contact: Some({
+                let mut c = Contact::email("alice@example.org").unwrap();
+                c.set_verified(Some(1_700_000_003));
+                c
             }),
             oob: OobState {
                 pending: Some(Pending::new(
@@ -699,7 +700,7 @@ mod tests {
         login.recovery.as_mut().unwrap().hashed.clear();
         login.keys[0].sign_count = 18;
         login.keys[0].name = "renamed".into();
-        login.contact.as_mut().unwrap().verified = None;
+        login.contact.as_mut().unwrap().set_verified(None);
         login.state = State::default();
         login.oob = OobState::default();
         assert!(login.factors() == r.factors(), "a login's bookkeeping");

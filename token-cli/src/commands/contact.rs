@@ -79,12 +79,12 @@ pub(crate) fn verify(
         user,
         &format!(
             "test code sent by {} to {}",
-            contact.channel,
+            contact.channel(),
             contact.masked()
         ),
     );
     say(
-        &i18n::format(lang, Msg::ContactTestSent, &[&contact.address]),
+        &i18n::format(lang, Msg::ContactTestSent, &[&contact.address()]),
         true,
     );
     let stdin = std::io::stdin();
@@ -118,9 +118,9 @@ pub(crate) fn save(
 ) -> Result<(), CliError> {
     let logged = format!(
         "contact for one-time codes set: {} {}{}",
-        contact.channel,
+        contact.channel(),
         contact.masked(),
-        if contact.verified.is_some() {
+        if contact.verified().is_some() {
             ", verified with a test code"
         } else {
             ", not verified"
@@ -170,9 +170,9 @@ pub fn run(ctx: &Context, args: &ContactArgs) -> Result<(), CliError> {
     }
     .map_err(CliError::Contact)?;
     if args.verify {
-        contact.verified = Some(verify(ctx, &cfg, &user, &contact, false)?);
+        contact.set_verified(Some(verify(ctx, &cfg, &user, &contact, false)?));
     }
-    let (channel, address) = (contact.channel, contact.address.clone());
+    let (channel, address) = (contact.channel(), contact.address().to_owned());
     save(&store, ctx, &user, contact)?;
     eprintln!(
         "{}",

@@ -358,17 +358,17 @@ fn contact_step(
             return;
         }
         let result = super::contact::parse(line.trim()).and_then(|mut contact| {
-            contact.verified = Some(super::contact::verify(
+            contact.set_verified(Some(super::contact::verify(
                 ctx,
                 cfg,
                 user,
                 &contact,
                 human.to_stderr,
-            )?);
+            )?));
             let shown = i18n::format(
                 ctx.lang,
                 Msg::ContactSaved,
-                &[user, &contact.channel, &contact.address],
+                &[user, &contact.channel(), &contact.address()],
             );
             super::contact::save(store, ctx, user, contact)?;
             Ok(shown)

@@ -105,9 +105,9 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
             })
             .collect(),
         contact: record.contact.as_ref().map(|c| ContactInfo {
-            channel: c.channel.name(),
-            address: c.address.clone(),
-            verified: c.verified,
+            channel: c.channel().name(),
+            address: c.address().to_owned(),
+            verified: c.verified(),
         }),
     }
 }

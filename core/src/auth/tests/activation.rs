@@ -94,7 +94,7 @@ impl Courier for Outbox {
         }
         self.sent.push((
             d.user.to_owned(),
-            d.contact.address.clone(),
+            d.contact.address().to_owned(),
             d.code.to_owned(),
         ));
         Ok(())
