@@ -65,8 +65,9 @@ fn a_totp_file_with_scratch_codes_imports_and_logs_in() {
         o.stdout
     );
     assert!(
-        o.syslog[0]
-            .contains("user=daemon: authenticator app imported from google-authenticator file"),
+        o.syslog[0].contains(
+            "user=daemon: authenticator app \"default\" imported from google-authenticator file"
+        ),
         "{:?}",
         o.syslog
     );
