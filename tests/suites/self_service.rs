@@ -375,6 +375,77 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
     );
 }
 
+/// A user adds a second app under a name of their own, after a current code:
+/// both apps log in, the recovery codes stay; a bad name is refused before any
+/// question.
+#[test]
+fn an_enrolled_user_adds_a_named_app_after_a_current_code() {
+    let sb = Sandbox::new(&admitting(&["alice"]));
+    let recovery = sb.enroll_record("alice", SECRET, 2);
+
+    let o = as_user(&sb, ALICE, &["enroll", "totp", "--name", "work phone"]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("\"work phone\" is not a valid name for an authenticator app"),
+        "{}",
+        o.stderr
+    );
+
+    let mark = sb.daemon_mark();
+    let o = converse(
+        &sb,
+        ALICE,
+        &["enroll", "totp", "--name", "work-phone"],
+        |shown, prompt| {
+            Some(match prompt {
+                CODE => code(SECRET, 0),
+                _ => code(&shown_key(shown), 0),
+            })
+        },
+    );
+    assert!(o.ok(), "{o:?}");
+    assert!(
+        o.stdout
+            .contains("alice keeps the recovery codes from before"),
+        "{}",
+        o.stdout
+    );
+    let key = shown_key(&o.stdout);
+    let record = sb.record("alice").unwrap();
+    let names: Vec<&str> = record.totp.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["default", "work-phone"]);
+    assert_eq!(*record.totp[0].secret.to_base32(), SECRET);
+    assert_eq!(*record.totp[1].secret.to_base32(), key);
+    assert!(sb.login("alice", &[&code(SECRET, 1)]).ok);
+    assert!(sb.login("alice", &[&code(&key, 1)]).ok);
+    assert!(
+        sb.login("alice", &[&recovery[0]]).ok,
+        "the recovery codes stay"
+    );
+    let log = mark.since();
+    assert!(
+        logged(
+            &log,
+            "user=alice: authenticator app \"work-phone\" enrolled by the user (self-service) (confirmed with a code, added after a current second factor), recovery codes kept service=mfa-token"
+        ),
+        "{log:?}"
+    );
+    assert!(
+        logged(
+            &log,
+            "user=alice: second factor accepted (totp \"work-phone\")"
+        ),
+        "{log:?}"
+    );
+    let o = as_user(&sb, ALICE, &["status"]);
+    assert!(
+        o.stdout.contains("authenticator app \"work-phone\": SHA1"),
+        "{}",
+        o.stdout
+    );
+}
+
 /// A user registers a security key plugged into this machine (the virtual key,
 /// reached by a pam_mfad of its own), after a current code; then a touch logs in.
 #[test]
