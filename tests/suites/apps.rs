@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use pam_mfa_e2e::{code, now, oathtool_at, Sandbox, SECRET};
+use pam_mfa_e2e::{code, finish, now, oathtool_at, LoginOpts, Sandbox, SECRET};
 
 /// An account that exists on every Debian machine.
 const USER: &str = "daemon";
@@ -391,4 +391,53 @@ fn a_record_in_the_old_format_logs_in_and_stays_readable_by_older_versions() {
         text.contains("\n[totp]\n") && !text.contains("name ="),
         "{text}"
     );
+}
+
+#[test]
+fn sixty_four_racing_logins_with_one_code_of_each_app_let_in_exactly_one_per_app() {
+    // Lockout off: only the race counts.
+    let sb = Sandbox::new("[lockout]\nmax_failures = 0");
+    sb.enroll_record(USER, SECRET, 0);
+    let o = sb.cli_secret(
+        &[
+            "enroll",
+            "totp",
+            "--user",
+            USER,
+            "--name",
+            "work-phone",
+            "--algorithm",
+            "SHA256",
+            "--digits",
+            "8",
+            "--no-confirm",
+        ],
+        WORK,
+    );
+    assert!(o.ok(), "{o:?}");
+    let codes = [code(SECRET, 0), work_code(0)];
+    let children: Vec<_> = (0..64)
+        .map(|_| sb.spawn_login(USER, &LoginOpts::default()))
+        .collect();
+    let results: Vec<_> = children
+        .into_iter()
+        .enumerate()
+        .map(|(i, child)| finish(child, &[&codes[i % 2]]))
+        .collect();
+    for (app, first) in [("default", 0), ("work-phone", 1)] {
+        let wins = results
+            .iter()
+            .skip(first)
+            .step_by(2)
+            .filter(|l| l.ok)
+            .count();
+        assert_eq!(wins, 1, "exactly one of 32 with the {app} app's code");
+    }
+    let others: Vec<_> = results
+        .iter()
+        .filter(|l| !l.ok && !l.logged("replayed totp code refused"))
+        .collect();
+    assert!(others.is_empty(), "refused for another reason: {others:#?}");
+    let record = sb.record(USER).expect("the record still parses");
+    assert!(record.totp.iter().all(|t| t.last_step.is_some()));
 }
