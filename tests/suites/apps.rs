@@ -197,6 +197,17 @@ fn removing_one_app_by_name_revokes_its_codes_only() {
         o.stderr
     );
 
+    // An empty name (an unset variable in a script) is no app, not every app.
+    let o = sb.cli(&["remove", "--user", USER, "--totp", ""]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("daemon has no authenticator app named \"\""),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(sb.record(USER).unwrap().totp.len(), 1);
+
     // Without a name: every app goes (the recovery codes stay).
     let o = enroll(&sb, &["--name", "spare"], WORK, &code(WORK, 0));
     assert!(o.ok(), "SHA1 codes of the spare phone: {o:?}");

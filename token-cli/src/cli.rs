@@ -395,8 +395,9 @@ pub struct RemoveArgs {
 
     /// Remove the authenticator app NAME; without NAME, every authenticator app
     /// of the user.
-    #[arg(long, group = "what", value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
-    pub totp: Option<String>,
+    #[arg(long, group = "what", value_name = "NAME", num_args = 0..=1)]
+    #[allow(clippy::option_option)]
+    pub totp: Option<Option<String>>,
 
     /// Remove the recovery codes.
     #[arg(long, group = "what")]

@@ -6,11 +6,11 @@
 //! the new key; the enrollment (with that code's step, against replay) and its
 //! recovery codes are written in one update under the user's lock, and only if the
 //! user still has no factor then (or, with [`Mode::Checked`], after the caller has
-//! checked a current second factor, and while the user has room for the app). A client that cannot show text is refused
-//! before anything is generated. Without a factor, only users named by `[enroll]`
-//! get here, and only until its deadline; at login the stack must have checked the
-//! password before (`requisite`), as this step tells a caller that the account has
-//! no second factor yet.
+//! checked a current second factor, and while the user has room for the app). A
+//! client that cannot show text is refused before anything is generated. Without a
+//! factor, only users named by `[enroll]` get here, and only until its deadline; at
+//! login the stack must have checked the password before (`requisite`), as this
+//! step tells a caller that the account has no second factor yet.
 
 use zeroize::Zeroizing;
 

@@ -3,7 +3,10 @@
 //! Invariant: a [`Record`] in memory is always valid (secret decodes, parameters in
 //! range, hashes well-formed); text that does not describe a valid record is refused
 //! with the reason, never repaired. Unknown keys are refused too: a newer record
-//! format must not be silently truncated by an older module.
+//! format must not be silently truncated by an older module. What could not be
+//! read back (two apps of one name, a bad name, too many apps) is not written
+//! either; a user whose only app is the default one gets the single `[totp]` table
+//! every earlier version wrote.
 
 use std::fmt;
 use std::net::IpAddr;

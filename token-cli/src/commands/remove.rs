@@ -36,17 +36,19 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
             r.logged.push("all factors and login state".into());
             return (Change::Delete, Ok(r));
         }
-        match args.totp.as_deref() {
+        // `--totp` alone: every app. An empty NAME (a script's unset variable)
+        // names no app: an error, never "every app".
+        match &args.totp {
             None => {}
-            Some("") => {
+            Some(None) => {
                 for app in std::mem::take(&mut record.totp) {
                     let name = format!("{:?}", app.name);
                     r.shown.push(i18n::format(lang, Msg::WordApp, &[&name]));
                     r.logged.push(format!("authenticator app {name}"));
                 }
             }
-            Some(which) => {
-                let Some(i) = record.totp.iter().position(|t| t.name == which) else {
+            Some(Some(which)) => {
+                let Some(i) = record.totp.iter().position(|t| &t.name == which) else {
                     return (
                         Change::Keep,
                         Err(CliError::NoAppNamed(user.to_string(), which.to_owned())),
