@@ -396,7 +396,6 @@ pub struct RemoveArgs {
     /// Remove the authenticator app NAME; without NAME, every authenticator app
     /// of the user.
     #[arg(long, group = "what", value_name = "NAME", num_args = 0..=1)]
-    #[allow(clippy::option_option)]
     pub totp: Option<Option<String>>,
 
     /// Remove the recovery codes.
