@@ -14,11 +14,10 @@ use crate::username::UserName;
 /// Which factor passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Factor {
-    Totp,
+    /// An authenticator app, by its entry's name.
+    Totp { name: String },
     /// A security key, by the name it was registered under.
-    Key {
-        name: String,
-    },
+    Key { name: String },
     Recovery {
         /// Unused codes left after this one.
         remaining: usize,
@@ -56,6 +55,17 @@ impl fmt::Display for Journey {
             Journey::SelfService => "by the user (self-service)",
         })
     }
+}
+
+/// How a user's own enrollment changed their apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrollment {
+    /// Their first factor.
+    First,
+    /// An app next to the ones they have, after a current second factor.
+    Added,
+    /// Over their app of the same name, after a current second factor.
+    Replaced,
 }
 
 /// Something worth a log line.
@@ -113,13 +123,14 @@ pub enum Event<'a> {
         journey: Journey,
         reason: String,
     },
-    /// A user set up an authenticator app themselves (`replaced`: over an earlier
-    /// one, after a current second factor).
+    /// A user set up an authenticator app themselves, the entry `name`, with a
+    /// new set of `recovery_codes` (`None`: the set they had was kept).
     Enrolled {
         user: &'a UserName,
         journey: Journey,
-        replaced: bool,
-        recovery_codes: usize,
+        name: &'a str,
+        how: Enrollment,
+        recovery_codes: Option<usize>,
     },
     /// A user's own enrollment ended without a valid code; nothing was saved.
     EnrollAbandoned {
@@ -244,11 +255,19 @@ impl fmt::Display for Event<'_> {
             Event::KeyRejected { user, reason } => {
                 write!(f, "user={user}: security key assertion rejected: {reason}")
             }
+            // The default app as before several apps existed: log searches that
+            // match this line keep working.
             Event::Success {
                 user,
-                factor: Factor::Totp,
-            } => {
+                factor: Factor::Totp { name },
+            } if name == crate::totp::DEFAULT_NAME => {
                 write!(f, "user={user}: second factor accepted (totp)")
+            }
+            Event::Success {
+                user,
+                factor: Factor::Totp { name },
+            } => {
+                write!(f, "user={user}: second factor accepted (totp {name:?})")
             }
             Event::Success {
                 user,
@@ -283,17 +302,25 @@ impl fmt::Display for Event<'_> {
             Event::Enrolled {
                 user,
                 journey,
-                replaced,
+                name,
+                how,
                 recovery_codes,
-            } => write!(
-                f,
-                "user={user}: authenticator app enrolled {journey} (confirmed with a code{}), {recovery_codes} recovery codes",
-                if *replaced {
-                    ", replacing the earlier one after a current second factor"
-                } else {
-                    ""
+            } => {
+                write!(
+                    f,
+                    "user={user}: authenticator app {name:?} enrolled {journey} (confirmed with a code{}), ",
+                    match how {
+                        Enrollment::First => "",
+                        Enrollment::Added => ", added after a current second factor",
+                        Enrollment::Replaced =>
+                            ", replacing the earlier one of that name after a current second factor",
+                    }
+                )?;
+                match recovery_codes {
+                    Some(n) => write!(f, "{n} recovery codes"),
+                    None => f.write_str("recovery codes kept"),
                 }
-            ),
+            }
             Event::EnrollAbandoned {
                 user,
                 journey: Journey::AtLogin,

@@ -32,7 +32,7 @@ use crate::oob::Courier;
 use crate::policy;
 use crate::random::Random;
 use crate::recovery;
-use crate::store::{Change, Record, Store, StoreError};
+use crate::store::{Change, Record, Store, StoreError, TotpEnrollment};
 use crate::totp;
 use crate::username::UserName;
 
@@ -224,7 +224,14 @@ pub fn authenticate(
     if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
         match enroll::refusal(env, &user, key_only) {
             None => {
-                return enroll::journey(store, &user, env, Journey::AtLogin, enroll::Mode::First)
+                return enroll::journey(
+                    store,
+                    &user,
+                    env,
+                    Journey::AtLogin,
+                    enroll::Mode::First,
+                    crate::totp::DEFAULT_NAME,
+                )
             }
             Some(reason) => env.audit.log(&Event::EnrollRefused {
                 user: &user,
@@ -478,19 +485,21 @@ fn decide(
     fail(cfg, record, why, now)
 }
 
-/// Tries `text` (normalised: see [`crate::answer`]) as a TOTP code, then as a
-/// recovery code, then as a sent code; on success the record is updated (replay
-/// step, consumed code).
+/// Tries `text` (normalised: see [`crate::answer`]) as a code of the user's
+/// code-generating factors (every authenticator app), then as a recovery code,
+/// then as a sent code; on success the record is updated (replay step, consumed
+/// code).
 fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result<Factor, Failure> {
-    if let Some(t) = record.totp.as_mut() {
-        match totp::check(&t.secret, t.params, text, now, cfg.totp.window, t.last_step) {
-            totp::Check::Accepted { step } => {
-                t.last_step = Some(step);
-                return Ok(Factor::Totp);
-            }
-            totp::Check::Replayed => return Err(Failure::Replay),
-            totp::Check::Wrong => {}
-        }
+    // Each kind of code-generating factor is checked in full, whichever matches;
+    // a code that is only a replay is refused once none of them accepted it.
+    let mut replayed = false;
+    match check_apps(&mut record.totp, text, now, cfg.totp.window) {
+        Codes::Accepted(factor) => return Ok(factor),
+        Codes::Replayed => replayed = true,
+        Codes::Wrong => {}
+    }
+    if replayed {
+        return Err(Failure::Replay);
     }
     if let (Some(codes), Some(normalized)) = (record.recovery.as_mut(), recovery::normalize(text)) {
         if codes.hashed.consume(&normalized) {
@@ -510,6 +519,43 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
     } else {
         Failure::WrongCode
     })
+}
+
+/// What a kind of code-generating factor made of a typed code.
+enum Codes {
+    /// Fresh for one of them (its state is advanced): the factor that passed.
+    Accepted(Factor),
+    /// Valid only for steps already used.
+    Replayed,
+    Wrong,
+}
+
+/// Checks `text` against every authenticator app in `apps`, all of them whatever
+/// matches, so the work (and the time) does not depend on which app the code
+/// came from. Every app the code is fresh for keeps its step as used, so a code
+/// is accepted once even when two entries hold the same key; the first of them,
+/// in enrollment order, names the factor. An app's replay state is its own: a
+/// code of one app does not spend the codes of another.
+fn check_apps(apps: &mut [TotpEnrollment], text: &str, now: u64, window: u8) -> Codes {
+    let mut accepted: Option<usize> = None;
+    let mut replayed = false;
+    for (i, t) in apps.iter_mut().enumerate() {
+        match totp::check(&t.secret, t.params, text, now, window, t.last_step) {
+            totp::Check::Accepted { step } => {
+                t.last_step = Some(step);
+                accepted = accepted.or(Some(i));
+            }
+            totp::Check::Replayed => replayed = true,
+            totp::Check::Wrong => {}
+        }
+    }
+    match accepted.and_then(|i| apps.get(i)) {
+        Some(app) => Codes::Accepted(Factor::Totp {
+            name: app.name.clone(),
+        }),
+        None if replayed => Codes::Replayed,
+        None => Codes::Wrong,
+    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,22 @@ catalogue! {
         en: "{0} cannot be used with pam_mfa: {1}",
         nl: "{0} kan niet met pam_mfa gebruikt worden: {1}",
     }
+    ErrAppExists {
+        en: "{0} already has an authenticator app named {1}; add --replace to replace it, or choose another --name to add one",
+        nl: "{0} heeft al een authenticator-app met de naam {1}; voeg --replace toe om die te vervangen, of kies een andere --name om er een toe te voegen",
+    }
+    ErrNoAppNamed {
+        en: "{0} has no authenticator app named {1}",
+        nl: "{0} heeft geen authenticator-app met de naam {1}",
+    }
+    ErrAppsFull {
+        en: "{0} has {1} authenticator apps, the most there can be; remove one first (remove --totp NAME) or replace one (--name NAME --replace)",
+        nl: "{0} heeft {1} authenticator-apps, het maximum; verwijder er eerst een (remove --totp NAAM) of vervang er een (--name NAAM --replace)",
+    }
+    ErrAppName {
+        en: "{0} is not a valid name for an authenticator app: {1}",
+        nl: "{0} is geen geldige naam voor een authenticator-app: {1}",
+    }
     ErrAlreadyEnrolled {
         en: "{0} already has an authenticator app enrolled; add --replace to replace it",
         nl: "{0} heeft al een authenticator-app ingesteld; voeg --replace toe om die te vervangen",
@@ -213,6 +229,10 @@ catalogue! {
         en: "Authenticator app enrolled for {0}.",
         nl: "Authenticator-app ingesteld voor {0}.",
     }
+    EnrolledApp {
+        en: "Authenticator app {1} enrolled for {0}.",
+        nl: "Authenticator-app {1} ingesteld voor {0}.",
+    }
 
     // mfa-token: recovery codes, list, remove.
     RecoveryIntro {
@@ -224,8 +244,8 @@ catalogue! {
         nl: "{0} heeft niets ingesteld.",
     }
     ListTotp {
-        en: "authenticator app: {0}, {1} digits, {2} s per code, enrolled {3}",
-        nl: "authenticator-app: {0}, {1} cijfers, {2} s per code, ingesteld op {3}",
+        en: "authenticator app {0}: {1}, {2} digits, {3} s per code, enrolled {4}",
+        nl: "authenticator-app {0}: {1}, {2} cijfers, {3} s per code, ingesteld op {4}",
     }
     ListLastStep {
         en: "last code accepted: {0}",
@@ -254,10 +274,6 @@ catalogue! {
     NothingToRemove {
         en: "{0}: nothing to remove.",
         nl: "{0}: niets te verwijderen.",
-    }
-    WordTotp {
-        en: "authenticator app",
-        nl: "authenticator-app",
     }
     WordRecovery {
         en: "recovery codes",
@@ -370,6 +386,10 @@ catalogue! {
     WordKey {
         en: "security key {0}",
         nl: "beveiligingssleutel {0}",
+    }
+    WordApp {
+        en: "authenticator app {0}",
+        nl: "authenticator-app {0}",
     }
 
     // mfa-token: status and unlock.
@@ -527,6 +547,18 @@ catalogue! {
     SelfEnrollNotOpen {
         en: "Setting up a second factor yourself is not open to {0} (the [enroll] section of the configuration does not admit you now); ask your administrator.",
         nl: "Zelf een tweede factor instellen is niet mogelijk voor {0} (de sectie [enroll] van de configuratie laat u nu niet toe); vraag het uw beheerder.",
+    }
+    SelfEnrollKeptRecovery {
+        en: "{0} keeps the recovery codes from before; `mfa-token recovery` makes a new set.",
+        nl: "{0} houdt de herstelcodes van eerder; `mfa-token recovery` maakt een nieuwe set.",
+    }
+    SelfAppsFull {
+        en: "{0} has {1} authenticator apps, the most there can be; name one of them with --name to replace it.",
+        nl: "{0} heeft {1} authenticator-apps, het maximum; noem er een met --name om die te vervangen.",
+    }
+    SelfAppName {
+        en: "{0} is not a valid name for an authenticator app: {1}.",
+        nl: "{0} is geen geldige naam voor een authenticator-app: {1}.",
     }
     SelfEnrollNotSaved {
         en: "Nothing was enrolled for {0}.",

@@ -91,6 +91,59 @@ impl Params {
     }
 }
 
+/// The name of the entry a user has when nobody named it: the app of a record
+/// written before several apps existed, or enrolled without `--name`.
+pub const DEFAULT_NAME: &str = "default";
+/// The most authenticator apps one user may have: each is checked at every login.
+pub const MAX_APPS: usize = 8;
+/// The longest name of an app entry.
+pub const MAX_NAME_LEN: usize = 32;
+
+/// Why a name cannot name an app entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameError {
+    /// No characters.
+    Empty,
+    /// Longer than [`MAX_NAME_LEN`] bytes.
+    TooLong(usize),
+    /// A character other than ASCII letters, digits, `-`, `_` and `.`, or a name
+    /// that does not start with a letter or digit.
+    Character,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the name is empty"),
+            Self::TooLong(n) => write!(
+                f,
+                "the name is {n} characters long; at most {MAX_NAME_LEN} are accepted"
+            ),
+            Self::Character => f.write_str(
+                "a name starts with a letter or digit and holds only letters, digits, '-', '_' and '.'",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Checks the name of an app entry (`work-phone`): 1 to [`MAX_NAME_LEN`] ASCII
+/// letters, digits, `-`, `_` and `.`, starting with a letter or digit, so that it
+/// is one word on a command line and in a log line.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    let first = name.bytes().next().ok_or(NameError::Empty)?;
+    if name.len() > MAX_NAME_LEN {
+        return Err(NameError::TooLong(name.len()));
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    if !first.is_ascii_alphanumeric() || !name.bytes().all(allowed) {
+        return Err(NameError::Character);
+    }
+    Ok(())
+}
+
 /// Shortest secret accepted: 80 bits, what google-authenticator writes.
 pub const MIN_SECRET_BYTES: usize = 10;
 /// Longest secret accepted.
@@ -432,6 +485,34 @@ mod tests {
         assert_eq!(Secret::from_base32("JBSWY3DP"), Err(SecretError::Length(5)));
         assert_eq!(Secret::from_base32("JBSWY3DPE"), Err(SecretError::Base32));
         assert_eq!(format!("{want:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn app_names_are_one_plain_word() {
+        for good in [
+            "default",
+            "work-phone",
+            "Pixel_7",
+            "a",
+            "phone.2",
+            &"x".repeat(32),
+        ] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        assert_eq!(check_name(""), Err(NameError::Empty));
+        assert_eq!(check_name(&"x".repeat(33)), Err(NameError::TooLong(33)));
+        for bad in [
+            "work phone",
+            "-rf",
+            ".hidden",
+            "a\nb",
+            "caf\u{e9}",
+            "x\"y",
+            "a/b",
+            "a=b",
+        ] {
+            assert_eq!(check_name(bad), Err(NameError::Character), "{bad:?}");
+        }
     }
 
     #[test]

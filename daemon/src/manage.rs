@@ -199,7 +199,9 @@ fn act(
     };
     type Act = fn(&AnyStore, &UserName, &mut auth::Env<'_>, &Manage) -> Result<Ended, Error>;
     let act: Act = match request.action {
-        Action::EnrollTotp => |store, user, env, _| manage::enroll_totp(store, user, env),
+        Action::EnrollTotp => |store, user, env, request| {
+            manage::enroll_totp(store, user, env, request.name.as_deref())
+        },
         Action::NewRecovery => |store, user, env, _| manage::new_recovery(store, user, env),
         Action::EnrollKey => |store, user, env, request| {
             manage::enroll_key(store, user, env, request.name.as_deref())

@@ -81,6 +81,7 @@ pub struct Manage {
     /// for the daemon's default.
     pub locale: String,
     /// [`Action::EnrollKey`]: the key's name (`--name`), `None` for key-N.
+    /// [`Action::EnrollTotp`]: the app's name (`--name`), `None` for "default".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -218,7 +219,8 @@ pub enum Done {
 pub struct Status {
     /// The account, by its own name.
     pub user: String,
-    pub totp: Option<TotpStatus>,
+    /// The authenticator apps, in enrollment order.
+    pub totp: Vec<TotpStatus>,
     pub recovery: Option<RecoveryStatus>,
     pub keys: Vec<KeyStatus>,
     /// The channel of the contact for one-time codes ("sms", "email"), if any.
@@ -235,6 +237,8 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TotpStatus {
+    /// The user's name for the app ("default" unless named).
+    pub name: String,
     pub algorithm: String,
     pub digits: u8,
     pub period: u32,
@@ -469,13 +473,24 @@ mod tests {
         }));
         round_trip(Reply::Status(Status {
             user: "alice".into(),
-            totp: Some(TotpStatus {
-                algorithm: "SHA1".into(),
-                digits: 6,
-                period: 30,
-                created: 1_700_000_000,
-                last_used: Some(1_700_000_030),
-            }),
+            totp: vec![
+                TotpStatus {
+                    name: "default".into(),
+                    algorithm: "SHA1".into(),
+                    digits: 6,
+                    period: 30,
+                    created: 1_700_000_000,
+                    last_used: Some(1_700_000_030),
+                },
+                TotpStatus {
+                    name: "work-phone".into(),
+                    algorithm: "SHA256".into(),
+                    digits: 8,
+                    period: 60,
+                    created: 1_700_000_100,
+                    last_used: None,
+                },
+            ],
             recovery: Some(RecoveryStatus {
                 unused: 9,
                 created: 1_700_000_000,

@@ -1022,12 +1022,13 @@ impl Sandbox {
         let (codes, hashed) =
             mfa_core::recovery::generate(recovery_codes, &mut mfa_core::random::OsRandom).unwrap();
         let record = Record {
-            totp: Some(TotpEnrollment {
+            totp: vec![TotpEnrollment {
+                name: mfa_core::totp::DEFAULT_NAME.to_owned(),
                 secret: Secret::from_base32(secret).unwrap(),
                 params: Params::DEFAULT,
                 created: now(),
                 last_step: None,
-            }),
+            }],
             recovery: (recovery_codes > 0).then_some(RecoveryCodes {
                 hashed,
                 created: now(),

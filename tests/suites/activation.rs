@@ -97,14 +97,14 @@ fn an_allowed_user_enrolls_at_login_and_the_next_login_asks_for_a_code() {
         .filter(|l| l.len() == 19 && l.matches('-').count() == 3)
         .collect();
     assert_eq!(codes.len(), 10, "{}", login.transcript);
-    assert!(login.logged("user=daemon: authenticator app enrolled at login"));
+    assert!(login.logged("user=daemon: authenticator app \"default\" enrolled at login"));
     assert!(!login
         .syslog
         .iter()
         .any(|(_, l)| l.contains(&key) || l.contains(codes[0])));
 
     let record = sb.record("daemon").expect("saved");
-    assert_eq!(record.totp.unwrap().secret.to_base32().as_str(), key);
+    assert_eq!(record.totp[0].secret.to_base32().as_str(), key);
 
     // From now on an ordinary code prompt; the enrollment code is spent.
     let again = sb.login("daemon", &[&right]);
@@ -520,7 +520,7 @@ fn contacts_are_set_verified_listed_and_removed_with_the_cli() {
     assert!(removed.ok(), "{removed:?}");
     assert!(sb.record("daemon").unwrap().contact.is_none());
     assert!(
-        sb.record("daemon").unwrap().totp.is_some(),
+        sb.record("daemon").unwrap().totp.len() == 1,
         "only the contact went"
     );
 }
@@ -551,7 +551,7 @@ fn interactive_enrollment_ends_with_a_verified_contact() {
     );
     assert!(rest.contains("Done."), "{rest}");
     let record = sb.record("daemon").unwrap();
-    assert!(record.totp.is_some());
+    assert!(record.totp.len() == 1);
     let contact = record.contact.unwrap();
     assert_eq!(contact.address(), "+15550109999");
     assert!(contact.verified().is_some());

@@ -40,7 +40,7 @@ fn confirmed_enrollment_records_the_step_of_the_confirming_code() {
         "{}",
         o.stdout
     );
-    assert!(sb.record(USER).unwrap().totp.unwrap().last_step.is_some());
+    assert!(sb.record(USER).unwrap().totp[0].last_step.is_some());
     // The code typed at enrollment cannot be replayed at login; the next one works.
     assert!(!sb.login(USER, &[&c]).ok);
     assert!(
@@ -76,7 +76,7 @@ fn re_enrollment_needs_replace() {
     assert!(!o.ok());
     assert!(
         o.stderr
-            .contains("already has an authenticator app enrolled; add --replace"),
+            .contains("daemon already has an authenticator app named \"default\"; add --replace"),
         "{}",
         o.stderr
     );
@@ -189,7 +189,7 @@ fn list_shows_factors_and_state_without_secrets() {
     let o = sb.cli(&["list", "--user", USER]);
     let text = o.stdout;
     assert!(
-        text.contains("authenticator app: SHA1, 6 digits, 30 s per code"),
+        text.contains("authenticator app \"default\": SHA1, 6 digits, 30 s per code"),
         "{text}"
     );
     assert!(text.contains("recovery codes: 10 unused"), "{text}");
@@ -231,7 +231,8 @@ fn remove_revokes_factors() {
     let o = sb.cli(&["remove", "--user", USER, "--totp"]);
     assert!(o.ok(), "{}", o.stderr);
     assert!(
-        o.stderr.contains("Removed for daemon: authenticator app."),
+        o.stderr
+            .contains("Removed for daemon: authenticator app \"default\"."),
         "{}",
         o.stderr
     );

@@ -339,7 +339,7 @@ fn every_change_is_logged_with_who_made_it_and_no_secret() {
         "authpriv.notice: {line}"
     );
     assert!(
-        line.contains("user=daemon: authenticator app enrolled (SHA1, 6 digits, 30 s, not confirmed) by root (uid 0) via sudo from alice"),
+        line.contains("user=daemon: authenticator app \"default\" enrolled (SHA1, 6 digits, 30 s, not confirmed) by root (uid 0) via sudo from alice"),
         "{line}"
     );
     assert!(!line.contains(SECRET));
@@ -627,7 +627,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
     assert!(sb.cli_secret(&REPROVISION, SECRET).ok());
     let used = code(SECRET, 0);
     assert!(sb.login(USER, &[&used]).ok);
-    let step = sb.record(USER).unwrap().totp.unwrap().last_step;
+    let step = sb.record(USER).unwrap().totp[0].last_step;
     assert!(step.is_some());
 
     // What configuration management does on every run: the same key again, as
@@ -645,7 +645,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
             "{:?}",
             o.syslog
         );
-        assert_eq!(sb.record(USER).unwrap().totp.unwrap().last_step, step);
+        assert_eq!(sb.record(USER).unwrap().totp[0].last_step, step);
         let l = sb.login(USER, &[&used]);
         assert!(!l.ok, "a used code must stay used: {key}");
         assert!(l.logged("replayed totp code refused"), "{:?}", l.syslog);
@@ -670,7 +670,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
         "{:?}",
         o.syslog
     );
-    assert_eq!(sb.record(USER).unwrap().totp.unwrap().last_step, None);
+    assert_eq!(sb.record(USER).unwrap().totp[0].last_step, None);
 
     // A different key starts afresh; its first code logs in.
     let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -680,7 +680,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
         "{}",
         o.stdout
     );
-    assert_eq!(sb.record(USER).unwrap().totp.unwrap().last_step, None);
+    assert_eq!(sb.record(USER).unwrap().totp[0].last_step, None);
     assert!(sb.login(USER, &[&code(other, 0)]).ok);
     assert!(
         !sb.login(USER, &[&code(SECRET, 0)]).ok,

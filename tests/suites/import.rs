@@ -65,8 +65,9 @@ fn a_totp_file_with_scratch_codes_imports_and_logs_in() {
         o.stdout
     );
     assert!(
-        o.syslog[0]
-            .contains("user=daemon: authenticator app imported from google-authenticator file"),
+        o.syslog[0].contains(
+            "user=daemon: authenticator app \"default\" imported from google-authenticator file"
+        ),
         "{:?}",
         o.syslog
     );
@@ -212,4 +213,64 @@ fn all_users_walks_homes_and_refuses_symlinks() {
     assert!(sb.login(&good.name, &[&code(&secret, 0)]).ok);
     assert!(sb.login(&good.name, &[&scratch[0]]).ok);
     assert!(sb.record(&evil.name).is_none());
+}
+
+#[test]
+fn a_file_imported_under_a_name_is_added_next_to_the_app_the_user_has() {
+    let sb = Sandbox::new("");
+    let mut secrets = vec![];
+    for (name, file) in [("default", "ga-1"), ("laptop", "ga-2")] {
+        let file = sb.root.join(file);
+        google_authenticator(
+            &file,
+            &[
+                "--time-based",
+                "--disallow-reuse",
+                "--no-rate-limit",
+                "--window-size=3",
+                "--emergency-codes=0",
+            ],
+        );
+        secrets.push(secret_and_scratch(&file).0);
+        let path = file.to_str().unwrap();
+        let o = sb.cli(&[
+            "import",
+            "google-authenticator",
+            "--user",
+            USER,
+            "--name",
+            name,
+            path,
+        ]);
+        assert!(o.ok(), "{name}: {}", o.stderr);
+        let line = format!("user=daemon: authenticator app \"{name}\" imported");
+        assert!(o.syslog[0].contains(&line), "{:?}", o.syslog);
+    }
+    let names: Vec<String> = sb
+        .record(USER)
+        .unwrap()
+        .totp
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(names, ["default", "laptop"]);
+    // Either file's app logs in.
+    assert!(sb.login(USER, &[&code(&secrets[1], 0)]).ok);
+    assert!(sb.login(USER, &[&code(&secrets[0], 0)]).ok);
+    // The name taken: --replace, as for the default app.
+    let o = sb.cli(&[
+        "import",
+        "google-authenticator",
+        "--user",
+        USER,
+        "--name",
+        "laptop",
+        sb.root.join("ga-1").to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr.contains("named \"laptop\"; add --replace"),
+        "{}",
+        o.stderr
+    );
 }

@@ -184,10 +184,7 @@ fn sshd_enrollment_at_login_shows_the_qr_code_in_the_prompt() {
     let rest = from_pty(&p.exp_eof().unwrap_or_default());
     assert!(rest.lines().any(|l| l.trim() == "remote-ok"), "{rest}");
     assert_eq!(
-        sb.record(&u.name)
-            .unwrap()
-            .totp
-            .unwrap()
+        sb.record(&u.name).unwrap().totp[0]
             .secret
             .to_base32()
             .as_str(),

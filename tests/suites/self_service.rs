@@ -172,7 +172,7 @@ fn status_shows_your_own_state_and_no_secret() {
     assert!(o.ok(), "{o:?}");
     for want in [
         "alice\n",
-        "authenticator app: SHA1, 6 digits, 30 s per code",
+        "authenticator app \"default\": SHA1, 6 digits, 30 s per code",
         "recovery codes: 3 unused",
         "failed attempts in a row: 0",
         "not locked out",
@@ -251,7 +251,7 @@ fn an_admitted_user_enrolls_an_app_and_then_logs_in_with_it() {
         .stdout
         .contains("Done: the authenticator app is set up for alice"));
 
-    let totp = sb.record("alice").expect("enrolled").totp.unwrap();
+    let totp = sb.record("alice").expect("enrolled").totp.remove(0);
     assert_eq!(*totp.secret.to_base32(), key);
     assert!(
         totp.last_step.is_some(),
@@ -267,7 +267,7 @@ fn an_admitted_user_enrolls_an_app_and_then_logs_in_with_it() {
     assert!(
         logged(
             &log,
-            "user=alice: authenticator app enrolled by the user (self-service) (confirmed with a code), 10 recovery codes service=mfa-token caller_uid=61000"
+            "user=alice: authenticator app \"default\" enrolled by the user (self-service) (confirmed with a code), 10 recovery codes service=mfa-token caller_uid=61000"
         ),
         "{log:?}"
     );
@@ -338,7 +338,7 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
         );
     }
     let record = sb.record("alice").unwrap();
-    assert_eq!(*record.totp.unwrap().secret.to_base32(), SECRET);
+    assert_eq!(*record.totp[0].secret.to_base32(), SECRET);
     assert_eq!(
         record.state.failures, 1,
         "the wrong code counts as at login"
@@ -354,10 +354,7 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
     assert!(o.ok(), "{o:?}");
     let key = shown_key(&o.stdout);
     assert_ne!(key, SECRET);
-    assert_eq!(
-        *sb.record("alice").unwrap().totp.unwrap().secret.to_base32(),
-        key
-    );
+    assert_eq!(*sb.record("alice").unwrap().totp[0].secret.to_base32(), key);
     // The old app no longer logs in; the new one does.
     assert!(!sb.login("alice", &[&code(SECRET, 1)]).ok);
     assert!(sb.login("alice", &[&code(&key, 1)]).ok);
@@ -372,9 +369,80 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
     assert!(
         logged(
             &log,
-            "replacing the earlier one after a current second factor"
+            "replacing the earlier one of that name after a current second factor"
         ),
         "{log:?}"
+    );
+}
+
+/// A user adds a second app under a name of their own, after a current code:
+/// both apps log in, the recovery codes stay; a bad name is refused before any
+/// question.
+#[test]
+fn an_enrolled_user_adds_a_named_app_after_a_current_code() {
+    let sb = Sandbox::new(&admitting(&["alice"]));
+    let recovery = sb.enroll_record("alice", SECRET, 2);
+
+    let o = as_user(&sb, ALICE, &["enroll", "totp", "--name", "work phone"]);
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("\"work phone\" is not a valid name for an authenticator app"),
+        "{}",
+        o.stderr
+    );
+
+    let mark = sb.daemon_mark();
+    let o = converse(
+        &sb,
+        ALICE,
+        &["enroll", "totp", "--name", "work-phone"],
+        |shown, prompt| {
+            Some(match prompt {
+                CODE => code(SECRET, 0),
+                _ => code(&shown_key(shown), 0),
+            })
+        },
+    );
+    assert!(o.ok(), "{o:?}");
+    assert!(
+        o.stdout
+            .contains("alice keeps the recovery codes from before"),
+        "{}",
+        o.stdout
+    );
+    let key = shown_key(&o.stdout);
+    let record = sb.record("alice").unwrap();
+    let names: Vec<&str> = record.totp.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["default", "work-phone"]);
+    assert_eq!(*record.totp[0].secret.to_base32(), SECRET);
+    assert_eq!(*record.totp[1].secret.to_base32(), key);
+    assert!(sb.login("alice", &[&code(SECRET, 1)]).ok);
+    assert!(sb.login("alice", &[&code(&key, 1)]).ok);
+    assert!(
+        sb.login("alice", &[&recovery[0]]).ok,
+        "the recovery codes stay"
+    );
+    let log = mark.since();
+    assert!(
+        logged(
+            &log,
+            "user=alice: authenticator app \"work-phone\" enrolled by the user (self-service) (confirmed with a code, added after a current second factor), recovery codes kept service=mfa-token"
+        ),
+        "{log:?}"
+    );
+    assert!(
+        logged(
+            &log,
+            "user=alice: second factor accepted (totp \"work-phone\")"
+        ),
+        "{log:?}"
+    );
+    let o = as_user(&sb, ALICE, &["status"]);
+    assert!(
+        o.stdout.contains("authenticator app \"work-phone\": SHA1"),
+        "{}",
+        o.stdout
     );
 }
 
@@ -594,7 +662,7 @@ fn a_user_cannot_act_on_another_account() {
     let o = as_user(&sb, ALICE, &["status", "--user", "alice"]);
     assert!(o.ok(), "{o:?}");
     assert_eq!(
-        *sb.record("bob").unwrap().totp.unwrap().secret.to_base32(),
+        *sb.record("bob").unwrap().totp[0].secret.to_base32(),
         SECRET
     );
     let log = mark.since();

@@ -13,8 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// LC_MESSAGES or LANG names a Dutch locale (nl_*), in English otherwise.
 ///
 /// Run by a user (or by root with --socket), mfa-token asks the pam_mfad service
-/// instead, for the user's own account only: `status`, `enroll totp` (when
-/// [enroll] admits you, or after a current code if you have a factor), `enroll
+/// instead, for the user's own account only: `status`, `enroll totp [--name
+/// NAME]` (when [enroll] admits you, or after a current code if you have a
+/// factor: another app, or a new one in place of the app of that name), `enroll
 /// key` (a key plugged into this machine, from a local session, after a current
 /// code) and `recovery` (after a current code). The key and the codes are shown
 /// only in that terminal.
@@ -162,6 +163,11 @@ pub enum Enroll {
     /// line. --no-confirm saves without asking for a code. Replacing an enrollment
     /// with the same key (same secret, algorithm, digits and period) keeps its
     /// replay state, so codes already used stay used.
+    ///
+    /// A user may have up to 8 apps (a phone and a spare, a work phone), each
+    /// under its own --name; a code from any of them logs in, and each app's used
+    /// codes stay used on their own. Without --name the app is "default" (the one
+    /// app of records from before several apps existed).
     Totp(EnrollTotp),
     /// Register a FIDO2 security key (USB): the user touches it (and enters its PIN
     /// when asked). Several keys per user; each needs its own name.
@@ -244,7 +250,14 @@ pub struct EnrollTotp {
     #[arg(long)]
     pub no_confirm: bool,
 
-    /// Replace an existing authenticator-app enrollment. With the same key the
+    /// The app's name, unique for the user: 1 to 32 letters, digits, '-', '_'
+    /// and '.', starting with a letter or digit ("work-phone"). A new name adds an
+    /// app next to the user's others (at most 8); the name of one they have
+    /// replaces that one, with --replace [default: default].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Replace the user's app of the same name (--name). With the same key the
     /// codes already used stay used (safe to repeat in configuration management);
     /// a different key starts afresh.
     #[arg(long)]
@@ -380,9 +393,10 @@ pub struct RemoveArgs {
     #[arg(long, group = "what")]
     pub all: bool,
 
-    /// Remove the authenticator-app enrollment.
-    #[arg(long, group = "what")]
-    pub totp: bool,
+    /// Remove the authenticator app NAME; without NAME, every authenticator app
+    /// of the user.
+    #[arg(long, group = "what", value_name = "NAME", num_args = 0..=1)]
+    pub totp: Option<Option<String>>,
 
     /// Remove the recovery codes.
     #[arg(long, group = "what")]
@@ -412,7 +426,13 @@ pub struct ImportGa {
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Replace existing pam_mfa enrollments (otherwise such users are skipped).
+    /// The name the imported authenticator app gets; a user with an app of that
+    /// name is skipped unless --replace [default: default].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Replace the app of that name where a user has one (otherwise such users
+    /// are skipped).
     #[arg(long)]
     pub replace: bool,
 }

@@ -18,8 +18,16 @@ pub enum CliError {
     UnknownUser(String),
     /// The name cannot be stored.
     InvalidUser(String, UserNameError),
-    /// TOTP is enrolled and --replace was not given.
+    /// Factors of this kind are enrolled and --replace was not given.
     AlreadyEnrolled(String),
+    /// The user has an authenticator app of this name and --replace was not given.
+    AppExists(String, String),
+    /// No authenticator app by that name.
+    NoAppNamed(String, String),
+    /// The user has the most apps there can be (how many).
+    AppsFull(String, usize),
+    /// Not a name for an authenticator app.
+    AppName(String, mfa_core::totp::NameError),
     /// The secret given is invalid.
     Secret(SecretError),
     /// No valid confirmation code in the allowed tries.
@@ -94,6 +102,10 @@ impl CliError {
             CliError::UnknownUser(u) => f(Msg::ErrUnknownUser, &[u]),
             CliError::InvalidUser(u, e) => f(Msg::ErrInvalidUser, &[u, e]),
             CliError::AlreadyEnrolled(u) => f(Msg::ErrAlreadyEnrolled, &[u]),
+            CliError::AppExists(u, n) => f(Msg::ErrAppExists, &[u, &format!("{n:?}")]),
+            CliError::NoAppNamed(u, n) => f(Msg::ErrNoAppNamed, &[u, &format!("{n:?}")]),
+            CliError::AppsFull(u, n) => f(Msg::ErrAppsFull, &[u, n]),
+            CliError::AppName(n, e) => f(Msg::ErrAppName, &[&format!("{n:?}"), e]),
             CliError::Secret(e) => f(Msg::ErrBadSecret, &[e]),
             CliError::NotConfirmed(n) => f(Msg::ErrNotConfirmed, &[n]),
             CliError::Input(e) => f(Msg::ErrInput, &[e]),

@@ -1,4 +1,5 @@
-//! Saving a TOTP enrollment over an existing one (`enroll totp --replace`).
+//! Saving a TOTP enrollment over the user's app of the same name (`enroll totp
+//! --replace`).
 //!
 //! Invariant: re-provisioning the key already enrolled (same secret bytes, compared
 //! in constant time, and the same algorithm, digits and period) never makes a used
@@ -56,6 +57,7 @@ mod tests {
 
     fn enrollment(secret: &str, params: Params, created: u64, last: Option<u64>) -> TotpEnrollment {
         TotpEnrollment {
+            name: "default".into(),
             secret: Secret::from_base32(secret).unwrap(),
             params,
             created,

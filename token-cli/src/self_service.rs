@@ -36,6 +36,7 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
         }
         Command::Enroll(Enroll::Totp(args)) => {
             root_only_options(&args)?;
+            name = args.name;
             (Action::EnrollTotp, args.user.user, false)
         }
         Command::Enroll(Enroll::Key(args)) => {

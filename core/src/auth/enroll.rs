@@ -5,24 +5,24 @@
 //! Invariant: nothing is stored until the user typed a code that verifies against
 //! the new key; the enrollment (with that code's step, against replay) and its
 //! recovery codes are written in one update under the user's lock, and only if the
-//! user still has no factor then (or, with [`Mode::Replace`], after the caller has
-//! checked a current second factor). A client that cannot show text is refused
-//! before anything is generated. Without a factor, only users named by `[enroll]`
-//! get here, and only until its deadline; at login the stack must have checked the
-//! password before (`requisite`), as this step tells a caller that the account has
-//! no second factor yet.
+//! user still has no factor then (or, with [`Mode::Checked`], after the caller has
+//! checked a current second factor, and while the user has room for the app). A
+//! client that cannot show text is refused before anything is generated. Without a
+//! factor, only users named by `[enroll]` get here, and only until its deadline; at
+//! login the stack must have checked the password before (`requisite`), as this
+//! step tells a caller that the account has no second factor yet.
 
 use zeroize::Zeroizing;
 
 use crate::activation;
-use crate::audit::{Event, Journey};
+use crate::audit::{Enrollment, Event, Journey};
 use crate::error::{Error, Outcome};
 use crate::i18n::{self, Msg};
 use crate::otpauth::OtpAuth;
 use crate::qr::{Background, Matrix};
 use crate::recovery::{self, Hashed};
-use crate::store::{Change, RecoveryCodes, State, Store, TotpEnrollment};
-use crate::totp::{Params, Secret};
+use crate::store::{Change, Record, RecoveryCodes, State, Store, TotpEnrollment};
+use crate::totp::{self, Params, Secret};
 use crate::username::UserName;
 
 use super::Env;
@@ -54,25 +54,34 @@ pub(super) fn refusal(env: &Env<'_>, user: &UserName, key_only: bool) -> Option<
     }
 }
 
-/// Whether the journey may replace a factor the user has.
+/// Whether the journey may change factors the user has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
     /// Only for a user without any factor (checked again under the lock).
     First,
     /// Self-service by an enrolled user whose current second factor was just
-    /// checked: the new app replaces the old one, with a new set of recovery codes;
-    /// security keys and the contact stay.
-    Replace,
+    /// checked: the new app replaces the user's app of the same name, with a new
+    /// set of recovery codes (as when there was only one app); or, under a new
+    /// name, is added next to the others (at most [`totp::MAX_APPS`]), keeping the
+    /// recovery codes unless none is left. Security keys and the contact stay.
+    Checked,
 }
 
-/// The journey: explain, show the QR code and the key, take the first code, save,
-/// show the recovery codes.
+/// Whether `record` has room for an app called `name`: it has one by that name
+/// (replaced), or fewer than [`totp::MAX_APPS`].
+pub(super) fn has_room(record: &Record, name: &str) -> bool {
+    record.app(name).is_some() || record.totp.len() < totp::MAX_APPS
+}
+
+/// The journey: explain, show the QR code and the key, take the first code, save
+/// it as the app `name` (valid: [`totp::check_name`]), show the recovery codes.
 pub(super) fn journey(
     store: &impl Store,
     user: &UserName,
     env: &mut Env<'_>,
     journey: Journey,
     mode: Mode,
+    name: &str,
 ) -> Result<Outcome, Error> {
     let cfg = env.cfg;
     let lang = env.lang;
@@ -138,39 +147,69 @@ pub(super) fn journey(
         recovery::generate(usize::from(cfg.recovery.codes), env.rng).map_err(Error::Random)?;
     let now = env.tick();
     let enrollment = TotpEnrollment {
+        name: name.to_owned(),
         secret,
         params,
         created: now,
         last_step: Some(step),
     };
-    let saved = save(store, user, env, enrollment, hashed, mode)?;
-    if !saved {
-        env.audit.log(&Event::EnrollRefused {
-            user,
-            journey,
-            reason: "a factor was enrolled by another process meanwhile".to_owned(),
-        });
-        return Ok(Outcome::Failure);
-    }
+    let (how, new_codes) = match save(store, user, env, enrollment, hashed, mode)? {
+        Saved::Yes { how, new_codes } => (how, new_codes),
+        Saved::No(reason) => {
+            env.audit.log(&Event::EnrollRefused {
+                user,
+                journey,
+                reason: reason.to_owned(),
+            });
+            return Ok(Outcome::Failure);
+        }
+    };
     env.audit.log(&Event::Enrolled {
         user,
         journey,
-        replaced: mode == Mode::Replace,
-        recovery_codes: codes.len(),
+        name,
+        how,
+        recovery_codes: new_codes.then_some(codes.len()),
     });
-    show_codes(env, user, journey, &codes);
+    if new_codes {
+        show_codes(env, user, journey, &codes);
+    } else {
+        let kept = env
+            .prompter
+            .info(&i18n::format(lang, Msg::SelfEnrollKeptRecovery, &[user]))
+            .and_then(|()| {
+                env.prompter
+                    .info(&i18n::format(lang, Msg::SelfEnrollDone, &[user]))
+            });
+        if kept.is_err() {
+            env.audit.log(&Event::Conversation {
+                user: user.as_str().as_bytes(),
+            });
+        }
+    }
     if journey == Journey::AtLogin {
         env.audit.log(&Event::Success {
             user,
-            factor: crate::audit::Factor::Totp,
+            factor: crate::audit::Factor::Totp {
+                name: name.to_owned(),
+            },
         });
     }
     Ok(crate::error::Outcome::Success)
 }
 
+/// What the locked write did.
+enum Saved {
+    /// Written; `new_codes`: with the new set of recovery codes.
+    Yes { how: Enrollment, new_codes: bool },
+    /// Nothing written, for this reason (for the log).
+    No(&'static str),
+}
+
 /// The locked write: the app (with the confirming code's step, against replay),
-/// its recovery codes and a fresh login state. `false`: someone else enrolled a
-/// factor meanwhile and this is [`Mode::First`], so nothing was written.
+/// its recovery codes when due (see [`Mode`]) and a fresh login state. Nothing is
+/// written when someone else enrolled a factor meanwhile and this is
+/// [`Mode::First`], or the user's apps filled up meanwhile.
 fn save(
     store: &impl Store,
     user: &UserName,
@@ -178,25 +217,46 @@ fn save(
     enrollment: TotpEnrollment,
     hashed: Hashed,
     mode: Mode,
-) -> Result<bool, Error> {
+) -> Result<Saved, Error> {
     let now = enrollment.created;
     let saved = store
         .update(user, |current| {
             let mut record = current.unwrap_or_default();
-            if record.has_factor() && mode == Mode::First {
+            let how = match mode {
                 // Enrolled by someone else meanwhile: theirs stands.
-                return (Change::Keep, false);
+                Mode::First if record.has_factor() => {
+                    return (
+                        Change::Keep,
+                        Saved::No("a factor was enrolled by another process meanwhile"),
+                    )
+                }
+                Mode::First => Enrollment::First,
+                Mode::Checked if !has_room(&record, &enrollment.name) => {
+                    return (
+                        Change::Keep,
+                        Saved::No("the user's authenticator apps filled up meanwhile"),
+                    )
+                }
+                Mode::Checked if record.app(&enrollment.name).is_some() => Enrollment::Replaced,
+                Mode::Checked => Enrollment::Added,
+            };
+            let unused = record.recovery.as_ref().map_or(0, |r| r.hashed.len());
+            let new_codes = how != Enrollment::Added || unused == 0;
+            match record.totp.iter_mut().find(|t| t.name == enrollment.name) {
+                Some(app) => *app = enrollment,
+                None => record.totp.push(enrollment),
             }
-            record.totp = Some(enrollment);
-            record.recovery = Some(RecoveryCodes {
-                hashed,
-                created: now,
-            });
+            if new_codes {
+                record.recovery = Some(RecoveryCodes {
+                    hashed,
+                    created: now,
+                });
+            }
             record.state = State {
                 last_success: Some(now),
                 ..State::default()
             };
-            (Change::Write(record), true)
+            (Change::Write(record), Saved::Yes { how, new_codes })
         })
         .inspect_err(|error| env.store_failed(user, error))?;
     Ok(saved)

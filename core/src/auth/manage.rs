@@ -1,6 +1,6 @@
 //! Self-service: what users do on their own account through pam_mfad (`mfa-token`
-//! run as the user): set up an authenticator app, register a security key, make
-//! new recovery codes.
+//! run as the user): set up an authenticator app (another one, or a new one in
+//! place of one they have), register a security key, make new recovery codes.
 //!
 //! Invariant: a user who has a second factor changes nothing before that factor
 //! passed here, checked by [`super::authenticate`] itself, so replay protection,
@@ -17,6 +17,7 @@ use crate::fido2::{self, cose::Algorithm, UserVerification};
 use crate::i18n::{self, Msg};
 use crate::recovery;
 use crate::store::{Change, Record, RecoveryCodes, Store};
+use crate::totp;
 use crate::username::UserName;
 
 use super::enroll::{self, Mode};
@@ -31,18 +32,50 @@ pub enum Ended {
     Refused(String),
 }
 
-/// Sets up an authenticator app for `user`: without a factor when `[enroll]`
-/// admits them; with one, after a current second factor, replacing the app (and
-/// the recovery codes).
-pub fn enroll_totp(store: &impl Store, user: &UserName, env: &mut Env<'_>) -> Result<Ended, Error> {
+/// Sets up the authenticator app `name` (`--name`, default
+/// [`totp::DEFAULT_NAME`]) for `user`: without a factor when `[enroll]` admits
+/// them; with one, after a current second factor, replacing their app of that
+/// name (and the recovery codes) or adding it next to the others.
+pub fn enroll_totp(
+    store: &impl Store,
+    user: &UserName,
+    env: &mut Env<'_>,
+    name: Option<&str>,
+) -> Result<Ended, Error> {
     let lang = env.lang;
+    let name = name.unwrap_or(totp::DEFAULT_NAME);
+    if let Err(e) = totp::check_name(name) {
+        return Ok(Ended::Refused(i18n::format(
+            lang,
+            Msg::SelfAppName,
+            &[&format!("{name:?}"), &e],
+        )));
+    }
     let mode = match may_add_factor(store, user, env)? {
         Admitted::Refused(refused) => return Ok(refused),
-        Admitted::Checked => Mode::Replace,
+        Admitted::Checked => Mode::Checked,
         Admitted::First => Mode::First,
     };
+    if mode == Mode::Checked {
+        let record = logged(env, user, store.read(user))?.unwrap_or_default();
+        if !enroll::has_room(&record, name) {
+            env.audit.log(&Event::EnrollRefused {
+                user,
+                journey: Journey::SelfService,
+                reason: format!(
+                    "{} authenticator apps already, none named {name:?}",
+                    record.totp.len()
+                ),
+            });
+            return Ok(Ended::Refused(i18n::format(
+                lang,
+                Msg::SelfAppsFull,
+                &[user, &record.totp.len()],
+            )));
+        }
+    }
     Ok(
-        match enroll::journey(store, user, env, Journey::SelfService, mode)? {
+        match enroll::journey(store, user, env, Journey::SelfService, mode, name)? {
             Outcome::Success => Ended::Done(String::new()),
             Outcome::Failure | Outcome::Ignore => {
                 Ended::Refused(i18n::format(lang, Msg::SelfEnrollNotSaved, &[user]))
@@ -223,15 +256,20 @@ pub fn new_recovery(
 pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
     mfa_proto::Status {
         user: user.to_string(),
-        totp: record.totp.as_ref().map(|t| mfa_proto::TotpStatus {
-            algorithm: t.params.algorithm.name().to_owned(),
-            digits: t.params.digits,
-            period: t.params.period,
-            created: t.created,
-            last_used: t
-                .last_step
-                .map(|s| s.saturating_mul(u64::from(t.params.period))),
-        }),
+        totp: record
+            .totp
+            .iter()
+            .map(|t| mfa_proto::TotpStatus {
+                name: t.name.clone(),
+                algorithm: t.params.algorithm.name().to_owned(),
+                digits: t.params.digits,
+                period: t.params.period,
+                created: t.created,
+                last_used: t
+                    .last_step
+                    .map(|s| s.saturating_mul(u64::from(t.params.period))),
+            })
+            .collect(),
         recovery: record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
             unused: r.hashed.len(),
             created: r.created,

@@ -66,12 +66,13 @@ fn code(offset: i64) -> String {
 fn alice() -> (MemoryStore, Vec<String>) {
     let (codes, hashed) = recovery::generate(3, &mut OsRandom).unwrap();
     let record = Record {
-        totp: Some(TotpEnrollment {
+        totp: vec![TotpEnrollment {
+            name: totp::DEFAULT_NAME.into(),
             secret: secret(),
             params: Params::DEFAULT,
             created: NOW - 1000,
             last_step: None,
-        }),
+        }],
         recovery: Some(RecoveryCodes {
             hashed,
             created: NOW - 1000,
@@ -156,10 +157,7 @@ fn given_the_current_code_then_success_and_the_step_is_stored() {
     );
     assert_eq!(r.unwrap(), Outcome::Success);
     let rec = store.get("alice").unwrap();
-    assert_eq!(
-        rec.totp.unwrap().last_step,
-        Some(Params::DEFAULT.step_at(NOW))
-    );
+    assert_eq!(rec.totp[0].last_step, Some(Params::DEFAULT.step_at(NOW)));
     assert_eq!(rec.state.last_success, Some(NOW));
     assert_eq!(
         audit.0,
@@ -494,6 +492,163 @@ fn given_a_used_code_then_replay_is_refused_and_counted() {
     );
 }
 
+/// The second app's key: another secret, 8 digits.
+fn work_secret() -> Secret {
+    Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap()
+}
+
+fn work_params() -> Params {
+    Params {
+        digits: 8,
+        ..Params::DEFAULT
+    }
+}
+
+fn work_code(offset: i64) -> String {
+    let p = work_params();
+    let step = p.step_at(NOW).checked_add_signed(offset).unwrap();
+    totp::code_at(&work_secret(), p, step).to_string()
+}
+
+/// Alice with two apps: "default" (as [`alice`]) and "work-phone".
+fn alice_with_two_apps() -> MemoryStore {
+    let mut record = alice().0.get("alice").unwrap();
+    record.totp.push(TotpEnrollment {
+        name: "work-phone".into(),
+        secret: work_secret(),
+        params: work_params(),
+        created: NOW - 500,
+        last_step: None,
+    });
+    MemoryStore::with("alice", record)
+}
+
+#[test]
+fn given_two_apps_then_a_code_of_either_logs_in_and_names_its_app() {
+    let store = alice_with_two_apps();
+    let (r, audit) = run(
+        &cfg(),
+        &store,
+        b"alice",
+        &mut Script::answering(&work_code(0)),
+        NOW,
+    );
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(
+        audit.0,
+        [(
+            Level::Info,
+            "user=alice: second factor accepted (totp \"work-phone\")".to_owned()
+        )]
+    );
+    let rec = store.get("alice").unwrap();
+    assert_eq!(rec.totp[1].last_step, Some(work_params().step_at(NOW)));
+    assert_eq!(
+        rec.totp[0].last_step, None,
+        "the other app's state is its own"
+    );
+    // The default app's code of the same step is not spent by the other's.
+    let (r, audit) = run(
+        &cfg(),
+        &store,
+        b"alice",
+        &mut Script::answering(&code(0)),
+        NOW + 1,
+    );
+    assert_eq!(r.unwrap(), Outcome::Success);
+    assert_eq!(audit.0[0].1, "user=alice: second factor accepted (totp)");
+}
+
+#[test]
+fn given_two_apps_then_replay_state_is_per_app() {
+    let store = alice_with_two_apps();
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &code(0), NOW),
+        Outcome::Success
+    );
+    // The same code again: refused as a replay, counted.
+    let (r, audit) = run(
+        &cfg(),
+        &store,
+        b"alice",
+        &mut Script::answering(&code(0)),
+        NOW + 1,
+    );
+    assert_eq!(r.unwrap(), Outcome::Failure);
+    assert!(
+        audit.0[0].1.contains("replayed totp code refused"),
+        "{:?}",
+        audit.0
+    );
+    // The other app's codes, even of an earlier step, are still fresh: used once.
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &work_code(-1), NOW + 2),
+        Outcome::Success
+    );
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &work_code(-1), NOW + 3),
+        Outcome::Failure
+    );
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &work_code(0), NOW + 4),
+        Outcome::Success
+    );
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &work_code(0), NOW + 5),
+        Outcome::Failure
+    );
+    let rec = store.get("alice").unwrap();
+    assert_eq!(rec.state.failures, 1, "the last replay, after a success");
+    assert_eq!(rec.totp[0].last_step, Some(Params::DEFAULT.step_at(NOW)));
+    assert_eq!(rec.totp[1].last_step, Some(work_params().step_at(NOW)));
+}
+
+#[test]
+fn given_two_entries_with_the_same_key_then_a_code_is_still_accepted_once() {
+    let mut record = alice().0.get("alice").unwrap();
+    let mut twin = record.totp[0].clone();
+    twin.name = "old-phone".into();
+    record.totp.push(twin);
+    let store = MemoryStore::with("alice", record);
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &code(0), NOW),
+        Outcome::Success
+    );
+    assert_eq!(
+        outcome(&cfg(), &store, "alice", &code(0), NOW + 1),
+        Outcome::Failure
+    );
+    let rec = store.get("alice").unwrap();
+    let step = Some(Params::DEFAULT.step_at(NOW));
+    assert_eq!((rec.totp[0].last_step, rec.totp[1].last_step), (step, step));
+}
+
+#[test]
+fn given_racing_logins_with_one_code_of_the_second_app_then_exactly_one_succeeds() {
+    let store = std::sync::Arc::new(alice_with_two_apps());
+    let threads = 16;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let store = std::sync::Arc::clone(&store);
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut c = cfg();
+                c.lockout.max_failures = 100;
+                barrier.wait();
+                outcome(&c, &store, "alice", &work_code(0), NOW)
+            })
+        })
+        .collect();
+    let wins = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|o| *o == Outcome::Success)
+        .count();
+    assert_eq!(wins, 1);
+    assert_eq!(store.get("alice").unwrap().state.failures, 15);
+}
+
 #[test]
 fn given_a_wrong_code_then_failure_is_counted() {
     let (store, _) = alice();
@@ -577,7 +732,7 @@ fn given_n_failures_then_locked_even_for_the_right_code_until_it_expires() {
         store.get("alice").unwrap().recovery.unwrap().hashed.len(),
         3
     );
-    assert_eq!(store.get("alice").unwrap().totp.unwrap().last_step, None);
+    assert_eq!(store.get("alice").unwrap().totp[0].last_step, None);
     let later = NOW + 62 + 30;
     let p = Params::DEFAULT;
     let fresh = totp::code_at(&secret(), p, p.step_at(later)).to_string();
@@ -684,7 +839,7 @@ fn given_an_unknown_user_then_prompted_and_refused_whatever_the_policy() {
 #[test]
 fn given_every_recovery_code_used_then_the_user_stays_enrolled_and_is_refused() {
     let mut record = alice().0.get("alice").unwrap();
-    record.totp = None;
+    record.totp.clear();
     let (codes, hashed) = recovery::generate(1, &mut OsRandom).unwrap();
     record.recovery.as_mut().unwrap().hashed = hashed;
     let store = MemoryStore::with("erin", record);

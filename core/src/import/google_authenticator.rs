@@ -269,6 +269,8 @@ pub fn convert(
     };
     Ok(Imported {
         totp: TotpEnrollment {
+            // The importer may name it otherwise (`--name`).
+            name: crate::totp::DEFAULT_NAME.to_owned(),
             secret: file.secret,
             // google-authenticator only ever computes SHA1, 6-digit codes.
             params: Params {
@@ -328,6 +330,7 @@ mod tests {
         let f = parse("22HHLQQVBLPN3URBB73BLS6PPQ\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE 56666666 56666667\n\" TOTP_AUTH\n12477811\n65450886\n").unwrap();
         let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
         assert_eq!(i.totp.params, Params::DEFAULT);
+        assert_eq!(i.totp.name, "default");
         assert_eq!(i.totp.last_step, Some(56_666_667));
         assert_eq!(i.recovery.as_ref().unwrap().hashed.len(), 2);
         assert_eq!(

@@ -3,7 +3,10 @@
 //! Invariant: a [`Record`] in memory is always valid (secret decodes, parameters in
 //! range, hashes well-formed); text that does not describe a valid record is refused
 //! with the reason, never repaired. Unknown keys are refused too: a newer record
-//! format must not be silently truncated by an older module.
+//! format must not be silently truncated by an older module. What could not be
+//! read back (two apps of one name, a bad name, too many apps) is not written
+//! either; a user whose only app is the default one gets the single `[totp]` table
+//! every earlier version wrote.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -16,19 +19,23 @@ use crate::fido2::{cose, KeyCredential, PublicKey, UserVerification};
 use crate::recovery::Hashed;
 use crate::salted_hash::{Digest, Salt, SaltedHash};
 use crate::sent_code::{OobState, Pending};
-use crate::totp::{Algorithm, Params, Secret};
+use crate::totp::{self, Algorithm, Params, Secret};
 
 /// The record format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// A TOTP enrollment.
+/// A TOTP enrollment: one authenticator app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpEnrollment {
+    /// The user's name for the app, unique for the user ([`totp::check_name`]);
+    /// [`totp::DEFAULT_NAME`] when nobody named it.
+    pub name: String,
     pub secret: Secret,
     pub params: Params,
     /// Unix time of enrollment.
     pub created: u64,
-    /// The newest time step accepted; no code for it or earlier is accepted again.
+    /// The newest time step accepted for this app; no code of this app for it or
+    /// earlier is accepted again.
     pub last_step: Option<u64>,
 }
 
@@ -70,7 +77,7 @@ pub struct Remembered {
 /// bookkeeping (replay step, used recovery code, sign counter, lockout).
 #[derive(PartialEq, Eq)]
 pub struct Factors {
-    totp: Option<(Secret, Params, u64)>,
+    totp: Vec<(Secret, Params, u64)>,
     recovery: Option<(String, u64)>,
     keys: Vec<Vec<u8>>,
     contact: Option<(&'static str, String)>,
@@ -79,7 +86,9 @@ pub struct Factors {
 /// Everything the store keeps about one user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
-    pub totp: Option<TotpEnrollment>,
+    /// Authenticator apps, in enrollment order, at most [`totp::MAX_APPS`], names
+    /// unique.
+    pub totp: Vec<TotpEnrollment>,
     pub recovery: Option<RecoveryCodes>,
     /// Registered security keys, in registration order.
     pub keys: Vec<KeyCredential>,
@@ -96,8 +105,9 @@ impl Record {
         Factors {
             totp: self
                 .totp
-                .as_ref()
-                .map(|t| (t.secret.clone(), t.params, t.created)),
+                .iter()
+                .map(|t| (t.secret.clone(), t.params, t.created))
+                .collect(),
             recovery: self
                 .recovery
                 .as_ref()
@@ -110,17 +120,22 @@ impl Record {
         }
     }
 
+    /// The authenticator app named `name`.
+    pub fn app(&self, name: &str) -> Option<&TotpEnrollment> {
+        self.totp.iter().find(|t| t.name == name)
+    }
+
     /// Whether the user is enrolled: a factor is present (perhaps used up).
     pub fn has_factor(&self) -> bool {
         // A set of recovery codes counts even when every code is used: a user who
         // spent them all is enrolled and refused, never "unenrolled" (which
         // `ignore` would let through, or `enroll` would let anyone re-enroll).
-        self.totp.is_some() || !self.keys.is_empty() || self.recovery.is_some()
+        !self.totp.is_empty() || !self.keys.is_empty() || self.recovery.is_some()
     }
 
     /// Enrolled, and every factor is used up: no app, no key, no recovery code left.
     pub fn is_spent(&self) -> bool {
-        self.totp.is_none()
+        self.totp.is_empty()
             && self.keys.is_empty()
             && self.recovery.as_ref().is_some_and(|r| r.hashed.is_empty())
     }
@@ -181,7 +196,7 @@ impl std::error::Error for RecordError {}
 struct FileForm {
     version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    totp: Option<TotpForm>,
+    totp: Option<TotpTables>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recovery: Option<RecoveryForm>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -230,9 +245,51 @@ struct KeyForm {
     created: u64,
 }
 
+/// The apps in the file: one `[totp]` table (the form before several apps
+/// existed, still written when the only app is the default one, so that an older
+/// version reads it) or an array of `[[totp]]` tables, each with its name.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum TotpTables {
+    One(TotpForm),
+    Many(Vec<TotpForm>),
+}
+
+impl<'de> Deserialize<'de> for TotpTables {
+    // By hand rather than `untagged`: the parser's own message (an unknown key, a
+    // missing one) reaches the admin instead of "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tables;
+        impl<'de> serde::de::Visitor<'de> for Tables {
+            type Value = TotpTables;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a [totp] table or [[totp]] tables")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TotpTables, A::Error> {
+                TotpForm::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TotpTables::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<TotpTables, A::Error> {
+                Vec::<TotpForm>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(TotpTables::Many)
+            }
+        }
+        d.deserialize_any(Tables)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TotpForm {
+    /// Absent: [`totp::DEFAULT_NAME`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     secret: Zeroizing<String>,
     algorithm: String,
     digits: u8,
@@ -306,10 +363,90 @@ impl StateForm {
 
 // Each section of the file form becomes its typed part, or the reason it cannot.
 
+impl TotpTables {
+    /// The apps, in file order: names valid and unique, at most
+    /// [`totp::MAX_APPS`]. Errors name `totp.FIELD` for the single table and
+    /// `totp[i].FIELD` for the array.
+    fn parse(self) -> Result<Vec<TotpEnrollment>, RecordError> {
+        let apps = match self {
+            TotpTables::One(form) => vec![form.parse("totp")?],
+            TotpTables::Many(forms) => {
+                too_many(forms.len())?;
+                forms
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, f)| f.parse(&format!("totp[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        check_apps(&apps)?;
+        Ok(apps)
+    }
+
+    /// The file form of `apps`; `None` when there are none.
+    fn of(apps: &[TotpEnrollment]) -> Option<TotpTables> {
+        match apps {
+            [] => None,
+            [only] if only.name == totp::DEFAULT_NAME => Some(TotpTables::One(TotpForm {
+                name: None,
+                ..TotpForm::of(only)
+            })),
+            apps => Some(TotpTables::Many(apps.iter().map(TotpForm::of).collect())),
+        }
+    }
+}
+
+fn too_many(apps: usize) -> Result<(), RecordError> {
+    if apps > totp::MAX_APPS {
+        return Err(RecordError::invalid(
+            "totp",
+            format!("more than {} authenticator apps", totp::MAX_APPS),
+        ));
+    }
+    Ok(())
+}
+
+/// What holds for a user's apps besides each one's own fields: at most
+/// [`totp::MAX_APPS`], valid names, each name once. Checked when a record is
+/// read and before one is written, so a record that could not be read back is
+/// never written.
+fn check_apps(apps: &[TotpEnrollment]) -> Result<(), RecordError> {
+    too_many(apps.len())?;
+    for (i, app) in apps.iter().enumerate() {
+        let field = || format!("totp[{i}].name");
+        totp::check_name(&app.name).map_err(|e| RecordError::invalid(field(), e))?;
+        if apps[..i].iter().any(|a| a.name == app.name) {
+            return Err(RecordError::invalid(
+                field(),
+                format!("{:?} appears twice", app.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl TotpForm {
-    fn parse(self) -> Result<TotpEnrollment, RecordError> {
+    fn of(t: &TotpEnrollment) -> TotpForm {
+        TotpForm {
+            name: Some(t.name.clone()),
+            secret: t.secret.to_base32(),
+            algorithm: t.params.algorithm.name().to_owned(),
+            digits: t.params.digits,
+            period: t.params.period,
+            created: t.created,
+            last_step: t.last_step,
+        }
+    }
+
+    /// The app at `at` (`totp`, `totp[1]`).
+    fn parse(self, at: &str) -> Result<TotpEnrollment, RecordError> {
+        let name = self.name.unwrap_or_else(|| totp::DEFAULT_NAME.to_owned());
+        totp::check_name(&name).map_err(|e| RecordError::invalid(format!("{at}.name"), e))?;
         let algorithm = Algorithm::from_name(&self.algorithm).ok_or_else(|| {
-            RecordError::invalid("totp.algorithm", format!("{:?} unknown", self.algorithm))
+            RecordError::invalid(
+                format!("{at}.algorithm"),
+                format!("{:?} unknown", self.algorithm),
+            )
         })?;
         let params = Params {
             algorithm,
@@ -317,10 +454,11 @@ impl TotpForm {
             period: self.period,
         }
         .validate()
-        .map_err(|e| RecordError::invalid("totp", e))?;
+        .map_err(|e| RecordError::invalid(at, e))?;
         let secret = Secret::from_base32(&self.secret)
-            .map_err(|e| RecordError::invalid("totp.secret", e))?;
+            .map_err(|e| RecordError::invalid(format!("{at}.secret"), e))?;
         Ok(TotpEnrollment {
+            name,
             secret,
             params,
             created: self.created,
@@ -413,7 +551,11 @@ impl Record {
         if form.version != FORMAT_VERSION {
             return Err(RecordError::Version(form.version));
         }
-        let totp = form.totp.map(TotpForm::parse).transpose()?;
+        let totp = form
+            .totp
+            .map(TotpTables::parse)
+            .transpose()?
+            .unwrap_or_default();
         let recovery = form.recovery.map(RecoveryForm::parse).transpose()?;
         let keys = form
             .keys
@@ -439,16 +581,10 @@ impl Record {
 
     /// The on-disk form. Holds the secret, hence wiped on drop.
     pub fn to_toml(&self) -> Result<Zeroizing<String>, RecordError> {
+        check_apps(&self.totp)?;
         let form = FileForm {
             version: FORMAT_VERSION,
-            totp: self.totp.as_ref().map(|t| TotpForm {
-                secret: t.secret.to_base32(),
-                algorithm: t.params.algorithm.name().to_owned(),
-                digits: t.params.digits,
-                period: t.params.period,
-                created: t.created,
-                last_step: t.last_step,
-            }),
+            totp: TotpTables::of(&self.totp),
             recovery: self.recovery.as_ref().map(|r| RecoveryForm {
                 salt: r.hashed.salt().to_hex(),
                 hashes: r.hashed.hashes().iter().map(Digest::to_hex).collect(),
@@ -513,7 +649,8 @@ mod tests {
     fn sample() -> Record {
         let (_, hashed) = crate::recovery::generate(3, &mut OsRandom).unwrap();
         Record {
-            totp: Some(TotpEnrollment {
+            totp: vec![TotpEnrollment {
+                name: totp::DEFAULT_NAME.into(),
                 secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
                 params: Params {
                     algorithm: Algorithm::Sha256,
@@ -522,7 +659,7 @@ mod tests {
                 },
                 created: 1_700_000_000,
                 last_step: Some(28_333_334),
-            }),
+            }],
             recovery: Some(RecoveryCodes {
                 hashed,
                 created: 1_700_000_001,
@@ -569,6 +706,158 @@ mod tests {
                 ],
             },
         }
+    }
+
+    fn app(name: &str, secret: &str) -> TotpEnrollment {
+        TotpEnrollment {
+            name: name.into(),
+            secret: Secret::from_base32(secret).unwrap(),
+            params: Params::DEFAULT,
+            created: 1_700_000_010,
+            last_step: None,
+        }
+    }
+
+    /// A record as every version before several apps wrote it.
+    const OLD_RECORD: &str = r#"version = 1
+
+[totp]
+secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+algorithm = "SHA1"
+digits = 6
+period = 30
+created = 1700000000
+last_step = 56666666
+
+[recovery]
+salt = "00000000000000000000000000000000"
+hashes = []
+created = 1700000001
+
+[state]
+failures = 1
+locked_until = 0
+"#;
+
+    #[test]
+    fn an_old_record_reads_as_one_app_named_default_and_is_written_as_it_was() {
+        let r = Record::from_toml(OLD_RECORD).unwrap();
+        assert_eq!(r.totp.len(), 1);
+        let t = &r.totp[0];
+        assert_eq!(t.name, "default");
+        assert_eq!(t.secret, Secret::from_base32(SECRET).unwrap());
+        assert_eq!((t.params, t.created), (Params::DEFAULT, 1_700_000_000));
+        assert_eq!(t.last_step, Some(56_666_666));
+        assert_eq!(r.app("default"), Some(t));
+        // Written back in the single-table form, without a name: an older version
+        // (which refuses unknown keys and [[totp]]) still reads it.
+        let text = r.to_toml().unwrap();
+        assert_eq!(text.as_str(), OLD_RECORD);
+    }
+
+    const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+    #[test]
+    fn several_apps_are_written_as_named_tables_in_their_order() {
+        let mut r = sample();
+        r.totp
+            .push(app("work-phone", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"));
+        r.totp[1].last_step = Some(56_666_667);
+        let text = r.to_toml().unwrap();
+        assert!(text.contains("[[totp]]\nname = \"default\"\n"), "{}", *text);
+        assert!(
+            text.contains("[[totp]]\nname = \"work-phone\"\n"),
+            "{}",
+            *text
+        );
+        assert!(!text.contains("\n[totp]\n"), "{}", *text);
+        assert_eq!(Record::from_toml(&text).unwrap(), r);
+        // One app that is not the default one needs its name: the array form.
+        let mut other = Record::default();
+        other.totp.push(app("work-phone", SECRET));
+        let text = other.to_toml().unwrap();
+        assert!(
+            text.contains("[[totp]]\nname = \"work-phone\"\n"),
+            "{}",
+            *text
+        );
+        assert_eq!(Record::from_toml(&text).unwrap(), other);
+        // A named single table (hand-written) reads too; an array entry without a
+        // name is the default one.
+        let named = OLD_RECORD.replace("[totp]\n", "[totp]\nname = \"laptop\"\n");
+        assert_eq!(Record::from_toml(&named).unwrap().totp[0].name, "laptop");
+        let unnamed = OLD_RECORD.replace("[totp]\n", "[[totp]]\n");
+        assert_eq!(Record::from_toml(&unnamed).unwrap().totp[0].name, "default");
+    }
+
+    #[test]
+    fn duplicate_bad_and_too_many_apps_are_refused_naming_the_field() {
+        let two = |a: &str, b: &str| {
+            let entry = |n: &str| {
+                format!("[[totp]]\nname = {n:?}\nsecret = \"{SECRET}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\ncreated = 1\n\n")
+            };
+            format!("version = 1\n\n{}{}", entry(a), entry(b))
+        };
+        assert_eq!(Record::from_toml(&two("a", "b")).unwrap().totp.len(), 2);
+        for (text, field) in [
+            (two("phone", "phone"), "totp[1].name"),
+            (two("phone", "work phone"), "totp[1].name"),
+            (two("", "phone"), "totp[0].name"),
+            (two("phone", &"x".repeat(33)), "totp[1].name"),
+            (
+                OLD_RECORD.replace("[totp]\n", "[totp]\nname = \"-x\"\n"),
+                "totp.name",
+            ),
+            (
+                two("a", "b").replace(
+                    "algorithm = \"SHA1\"\ndigits = 6\nperiod = 30\ncreated = 1\n\n",
+                    "algorithm = \"MD5\"\ndigits = 6\nperiod = 30\ncreated = 1\n\n",
+                ),
+                "totp[0].algorithm",
+            ),
+        ] {
+            match Record::from_toml(&text) {
+                Err(RecordError::Invalid { field: f, .. }) => assert_eq!(f, field, "{text}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let nine: String = (0..9)
+            .map(|i| {
+                format!("[[totp]]\nname = \"p{i}\"\nsecret = \"{SECRET}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\ncreated = 1\n\n")
+            })
+            .collect();
+        match Record::from_toml(&format!("version = 1\n\n{nine}")) {
+            Err(RecordError::Invalid { field, reason }) => {
+                assert_eq!(field, "totp");
+                assert!(reason.contains("more than 8"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An unknown key in an app names itself, in either form.
+        for text in [
+            OLD_RECORD.replace("digits = 6", "digits = 6\ncounter = 1"),
+            two("a", "b").replacen("digits = 6", "digits = 6\ncounter = 1", 2),
+        ] {
+            match Record::from_toml(&text) {
+                Err(RecordError::Syntax(m)) => {
+                    assert!(m.contains("unknown field `counter`"), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A record that could not be read back is not written either.
+        let mut r = sample();
+        r.totp.push(app("default", SECRET));
+        assert!(matches!(
+            r.to_toml(),
+            Err(RecordError::Invalid { field, .. }) if field == "totp[1].name"
+        ));
+        r.totp[1].name = "a b".into();
+        assert!(r.to_toml().is_err());
+        r.totp = (0..9).map(|i| app(&format!("p{i}"), SECRET)).collect();
+        assert!(matches!(r.to_toml(), Err(RecordError::Invalid { field, .. }) if field == "totp"));
+        r.totp.pop();
+        assert!(r.to_toml().is_ok(), "8 apps are fine");
     }
 
     #[test]
@@ -696,7 +985,7 @@ mod tests {
     fn factors_change_with_enrollment_not_with_logins() {
         let r = sample();
         let mut login = r.clone();
-        login.totp.as_mut().unwrap().last_step = Some(28_333_335);
+        login.totp[0].last_step = Some(28_333_335);
         login.recovery.as_mut().unwrap().hashed.clear();
         login.keys[0].sign_count = 18;
         login.keys[0].name = "renamed".into();
@@ -704,10 +993,11 @@ mod tests {
         login.state = State::default();
         login.oob = OobState::default();
         assert!(login.factors() == r.factors(), "a login's bookkeeping");
-        let changes: [&dyn Fn(&mut Record); 6] = [
-            &|r| r.totp = None,
-            &|r| r.totp.as_mut().unwrap().created += 1,
-            &|r| r.totp.as_mut().unwrap().secret = Secret::from_base32("GEZDGNBVGY3TQOJQ").unwrap(),
+        let changes: [&dyn Fn(&mut Record); 7] = [
+            &|r| r.totp.clear(),
+            &|r| r.totp[0].created += 1,
+            &|r| r.totp[0].secret = Secret::from_base32("GEZDGNBVGY3TQOJQ").unwrap(),
+            &|r| r.totp.push(app("work-phone", "GEZDGNBVGY3TQOJQ")),
             &|r| {
                 let (_, hashed) = crate::recovery::generate(3, &mut OsRandom).unwrap();
                 r.recovery.as_mut().unwrap().hashed = hashed;
@@ -727,7 +1017,7 @@ mod tests {
         assert!(!Record::default().has_factor());
         assert!(sample().has_factor());
         let mut only_used_codes = sample();
-        only_used_codes.totp = None;
+        only_used_codes.totp.clear();
         only_used_codes.recovery.as_mut().unwrap().hashed.clear();
         assert!(only_used_codes.has_factor(), "a security key is a factor");
         assert!(!only_used_codes.is_spent());

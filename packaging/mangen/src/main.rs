@@ -333,7 +333,9 @@ mod tests {
         }
         let enroll = fs::read_to_string(dir.join("mfa-token-enroll-totp.1")).unwrap();
         assert!(
-            enroll.contains("\\-\\-png") && enroll.contains("\\-\\-no\\-confirm"),
+            enroll.contains("\\-\\-png")
+                && enroll.contains("\\-\\-no\\-confirm")
+                && enroll.contains("\\-\\-name"),
             "{enroll}"
         );
         fs::remove_dir_all(dir).unwrap();

@@ -1,6 +1,7 @@
 //! `mfa-token enroll totp`: the activation journey in one terminal session. Nothing
 //! is saved until the app has proven it holds the key (unless --no-confirm), and the
-//! code that proved it is recorded as used. A given key comes from a file or
+//! code that proved it is recorded as used. The app is saved under its name: next
+//! to the user's other apps, or (with --replace) over the app of that name only. A given key comes from a file or
 //! standard input, never from the arguments; QR image files are only new files and
 //! are removed again when nothing is saved.
 
@@ -18,7 +19,7 @@ use mfa_core::qr::{Background, Matrix};
 use mfa_core::random::OsRandom;
 use mfa_core::recovery::{self, Hashed};
 use mfa_core::store::{Change, Record, RecoveryCodes, Store, TotpEnrollment};
-use mfa_core::totp::{Params, Secret};
+use mfa_core::totp::{self, Params, Secret};
 use mfa_core::username::UserName;
 
 use crate::audit;
@@ -126,10 +127,9 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
     let user = ctx.user(args.user.required()?, Account::MustExist, &store)?;
+    let name = app_name(args.name.as_deref())?;
     let existing = store.read(&user)?.unwrap_or_default();
-    if existing.totp.is_some() && !args.replace {
-        return Err(CliError::AlreadyEnrolled(user.to_string()));
-    }
+    may_write_app(&existing, &user, &name, args.replace)?;
     for path in [&args.png, &args.svg].into_iter().flatten() {
         qr_files::check_new(path)?;
     }
@@ -205,6 +205,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
 
     let now = ctx.now();
     let enrollment = TotpEnrollment {
+        name: name.clone(),
         secret: auth.secret.clone(),
         params: auth.params,
         created: now,
@@ -215,6 +216,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     images.keep();
     let p = auth.params;
     let line = enrolled_line(
+        &name,
         p,
         last_step.is_some(),
         new_codes.as_ref().map(|(c, _)| c.len()),
@@ -223,6 +225,10 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     audit::log(ctx.lang, &user, &line);
     let unchanged = replaced == Replaced::SameKey;
     let say_unchanged = || i18n::format(ctx.lang, Msg::EnrolledTotpKeyUnchanged, &[&user]);
+    let say_enrolled = || match name.as_str() {
+        totp::DEFAULT_NAME => i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]),
+        _ => i18n::format(ctx.lang, Msg::EnrolledApp, &[&user, &format!("{name:?}")]),
+    };
 
     let codes: Vec<&str> = new_codes
         .as_ref()
@@ -230,6 +236,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     if args.json {
         let out = json!({
             "user": user.as_str(),
+            "name": name,
             "issuer": auth.issuer,
             "secret": auth.secret.to_base32().as_str(),
             "uri": uri.as_str(),
@@ -263,14 +270,22 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     } else if unchanged {
         eprintln!("{}", say_unchanged());
     } else {
-        eprintln!("{}", i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]));
+        eprintln!("{}", say_enrolled());
     }
     Ok(())
 }
 
-/// The locked write: the app, merged with the enrolled one (the same key keeps its
-/// replay state), and new recovery codes if there are any. Refused if the user has
-/// an app and `replace` is not set.
+/// The app's name: `--name`, or the default one; refused when it cannot be one.
+pub(super) fn app_name(given: Option<&str>) -> Result<String, CliError> {
+    let name = given.unwrap_or(totp::DEFAULT_NAME);
+    totp::check_name(name).map_err(|e| CliError::AppName(name.to_owned(), e))?;
+    Ok(name.to_owned())
+}
+
+/// The locked write: the app, merged with the enrolled one of its name (the same
+/// key keeps its replay state) or added after the others, and new recovery codes
+/// if there are any. Refused if the user has an app of that name and `replace` is
+/// not set, or has no room for another.
 fn save(
     store: &impl Store,
     user: &UserName,
@@ -281,11 +296,11 @@ fn save(
     let now = enrollment.created;
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if let Err(e) = may_write_app(&record, user, replace) {
+        if let Err(e) = may_write_app(&record, user, &enrollment.name, replace) {
             return (Change::Keep, Err(e));
         }
-        let (totp, replaced) = reprovision::merge(record.totp.as_ref(), enrollment);
-        record.totp = Some(totp);
+        let (app, replaced) = reprovision::merge(record.app(&enrollment.name), enrollment);
+        put_app(&mut record, app);
         if let Some(hashed) = hashed {
             record.recovery = Some(RecoveryCodes {
                 hashed,
@@ -296,27 +311,42 @@ fn save(
     })?
 }
 
-/// Under the lock: an app the user has is only overwritten with --replace.
+/// Under the lock: the user's app `name` is only overwritten with --replace, and
+/// a new one needs room ([`totp::MAX_APPS`]).
 pub(super) fn may_write_app(
     record: &Record,
     user: &UserName,
+    name: &str,
     replace: bool,
 ) -> Result<(), CliError> {
-    if record.totp.is_some() && !replace {
-        return Err(CliError::AlreadyEnrolled(user.to_string()));
+    match record.app(name) {
+        Some(_) if !replace => Err(CliError::AppExists(user.to_string(), name.to_owned())),
+        Some(_) => Ok(()),
+        None if record.totp.len() >= totp::MAX_APPS => {
+            Err(CliError::AppsFull(user.to_string(), record.totp.len()))
+        }
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Puts `app` in `record`: in the place of the app of its name, or after the others.
+pub(super) fn put_app(record: &mut Record, app: TotpEnrollment) {
+    match record.totp.iter_mut().find(|t| t.name == app.name) {
+        Some(slot) => *slot = app,
+        None => record.totp.push(app),
+    }
 }
 
 /// The audit line of an enrollment.
 fn enrolled_line(
+    name: &str,
     p: Params,
     confirmed: bool,
     new_codes: Option<usize>,
     replaced: Replaced,
 ) -> String {
     format!(
-        "authenticator app enrolled ({}, {} digits, {} s, {}){}{}",
+        "authenticator app {name:?} enrolled ({}, {} digits, {} s, {}){}{}",
         p.algorithm,
         p.digits,
         p.period,
@@ -434,8 +464,8 @@ mod tests {
     #[test]
     fn the_audit_line_says_what_was_enrolled_and_replaced() {
         assert_eq!(
-            enrolled_line(Params::DEFAULT, true, Some(10), Replaced::Nothing),
-            "authenticator app enrolled (SHA1, 6 digits, 30 s, confirmed with a code), 10 recovery codes"
+            enrolled_line("default", Params::DEFAULT, true, Some(10), Replaced::Nothing),
+            "authenticator app \"default\" enrolled (SHA1, 6 digits, 30 s, confirmed with a code), 10 recovery codes"
         );
         let p = Params {
             algorithm: Algorithm::Sha256,
@@ -443,9 +473,11 @@ mod tests {
             period: 60,
         };
         assert_eq!(
-            enrolled_line(p, false, None, Replaced::SameKey),
-            "authenticator app enrolled (SHA256, 8 digits, 60 s, not confirmed), key unchanged: replay state kept"
+            enrolled_line("work-phone", p, false, None, Replaced::SameKey),
+            "authenticator app \"work-phone\" enrolled (SHA256, 8 digits, 60 s, not confirmed), key unchanged: replay state kept"
         );
-        assert!(enrolled_line(p, true, None, Replaced::OtherKey).ends_with("replay state reset"));
+        assert!(
+            enrolled_line("a", p, true, None, Replaced::OtherKey).ends_with("replay state reset")
+        );
     }
 }

@@ -22,6 +22,7 @@ const FILE_NAME: &str = ".google_authenticator";
 const MAX_SIZE: u64 = 64 * 1024;
 
 pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliError> {
+    let app = super::enroll::app_name(args.name.as_deref())?;
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
     if let Some(name) = &args.user {
@@ -40,6 +41,7 @@ pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliErr
             &user,
             account.uid.as_raw(),
             &path,
+            &app,
             args.replace,
         )?;
         report(ctx, &user, &path, &notes);
@@ -54,7 +56,7 @@ pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliErr
         let result = UserName::new(&name)
             .map_err(|e| CliError::InvalidUser(name.clone(), e))
             .and_then(|user| {
-                let notes = import_one(ctx, &cfg, &store, &user, uid, &path, args.replace)?;
+                let notes = import_one(ctx, &cfg, &store, &user, uid, &path, &app, args.replace)?;
                 report(ctx, &user, &path, &notes);
                 Ok(())
             });
@@ -111,6 +113,8 @@ fn read(path: &Path, uid: u32) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> 
     .map_err(CliError::File)
 }
 
+/// Imports one file as the app `name`.
+#[allow(clippy::too_many_arguments)]
 fn import_one(
     ctx: &Context,
     cfg: &Config,
@@ -118,6 +122,7 @@ fn import_one(
     user: &UserName,
     uid: u32,
     path: &Path,
+    name: &str,
     replace: bool,
 ) -> Result<Vec<Note>, CliError> {
     let bytes = read(path, uid)?;
@@ -126,13 +131,14 @@ fn import_one(
     let file = ga::parse(text).map_err(|e| bad(&e))?;
     let imported = ga::convert(file, cfg, ctx.now(), &mut OsRandom).map_err(|e| bad(&e))?;
     let notes = imported.notes;
-    let (totp, recovery) = (imported.totp, imported.recovery);
+    let (mut totp, recovery) = (imported.totp, imported.recovery);
+    totp.name = name.to_owned();
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if let Err(e) = super::enroll::may_write_app(&record, user, replace) {
+        if let Err(e) = super::enroll::may_write_app(&record, user, name, replace) {
             return (Change::Keep, Err(e));
         }
-        record.totp = Some(totp);
+        super::enroll::put_app(&mut record, totp);
         if recovery.is_some() {
             record.recovery = recovery;
         }
@@ -142,7 +148,7 @@ fn import_one(
         ctx.lang,
         user,
         &format!(
-            "authenticator app imported from google-authenticator file {}",
+            "authenticator app {name:?} imported from google-authenticator file {}",
             path.display()
         ),
     );

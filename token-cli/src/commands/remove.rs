@@ -1,4 +1,6 @@
 //! `mfa-token remove`: revoke factors; a record left without any factor is deleted.
+//! `--totp NAME` removes that authenticator app; `--totp` alone removes every one
+//! (what it did when a user had one app), each named in the log.
 
 use mfa_core::fido2::cose;
 use mfa_core::i18n::{self, Msg};
@@ -34,9 +36,29 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
             r.logged.push("all factors and login state".into());
             return (Change::Delete, Ok(r));
         }
-        if args.totp && record.totp.take().is_some() {
-            r.shown.push(i18n::text(lang, Msg::WordTotp).to_owned());
-            r.logged.push("authenticator app".into());
+        // `--totp` alone: every app. An empty NAME (a script's unset variable)
+        // names no app: an error, never "every app".
+        match &args.totp {
+            None => {}
+            Some(None) => {
+                for app in std::mem::take(&mut record.totp) {
+                    let name = format!("{:?}", app.name);
+                    r.shown.push(i18n::format(lang, Msg::WordApp, &[&name]));
+                    r.logged.push(format!("authenticator app {name}"));
+                }
+            }
+            Some(Some(which)) => {
+                let Some(i) = record.totp.iter().position(|t| &t.name == which) else {
+                    return (
+                        Change::Keep,
+                        Err(CliError::NoAppNamed(user.to_string(), which.to_owned())),
+                    );
+                };
+                let app = record.totp.remove(i);
+                let name = format!("{:?}", app.name);
+                r.shown.push(i18n::format(lang, Msg::WordApp, &[&name]));
+                r.logged.push(format!("authenticator app {name}"));
+            }
         }
         if args.recovery && record.recovery.take().is_some() {
             r.shown.push(i18n::text(lang, Msg::WordRecovery).to_owned());

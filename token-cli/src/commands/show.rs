@@ -1,5 +1,6 @@
 //! `mfa-token list` (the factors) and `status` (the factors and the login state).
-//! Neither ever shows a secret or a code.
+//! Neither ever shows a secret or a code. Every authenticator app is shown with
+//! its name, in enrollment order (`totp` is a list in the JSON forms).
 
 use serde::Serialize;
 
@@ -15,7 +16,7 @@ use mfa_core::date::utc;
 #[derive(Serialize)]
 struct Factors<'a> {
     user: &'a str,
-    totp: Option<TotpInfo>,
+    totp: Vec<TotpInfo>,
     recovery: Option<RecoveryInfo>,
     keys: Vec<KeyInfo>,
     contact: Option<ContactInfo>,
@@ -42,6 +43,7 @@ struct KeyInfo {
 
 #[derive(Serialize)]
 struct TotpInfo {
+    name: String,
     algorithm: &'static str,
     digits: u8,
     period: u32,
@@ -77,15 +79,20 @@ fn load(ctx: &Context, name: &str) -> Result<(UserName, Record), CliError> {
 fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
     Factors {
         user,
-        totp: record.totp.as_ref().map(|t| TotpInfo {
-            algorithm: t.params.algorithm.name(),
-            digits: t.params.digits,
-            period: t.params.period,
-            created: t.created,
-            last_used: t
-                .last_step
-                .map(|s| s.saturating_mul(u64::from(t.params.period))),
-        }),
+        totp: record
+            .totp
+            .iter()
+            .map(|t| TotpInfo {
+                name: t.name.clone(),
+                algorithm: t.params.algorithm.name(),
+                digits: t.params.digits,
+                period: t.params.period,
+                created: t.created,
+                last_used: t
+                    .last_step
+                    .map(|s| s.saturating_mul(u64::from(t.params.period))),
+            })
+            .collect(),
         recovery: record.recovery.as_ref().map(|r| RecoveryInfo {
             unused: r.hashed.len(),
             created: r.created,
@@ -124,22 +131,28 @@ fn print_json(value: &impl Serialize) {
 /// `contact` (root's view adds the address); false if there are none.
 pub(crate) fn print_factors(lang: Lang, s: &mfa_proto::Status, contact: &dyn Fn()) -> bool {
     let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
-    if s.totp.is_none() && s.recovery.is_none() && s.keys.is_empty() {
+    if s.totp.is_empty() && s.recovery.is_none() && s.keys.is_empty() {
         println!("{}", m(Msg::NothingEnrolled, &[&s.user]));
         contact();
         return false;
     }
     println!("{}", s.user);
-    if let Some(t) = &s.totp {
+    for t in &s.totp {
         println!(
             "  {}",
             m(
                 Msg::ListTotp,
-                &[&t.algorithm, &t.digits, &t.period, &utc(t.created)]
+                &[
+                    &format!("{:?}", t.name),
+                    &t.algorithm,
+                    &t.digits,
+                    &t.period,
+                    &utc(t.created)
+                ]
             )
         );
         if let Some(used) = t.last_used {
-            println!("  {}", m(Msg::ListLastStep, &[&utc(used)]));
+            println!("    {}", m(Msg::ListLastStep, &[&utc(used)]));
         }
     }
     if let Some(r) = &s.recovery {

@@ -80,12 +80,13 @@ fn cfg(admitted: &[&str]) -> Config {
 fn alice() -> (MemoryStore, Vec<String>) {
     let (codes, hashed) = recovery::generate(2, &mut OsRandom).unwrap();
     let record = Record {
-        totp: Some(TotpEnrollment {
+        totp: vec![TotpEnrollment {
+            name: totp::DEFAULT_NAME.into(),
             secret: Secret::from_base32(OLD_KEY).unwrap(),
             params: Params::DEFAULT,
             created: NOW - 1000,
             last_step: None,
-        }),
+        }],
         recovery: Some(RecoveryCodes {
             hashed,
             created: NOW - 1000,
@@ -99,6 +100,20 @@ fn alice() -> (MemoryStore, Vec<String>) {
 }
 
 type Action = fn(&MemoryStore, &UserName, &mut Env<'_>) -> Result<Ended, Error>;
+
+/// `mfa-token enroll totp` without `--name`.
+fn enroll_default(store: &MemoryStore, user: &UserName, env: &mut Env<'_>) -> Result<Ended, Error> {
+    enroll_totp(store, user, env, None)
+}
+
+/// `mfa-token enroll totp --name work-phone`.
+fn enroll_work_phone(
+    store: &MemoryStore,
+    user: &UserName,
+    env: &mut Env<'_>,
+) -> Result<Ended, Error> {
+    enroll_totp(store, user, env, Some("work-phone"))
+}
 
 fn run(
     action: Action,
@@ -160,7 +175,7 @@ fn logged(audit: &Recorder, needle: &str) -> bool {
 fn an_admitted_user_without_a_factor_enrolls_an_app_with_the_login_journey() {
     let store = MemoryStore::default();
     let mut bob = User::answering(&["000000", "APP"]);
-    let (ended, audit) = run(enroll_totp, &cfg(&["bob"]), &store, "bob", &mut bob);
+    let (ended, audit) = run(enroll_default, &cfg(&["bob"]), &store, "bob", &mut bob);
     assert_eq!(ended, Ended::Done(String::new()), "{:?}", bob.shown);
     assert!(bob.saw("Setting up an authenticator app for bob"));
     assert!(bob.saw("Tries left: 2"));
@@ -168,11 +183,13 @@ fn an_admitted_user_without_a_factor_enrolls_an_app_with_the_login_journey() {
     // No "press Enter" at the end: mfa-token shows the codes at once.
     assert!(!bob.saw("Press Enter"));
     let record = store.get("bob").expect("saved");
-    assert_eq!(record.totp.unwrap().secret, *bob.key.as_ref().unwrap());
+    assert_eq!(record.totp.len(), 1);
+    assert_eq!(record.totp[0].name, "default");
+    assert_eq!(record.totp[0].secret, *bob.key.as_ref().unwrap());
     assert_eq!(record.recovery.unwrap().hashed.len(), 10);
     assert!(logged(
         &audit,
-        "user=bob: authenticator app enrolled by the user (self-service) (confirmed with a code), 10 recovery codes"
+        "user=bob: authenticator app \"default\" enrolled by the user (self-service) (confirmed with a code), 10 recovery codes"
     ));
     assert!(!logged(&audit, "second factor accepted"));
 }
@@ -181,7 +198,7 @@ fn an_admitted_user_without_a_factor_enrolls_an_app_with_the_login_journey() {
 fn a_user_enroll_does_not_admit_is_refused_before_any_key_is_made() {
     let store = MemoryStore::default();
     let mut carol = User::answering(&[]);
-    let (ended, audit) = run(enroll_totp, &cfg(&["bob"]), &store, "carol", &mut carol);
+    let (ended, audit) = run(enroll_default, &cfg(&["bob"]), &store, "carol", &mut carol);
     assert!(
         matches!(&ended, Ended::Refused(m) if m.contains("not open to carol")),
         "{ended:?}"
@@ -198,7 +215,7 @@ fn a_user_enroll_does_not_admit_is_refused_before_any_key_is_made() {
 fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
     let (store, _) = alice();
     let mut wrong = User::answering(&["123456"]);
-    let (ended, audit) = run(enroll_totp, &cfg(&[]), &store, "alice", &mut wrong);
+    let (ended, audit) = run(enroll_default, &cfg(&[]), &store, "alice", &mut wrong);
     assert_eq!(
         ended,
         Ended::Refused("The current second factor was not accepted; nothing was changed.".into())
@@ -212,13 +229,92 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
     assert_eq!(before.state.failures, 1);
 
     let mut right = User::answering(&[&old_code(), "APP"]);
-    let (ended, audit) = run(enroll_totp, &cfg(&[]), &store, "alice", &mut right);
+    let (ended, audit) = run(enroll_default, &cfg(&[]), &store, "alice", &mut right);
     assert_eq!(ended, Ended::Done(String::new()), "{:?}", right.shown);
     let after = store.get("alice").unwrap();
-    assert_eq!(after.totp.unwrap().secret, *right.key.as_ref().unwrap());
+    assert_eq!(after.totp.len(), 1, "replaced, not added");
+    assert_eq!(after.totp[0].secret, *right.key.as_ref().unwrap());
     assert_eq!(after.recovery.unwrap().hashed.len(), 10);
     assert!(logged(&audit, "user=alice: second factor accepted (totp)"));
-    assert!(logged(&audit, "replacing the earlier one"));
+    assert!(logged(
+        &audit,
+        "user=alice: authenticator app \"default\" enrolled by the user (self-service) (confirmed with a code, replacing the earlier one of that name after a current second factor), 10 recovery codes"
+    ));
+}
+
+#[test]
+fn an_enrolled_user_adds_a_named_app_after_a_current_code_and_keeps_the_rest() {
+    let (store, old) = alice();
+    let mut wrong = User::answering(&["123456"]);
+    let (ended, _) = run(enroll_work_phone, &cfg(&[]), &store, "alice", &mut wrong);
+    assert!(matches!(ended, Ended::Refused(_)), "{ended:?}");
+    assert_eq!(store.get("alice").unwrap().totp.len(), 1);
+
+    let mut right = User::answering(&[&old_code(), "APP"]);
+    let (ended, audit) = run(enroll_work_phone, &cfg(&[]), &store, "alice", &mut right);
+    assert_eq!(ended, Ended::Done(String::new()), "{:?}", right.shown);
+    assert!(right.saw("alice keeps the recovery codes from before"));
+    let after = store.get("alice").unwrap();
+    let names: Vec<&str> = after.totp.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["default", "work-phone"]);
+    assert_eq!(after.totp[0].secret, Secret::from_base32(OLD_KEY).unwrap());
+    assert_eq!(after.totp[1].secret, *right.key.as_ref().unwrap());
+    // The two unused recovery codes still work: not replaced by an added app.
+    assert_eq!(after.recovery.as_ref().unwrap().hashed.len(), 2);
+    let normalized = recovery::normalize(&old[0]).unwrap();
+    assert!(after.recovery.unwrap().hashed.clone().consume(&normalized));
+    assert!(logged(
+        &audit,
+        "user=alice: authenticator app \"work-phone\" enrolled by the user (self-service) (confirmed with a code, added after a current second factor), recovery codes kept"
+    ));
+}
+
+#[test]
+fn a_bad_app_name_is_refused_before_anything_is_asked() {
+    let (store, _) = alice();
+    let mut alice = User::answering(&[]);
+    let bad: Action = |s, u, e| enroll_totp(s, u, e, Some("work phone"));
+    let (ended, _) = run(bad, &cfg(&[]), &store, "alice", &mut alice);
+    assert!(
+        matches!(&ended, Ended::Refused(m) if m.contains("\"work phone\" is not a valid name")),
+        "{ended:?}"
+    );
+    assert!(alice.shown.is_empty(), "{:?}", alice.shown);
+}
+
+#[test]
+fn a_ninth_app_is_refused_after_the_check_and_an_existing_name_still_replaces() {
+    let (store, _) = alice();
+    let mut record = store.get("alice").unwrap();
+    for i in 1..totp::MAX_APPS {
+        let mut app = record.totp[0].clone();
+        app.name = format!("phone-{i}");
+        app.secret = Secret::from_bytes(vec![u8::try_from(i).unwrap(); 20]).unwrap();
+        record.totp.push(app);
+    }
+    let store = MemoryStore::with("alice", record);
+    let mut full = User::answering(&[&old_code()]);
+    let (ended, audit) = run(enroll_work_phone, &cfg(&[]), &store, "alice", &mut full);
+    assert!(
+        matches!(&ended, Ended::Refused(m) if m.contains("alice has 8 authenticator apps")),
+        "{ended:?}"
+    );
+    assert!(!full.saw("by hand"), "no key shown: {:?}", full.shown);
+    assert!(logged(
+        &audit,
+        "8 authenticator apps already, none named \"work-phone\""
+    ));
+    assert_eq!(store.get("alice").unwrap().totp.len(), 8);
+    // A later step than the one just used: a replay otherwise.
+    let p = Params::DEFAULT;
+    let next = totp::code_at(&Secret::from_bytes(vec![3; 20]).unwrap(), p, p.step_at(NOW));
+    let replace: Action = |s, u, e| enroll_totp(s, u, e, Some("phone-4"));
+    let mut again = User::answering(&[&next, "APP"]);
+    let (ended, _) = run(replace, &cfg(&[]), &store, "alice", &mut again);
+    assert_eq!(ended, Ended::Done(String::new()), "{:?}", again.shown);
+    let after = store.get("alice").unwrap();
+    assert_eq!(after.totp.len(), 8);
+    assert_eq!(after.totp[4].secret, *again.key.as_ref().unwrap());
 }
 
 #[test]

@@ -182,7 +182,9 @@ fn an_allowed_user_enrolls_inside_the_login_and_then_needs_codes() {
     assert!(qr.lines().count() > 20, "{qr}");
     assert!(user.shown.iter().any(|s| s.contains("Tries left: 2")));
     let rec = store.get("bob").expect("saved");
-    let totp = rec.totp.unwrap();
+    assert_eq!(rec.totp.len(), 1);
+    let totp = &rec.totp[0];
+    assert_eq!(totp.name, "default");
     assert_eq!(totp.secret, *user.key.as_ref().unwrap());
     assert_eq!(totp.last_step, Some(Params::DEFAULT.step_at(NOW)));
     assert_eq!(rec.recovery.unwrap().hashed.len(), 10);
@@ -195,7 +197,7 @@ fn an_allowed_user_enrolls_inside_the_login_and_then_needs_codes() {
     assert_eq!(codes.lines().count(), 10);
     assert!(logged(
         &audit,
-        "user=bob: authenticator app enrolled at login"
+        "user=bob: authenticator app \"default\" enrolled at login"
     ));
     assert!(logged(&audit, "user=bob: second factor accepted (totp)"));
     assert!(!audit
@@ -229,7 +231,7 @@ fn codes_are_checked_at_the_time_they_are_typed() {
     );
     assert_eq!(r, Outcome::Success);
     assert_eq!(
-        store.get("bob").unwrap().totp.unwrap().last_step,
+        store.get("bob").unwrap().totp[0].last_step,
         Some(Params::DEFAULT.step_at(NOW + 300))
     );
 }
