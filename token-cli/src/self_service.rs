@@ -155,8 +155,7 @@ fn root_only_options(args: &EnrollTotp) -> Result<(), CliError> {
 /// Prints the user's status as root's `mfa-token status` does.
 fn show(lang: Lang, s: &Status, json: bool) {
     if json {
-        // Plain structs of numbers and strings always serialize.
-        println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
+        crate::commands::show::print_json(s);
         return;
     }
     if crate::commands::show::print_factors(lang, s, &|| ()) {

@@ -1,6 +1,7 @@
 //! `mfa-token list` (the factors) and `status` (the factors and the login state).
 //! Neither ever shows a secret or a code. Every authenticator app is shown with
-//! its name, in enrollment order (`totp` is a list in the JSON forms).
+//! its name, in enrollment order (in the JSON forms `totp_apps` lists them and
+//! `totp` is the first, as before there were several).
 
 use serde::Serialize;
 
@@ -119,12 +120,33 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
     }
 }
 
-fn print_json(value: &impl Serialize) {
-    // Plain structs of numbers and strings always serialize.
+/// Prints `value` as JSON in the shape scripts rely on: `totp` stays one object,
+/// the user's first app (null without one), as it was before several apps; the
+/// list of every app is `totp_apps`.
+pub(crate) fn print_json(value: &impl Serialize) {
+    let mut json = serde_json::to_value(value).unwrap_or_default();
+    match &mut json {
+        serde_json::Value::Array(users) => users.iter_mut().for_each(first_app_as_totp),
+        one => first_app_as_totp(one),
+    }
+    // Plain values of numbers and strings always serialize.
     println!(
         "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
+        serde_json::to_string_pretty(&json).unwrap_or_default()
     );
+}
+
+/// `{"totp": [a, b]}` → `{"totp": a, "totp_apps": [a, b]}`.
+fn first_app_as_totp(user: &mut serde_json::Value) {
+    let Some(object) = user.as_object_mut() else {
+        return;
+    };
+    let apps = object
+        .remove("totp")
+        .unwrap_or_else(|| serde_json::json!([]));
+    let first = apps.get(0).cloned().unwrap_or(serde_json::Value::Null);
+    object.insert("totp".to_owned(), first);
+    object.insert("totp_apps".to_owned(), apps);
 }
 
 /// Prints the factors of `s` (as a user's self-service status holds them), then
