@@ -25,6 +25,10 @@ pub enum Factor {
     },
     /// A code sent out of band (SMS, e-mail).
     Oob,
+    /// An HOTP token, by its name.
+    Hotp {
+        name: String,
+    },
 }
 
 /// Why an attempt failed.
@@ -38,6 +42,8 @@ pub enum Failure {
     KeyRejected,
     /// The user's only factor was recovery codes, and every one is used.
     Spent,
+    /// An HOTP code whose counter value was used already (or skipped over).
+    HotpUsed,
 }
 
 /// Where a user set up an authenticator app themselves.
@@ -259,6 +265,13 @@ impl fmt::Display for Event<'_> {
             ),
             Event::Success {
                 user,
+                factor: Factor::Hotp { name },
+            } => write!(
+                f,
+                "user={user}: second factor accepted (hotp token {name:?})"
+            ),
+            Event::Success {
+                user,
                 factor: Factor::Oob,
             } => write!(
                 f,
@@ -363,6 +376,14 @@ impl fmt::Display for Event<'_> {
             } => write!(
                 f,
                 "user={user}: replayed totp code refused ({failures} consecutive failures)"
+            ),
+            Event::Failed {
+                user,
+                why: Failure::HotpUsed,
+                failures,
+            } => write!(
+                f,
+                "user={user}: used hotp code refused ({failures} consecutive failures)"
             ),
             Event::LockedOut { user, until } => {
                 write!(
