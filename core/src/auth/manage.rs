@@ -248,6 +248,16 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
                 created: k.created,
             })
             .collect(),
+        hotp: record
+            .hotp
+            .iter()
+            .map(|t| mfa_proto::HotpStatus {
+                name: t.name.clone(),
+                digits: t.digits,
+                counter: t.counter,
+                created: t.created,
+            })
+            .collect(),
         contact: record.contact.as_ref().map(|c| c.channel.name().to_owned()),
         failures: record.state.failures,
         locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),

@@ -126,13 +126,36 @@ fn import_one(
     let file = ga::parse(text).map_err(|e| bad(&e))?;
     let imported = ga::convert(file, cfg, ctx.now(), &mut OsRandom).map_err(|e| bad(&e))?;
     let notes = imported.notes;
-    let (totp, recovery) = (imported.totp, imported.recovery);
+    let (totp, hotp, recovery) = (imported.totp, imported.hotp, imported.recovery);
+    let what = if hotp.is_some() {
+        format!("hotp token {:?}", ga::HOTP_NAME)
+    } else {
+        "authenticator app".to_owned()
+    };
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if let Err(e) = super::enroll::may_write_app(&record, user, replace) {
-            return (Change::Keep, Err(e));
+        if let Some(totp) = totp {
+            if let Err(e) = super::enroll::may_write_app(&record, user, replace) {
+                return (Change::Keep, Err(e));
+            }
+            record.totp = Some(totp);
         }
-        record.totp = Some(totp);
+        if let Some(token) = hotp {
+            // A counter-based file becomes one more token, or replaces the one
+            // an earlier import made.
+            let taken = record.hotp.iter().any(|t| t.name == token.name);
+            if taken && !replace {
+                return (
+                    Change::Keep,
+                    Err(CliError::HotpImported(user.to_string(), token.name)),
+                );
+            }
+            if let Err(e) = super::enroll_hotp::may_add(&record, user, &token, taken) {
+                return (Change::Keep, Err(e));
+            }
+            record.hotp.retain(|t| t.name != token.name);
+            record.hotp.push(token);
+        }
         if recovery.is_some() {
             record.recovery = recovery;
         }
@@ -142,7 +165,7 @@ fn import_one(
         ctx.lang,
         user,
         &format!(
-            "authenticator app imported from google-authenticator file {}",
+            "{what} imported from google-authenticator file {}",
             path.display()
         ),
     );
@@ -155,6 +178,10 @@ fn report(ctx: &Context, user: &UserName, path: &Path, notes: &[Note]) {
     for note in notes {
         let line = match note {
             Note::Window { theirs, ours } => f(Msg::ImportNoteWindow, &[theirs, ours]),
+            Note::Hotp { name, counter } => {
+                f(Msg::ImportNoteHotp, &[&format!("{name:?}"), counter])
+            }
+            Note::LookAhead { theirs, ours } => f(Msg::ImportNoteLookAhead, &[theirs, ours]),
             Note::RateLimit {
                 count,
                 seconds,
