@@ -651,6 +651,10 @@ catalogue! {
     }
 
     // mfa-token: HOTP tokens (enroll hotp, resync, list, remove --hotp, import).
+    HotpSecretPrompt {
+        en: "Token key (base32, or hex with --hex; not shown): ",
+        nl: "Sleutel van het token (base32, of hex met --hex; wordt niet getoond): ",
+    }
     EnrolledHotp {
         en: "HOTP token {1} enrolled for {0} ({2} digits, next counter {3}).",
         nl: "HOTP-token {1} ingesteld voor {0} ({2} cijfers, volgende teller {3}).",

@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: &EnrollHotp) -> Result<(), CliError> {
     let cfg = ctx.config()?;
     let store = ctx.store(&cfg, true)?;
     let user = ctx.user(args.user.required()?, Account::MustExist, &store)?;
-    let text = secret_file::read(&args.secret_file, ctx.lang)?;
+    let text = secret_file::read_asking(&args.secret_file, ctx.lang, Msg::HotpSecretPrompt)?;
     let encoding = if args.hex {
         Encoding::Hex
     } else {
@@ -97,4 +97,47 @@ pub(super) fn may_add(
         return Err(CliError::HotpTooMany(user.to_string(), hotp::MAX_TOKENS));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfa_core::hotp::Secret;
+
+    fn token(name: &str, byte: u8) -> HotpToken {
+        HotpToken {
+            name: name.into(),
+            secret: Secret::from_bytes(vec![byte; 20]).unwrap(),
+            digits: 6,
+            counter: 0,
+            created: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn names_and_keys_are_unique_and_tokens_limited() {
+        let user = UserName::new("alice").unwrap();
+        let mut record = Record::default();
+        record.hotp.push(token("fob", 1));
+        assert!(may_add(&record, &user, &token("spare", 2), false).is_ok());
+        assert!(matches!(
+            may_add(&record, &user, &token("fob", 2), false),
+            Err(CliError::HotpName(_, n)) if n == "fob"
+        ));
+        assert!(matches!(
+            may_add(&record, &user, &token("spare", 1), false),
+            Err(CliError::HotpSameKey(_, n)) if n == "fob"
+        ));
+        // Replacing: the token of that name goes, so its key is no obstacle.
+        assert!(may_add(&record, &user, &token("fob", 1), true).is_ok());
+        assert!(may_add(&record, &user, &token("fob", 3), true).is_ok());
+        record.hotp = (0..hotp::MAX_TOKENS)
+            .map(|i| token(&format!("t{i}"), i as u8 + 10))
+            .collect();
+        assert!(matches!(
+            may_add(&record, &user, &token("one more", 2), false),
+            Err(CliError::HotpTooMany(_, 16))
+        ));
+        assert!(may_add(&record, &user, &token("t0", 2), true).is_ok());
+    }
 }
