@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Enroll and manage pam_mfa second factors (authenticator apps, recovery codes).
+/// Enroll and manage pam_mfa second factors (authenticator apps, HOTP tokens,
+/// security keys, recovery codes).
 ///
 /// Records live in the store directory named by the configuration (default
 /// /var/lib/pam_mfa) and are only accessible to root. Every change is logged to
