@@ -715,6 +715,10 @@ catalogue! {
         en: "  counter-based: became HOTP token {0}, next counter {1}",
         nl: "  tellergebaseerd: HOTP-token {0} geworden, volgende teller {1}",
     }
+    ImportNoteCounterKept {
+        en: "  the token had this key already: its next counter stays {0}, so codes used since stay used",
+        nl: "  het token had deze sleutel al: de volgende teller blijft {0}, dus codes die sindsdien gebruikt zijn blijven gebruikt",
+    }
     ImportNoteLookAhead {
         en: "  not carried over: WINDOW_SIZE {0}; pam_mfa accepts codes up to {1} counter values past the next one (hotp.look_ahead in the config)",
         nl: "  niet overgenomen: WINDOW_SIZE {0}; pam_mfa accepteert codes tot {1} tellerwaarden na de volgende (hotp.look_ahead in de configuratie)",

@@ -418,6 +418,24 @@ fn a_counter_based_google_authenticator_file_imports_as_a_token_and_logs_in() {
     assert_eq!(o.code, Some(1));
     assert!(o.stderr.contains("add --replace"), "{}", o.stderr);
     assert_eq!(counter(&sb, 0), 3);
+    // With --replace the same key keeps its counter: used codes stay used.
+    let o = sb.cli(&[
+        "import",
+        "google-authenticator",
+        "--user",
+        USER,
+        "--replace",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.ok(), "{o:?}");
+    assert!(
+        o.stdout
+            .contains("the token had this key already: its next counter stays 3"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(counter(&sb, 0), 3);
+    assert!(!sb.login(USER, &[&c1]).ok, "still used");
 }
 
 #[test]

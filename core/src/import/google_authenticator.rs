@@ -208,6 +208,9 @@ pub enum Note {
     LookAhead { theirs: u32, ours: u32 },
     /// Counter-based: the file became an HOTP token by this name, at this counter.
     Hotp { name: &'static str, counter: u64 },
+    /// Counter-based, imported again over the token with the same key (added by
+    /// the importer, which sees the store): that token's higher counter is kept.
+    HotpCounterKept { counter: u64 },
     /// `RATE_LIMIT n m` is replaced by the lockout of the config.
     RateLimit {
         count: u32,
