@@ -3,8 +3,8 @@
 //! Invariant: a code or key assertion is checked and its consequences (replay step,
 //! HOTP counter, consumed recovery code, sign counter, failure count, lockout) are
 //! stored in one `Store::update`, under the user's lock, so two racing logins can
-//! never both spend the same code. The code prompt is shown to unknown, unenrolled, locked and
-//! enrolled users alike (only `unenrolled = "ignore"` and the `[policy]`
+//! never both spend the same code. The code prompt is shown to unknown, unenrolled,
+//! locked and enrolled users alike (only `unenrolled = "ignore"` and the `[policy]`
 //! exemptions, both config, skip it), so the answer does not tell them apart. A security key is tried first when the user has one, the
 //! session is local (or the config allows remote) and a key is plugged in; a key
 //! that does not answer leads to the code prompt, a key whose answer fails

@@ -1,7 +1,10 @@
 //! `mfa-token enroll hotp`: a counter-based token (key fob, YubiKey OATH slot)
-//! from its seed. The key comes from a file or standard input, never from the
+//! from its seed.
+//!
+//! Invariant: the key comes from a file or standard input, never from the
 //! arguments, and is written nowhere but the store; the audit line names the
-//! token, never its key.
+//! token, never its key. A user's tokens have distinct names and distinct keys
+//! (checked under the user's lock), at most [`hotp::MAX_TOKENS`] of them.
 
 use mfa_core::hotp::{self, Encoding};
 use mfa_core::i18n::{self, Msg};
