@@ -24,6 +24,8 @@ pub enum Factor {
     },
     /// A code sent out of band (SMS, e-mail).
     Oob,
+    /// An HOTP token, by its name.
+    Hotp { name: String },
 }
 
 /// Why an attempt failed.
@@ -37,6 +39,8 @@ pub enum Failure {
     KeyRejected,
     /// The user's only factor was recovery codes, and every one is used.
     Spent,
+    /// An HOTP code whose counter value was used already (or skipped over).
+    HotpUsed,
 }
 
 /// Where a user set up an authenticator app themselves.
@@ -278,6 +282,13 @@ impl fmt::Display for Event<'_> {
             ),
             Event::Success {
                 user,
+                factor: Factor::Hotp { name },
+            } => write!(
+                f,
+                "user={user}: second factor accepted (hotp token {name:?})"
+            ),
+            Event::Success {
+                user,
                 factor: Factor::Oob,
             } => write!(
                 f,
@@ -390,6 +401,14 @@ impl fmt::Display for Event<'_> {
             } => write!(
                 f,
                 "user={user}: replayed totp code refused ({failures} consecutive failures)"
+            ),
+            Event::Failed {
+                user,
+                why: Failure::HotpUsed,
+                failures,
+            } => write!(
+                f,
+                "user={user}: used hotp code refused ({failures} consecutive failures)"
             ),
             Event::LockedOut { user, until } => {
                 write!(

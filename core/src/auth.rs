@@ -1,10 +1,10 @@
 //! One authentication, from user name to [`Outcome`].
 //!
 //! Invariant: a code or key assertion is checked and its consequences (replay step,
-//! consumed recovery code, sign counter, failure count, lockout) are stored in one
-//! `Store::update`, under the user's lock, so two racing logins can never both spend
-//! the same code. The code prompt is shown to unknown, unenrolled, locked and
-//! enrolled users alike (only `unenrolled = "ignore"` and the `[policy]`
+//! HOTP counter, consumed recovery code, sign counter, failure count, lockout) are
+//! stored in one `Store::update`, under the user's lock, so two racing logins can
+//! never both spend the same code. The code prompt is shown to unknown, unenrolled,
+//! locked and enrolled users alike (only `unenrolled = "ignore"` and the `[policy]`
 //! exemptions, both config, skip it), so the answer does not tell them apart. A security key is tried first when the user has one, the
 //! session is local (or the config allows remote) and a key is plugged in; a key
 //! that does not answer leads to the code prompt, a key whose answer fails
@@ -27,6 +27,7 @@ use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
 use crate::grace;
+use crate::hotp;
 use crate::i18n::{Lang, Msg};
 use crate::oob::Courier;
 use crate::policy;
@@ -486,20 +487,20 @@ fn decide(
 }
 
 /// Tries `text` (normalised: see [`crate::answer`]) as a code of the user's
-/// code-generating factors (every authenticator app), then as a recovery code,
-/// then as a sent code; on success the record is updated (replay step, consumed
-/// code).
+/// code-generating factors (every HOTP token, then every authenticator app), then
+/// as a recovery code, then as a sent code; on success the record is updated
+/// (token counter, replay step, consumed code).
 fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result<Factor, Failure> {
     // Each kind of code-generating factor is checked in full, whichever matches;
     // a code that is only a replay is refused once none of them accepted it.
-    let mut replayed = false;
+    let hotp_used = match check_hotp(cfg, record, text) {
+        Ok(factor) => return Ok(factor),
+        Err(used) => used,
+    };
     match check_apps(&mut record.totp, text, now, cfg.totp.window) {
         Codes::Accepted(factor) => return Ok(factor),
-        Codes::Replayed => replayed = true,
+        Codes::Replayed => return Err(Failure::Replay),
         Codes::Wrong => {}
-    }
-    if replayed {
-        return Err(Failure::Replay);
     }
     if let (Some(codes), Some(normalized)) = (record.recovery.as_mut(), recovery::normalize(text)) {
         if codes.hashed.consume(&normalized) {
@@ -514,7 +515,9 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
             return Ok(Factor::Oob);
         }
     }
-    Err(if record.is_spent() {
+    Err(if hotp_used {
+        Failure::HotpUsed
+    } else if record.is_spent() {
         Failure::Spent
     } else {
         Failure::WrongCode
@@ -558,5 +561,41 @@ fn check_apps(apps: &mut [TotpEnrollment], text: &str, now: u64, window: u8) -> 
     }
 }
 
+/// Tries `text` against every HOTP token, each over its whole look-ahead (no early
+/// exit: the time taken does not say which token or value matched). The first
+/// token that accepts it moves its counter past the match. `Err(true)`: no token
+/// accepted it and some token had already used it.
+fn check_hotp(cfg: &Config, record: &mut Record, text: &str) -> Result<Factor, bool> {
+    let mut accepted: Option<(usize, u64)> = None;
+    let mut used = false;
+    for (i, token) in record.hotp.iter().enumerate() {
+        match hotp::check(
+            &token.secret,
+            token.digits,
+            text,
+            token.counter,
+            cfg.hotp.look_ahead,
+        ) {
+            hotp::Check::Accepted { counter } if accepted.is_none() => {
+                accepted = Some((i, counter));
+            }
+            hotp::Check::Accepted { .. } => {}
+            hotp::Check::Used => used = true,
+            hotp::Check::Wrong => {}
+        }
+    }
+    let Some((i, counter)) = accepted else {
+        return Err(used);
+    };
+    let token = record.hotp.get_mut(i).ok_or(used)?;
+    // Forward only: `hotp::check` accepts nothing before the counter.
+    token.counter = token.counter.max(counter.saturating_add(1));
+    Ok(Factor::Hotp {
+        name: token.name.clone(),
+    })
+}
+
+#[cfg(test)]
+mod hotp_tests;
 #[cfg(test)]
 mod tests;

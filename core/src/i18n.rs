@@ -681,6 +681,80 @@ catalogue! {
         en: "no user has a record in the {0}",
         nl: "geen enkele gebruiker heeft een record in de {0}",
     }
+
+    // mfa-token: HOTP tokens (enroll hotp, resync, list, remove --hotp, import).
+    HotpSecretPrompt {
+        en: "Token key (base32, or hex with --hex; not shown): ",
+        nl: "Sleutel van het token (base32, of hex met --hex; wordt niet getoond): ",
+    }
+    EnrolledHotp {
+        en: "HOTP token {1} enrolled for {0} ({2} digits, next counter {3}).",
+        nl: "HOTP-token {1} ingesteld voor {0} ({2} cijfers, volgende teller {3}).",
+    }
+    ListHotp {
+        en: "HOTP token {0}: {1} digits, next counter {2}, enrolled {3}",
+        nl: "HOTP-token {0}: {1} cijfers, volgende teller {2}, ingesteld op {3}",
+    }
+    WordHotp {
+        en: "HOTP token {0}",
+        nl: "HOTP-token {0}",
+    }
+    ResyncDone {
+        en: "{0}: HOTP token {1} resynchronised: next counter {2} (was {3}).",
+        nl: "{0}: HOTP-token {1} gesynchroniseerd: volgende teller {2} (was {3}).",
+    }
+    ErrHotpName {
+        en: "{0} already has an HOTP token named {1}; choose another name with --name",
+        nl: "{0} heeft al een HOTP-token met de naam {1}; kies een andere naam met --name",
+    }
+    ErrHotpSameKey {
+        en: "{0} already has this key, as HOTP token {1}; each code would work twice",
+        nl: "{0} heeft deze sleutel al, als HOTP-token {1}; elke code zou twee keer werken",
+    }
+    ErrHotpTooMany {
+        en: "{0} already has {1} HOTP tokens, the most one user may have",
+        nl: "{0} heeft al {1} HOTP-tokens, het maximum voor één gebruiker",
+    }
+    ErrHotpBadName {
+        en: "invalid token name: {0}",
+        nl: "ongeldige tokennaam: {0}",
+    }
+    ErrNoHotpNamed {
+        en: "{0} has no HOTP token named {1}",
+        nl: "{0} heeft geen HOTP-token met de naam {1}",
+    }
+    ErrNoHotp {
+        en: "{0} has no HOTP token",
+        nl: "{0} heeft geen HOTP-token",
+    }
+    ErrResyncNotFound {
+        en: "the two codes are not consecutive codes of an HOTP token of {0} within {1} counter values past its counter; nothing changed",
+        nl: "de twee codes zijn geen opeenvolgende codes van een HOTP-token van {0} binnen {1} tellerwaarden na de teller; er is niets gewijzigd",
+    }
+    ErrResyncBehind {
+        en: "the two codes were used already (they come before the counter of {0}'s HOTP token {1}); press the button for new ones; nothing changed",
+        nl: "de twee codes zijn al gebruikt (ze komen vóór de teller van HOTP-token {1} van {0}); druk op de knop voor nieuwe; er is niets gewijzigd",
+    }
+    ErrResyncAmbiguous {
+        en: "the two codes fit several HOTP tokens of {0} ({1}); choose one with --name",
+        nl: "de twee codes passen bij meerdere HOTP-tokens van {0} ({1}); kies er een met --name",
+    }
+    ErrHotpImported {
+        en: "{0} already has an HOTP token named {1}; add --replace to replace it",
+        nl: "{0} heeft al een HOTP-token met de naam {1}; voeg --replace toe om het te vervangen",
+    }
+    ImportNoteHotp {
+        en: "  counter-based: became HOTP token {0}, next counter {1}",
+        nl: "  tellergebaseerd: HOTP-token {0} geworden, volgende teller {1}",
+    }
+    ImportNoteCounterKept {
+        en: "  the token had this key already: its next counter stays {0}, so codes used since stay used",
+        nl: "  het token had deze sleutel al: de volgende teller blijft {0}, dus codes die sindsdien gebruikt zijn blijven gebruikt",
+    }
+    ImportNoteLookAhead {
+        en: "  not carried over: WINDOW_SIZE {0}; pam_mfa accepts codes up to {1} counter values past the next one (hotp.look_ahead in the config)",
+        nl: "  niet overgenomen: WINDOW_SIZE {0}; pam_mfa accepteert codes tot {1} tellerwaarden na de volgende (hotp.look_ahead in de configuratie)",
+    }
 }
 
 /// The text of `msg` in `lang` with `{0}`, `{1}`... replaced by `args`, in one pass:

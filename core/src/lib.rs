@@ -28,6 +28,7 @@ pub mod error;
 pub mod fido2;
 pub mod grace;
 pub mod host;
+pub mod hotp;
 pub mod i18n;
 pub mod import;
 pub mod locality;

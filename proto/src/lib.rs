@@ -223,6 +223,10 @@ pub struct Status {
     pub totp: Vec<TotpStatus>,
     pub recovery: Option<RecoveryStatus>,
     pub keys: Vec<KeyStatus>,
+    /// HOTP tokens. Absent when there are none, so a status without tokens is
+    /// what earlier releases of this version sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hotp: Vec<HotpStatus>,
     /// The channel of the contact for one-time codes ("sms", "email"), if any.
     pub contact: Option<String>,
     /// Failed attempts in a row.
@@ -246,6 +250,18 @@ pub struct TotpStatus {
     pub created: u64,
     /// Unix time at which the last accepted code's step began.
     pub last_used: Option<u64>,
+}
+
+/// An HOTP token (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotpStatus {
+    pub name: String,
+    pub digits: u8,
+    /// The next expected counter value.
+    pub counter: u64,
+    /// Unix time of the enrollment.
+    pub created: u64,
 }
 
 /// How many recovery codes are left (never the codes).
@@ -503,6 +519,12 @@ mod tests {
                 sign_count: 7,
                 created: 1_700_000_000,
             }],
+            hotp: vec![HotpStatus {
+                name: "fob".into(),
+                digits: 6,
+                counter: 42,
+                created: 1_700_000_000,
+            }],
             contact: Some("sms".into()),
             failures: 2,
             locked_until: None,
@@ -510,6 +532,11 @@ mod tests {
             last_failure: None,
         }));
         round_trip(Reply::Status(Status::default()));
+        // Without tokens the status is what earlier releases sent: no `hotp` key.
+        let plain =
+            String::from_utf8(encode(&Reply::Status(Status::default())).unwrap()[4..].to_vec())
+                .unwrap();
+        assert!(!plain.contains("hotp"), "{plain}");
         round_trip(Reply::Done(Done::Success {
             message: "10 new recovery codes".into(),
         }));

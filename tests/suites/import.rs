@@ -1,5 +1,6 @@
 //! `mfa-token import google-authenticator` with files written by Debian's own
 //! `google-authenticator`, then real logins with oathtool codes and scratch codes.
+//! Counter-based (HOTP) files are imported in suites/hotp.rs.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -135,36 +136,6 @@ fn step_size_and_window_are_reported_and_the_step_is_kept() {
     let c = oathtool_at(&secret, &["--totp", "-s", "60s"], now());
     assert!(sb.login(USER, &[&c]).ok);
     assert!(!sb.login(USER, &[&c]).ok, "reuse is never allowed");
-}
-
-#[test]
-fn hotp_files_are_refused_and_nothing_is_stored() {
-    let sb = Sandbox::new("");
-    let file = sb.root.join("ga");
-    google_authenticator(
-        &file,
-        &[
-            "--counter-based",
-            "--no-rate-limit",
-            "--minimal-window",
-            "--emergency-codes=2",
-        ],
-    );
-    let o = sb.cli(&[
-        "import",
-        "google-authenticator",
-        "--user",
-        USER,
-        file.to_str().unwrap(),
-    ]);
-    assert_eq!(o.code, Some(1));
-    assert!(
-        o.stderr
-            .contains("counter-based (HOTP) secrets are not supported"),
-        "{}",
-        o.stderr
-    );
-    assert!(sb.record(USER).is_none());
 }
 
 #[test]

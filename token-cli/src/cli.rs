@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Enroll and manage pam_mfa second factors (authenticator apps, recovery codes).
+/// Enroll and manage pam_mfa second factors (authenticator apps, HOTP tokens,
+/// security keys, recovery codes).
 ///
 /// Records live in the store directory named by the configuration (default
 /// /var/lib/pam_mfa) and are only accessible to root. Every change is logged to
@@ -50,6 +51,17 @@ pub enum Command {
     Unlock(UserArg),
     /// Remove enrolled factors.
     Remove(RemoveArgs),
+    /// Bring an HOTP token that was pressed past the look-ahead back in step: give
+    /// two codes it shows one after the other.
+    ///
+    /// The counter values up to 1000 past the stored one are searched for two
+    /// consecutive values with these codes; the counter is then set past the
+    /// second, so both codes and everything before them are used up. Codes of
+    /// values before the stored counter are refused as used. The failure count
+    /// and a lockout stay as they are (`mfa-token unlock` ends a lockout). The
+    /// codes are one-time codes, spent by this command, so they may be given as
+    /// arguments.
+    Resync(ResyncArgs),
     /// Print a fresh set of recovery codes, one per line; the old set stops working.
     /// A user gets their own through pam_mfad, after typing a current code.
     Recovery(UserJson),
@@ -172,16 +184,28 @@ pub enum Enroll {
     /// Register a FIDO2 security key (USB): the user touches it (and enters its PIN
     /// when asked). Several keys per user; each needs its own name.
     Key(EnrollKey),
+    /// Enroll a counter-based (HOTP, RFC 4226) token: an OATH-HOTP key fob, a
+    /// YubiKey OATH slot. Several tokens per user; each needs its own name.
+    ///
+    /// The token's key (its seed) is read from --secret-file, never from the
+    /// command line: base32 by default (as ykman and otpauth URIs write it), hex
+    /// with --hex (as oathtool and most vendors' seed files write it); at least
+    /// 128 bits, as RFC 4226 requires. The key of a token the user has already is
+    /// refused (each code would work twice). At login a code is accepted from
+    /// the token's counter up to hotp.look_ahead values past it; the counter then
+    /// moves past the code and never back.
+    Hotp(EnrollHotp),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Import {
     /// Import ~/.google_authenticator files written by google-authenticator(1).
     ///
-    /// The secret becomes an authenticator-app enrollment (same app entry keeps
-    /// working), scratch codes become recovery codes, and steps already used stay
-    /// used. What cannot be carried over (HOTP, WINDOW_SIZE, RATE_LIMIT) is
-    /// reported. The original file is only read.
+    /// A time-based file becomes an authenticator-app enrollment (the same app
+    /// entry keeps working) and steps already used stay used; a counter-based file
+    /// (HOTP_COUNTER) becomes an HOTP token named "google-authenticator" at the
+    /// file's counter. Scratch codes become recovery codes. What cannot be carried
+    /// over (WINDOW_SIZE, RATE_LIMIT) is reported. The original file is only read.
     GoogleAuthenticator(ImportGa),
     /// Import a pam_u2f authfile (user:keyHandle,publicKey,coseType,attributes...,
     /// current and old format). Credentials keep pam_u2f's relying party (its
@@ -348,6 +372,68 @@ pub struct EnrollKey {
 }
 
 #[derive(Debug, Args)]
+pub struct EnrollHotp {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// Read the token's key from FILE, or from standard input with "-", on one line
+    /// (a trailing newline is fine; spaces between groups allowed). FILE must be a
+    /// regular file (not a symbolic link) owned by root with no access for group
+    /// or others (mode 0600 or 0400). On a terminal it is typed without echo.
+    #[arg(long, value_name = "FILE|-")]
+    pub secret_file: PathBuf,
+
+    /// The key is hexadecimal (oathtool, vendors' seed files), not base32.
+    #[arg(long)]
+    pub hex: bool,
+
+    /// The token's next counter value: 0 for a new token (its first code is that
+    /// of value 0), or where a token in use has got to.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=mfa_core::hotp::MAX_COUNTER))]
+    pub counter: u64,
+
+    /// Digits per code: 6 or 8.
+    #[arg(long, default_value_t = 6, value_parser = hotp_digits)]
+    pub digits: u8,
+
+    /// A name for the token, unique for the user (at most 64 characters).
+    #[arg(long, value_name = "NAME", default_value = mfa_core::hotp::DEFAULT_NAME)]
+    pub name: String,
+
+    /// Removed: a key in the arguments is visible to every user. Kept hidden only
+    /// to say so instead of "unexpected argument".
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub secret: Option<String>,
+}
+
+/// `--digits` of an HOTP token: 6 or 8.
+fn hotp_digits(text: &str) -> Result<u8, String> {
+    match text.parse::<u8>() {
+        Ok(d) if mfa_core::hotp::valid_digits(d) => Ok(d),
+        _ => Err("HOTP tokens show 6 or 8 digits".to_owned()),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ResyncArgs {
+    #[command(flatten)]
+    pub user: UserArg,
+
+    /// The token to resynchronise, by name [default: the only token that matches].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A code the token shows now.
+    #[arg(value_name = "CODE1")]
+    pub first: String,
+
+    /// The code it shows next.
+    #[arg(value_name = "CODE2")]
+    pub second: String,
+}
+
+#[derive(Debug, Args)]
 pub struct ImportU2f {
     /// The authfile.
     #[arg(value_name = "FILE")]
@@ -405,6 +491,10 @@ pub struct RemoveArgs {
     /// Revoke one security key, by name or credential id.
     #[arg(long, group = "what", value_name = "NAME|ID")]
     pub key: Option<String>,
+
+    /// Remove one HOTP token, by name.
+    #[arg(long, group = "what", value_name = "NAME")]
+    pub hotp: Option<String>,
 
     /// Remove the phone number or e-mail address for one-time codes.
     #[arg(long, group = "what")]

@@ -90,6 +90,28 @@ pub enum CliError {
     NotPostgres(std::path::PathBuf),
     /// `store copy` left records out (how many).
     LeftOut(usize),
+    /// The key given for an HOTP token is refused.
+    HotpKey(mfa_core::hotp::KeyError),
+    /// The HOTP token name is invalid (why).
+    HotpBadName(&'static str),
+    /// The user has an HOTP token by that name (user, name).
+    HotpName(String, String),
+    /// The user has this key already, as the token named (user, name).
+    HotpSameKey(String, String),
+    /// The user has the most tokens allowed (user, how many).
+    HotpTooMany(String, usize),
+    /// No HOTP token by that name (user, name).
+    NoHotpNamed(String, String),
+    /// The user has no HOTP token.
+    NoHotp(String),
+    /// No two consecutive codes found in reach (user, how far).
+    ResyncNotFound(String, u64),
+    /// The codes come before the counter (user, token).
+    ResyncBehind(String, String),
+    /// The codes fit several tokens (user, their names).
+    ResyncAmbiguous(String, String),
+    /// An imported HOTP token's name is taken and --replace was not given.
+    HotpImported(String, String),
 }
 
 impl CliError {
@@ -137,6 +159,17 @@ impl CliError {
             CliError::StoreSetup(e) => e.clone(),
             CliError::NotPostgres(p) => f(Msg::ErrNotPostgres, &[&p.display()]),
             CliError::LeftOut(n) => f(Msg::ErrLeftOut, &[n]),
+            CliError::HotpKey(e) => f(Msg::ErrBadSecret, &[e]),
+            CliError::HotpBadName(why) => f(Msg::ErrHotpBadName, &[why]),
+            CliError::HotpName(u, n) => f(Msg::ErrHotpName, &[u, &format!("{n:?}")]),
+            CliError::HotpSameKey(u, n) => f(Msg::ErrHotpSameKey, &[u, &format!("{n:?}")]),
+            CliError::HotpTooMany(u, n) => f(Msg::ErrHotpTooMany, &[u, n]),
+            CliError::NoHotpNamed(u, n) => f(Msg::ErrNoHotpNamed, &[u, &format!("{n:?}")]),
+            CliError::NoHotp(u) => f(Msg::ErrNoHotp, &[u]),
+            CliError::ResyncNotFound(u, n) => f(Msg::ErrResyncNotFound, &[u, n]),
+            CliError::ResyncBehind(u, n) => f(Msg::ErrResyncBehind, &[u, &format!("{n:?}")]),
+            CliError::ResyncAmbiguous(u, names) => f(Msg::ErrResyncAmbiguous, &[u, names]),
+            CliError::HotpImported(u, n) => f(Msg::ErrHotpImported, &[u, &format!("{n:?}")]),
         }
     }
 }

@@ -23,20 +23,24 @@ pub const MAX_BYTES: u64 = 4096;
 
 /// Reads the key text from `path`, or from standard input when `path` is `-`.
 pub fn read(path: &Path, lang: Lang) -> Result<Zeroizing<String>, CliError> {
+    read_asking(path, lang, Msg::SecretPrompt)
+}
+
+/// [`read`], asking with `prompt` when the key is typed on a terminal.
+pub fn read_asking(path: &Path, lang: Lang, prompt: Msg) -> Result<Zeroizing<String>, CliError> {
     if path == Path::new("-") {
-        return read_stdin(lang);
+        return read_stdin(lang, prompt);
     }
     let bytes =
         secure_fs::read_file(path, Trust::ROOT_PRIVATE, MAX_BYTES).map_err(CliError::File)?;
     key_text(&bytes).map_err(|why| CliError::ReadFile(path.to_owned(), why.to_owned()))
 }
 
-fn read_stdin(lang: Lang) -> Result<Zeroizing<String>, CliError> {
+fn read_stdin(lang: Lang, prompt: Msg) -> Result<Zeroizing<String>, CliError> {
     let name = || PathBuf::from("standard input");
     let stdin = std::io::stdin();
     let bytes = if stdin.is_terminal() {
-        let typed = secret_input::read_secret(i18n::text(lang, Msg::SecretPrompt))
-            .map_err(CliError::Input)?;
+        let typed = secret_input::read_secret(i18n::text(lang, prompt)).map_err(CliError::Input)?;
         Zeroizing::new(typed.as_bytes().to_vec())
     } else {
         // One line only, through the process-wide buffer: what follows is the

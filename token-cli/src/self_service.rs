@@ -44,6 +44,8 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
             name = args.name;
             (Action::EnrollKey, args.user.user, false)
         }
+        Command::Enroll(Enroll::Hotp(_)) => return Err(CliError::RootOnly("enroll hotp")),
+        Command::Resync(_) => return Err(CliError::RootOnly("resync")),
         Command::List(_) => return Err(CliError::RootOnly("list")),
         Command::Unlock(_) => return Err(CliError::RootOnly("unlock")),
         Command::Remove(_) => return Err(CliError::RootOnly("remove")),

@@ -286,6 +286,16 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
                 created: k.created,
             })
             .collect(),
+        hotp: record
+            .hotp
+            .iter()
+            .map(|t| mfa_proto::HotpStatus {
+                name: t.name.clone(),
+                digits: t.digits,
+                counter: t.counter,
+                created: t.created,
+            })
+            .collect(),
         contact: record
             .contact
             .as_ref()

@@ -7,6 +7,18 @@
 //! Format: line 1 is the base32 secret; option lines start with `" ` (`RATE_LIMIT n m
 //! [times...]`, `WINDOW_SIZE n`, `DISALLOW_REUSE [steps...]`, `TOTP_AUTH`,
 //! `HOTP_COUNTER n`, `STEP_SIZE n`); the remaining lines are 8-digit scratch codes.
+//!
+//! Counter-based files, as google-authenticator-libpam's sources have it
+//! (src/google-authenticator.c, src/pam_google_authenticator.c, read at commit
+//! 288db94): `google-authenticator --counter-based` writes `" HOTP_COUNTER 1` and
+//! shows the code of counter value 1 as the first one. At login the PAM module
+//! reads the value n (strtol; a value below 1 means the file is not counter-based
+//! and the time-based check runs instead), accepts 6-digit codes of values n to
+//! n + WINDOW_SIZE - 1 (WINDOW_SIZE defaults to 3) and on a match at value m
+//! writes m + 1. So HOTP_COUNTER is the next expected value, the same meaning as
+//! our token's counter, and it is carried over unchanged. (On a wrong code the
+//! module also adds 1 unless `no_increment_hotp` is set; pam_mfa never moves the
+//! counter on a failure, and counts the failure for the lockout instead.)
 
 use std::fmt;
 
@@ -15,7 +27,7 @@ use zeroize::Zeroizing;
 use crate::config::Config;
 use crate::random::{Random, RandomError};
 use crate::recovery;
-use crate::store::{RecoveryCodes, TotpEnrollment};
+use crate::store::{HotpToken, RecoveryCodes, TotpEnrollment};
 use crate::totp::{Algorithm, Params, Secret, SecretError};
 
 /// How the codes are computed.
@@ -23,7 +35,8 @@ use crate::totp::{Algorithm, Params, Secret, SecretError};
 pub enum Mode {
     /// `" TOTP_AUTH`, with the step size in seconds (`" STEP_SIZE`, default 30).
     Totp { step: u32 },
-    /// `" HOTP_COUNTER n`: counter-based.
+    /// `" HOTP_COUNTER n` with n at least 1: counter-based, n is the next
+    /// expected counter value.
     Hotp { counter: u64 },
 }
 
@@ -118,7 +131,14 @@ pub fn parse(text: &str) -> Result<GaFile, GaError> {
                 "TOTP_AUTH" => totp = true,
                 "HOTP_COUNTER" => {
                     let v: Vec<u64> = numbers(args, n, name)?;
-                    hotp = Some(v.first().copied().unwrap_or(1));
+                    // Below 1 (or no value) the PAM module checks time-based codes.
+                    hotp = v.first().copied().filter(|&c| c >= 1);
+                    if hotp.is_some_and(|c| c > crate::hotp::MAX_COUNTER) {
+                        return Err(GaError::Option {
+                            line: n,
+                            name: name.to_owned(),
+                        });
+                    }
                 }
                 "STEP_SIZE" => {
                     let v: Vec<u32> = numbers(args, n, name)?;
@@ -183,6 +203,14 @@ pub fn parse(text: &str) -> Result<GaFile, GaError> {
 pub enum Note {
     /// `WINDOW_SIZE n` differs from the configured window (`totp.window`).
     Window { theirs: u32, ours: u8 },
+    /// Counter-based: `WINDOW_SIZE n` (default 3: the next code and 2 more)
+    /// differs from the configured look-ahead (`hotp.look_ahead`).
+    LookAhead { theirs: u32, ours: u32 },
+    /// Counter-based: the file became an HOTP token by this name, at this counter.
+    Hotp { name: &'static str, counter: u64 },
+    /// Counter-based, imported again over the token with the same key (added by
+    /// the importer, which sees the store): that token's higher counter is kept.
+    HotpCounterKept { counter: u64 },
     /// `RATE_LIMIT n m` is replaced by the lockout of the config.
     RateLimit {
         count: u32,
@@ -202,8 +230,6 @@ pub enum Note {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ImportError {
-    /// Counter-based (HOTP) secrets are not supported by pam_mfa.
-    Hotp,
     /// No random bytes for the recovery-code salt.
     Random(RandomError),
 }
@@ -211,17 +237,21 @@ pub enum ImportError {
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Hotp => f.write_str("counter-based (HOTP) secrets are not supported"),
             Self::Random(e) => e.fmt(f),
         }
     }
 }
 
+/// The name of the HOTP token a counter-based file becomes.
+pub const HOTP_NAME: &str = "google-authenticator";
+
 impl std::error::Error for ImportError {}
 
-/// The enrollment a parsed file becomes, with notes on what changed.
+/// The enrollment a parsed file becomes, with notes on what changed: an
+/// authenticator app (time-based file) or an HOTP token (counter-based file).
 pub struct Imported {
-    pub totp: TotpEnrollment,
+    pub totp: Option<TotpEnrollment>,
+    pub hotp: Option<HotpToken>,
     /// The scratch codes as recovery codes, if the file had any.
     pub recovery: Option<RecoveryCodes>,
     pub notes: Vec<Note>,
@@ -234,14 +264,28 @@ pub fn convert(
     now: u64,
     rng: &mut dyn Random,
 ) -> Result<Imported, ImportError> {
-    let Mode::Totp { step } = file.mode else {
-        return Err(ImportError::Hotp);
-    };
     let mut notes = Vec::new();
-    // WINDOW_SIZE counts every accepted code: 3 is the current one and one each side.
-    let ours = cfg.totp.window;
-    if let Some(w) = file.window_size.filter(|&w| w != 2 * u32::from(ours) + 1) {
-        notes.push(Note::Window { theirs: w, ours });
+    match file.mode {
+        Mode::Totp { .. } => {
+            // WINDOW_SIZE counts every accepted code: 3 is the current one and one
+            // each side.
+            let ours = cfg.totp.window;
+            if let Some(w) = file.window_size.filter(|&w| w != 2 * u32::from(ours) + 1) {
+                notes.push(Note::Window { theirs: w, ours });
+            }
+        }
+        Mode::Hotp { counter } => {
+            notes.push(Note::Hotp {
+                name: HOTP_NAME,
+                counter,
+            });
+            // WINDOW_SIZE counts the next code too: the look-ahead is one less.
+            let theirs = file.window_size.unwrap_or(3);
+            let ours = cfg.hotp.look_ahead;
+            if theirs.saturating_sub(1) != ours {
+                notes.push(Note::LookAhead { theirs, ours });
+            }
+        }
     }
     if let Some((count, seconds)) = file.rate_limit {
         notes.push(Note::RateLimit {
@@ -251,7 +295,8 @@ pub fn convert(
             lockout_seconds: cfg.lockout.seconds,
         });
     }
-    if file.disallow_reuse.is_none() {
+    // Counter-based codes are never reused there either.
+    if file.disallow_reuse.is_none() && matches!(file.mode, Mode::Totp { .. }) {
         notes.push(Note::ReuseWasAllowed);
     }
     notes.extend(file.unknown_options.iter().cloned().map(Note::Unknown));
@@ -267,23 +312,40 @@ pub fn convert(
             created: now,
         })
     };
-    Ok(Imported {
-        totp: TotpEnrollment {
-            // The importer may name it otherwise (`--name`).
-            name: crate::totp::DEFAULT_NAME.to_owned(),
-            secret: file.secret,
-            // google-authenticator only ever computes SHA1, 6-digit codes.
-            params: Params {
-                algorithm: Algorithm::Sha1,
+    // google-authenticator only ever computes SHA1, 6-digit codes.
+    let (totp, hotp) = match file.mode {
+        Mode::Totp { step } => (
+            Some(TotpEnrollment {
+                // The importer may name it otherwise (`--name`).
+                name: crate::totp::DEFAULT_NAME.to_owned(),
+                secret: file.secret,
+                params: Params {
+                    algorithm: Algorithm::Sha1,
+                    digits: 6,
+                    period: step,
+                },
+                created: now,
+                // Steps it saw used stay used.
+                last_step: file
+                    .disallow_reuse
+                    .and_then(|steps| steps.into_iter().max()),
+            }),
+            None,
+        ),
+        Mode::Hotp { counter } => (
+            None,
+            Some(HotpToken {
+                name: HOTP_NAME.to_owned(),
+                secret: file.secret,
                 digits: 6,
-                period: step,
-            },
-            created: now,
-            // Steps it saw used stay used.
-            last_step: file
-                .disallow_reuse
-                .and_then(|steps| steps.into_iter().max()),
-        },
+                counter,
+                created: now,
+            }),
+        ),
+    };
+    Ok(Imported {
+        totp,
+        hotp,
         recovery,
         notes,
     })
@@ -329,9 +391,11 @@ mod tests {
     fn conversion_keeps_what_it_can_and_says_what_it_cannot() {
         let f = parse("22HHLQQVBLPN3URBB73BLS6PPQ\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE 56666666 56666667\n\" TOTP_AUTH\n12477811\n65450886\n").unwrap();
         let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
-        assert_eq!(i.totp.params, Params::DEFAULT);
-        assert_eq!(i.totp.name, "default");
-        assert_eq!(i.totp.last_step, Some(56_666_667));
+        let totp = i.totp.unwrap();
+        assert_eq!(totp.params, Params::DEFAULT);
+        assert_eq!(totp.name, "default");
+        assert_eq!(totp.last_step, Some(56_666_667));
+        assert!(i.hotp.is_none());
         assert_eq!(i.recovery.as_ref().unwrap().hashed.len(), 2);
         assert_eq!(
             i.notes,
@@ -354,11 +418,73 @@ mod tests {
         let i = convert(same_window, &cfg(), 0, &mut crate::random::OsRandom).unwrap();
         assert_eq!(i.notes, [Note::ReuseWasAllowed]);
         assert!(i.recovery.is_none());
-        let hotp = parse("VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" HOTP_COUNTER 1\n").unwrap();
-        assert!(matches!(
-            convert(hotp, &cfg(), 0, &mut crate::random::OsRandom),
-            Err(ImportError::Hotp)
-        ));
+    }
+
+    #[test]
+    fn a_counter_based_file_becomes_a_token_at_its_counter() {
+        let f = parse("VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 3\n\" HOTP_COUNTER 5\n24260424\n")
+            .unwrap();
+        let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
+        assert!(i.totp.is_none());
+        let token = i.hotp.unwrap();
+        assert_eq!(token.name, "google-authenticator");
+        assert_eq!(
+            token.secret,
+            Secret::from_base32("VHGX3DKGAQNUSUJ6OL5MJQFC7I").unwrap()
+        );
+        assert_eq!(
+            (token.digits, token.counter, token.created),
+            (6, 5, 1_700_000_000)
+        );
+        assert_eq!(i.recovery.unwrap().hashed.len(), 1);
+        assert_eq!(
+            i.notes,
+            [
+                Note::Hotp {
+                    name: "google-authenticator",
+                    counter: 5
+                },
+                Note::LookAhead {
+                    theirs: 3,
+                    ours: 10
+                },
+                Note::RateLimit {
+                    count: 3,
+                    seconds: 30,
+                    max_failures: 5,
+                    lockout_seconds: 300
+                },
+                Note::Scratch(1),
+            ],
+            "no note on reuse: counter-based codes never were reusable"
+        );
+        // Without WINDOW_SIZE the module's default of 3 applies.
+        let mut c = cfg();
+        c.hotp.look_ahead = 2;
+        let f = parse("VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" HOTP_COUNTER 1\n").unwrap();
+        let i = convert(f, &c, 0, &mut crate::random::OsRandom).unwrap();
+        assert_eq!(
+            i.notes,
+            [Note::Hotp {
+                name: "google-authenticator",
+                counter: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn a_counter_below_one_is_time_based_as_in_the_pam_module() {
+        for text in [
+            "VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" HOTP_COUNTER 0\n",
+            "VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" HOTP_COUNTER\n",
+            "VHGX3DKGAQNUSUJ6OL5MJQFC7I\n\" HOTP_COUNTER 0\n\" TOTP_AUTH\n",
+        ] {
+            assert_eq!(
+                parse(text).unwrap().mode,
+                Mode::Totp { step: 30 },
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
@@ -390,6 +516,20 @@ mod tests {
             (
                 "JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n\" HOTP_COUNTER 1\n",
                 GaError::Mode,
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER -1\n",
+                GaError::Option {
+                    line: 2,
+                    name: "HOTP_COUNTER".into(),
+                },
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 9223372036854775808\n",
+                GaError::Option {
+                    line: 2,
+                    name: "HOTP_COUNTER".into(),
+                },
             ),
             ("JBSWY3DPEHPK3PXP\n1234567\n", GaError::Line(2)),
             ("JBSWY3DPEHPK3PXP\nsecret stuff\n", GaError::Line(2)),

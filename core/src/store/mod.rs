@@ -20,7 +20,8 @@ pub use backend::AnyStore;
 pub use file::FileStore;
 pub use postgres::PgStore;
 pub use record::{
-    Factors, Record, RecordError, RecoveryCodes, Remembered, State, TotpEnrollment, FORMAT_VERSION,
+    Factors, HotpToken, Record, RecordError, RecoveryCodes, Remembered, State, TotpEnrollment,
+    FORMAT_VERSION,
 };
 
 use crate::secure_fs::FileError;

@@ -39,6 +39,20 @@ pub struct TotpEnrollment {
     pub last_step: Option<u64>,
 }
 
+/// A counter-based (HOTP) token: a key fob, a YubiKey OATH slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotpToken {
+    /// Unique among the user's tokens; see [`crate::hotp::name_problem`].
+    pub name: String,
+    pub secret: Secret,
+    /// 6 or 8.
+    pub digits: u8,
+    /// The next expected counter value: every value before it is used up.
+    pub counter: u64,
+    /// Unix time of enrollment.
+    pub created: u64,
+}
+
 /// A set of recovery codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryCodes {
@@ -80,6 +94,8 @@ pub struct Factors {
     totp: Vec<(Secret, Params, u64)>,
     recovery: Option<(String, u64)>,
     keys: Vec<Vec<u8>>,
+    /// Not the counter: it moves with every login.
+    hotp: Vec<(Secret, u8, u64)>,
     contact: Option<(&'static str, String)>,
 }
 
@@ -92,6 +108,8 @@ pub struct Record {
     pub recovery: Option<RecoveryCodes>,
     /// Registered security keys, in registration order.
     pub keys: Vec<KeyCredential>,
+    /// Counter-based tokens, in enrollment order.
+    pub hotp: Vec<HotpToken>,
     /// Where out-of-band codes go.
     pub contact: Option<Contact>,
     /// The out-of-band code in flight and recent sends.
@@ -113,6 +131,11 @@ impl Record {
                 .as_ref()
                 .map(|r| (r.hashed.salt().to_hex(), r.created)),
             keys: self.keys.iter().map(|k| k.credential_id.clone()).collect(),
+            hotp: self
+                .hotp
+                .iter()
+                .map(|h| (h.secret.clone(), h.digits, h.created))
+                .collect(),
             contact: self
                 .contact
                 .as_ref()
@@ -130,13 +153,17 @@ impl Record {
         // A set of recovery codes counts even when every code is used: a user who
         // spent them all is enrolled and refused, never "unenrolled" (which
         // `ignore` would let through, or `enroll` would let anyone re-enroll).
-        !self.totp.is_empty() || !self.keys.is_empty() || self.recovery.is_some()
+        !self.totp.is_empty()
+            || !self.keys.is_empty()
+            || !self.hotp.is_empty()
+            || self.recovery.is_some()
     }
 
     /// Enrolled, and every factor is used up: no app, no key, no recovery code left.
     pub fn is_spent(&self) -> bool {
         self.totp.is_empty()
             && self.keys.is_empty()
+            && self.hotp.is_empty()
             && self.recovery.as_ref().is_some_and(|r| r.hashed.is_empty())
     }
 }
@@ -201,6 +228,9 @@ struct FileForm {
     recovery: Option<RecoveryForm>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     keys: Vec<KeyForm>,
+    // Absent when empty: records without tokens stay as older versions wrote them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    hotp: Vec<HotpForm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     contact: Option<ContactForm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,6 +327,16 @@ struct TotpForm {
     created: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_step: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HotpForm {
+    name: String,
+    secret: Zeroizing<String>,
+    digits: u8,
+    counter: u64,
+    created: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -511,6 +551,57 @@ impl KeyForm {
     }
 }
 
+impl HotpForm {
+    /// The `i`th token.
+    fn parse(self, i: usize) -> Result<HotpToken, RecordError> {
+        let bad = |what: &str, why: &dyn fmt::Display| {
+            RecordError::invalid(format!("hotp[{i}].{what}"), why)
+        };
+        if let Some(why) = crate::hotp::name_problem(&self.name) {
+            return Err(bad("name", &why));
+        }
+        if !crate::hotp::valid_digits(self.digits) {
+            return Err(bad("digits", &format!("{} (6 or 8)", self.digits)));
+        }
+        Ok(HotpToken {
+            secret: Secret::from_base32(&self.secret).map_err(|e| bad("secret", &e))?,
+            name: self.name,
+            digits: self.digits,
+            counter: self.counter,
+            created: self.created,
+        })
+    }
+}
+
+/// The tokens of `forms`, refused if there are too many, or if two share a name
+/// or a key (the same key twice would accept each code twice).
+fn parse_hotp(forms: Vec<HotpForm>) -> Result<Vec<HotpToken>, RecordError> {
+    if forms.len() > crate::hotp::MAX_TOKENS {
+        return Err(RecordError::invalid(
+            "hotp",
+            format!("more than {} tokens", crate::hotp::MAX_TOKENS),
+        ));
+    }
+    let mut tokens: Vec<HotpToken> = Vec::with_capacity(forms.len());
+    for (i, form) in forms.into_iter().enumerate() {
+        let token = form.parse(i)?;
+        if tokens.iter().any(|t| t.name == token.name) {
+            return Err(RecordError::invalid(
+                format!("hotp[{i}].name"),
+                "appears twice",
+            ));
+        }
+        if tokens.iter().any(|t| t.secret == token.secret) {
+            return Err(RecordError::invalid(
+                format!("hotp[{i}].secret"),
+                "appears twice",
+            ));
+        }
+        tokens.push(token);
+    }
+    Ok(tokens)
+}
+
 impl ContactForm {
     fn parse(self) -> Result<Contact, RecordError> {
         let channel = Channel::from_name(&self.channel).ok_or_else(|| {
@@ -563,6 +654,7 @@ impl Record {
             .enumerate()
             .map(|(i, k)| k.parse(i))
             .collect::<Result<Vec<_>, RecordError>>()?;
+        let hotp = parse_hotp(form.hotp)?;
         let contact = form.contact.map(ContactForm::parse).transpose()?;
         let oob = form
             .oob
@@ -573,6 +665,7 @@ impl Record {
             totp,
             recovery,
             keys,
+            hotp,
             contact,
             oob,
             state: form.state.parse()?,
@@ -602,6 +695,17 @@ impl Record {
                     pin: k.pin,
                     sign_count: k.sign_count,
                     created: k.created,
+                })
+                .collect(),
+            hotp: self
+                .hotp
+                .iter()
+                .map(|h| HotpForm {
+                    name: h.name.clone(),
+                    secret: h.secret.to_base32(),
+                    digits: h.digits,
+                    counter: h.counter,
+                    created: h.created,
                 })
                 .collect(),
             contact: self.contact.as_ref().map(|c| ContactForm {
@@ -674,6 +778,22 @@ mod tests {
                 sign_count: 17,
                 created: 1_700_000_002,
             }],
+            hotp: vec![
+                HotpToken {
+                    name: "fob".into(),
+                    secret: Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(),
+                    digits: 6,
+                    counter: 41,
+                    created: 1_700_000_004,
+                },
+                HotpToken {
+                    name: "yubikey slot 2".into(),
+                    secret: Secret::from_base32("MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U").unwrap(),
+                    digits: 8,
+                    counter: 0,
+                    created: 1_700_000_005,
+                },
+            ],
             contact: Some({
                 let mut c = Contact::email("alice@example.org").unwrap();
                 c.set_verified(Some(1_700_000_003));
@@ -872,6 +992,20 @@ locked_until = 0
     }
 
     #[test]
+    fn records_without_tokens_are_written_as_before() {
+        let mut r = sample();
+        r.hotp.clear();
+        let text = r.to_toml().unwrap();
+        assert!(!text.contains("hotp"), "{}", text.as_str());
+        let with = sample().to_toml().unwrap();
+        assert!(
+            with.contains("[[hotp]]\nname = \"fob\""),
+            "{}",
+            with.as_str()
+        );
+    }
+
+    #[test]
     fn broken_records_are_refused_with_a_reason() {
         let record = sample();
         let good = record.to_toml().unwrap().to_string();
@@ -950,6 +1084,39 @@ locked_until = 0
                 good.replace("ip = \"192.0.2.7\"", "ip = \"gateway\""),
                 "state.remembered[0].ip",
             ),
+            (good.replace("GEZDGNBV", "!!!!!!!!"), "hotp[0].secret"),
+            (
+                good.replace("MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+                "hotp[1].secret",
+            ),
+            (
+                good.replace("name = \"yubikey slot 2\"", "name = \"fob\""),
+                "hotp[1].name",
+            ),
+            (
+                good.replace("name = \"yubikey slot 2\"", "name = \"\""),
+                "hotp[1].name",
+            ),
+            (
+                good.replace("name = \"fob\"", "name = \"fob\\n\""),
+                "hotp[0].name",
+            ),
+            (
+                good.replace("digits = 6\ncounter = 41", "digits = 7\ncounter = 41"),
+                "hotp[0].digits",
+            ),
+            (
+                format!(
+                    "{good}{}",
+                    (0..15)
+                        .map(|i| format!(
+                            "[[hotp]]\nname = \"t{i}\"\nsecret = \"{}\"\ndigits = 6\ncounter = 0\ncreated = 1\n",
+                            Secret::from_bytes(vec![i as u8 + 1; 20]).unwrap().to_base32().as_str()
+                        ))
+                        .collect::<String>()
+                ),
+                "hotp",
+            ),
             (
                 good.replace("ip = \"192.0.2.7\"", "ip = \"::ffff:192.0.2.7\""),
                 "state.remembered[0].ip",
@@ -989,11 +1156,15 @@ locked_until = 0
         login.recovery.as_mut().unwrap().hashed.clear();
         login.keys[0].sign_count = 18;
         login.keys[0].name = "renamed".into();
+        login.hotp[0].counter = 57;
         login.contact.as_mut().unwrap().set_verified(None);
         login.state = State::default();
         login.oob = OobState::default();
         assert!(login.factors() == r.factors(), "a login's bookkeeping");
-        let changes: [&dyn Fn(&mut Record); 7] = [
+        let changes: [&dyn Fn(&mut Record); 10] = [
+            &|r| r.hotp.clear(),
+            &|r| r.hotp[1].secret = Secret::from_base32("GEZDGNBVGY3TQOJR").unwrap(),
+            &|r| r.hotp[0].digits = 8,
             &|r| r.totp.clear(),
             &|r| r.totp[0].created += 1,
             &|r| r.totp[0].secret = Secret::from_base32("GEZDGNBVGY3TQOJQ").unwrap(),
@@ -1022,6 +1193,8 @@ locked_until = 0
         assert!(only_used_codes.has_factor(), "a security key is a factor");
         assert!(!only_used_codes.is_spent());
         only_used_codes.keys.clear();
+        assert!(!only_used_codes.is_spent(), "an HOTP token is a factor");
+        only_used_codes.hotp.clear();
         assert!(
             only_used_codes.has_factor(),
             "used-up recovery codes still make the user enrolled"

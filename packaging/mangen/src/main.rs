@@ -325,6 +325,8 @@ mod tests {
         for want in [
             "mfa-token.1",
             "mfa-token-enroll-totp.1",
+            "mfa-token-enroll-hotp.1",
+            "mfa-token-resync.1",
             "mfa-token-import-google-authenticator.1",
             "mfa-token-status.1",
             "mfa-token-unlock.1",

@@ -130,25 +130,60 @@ fn import_one(
     let text = std::str::from_utf8(&bytes).map_err(|_| bad(&"not a text file"))?;
     let file = ga::parse(text).map_err(|e| bad(&e))?;
     let imported = ga::convert(file, cfg, ctx.now(), &mut OsRandom).map_err(|e| bad(&e))?;
-    let notes = imported.notes;
-    let (mut totp, recovery) = (imported.totp, imported.recovery);
-    totp.name = name.to_owned();
-    store.update(user, |current| {
-        let mut record = current.unwrap_or_default();
-        if let Err(e) = super::enroll::may_write_app(&record, user, name, replace) {
-            return (Change::Keep, Err(e));
-        }
-        super::enroll::put_app(&mut record, totp);
-        if recovery.is_some() {
-            record.recovery = recovery;
-        }
-        (Change::Write(record), Ok(()))
-    })??;
+    let mut notes = imported.notes;
+    let (totp, hotp, recovery) = (imported.totp, imported.hotp, imported.recovery);
+    let what = if hotp.is_some() {
+        format!("hotp token {:?}", ga::HOTP_NAME)
+    } else {
+        format!("authenticator app {name:?}")
+    };
+    store
+        .update(user, |current| {
+            let mut record = current.unwrap_or_default();
+            if let Some(mut totp) = totp {
+                totp.name = name.to_owned();
+                if let Err(e) = super::enroll::may_write_app(&record, user, name, replace) {
+                    return (Change::Keep, Err(e));
+                }
+                super::enroll::put_app(&mut record, totp);
+            }
+            let mut kept = None;
+            if let Some(mut token) = hotp {
+                // A counter-based file becomes one more token, or replaces the one
+                // an earlier import made.
+                let taken = record.hotp.iter().position(|t| t.name == token.name);
+                if taken.is_some() && !replace {
+                    return (
+                        Change::Keep,
+                        Err(CliError::HotpImported(user.to_string(), token.name)),
+                    );
+                }
+                if let Err(e) = super::enroll_hotp::may_add(&record, user, &token, taken.is_some())
+                {
+                    return (Change::Keep, Err(e));
+                }
+                if let Some(old) = taken.map(|i| record.hotp.remove(i)) {
+                    // The same key again: the counter never goes back, so codes used
+                    // since the file was written stay used.
+                    if old.secret == token.secret && old.counter > token.counter {
+                        token.counter = old.counter;
+                        kept = Some(old.counter);
+                    }
+                }
+                record.hotp.push(token);
+            }
+            if recovery.is_some() {
+                record.recovery = recovery;
+            }
+            (Change::Write(record), Ok(kept))
+        })??
+        .into_iter()
+        .for_each(|counter| notes.push(Note::HotpCounterKept { counter }));
     audit::log(
         ctx.lang,
         user,
         &format!(
-            "authenticator app {name:?} imported from google-authenticator file {}",
+            "{what} imported from google-authenticator file {}",
             path.display()
         ),
     );
@@ -161,6 +196,11 @@ fn report(ctx: &Context, user: &UserName, path: &Path, notes: &[Note]) {
     for note in notes {
         let line = match note {
             Note::Window { theirs, ours } => f(Msg::ImportNoteWindow, &[theirs, ours]),
+            Note::Hotp { name, counter } => {
+                f(Msg::ImportNoteHotp, &[&format!("{name:?}"), counter])
+            }
+            Note::LookAhead { theirs, ours } => f(Msg::ImportNoteLookAhead, &[theirs, ours]),
+            Note::HotpCounterKept { counter } => f(Msg::ImportNoteCounterKept, &[counter]),
             Note::RateLimit {
                 count,
                 seconds,

@@ -2,10 +2,12 @@
 
 mod contact;
 mod enroll;
+mod enroll_hotp;
 mod enroll_key;
 mod import;
 mod recovery;
 mod remove;
+mod resync;
 pub(crate) mod show;
 mod store;
 mod unlock;
@@ -18,6 +20,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
     match command {
         Command::Enroll(Enroll::Totp(args)) => enroll::totp(ctx, args),
         Command::Enroll(Enroll::Key(args)) => enroll_key::run(ctx, &args),
+        Command::Enroll(Enroll::Hotp(args)) => enroll_hotp::run(ctx, &args),
+        Command::Resync(args) => resync::run(ctx, &args),
         Command::List(args) => show::list(ctx, &args),
         Command::Status(args) => show::status(ctx, &args),
         Command::Unlock(args) => unlock::run(ctx, &args),

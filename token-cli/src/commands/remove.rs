@@ -83,6 +83,21 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
             r.shown.push(i18n::format(lang, Msg::WordKey, &[&key.name]));
             r.logged.push(format!("security key {:?}", key.name));
         }
+        if let Some(name) = &args.hotp {
+            let Some(i) = record.hotp.iter().position(|t| &t.name == name) else {
+                return (
+                    Change::Keep,
+                    Err(CliError::NoHotpNamed(user.to_string(), name.clone())),
+                );
+            };
+            let token = record.hotp.remove(i);
+            r.shown.push(i18n::format(
+                lang,
+                Msg::WordHotp,
+                &[&format!("{:?}", token.name)],
+            ));
+            r.logged.push(format!("hotp token {:?}", token.name));
+        }
         let change = match (r.logged.is_empty(), record.has_factor()) {
             (true, _) => Change::Keep,
             (false, true) => Change::Write(record),

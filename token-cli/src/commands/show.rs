@@ -20,7 +20,17 @@ struct Factors<'a> {
     totp: Vec<TotpInfo>,
     recovery: Option<RecoveryInfo>,
     keys: Vec<KeyInfo>,
+    hotp: Vec<HotpInfo>,
     contact: Option<ContactInfo>,
+}
+
+#[derive(Serialize)]
+struct HotpInfo {
+    name: String,
+    digits: u8,
+    /// The next expected counter value.
+    counter: u64,
+    created: u64,
 }
 
 #[derive(Serialize)]
@@ -112,6 +122,16 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
                 created: k.created,
             })
             .collect(),
+        hotp: record
+            .hotp
+            .iter()
+            .map(|t| HotpInfo {
+                name: t.name.clone(),
+                digits: t.digits,
+                counter: t.counter,
+                created: t.created,
+            })
+            .collect(),
         contact: record.contact.as_ref().map(|c| ContactInfo {
             channel: c.channel().name(),
             address: c.address().to_owned(),
@@ -153,7 +173,7 @@ fn first_app_as_totp(user: &mut serde_json::Value) {
 /// `contact` (root's view adds the address); false if there are none.
 pub(crate) fn print_factors(lang: Lang, s: &mfa_proto::Status, contact: &dyn Fn()) -> bool {
     let m = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(lang, msg, args);
-    if s.totp.is_empty() && s.recovery.is_none() && s.keys.is_empty() {
+    if s.totp.is_empty() && s.recovery.is_none() && s.keys.is_empty() && s.hotp.is_empty() {
         println!("{}", m(Msg::NothingEnrolled, &[&s.user]));
         contact();
         return false;
@@ -197,6 +217,20 @@ pub(crate) fn print_factors(lang: Lang, s: &mfa_proto::Status, contact: &dyn Fn(
                     &pin,
                     &k.sign_count,
                     &utc(k.created)
+                ]
+            )
+        );
+    }
+    for t in &s.hotp {
+        println!(
+            "  {}",
+            m(
+                Msg::ListHotp,
+                &[
+                    &format!("{:?}", t.name),
+                    &t.digits,
+                    &t.counter,
+                    &utc(t.created)
                 ]
             )
         );

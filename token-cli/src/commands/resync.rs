@@ -1,0 +1,107 @@
+//! `mfa-token resync`: brings an HOTP token pressed past the look-ahead back in
+//! step, from two consecutive codes, inside one locked update (a login racing it
+//! sees the counter before or after, never between).
+//!
+//! Invariant: the counter only moves forward: the search starts at the stored
+//! counter, and codes before it are refused as used. The failure count and a
+//! lockout are left alone (they are `unlock`'s business).
+
+use mfa_core::hotp::{self, Resync};
+use mfa_core::i18n::{self, Msg};
+use mfa_core::store::{Change, Store};
+use zeroize::Zeroizing;
+
+use crate::audit;
+use crate::cli::ResyncArgs;
+use crate::context::{Account, Context};
+use crate::error::CliError;
+
+pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
+    let cfg = ctx.config()?;
+    let store = ctx.store(&cfg, false)?;
+    let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
+    // As typed at the login prompt: blanks between groups are fine.
+    let code = |typed: &str| {
+        mfa_core::answer::normalize(typed.as_bytes())
+            .unwrap_or_else(|| Zeroizing::new(String::new()))
+    };
+    let (first, second) = (code(&args.first), code(&args.second));
+    let name = args.name.as_deref();
+    let (token, old, new) = store.update(&user, |current| {
+        let Some(mut record) = current.filter(|r| !r.hotp.is_empty()) else {
+            return (Change::Keep, Err(CliError::NoHotp(user.to_string())));
+        };
+        let candidates: Vec<usize> = (0..record.hotp.len())
+            .filter(|&i| name.is_none_or(|n| record.hotp[i].name == n))
+            .collect();
+        if let (Some(n), true) = (name, candidates.is_empty()) {
+            return (
+                Change::Keep,
+                Err(CliError::NoHotpNamed(user.to_string(), n.to_owned())),
+            );
+        }
+        let mut found = Vec::new();
+        let mut behind = None;
+        for i in candidates {
+            let t = &record.hotp[i];
+            match hotp::resync(
+                &t.secret,
+                t.digits,
+                &first,
+                &second,
+                t.counter,
+                hotp::RESYNC_WINDOW,
+            ) {
+                Resync::Found { first } => found.push((i, first)),
+                Resync::Behind => behind = behind.or(Some(i)),
+                Resync::NotFound => {}
+            }
+        }
+        match found.as_slice() {
+            [] => {
+                let e = match behind {
+                    Some(i) => {
+                        CliError::ResyncBehind(user.to_string(), record.hotp[i].name.clone())
+                    }
+                    None => CliError::ResyncNotFound(user.to_string(), hotp::RESYNC_WINDOW),
+                };
+                (Change::Keep, Err(e))
+            }
+            [(i, at)] => {
+                let t = &mut record.hotp[*i];
+                let old = t.counter;
+                // Past the second code; `hotp::resync` found nothing before `old`.
+                t.counter = old.max(at.saturating_add(2));
+                let done = (t.name.clone(), old, t.counter);
+                (Change::Write(record), Ok(done))
+            }
+            several => {
+                let names: Vec<String> = several
+                    .iter()
+                    .map(|(i, _)| format!("{:?}", record.hotp[*i].name))
+                    .collect();
+                (
+                    Change::Keep,
+                    Err(CliError::ResyncAmbiguous(
+                        user.to_string(),
+                        names.join(", "),
+                    )),
+                )
+            }
+        }
+    })??;
+    audit::log(
+        ctx.lang,
+        &user,
+        &format!("hotp token {token:?} resynchronised: next counter {old} -> {new}"),
+    );
+    eprintln!(
+        "{}",
+        i18n::format(
+            ctx.lang,
+            Msg::ResyncDone,
+            &[&user, &format!("{token:?}"), &new, &old]
+        )
+    );
+    Ok(())
+}
