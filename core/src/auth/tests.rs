@@ -1163,3 +1163,4 @@ mod keys {
 }
 
 mod activation;
+mod one_answer;

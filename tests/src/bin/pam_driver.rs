@@ -4,9 +4,12 @@
 //! PAM_FAIL_DELAY so failures are not slept on.
 //!
 //! Usage:
-//!   pam_driver once SERVICE USER ANSWER_FILE
+//!   pam_driver once SERVICE USER ANSWER_FILE [--account] [--setcred]
 //!       One authentication; prints the conversation and `result=<code>`; exits 0
-//!       on PAM_SUCCESS, 1 otherwise.
+//!       on PAM_SUCCESS, 1 otherwise. After a success, --account calls
+//!       pam_acct_mgmt and --setcred pam_setcred(PAM_ESTABLISH_CRED), as login
+//!       programs do (in that order), each printing `account=<code>` or
+//!       `setcred=<code>`; the exit status is 0 only if they succeed too.
 //!   pam_driver chat SERVICE USER [--no-info] [--silent]
 //!       One authentication, interactively: every message is printed as
 //!       `[style] text` and flushed; each prompt is answered with the next line of
@@ -56,6 +59,8 @@ unsafe extern "C" {
         pamh: *mut *mut c_void,
     ) -> c_int;
     fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_acct_mgmt(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_setcred(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
     fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
     fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
@@ -155,10 +160,25 @@ extern "C" fn no_delay(_status: c_int, _usec: libc::c_uint, _appdata: *mut c_voi
 
 /// One pam_start → pam_authenticate → pam_end. Returns the PAM code.
 fn authenticate(service: &CStr, user: &CStr, data: &AppData) -> c_int {
-    authenticate_with(service, user, data, 0)
+    authenticate_with(service, user, data, 0, &mut After::default())
 }
 
-fn authenticate_with(service: &CStr, user: &CStr, data: &AppData, flags: c_int) -> c_int {
+/// What to call after a successful pam_authenticate, and what it returned.
+#[derive(Default)]
+struct After {
+    account: Option<c_int>,
+    setcred: Option<c_int>,
+}
+
+const PAM_ESTABLISH_CRED: c_int = 0x0002;
+
+fn authenticate_with(
+    service: &CStr,
+    user: &CStr,
+    data: &AppData,
+    flags: c_int,
+    after: &mut After,
+) -> c_int {
     let conv = PamConv {
         conv: conversation,
         appdata: data as *const AppData as *mut c_void,
@@ -175,8 +195,19 @@ fn authenticate_with(service: &CStr, user: &CStr, data: &AppData, flags: c_int) 
     unsafe { pam_set_item(pamh, PAM_FAIL_DELAY, no_delay as *const c_void) };
     // SAFETY: pamh came from pam_start and is ended exactly once below.
     let rc = unsafe { pam_authenticate(pamh, flags) };
+    let mut last = rc;
+    if rc == 0 && after.account.is_some() {
+        // SAFETY: as above, on the same handle.
+        last = unsafe { pam_acct_mgmt(pamh, 0) };
+        after.account = Some(last);
+    }
+    if last == 0 && after.setcred.is_some() {
+        // SAFETY: as above, on the same handle.
+        last = unsafe { pam_setcred(pamh, PAM_ESTABLISH_CRED) };
+        after.setcred = Some(last);
+    }
     // SAFETY: as above.
-    unsafe { pam_end(pamh, rc) };
+    unsafe { pam_end(pamh, last) };
     rc
 }
 
@@ -228,7 +259,12 @@ fn main() {
         unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
     match args.get(1).map(String::as_str) {
-        Some("once") if args.len() == 5 => {
+        Some("once")
+            if args.len() >= 5
+                && args[5..]
+                    .iter()
+                    .all(|a| a == "--account" || a == "--setcred") =>
+        {
             let data = AppData {
                 answer: std::fs::read(&args[4]).expect("answer file"),
                 transcript: Mutex::new(vec![]),
@@ -236,12 +272,26 @@ fn main() {
             };
             let service = CString::new(args[2].as_str()).unwrap();
             let user = CString::new(args[3].as_str()).unwrap();
-            let rc = authenticate(&service, &user, &data);
+            let mut after = After {
+                account: args[5..].iter().any(|a| a == "--account").then_some(-1),
+                setcred: args[5..].iter().any(|a| a == "--setcred").then_some(-1),
+            };
+            let rc = authenticate_with(&service, &user, &data, 0, &mut after);
             for line in data.transcript.lock().unwrap().iter() {
                 println!("{line}");
             }
             println!("result={rc} {}", strerror(rc));
-            std::process::exit(if rc == 0 { 0 } else { 1 });
+            let mut ok = rc == 0;
+            for (name, code) in [("account", after.account), ("setcred", after.setcred)] {
+                match code {
+                    Some(-1) | None => {}
+                    Some(code) => {
+                        println!("{name}={code} {}", strerror(code));
+                        ok &= code == 0;
+                    }
+                }
+            }
+            std::process::exit(if ok { 0 } else { 1 });
         }
         Some("chat") if args.len() >= 4 => {
             let flags = &args[4..];
@@ -259,7 +309,7 @@ fn main() {
             } else {
                 0
             };
-            let rc = authenticate_with(&service, &user, &data, pam_flags);
+            let rc = authenticate_with(&service, &user, &data, pam_flags, &mut After::default());
             println!("result={rc} {}", strerror(rc));
             std::process::exit(if rc == 0 { 0 } else { 1 });
         }
@@ -327,7 +377,7 @@ fn main() {
             );
         }
         _ => {
-            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE | chat SERVICE USER [--no-info] [--silent] | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
+            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE [--account] [--setcred] | chat SERVICE USER [--no-info] [--silent] | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
             std::process::exit(2);
         }
     }
