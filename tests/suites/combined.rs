@@ -39,6 +39,15 @@ account required pam_unix.so";
 
 const PROMPT: &str = "Password and verification code: ";
 
+/// conf/pam.d/combined as shipped (its @include lines are the machine's, in
+/// sshd's private copy of /etc/pam.d), with `edit` applied, pointed at the
+/// sandbox's module and daemon.
+fn shipped(edit: impl Fn(String) -> String) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/pam.d/combined");
+    let text = edit(std::fs::read_to_string(path).unwrap());
+    text.replace("pam_mfa.so", "{module} socket={socket}")
+}
+
 /// A sandbox, a real account with [`PASSWORD`] enrolled with [`SECRET`] (and
 /// `recovery` recovery codes), and the service "combined" with `stack`.
 fn setup(config: &str, stack: &str, recovery: usize) -> (Sandbox, TempUser, Vec<String>) {
@@ -310,11 +319,7 @@ fn sshd_one_answer_logs_in_and_a_wrong_password_spends_nothing() {
     let sb = Sandbox::new("");
     let user = TempUser::with_password(&sb.root.join("home"), PASSWORD);
     sb.enroll_record(&user.name, SECRET, 0);
-    let sshd = Sshd::start(
-        &sb,
-        &format!("{COMBINED}\nsession required pam_permit.so\npassword required pam_deny.so"),
-        None,
-    );
+    let sshd = Sshd::start(&sb, &shipped(|text| text), None);
     let c = code(SECRET, 0);
     let bad = sshd.login_once(&user.name, PROMPT.trim_end(), &format!("nope{c}"));
     assert!(!bad.ran, "{}", bad.transcript);
@@ -349,13 +354,13 @@ fn sshd_without_the_second_line_does_not_let_the_password_in() {
     let sb = Sandbox::new("");
     let user = TempUser::with_password(&sb.root.join("home"), PASSWORD);
     sb.enroll_record(&user.name, SECRET, 0);
-    let sshd = Sshd::start(
-        &sb,
-        &format!(
-            "{NO_SECOND_LINE_WITH_ACCOUNT}\nsession required pam_permit.so\npassword required pam_deny.so"
-        ),
-        None,
-    );
+    // The shipped file without its third line: only the account line guards.
+    let pam = shipped(|text| {
+        let second = "auth       required     pam_mfa.so\n";
+        assert!(text.contains(second));
+        text.replace(second, "")
+    });
+    let sshd = Sshd::start(&sb, &pam, None);
     let l = sshd.login_once(&user.name, PROMPT.trim_end(), &format!("{PASSWORD}000000"));
     assert!(!l.ran, "{}", l.transcript);
     assert!(
