@@ -732,9 +732,30 @@ impl Sandbox {
         self.drive_with(user, answer, &[], opts)
     }
 
+    /// [`Sandbox::drive_with`] that, when the first attempt fails, authenticates
+    /// again on the same PAM handle (as login(1) retries) answering `again`.
+    pub fn drive_again(
+        &self,
+        user: &str,
+        answer: &[u8],
+        again: &[u8],
+        flags: &[&str],
+        opts: &LoginOpts<'_>,
+    ) -> Login {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let file = self
+            .root
+            .join(format!("again-{}", N.fetch_add(1, Ordering::SeqCst)));
+        fs::write(&file, again).unwrap();
+        let mut flags = flags.to_vec();
+        flags.extend(["--again", file.to_str().unwrap()]);
+        self.drive_with(user, answer, &flags, opts)
+    }
+
     /// [`Sandbox::drive`] with `flags` for `pam_driver once`: `--account` and
     /// `--setcred` call pam_acct_mgmt and pam_setcred after a success, as login
-    /// programs do (every prompt still gets `answer`: a client with one field).
+    /// programs do; `--env` prints the PAM environment (every prompt still gets
+    /// `answer`: a client with one field).
     pub fn drive_with(
         &self,
         user: &str,

@@ -71,7 +71,7 @@ fn one_field(sb: &Sandbox, user: &TempUser, answer: &str) -> Login {
     sb.drive_with(
         &user.name,
         answer.as_bytes(),
-        &["--account", "--setcred"],
+        &["--account", "--setcred", "--env"],
         &opts(),
     )
 }
@@ -84,11 +84,18 @@ fn prompts(l: &Login) -> Vec<&str> {
         .collect()
 }
 
-/// Neither the password nor `code` in any log line.
+/// Neither the password nor `code` in any log line or in the PAM environment
+/// (`env:` lines of [`one_field`]).
 fn no_secret_logged(l: &Login, code: &str) {
     for (_, line) in &l.syslog {
         assert!(!line.contains(PASSWORD), "password logged: {line}");
         assert!(!line.contains(code), "code logged: {line}");
+    }
+    for line in l.transcript.lines().filter(|l| l.starts_with("env: ")) {
+        assert!(
+            !line.contains(PASSWORD) && !line.contains(code),
+            "in the PAM environment: {line}"
+        );
     }
 }
 
@@ -147,6 +154,74 @@ fn a_wrong_password_with_the_right_code_is_refused_and_the_code_is_not_spent() {
     // Proof: the same code still logs in with the right password.
     let l = one_field(&sb, &user, &format!("{PASSWORD}{c}"));
     assert!(l.ok, "the code was not spent: {l:?}");
+}
+
+#[test]
+fn a_retry_on_the_same_handle_never_checks_the_code_of_the_failed_attempt() {
+    let (sb, user, _) = setup("", COMBINED, 0);
+    let new = code(SECRET, 0);
+    // login(1) asks again on the same PAM handle after a wrong password. The
+    // first attempt's kept code (wrong here) must not be taken for the second's.
+    let l = sb.drive_again(
+        &user.name,
+        b"nope000000",
+        format!("{PASSWORD}{new}").as_bytes(),
+        &["--account", "--setcred", "--env"],
+        &opts(),
+    );
+    assert!(l.ok, "{l:?}");
+    assert!(l.transcript.contains("first=7 "), "{l:?}");
+    assert_eq!(
+        prompts(&l),
+        [PROMPT, PROMPT],
+        "asked once per attempt: {l:?}"
+    );
+    assert_eq!(sb.record(&user.name).unwrap().state.failures, 0);
+    no_secret_logged(&l, &new);
+
+    // A wrong code kept by the second attempt fails; the first attempt's right
+    // code (typed with a wrong password) is not tried in its place.
+    let fresh = code(SECRET, 1);
+    let l = sb.drive_again(
+        &user.name,
+        format!("nope{fresh}").as_bytes(),
+        format!("{PASSWORD}000000").as_bytes(),
+        &[],
+        &opts(),
+    );
+    assert!(!l.ok, "{l:?}");
+    assert!(l.logged("wrong code"), "{:?}", l.syslog);
+    assert!(one_field(&sb, &user, &format!("{PASSWORD}{fresh}")).ok);
+}
+
+#[test]
+fn a_password_ending_in_digits_keeps_them() {
+    let sb = Sandbox::new("");
+    let user = TempUser::with_password(&sb.root.join("home"), "Summer2024");
+    sb.enroll_record(&user.name, SECRET, 0);
+    sb.pam_service("combined", COMBINED);
+    let l = one_field(&sb, &user, &format!("Summer2024{}", code(SECRET, 0)));
+    assert!(l.ok, "the code is the last six digits: {l:?}");
+}
+
+#[test]
+fn an_unenrolled_user_is_asked_alike_and_refused() {
+    let sb = Sandbox::new("");
+    let user = TempUser::with_password(&sb.root.join("home"), PASSWORD);
+    sb.pam_service("combined", COMBINED);
+    let l = one_field(&sb, &user, &format!("{PASSWORD}{}", code(SECRET, 0)));
+    assert!(!l.ok, "{l:?}");
+    assert_eq!(
+        prompts(&l),
+        [PROMPT],
+        "the same prompt as for anybody: {l:?}"
+    );
+    assert!(
+        l.logged("no second factor enrolled, denied"),
+        "{:?}",
+        l.syslog
+    );
+    assert!(sb.record(&user.name).is_none());
 }
 
 #[test]
