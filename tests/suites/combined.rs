@@ -3,6 +3,11 @@
 //! shadow entry, pam_driver as a client that answers every prompt with the same
 //! text, a real sshd and ssh client; codes from oathtool.
 
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
 use pam_mfa_e2e::sshd::Sshd;
 use pam_mfa_e2e::{code, Login, LoginOpts, Sandbox, TempUser, SECRET};
 
@@ -154,6 +159,106 @@ fn a_wrong_password_with_the_right_code_is_refused_and_the_code_is_not_spent() {
     // Proof: the same code still logs in with the right password.
     let l = one_field(&sb, &user, &format!("{PASSWORD}{c}"));
     assert!(l.ok, "the code was not spent: {l:?}");
+}
+
+/// One login over a raw connection to `socket`: the frame of `login` (JSON),
+/// then the frames the daemon sends until it closes (at most `max`), as text.
+fn raw_login(socket: &std::path::Path, login: &str, max: usize) -> Vec<String> {
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&(login.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(login.as_bytes()).unwrap();
+    let mut frames = vec![];
+    while frames.len() < max {
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            break;
+        }
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        frames.push(String::from_utf8(body).unwrap());
+    }
+    frames
+}
+
+fn login_json(version: u32, user: &str, combined: Option<&str>) -> String {
+    let user: Vec<String> = user.bytes().map(|b| b.to_string()).collect();
+    format!(
+        r#"{{"type":"login","version":{version},"user":[{}],"service":"vpn","rhost":"","tty":"","ruser":"","locale":"nl_NL.UTF-8","ssh":[],"require_key":false,"silent":false,"debug":false{}}}"#,
+        user.join(","),
+        combined.map_or(String::new(), |c| format!(r#","combined":"{c}""#))
+    )
+}
+
+#[test]
+fn the_daemon_answers_a_first_line_with_the_prompt_and_nothing_else() {
+    let sb = Sandbox::new("[totp]\ndigits = 8");
+    sb.enroll_record("alice", SECRET, 0);
+    let daemon = sb.start_daemon();
+    let split = r#"{"type":"split","text":"Wachtwoord en verificatiecode: ","digits":8}"#;
+    // The module argument: the prompt text and the code length, then the end of
+    // the connection; the same for an enrolled user, an unenrolled one and a name
+    // nobody has.
+    for user in ["alice", "bob", "nosuchuser"] {
+        assert_eq!(
+            raw_login(&daemon.socket, &login_json(2, user, Some("split")), 9),
+            [split],
+            "{user}"
+        );
+    }
+    assert_eq!(sb.record("alice").unwrap().state.failures, 0);
+    assert!(sb.record("bob").is_none());
+    // Without the argument, a separate login: the code prompt.
+    let frames = raw_login(&daemon.socket, &login_json(2, "bob", None), 1);
+    assert!(frames[0].contains("Verificatiecode"), "{frames:?}");
+
+    // With `[policy] prompt = "combined"` the daemon splits a plain login too,
+    // and refuses a version 1 module, which could not.
+    sb.write_config(
+        "[totp]\ndigits = 8\n[policy]\nprompt = \"combined\"\nfail_delay_ms = 0\nrefusal_ms = 0",
+    );
+    drop(daemon);
+    let daemon = sb.start_daemon();
+    assert_eq!(
+        raw_login(&daemon.socket, &login_json(2, "alice", None), 9),
+        [split]
+    );
+    let old = raw_login(&daemon.socket, &login_json(1, "alice", None), 9);
+    assert_eq!(
+        old,
+        [r#"{"type":"verdict","verdict":"service_error","fail_delay_ms":0}"#]
+    );
+    assert!(
+        daemon
+            .log()
+            .iter()
+            .any(|l| l.contains("needs a pam_mfa.so of protocol 2 or later")),
+        "{:?}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn the_first_line_reads_no_store() {
+    let (sb, user, _) = setup("", COMBINED, 0);
+    // A store pam_mfad refuses to use: any access to it fails and says so.
+    std::fs::set_permissions(&sb.store, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let c = code(SECRET, 0);
+    let l = one_field(&sb, &user, &format!("nope{c}"));
+    assert!(
+        l.transcript.contains("result=7 "),
+        "pam_unix refused: {l:?}"
+    );
+    assert_eq!(prompts(&l), [PROMPT]);
+    assert!(!l.logged("store directory"), "{:?}", l.syslog);
+    // The second line is the first to reach the store.
+    let l = one_field(&sb, &user, &format!("{PASSWORD}{c}"));
+    assert!(
+        l.transcript.contains("result=9 "),
+        "PAM_AUTHINFO_UNAVAIL: {l:?}"
+    );
+    assert!(l.logged("store directory"), "{:?}", l.syslog);
+    std::fs::set_permissions(&sb.store, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 #[test]
