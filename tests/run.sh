@@ -34,7 +34,7 @@ cargo test --workspace --lib --bins
 
 # Every suite in tests/Cargo.toml must be in exactly one lane.
 # packages (dpkg, debootstrap, lintian) is the longest suite: only the daemon suites join it.
-lanes=("packages daemon self_service fleet" "activation login_paths cli pam_stack policy" "fido2 adversarial enroll import fleet_store apps hotp")
+lanes=("packages daemon self_service fleet" "activation login_paths cli pam_stack policy combined" "fido2 adversarial enroll import fleet_store apps hotp")
 for suite in $(sed -n 's|^path = "suites/\(.*\)\.rs"|\1|p' tests/Cargo.toml); do
   [ "$(printf '%s\n' "${lanes[@]}" | tr ' ' '\n' | grep -cx "$suite")" = 1 ] || {
     echo "tests/run.sh: suite $suite is not in exactly one lane" >&2

@@ -8,7 +8,9 @@
 //! exemptions, both config, skip it), so the answer does not tell them apart. A security key is tried first when the user has one, the
 //! session is local (or the config allows remote) and a key is plugged in; a key
 //! that does not answer leads to the code prompt, a key whose answer fails
-//! verification fails the login. This module has no FFI, no clock and no device:
+//! verification fails the login. A code typed after the password in one answer
+//! ([`Session::one_answer`]) goes to the code check alone: no key, no sent code,
+//! no enrollment, as its client can answer nothing else. This module has no FFI, no clock and no device:
 //! all of them are passed in.
 
 mod enroll;
@@ -108,6 +110,10 @@ pub struct Session<'a> {
     pub rhost: &'a str,
     /// This machine's name, for messages (issuer of new enrollments, sent codes).
     pub host: &'a str,
+    /// The code was typed after the password in one answer (`policy.prompt =
+    /// "combined"`) and the client can answer no second prompt: no security key,
+    /// no code sent by SMS or e-mail, no enrollment at login; only the code prompt.
+    pub one_answer: bool,
 }
 
 /// Everything an authentication uses besides the store.
@@ -166,7 +172,7 @@ pub fn authenticate(
 ) -> Result<Outcome, Error> {
     let cfg = env.cfg;
     let ignore = cfg.policy.unenrolled == Unenrolled::Ignore;
-    let oob_on = cfg.oob.command.is_some();
+    let oob_on = cfg.oob.command.is_some() && !env.session.one_answer;
     let prompt = cfg.prompt.text(
         env.lang,
         if oob_on {
@@ -222,7 +228,7 @@ pub fn authenticate(
             return Ok(Outcome::Success);
         }
     }
-    if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll {
+    if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll && !env.session.one_answer {
         match enroll::refusal(env, &user, key_only) {
             None => {
                 return enroll::journey(
@@ -355,7 +361,9 @@ fn key_step(
     record: &Record,
     env: &mut Env<'_>,
 ) -> Result<Option<Verdict>, Error> {
-    let has_key = !record.keys.is_empty() && policy::locked_until(&record.state, env.now).is_none();
+    let has_key = !record.keys.is_empty()
+        && policy::locked_until(&record.state, env.now).is_none()
+        && !env.session.one_answer;
     if !has_key {
         return Ok(None);
     }
@@ -379,7 +387,7 @@ fn ask_code(
     env: &mut Env<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     let answer = env.prompter.ask_hidden(prompt)?;
-    if env.cfg.oob.command.is_none() || !oob::is_request(&answer) {
+    if env.cfg.oob.command.is_none() || env.session.one_answer || !oob::is_request(&answer) {
         return Ok(answer);
     }
     oob::send(store, user, may_send, env)?;

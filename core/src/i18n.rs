@@ -71,11 +71,12 @@ impl Lang {
 /// What a login shows that a site may word its own way (`[prompt]` in the
 /// config, e.g. `code.en`): the name in the config and the message it replaces.
 /// Everything else keeps our text.
-pub const CUSTOM_PROMPTS: [(&str, Msg); 4] = [
+pub const CUSTOM_PROMPTS: [(&str, Msg); 5] = [
     ("code", Msg::CodePrompt),
     ("code_oob", Msg::CodePromptOob),
     ("touch_key", Msg::TouchKey),
     ("key_pin", Msg::KeyPinPrompt),
+    ("combined", Msg::CombinedPrompt),
 ];
 
 /// Declares [`Msg`], [`Msg::ALL`] and [`text`] from one table, so a message cannot
@@ -111,6 +112,13 @@ catalogue! {
     CodePrompt {
         en: "Verification code: ",
         nl: "Verificatiecode: ",
+    }
+
+    /// The one prompt for password and code (`policy.prompt = "combined"`): the
+    /// code follows the password in the same answer.
+    CombinedPrompt {
+        en: "Password and verification code: ",
+        nl: "Wachtwoord en verificatiecode: ",
     }
 
     /// The prompt when out-of-band codes are configured.

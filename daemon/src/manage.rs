@@ -26,7 +26,7 @@ use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::policy::Pace;
 use mfa_core::store::{AnyStore, Store};
 use mfa_core::username::UserName;
-use mfa_proto::{write_frame, Action, Done, Manage, Reply, VERSION};
+use mfa_proto::{write_frame, Action, Done, Manage, Reply, OLDEST_VERSION, VERSION};
 
 use crate::audit::{self as log, LoginLog};
 use crate::conversation::{language, SocketPrompter};
@@ -46,7 +46,7 @@ pub fn run(shared: &Shared, stream: &UnixStream, cred: UnixCredentials, request:
         from: Instant::now(),
         refusal: Duration::from_millis(cfg.policy.refusal_ms.into()),
     };
-    let (done, user) = if request.version != VERSION {
+    let (done, user) = if !(OLDEST_VERSION..=VERSION).contains(&request.version) {
         log::line(
             log::ERROR,
             &format!(
@@ -235,6 +235,7 @@ fn act(
         // Self-service: no login's address, so no exemption and no remembered IP.
         rhost: "",
         host: &host,
+        one_answer: false,
     };
     let result = with_env(
         cfg,

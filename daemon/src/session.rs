@@ -9,6 +9,13 @@
 //! a failed conversation, with nothing spent but what the core already decided.
 //! Every refusal takes at least `policy.refusal_ms` after the last answer, as in
 //! the module.
+//!
+//! Password and code in one answer (`policy.prompt = "combined"` or the module
+//! argument `combined`): the first module line gets the prompt text and the code
+//! length ([`Reply::Split`]) and nothing else: no store is read, nothing counted,
+//! spent or logged above debug, whoever the user is. The second line's login is
+//! an ordinary one in which the module answers the code prompt with the code it
+//! kept ([`auth::Session::one_answer`]).
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -19,15 +26,18 @@ use nix::sys::socket::UnixCredentials;
 use mfa_core::accounts::{Accounts, Lookup, NssAccounts};
 use mfa_core::audit::{Audit, Escaped, Event};
 use mfa_core::auth::{self, KeyPort};
-use mfa_core::config::Config;
+use mfa_core::config::{Config, PromptStyle};
 use mfa_core::error::Error;
 use mfa_core::fido2::Authenticator;
-use mfa_core::i18n::Lang;
+use mfa_core::i18n::{Lang, Msg};
 use mfa_core::locality::{self, LogindPaths};
 use mfa_core::policy::Pace;
 use mfa_core::random::OsRandom;
 use mfa_core::store::AnyStore;
-use mfa_proto::{read_frame, write_frame, FrameError, Login, Reply, Request, Verdict, VERSION};
+use mfa_proto::{
+    read_frame, write_frame, Combined, FrameError, Login, Reply, Request, Verdict, OLDEST_VERSION,
+    VERSION,
+};
 
 use crate::audit::{self as log, LoginLog};
 use crate::conversation::{language, SocketPrompter};
@@ -72,7 +82,9 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
         from: Instant::now(),
         refusal: Duration::from_millis(cfg.policy.refusal_ms.into()),
     };
-    let verdict = if login.version != VERSION {
+    let split = login.combined == Combined::Split
+        || (login.combined == Combined::Off && cfg.policy.prompt == PromptStyle::Combined);
+    let verdict = if !(OLDEST_VERSION..=VERSION).contains(&login.version) {
         log::line(
             log::ERROR,
             &format!(
@@ -82,6 +94,40 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
             ),
         );
         Verdict::ServiceError
+    } else if split && login.version < 2 {
+        log::line(
+            log::ERROR,
+            &format!(
+                "uid {}: policy.prompt = \"combined\" needs a pam_mfa.so of protocol 2 or later, this one speaks {}{}",
+                cred.uid(),
+                login.version,
+                audit.context
+            ),
+        );
+        Verdict::ServiceError
+    } else if split {
+        // The first line: the prompt, whoever the user is; nothing else.
+        if login.debug {
+            log::line(
+                log::DEBUG,
+                &format!(
+                    "user \"{}\": password and code asked in one answer, split by the module{}",
+                    Escaped(&login.user),
+                    audit.context
+                ),
+            );
+        }
+        let _ = write_frame(
+            &mut &stream,
+            &Reply::Split {
+                text: cfg
+                    .prompt
+                    .text(language(&login.locale), Msg::CombinedPrompt)
+                    .to_owned(),
+                digits: cfg.totp.digits,
+            },
+        );
+        return;
     } else {
         authenticate(
             cfg,
@@ -157,6 +203,7 @@ fn authenticate(
         // any program of the user's) could name any address it likes.
         rhost: if cred.uid() == 0 { &login.rhost } else { "" },
         host: &host,
+        one_answer: login.combined == Combined::Check,
     };
     let result = with_env(
         cfg,

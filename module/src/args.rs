@@ -1,5 +1,5 @@
 //! Module arguments from the pam.d line: `socket=PATH` (where pam_mfad listens),
-//! `debug` and `require_key`.
+//! `debug`, `require_key` and `combined`.
 //!
 //! Invariant: every argument is understood or the whole list is refused; a typo in
 //! /etc/pam.d never silently changes what the module does.
@@ -18,6 +18,9 @@ pub struct ModuleArgs {
     pub debug: bool,
     /// `require_key`: only a security key passes on this PAM line, no code.
     pub require_key: bool,
+    /// `combined`: this line asks for password and code in one answer, hands the
+    /// password on as PAM_AUTHTOK and keeps the code for a later pam_mfa line.
+    pub combined: bool,
 }
 
 /// A module argument that was not understood.
@@ -33,6 +36,8 @@ pub enum ArgError {
     Repeated(&'static str),
     /// An argument that is not UTF-8.
     Encoding,
+    /// `require_key` with `combined`: a key cannot be typed after a password.
+    KeyAndCombined,
 }
 
 impl fmt::Display for ArgError {
@@ -48,6 +53,10 @@ impl fmt::Display for ArgError {
             }
             Self::Repeated(a) => write!(f, "module argument {a} given more than once"),
             Self::Encoding => write!(f, "module argument is not valid UTF-8"),
+            Self::KeyAndCombined => write!(
+                f,
+                "module arguments require_key and combined exclude each other: a security key cannot be typed after the password"
+            ),
         }
     }
 }
@@ -58,6 +67,7 @@ impl ModuleArgs {
         let mut socket = None;
         let mut debug = false;
         let mut require_key = false;
+        let mut combined = false;
         for raw in args {
             let arg = std::str::from_utf8(raw).map_err(|_| ArgError::Encoding)?;
             if let Some(path) = arg.strip_prefix("socket=") {
@@ -79,14 +89,23 @@ impl ModuleArgs {
                     return Err(ArgError::Repeated("require_key"));
                 }
                 require_key = true;
+            } else if arg == "combined" {
+                if combined {
+                    return Err(ArgError::Repeated("combined"));
+                }
+                combined = true;
             } else {
                 return Err(ArgError::Unknown(arg.to_owned()));
             }
+        }
+        if require_key && combined {
+            return Err(ArgError::KeyAndCombined);
         }
         Ok(ModuleArgs {
             socket: socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
             debug,
             require_key,
+            combined,
         })
     }
 }
@@ -107,18 +126,29 @@ mod tests {
                 socket: PathBuf::from("/run/pam_mfa/socket"),
                 debug: false,
                 require_key: false,
+                combined: false,
             })
         );
     }
 
     #[test]
-    fn socket_debug_and_require_key_are_understood() {
+    fn socket_debug_require_key_and_combined_are_understood() {
         assert_eq!(
             parse(&["debug", "socket=/run/x/socket", "require_key"]),
             Ok(ModuleArgs {
                 socket: PathBuf::from("/run/x/socket"),
                 debug: true,
                 require_key: true,
+                combined: false,
+            })
+        );
+        assert_eq!(
+            parse(&["combined", "socket=/run/x/socket"]),
+            Ok(ModuleArgs {
+                socket: PathBuf::from("/run/x/socket"),
+                debug: false,
+                require_key: false,
+                combined: true,
             })
         );
     }
@@ -142,6 +172,22 @@ mod tests {
             Err(ArgError::Repeated("socket"))
         );
         assert_eq!(parse(&["debug", "debug"]), Err(ArgError::Repeated("debug")));
+        assert_eq!(
+            parse(&["combined", "combined"]),
+            Err(ArgError::Repeated("combined"))
+        );
+        assert_eq!(
+            parse(&["Combined"]),
+            Err(ArgError::Unknown("Combined".into()))
+        );
+        assert_eq!(
+            parse(&["forward_pass"]),
+            Err(ArgError::Unknown("forward_pass".into()))
+        );
+        assert_eq!(
+            parse(&["combined", "require_key"]),
+            Err(ArgError::KeyAndCombined)
+        );
         assert_eq!(
             ModuleArgs::parse([b"socket=/\xff".as_slice()]),
             Err(ArgError::Encoding)

@@ -5,8 +5,10 @@
 //! Invariant: fails closed and never hangs. No daemon, a daemon that goes away, a
 //! malformed reply or a wait past its bound is PAM_AUTHINFO_UNAVAIL, with one log
 //! line; only the daemon's `success` verdict is PAM_SUCCESS and only its `ignore`
-//! PAM_IGNORE. The module holds no key and reads no store: the only secret it
-//! touches is what the user typed, on its way to the daemon.
+//! PAM_IGNORE, besides the first line of a combined stack ([`combined`]), which
+//! goes on with PAM_IGNORE once the password is PAM_AUTHTOK. The module holds no
+//! key and reads no store: the only secret it touches is what the user typed, on
+//! its way to the daemon (the code) or to the next module (the password).
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -22,12 +24,12 @@ use pam_bindings::module::PamHandle;
 use zeroize::Zeroizing;
 
 use mfa_proto::{
-    read_frame, write_frame, Login, LoginReply, Request, Secret, Verdict, MAX_ANSWER,
+    read_frame, write_frame, Combined, Login, LoginReply, Request, Secret, Verdict, MAX_ANSWER,
     SSH_VARIABLES, VERSION,
 };
 
 use crate::args::ModuleArgs;
-use crate::ffi;
+use crate::{combined, ffi};
 
 /// How long connecting to the daemon may take.
 const CONNECT: Duration = Duration::from_secs(1);
@@ -52,7 +54,15 @@ pub(super) fn authenticate(
         Ok(u) => u.as_bytes().to_vec(),
         Err(code) => return code,
     };
-    let login = describe(pamh, args, user, flags);
+    let mut login = describe(pamh, args, user, flags);
+    // A code kept by an earlier line of this call makes this the line that checks
+    // it; else the module argument, or the daemon's config, may make it the first.
+    let kept = combined::take(pamh);
+    login.combined = match (&kept, args.combined) {
+        (Some(_), _) => Combined::Check,
+        (None, true) => Combined::Split,
+        (None, false) => Combined::Off,
+    };
     let stream = match connect(socket) {
         Ok(s) => s,
         Err(e) => {
@@ -66,13 +76,44 @@ pub(super) fn authenticate(
         Ok(Some(conv)) => conv,
         _ => return PamResultCode::PAM_CONV_ERR,
     };
-    match converse(&stream, &login, &conv) {
-        Ok((verdict, fail_delay_ms)) => {
+    match converse(&stream, &login, &conv, kept) {
+        Ok(Ended::Verdict(verdict, fail_delay_ms)) => {
             ffi::fail_delay(pamh, fail_delay_ms);
             code(verdict)
         }
+        Ok(Ended::Split { .. }) if login.combined == Combined::Check => unavailable(
+            pamh,
+            format!(
+                "pam_mfad at {}: asked to split an answer on the line that checks the code",
+                socket.display()
+            ),
+        ),
+        Ok(Ended::Split { text, digits }) => {
+            if combined::authtok_set(pamh) {
+                ffi::syslog(
+                    pamh,
+                    libc::LOG_ERR,
+                    "combined: a module before this line already asked for the password; \
+                     a combined stack asks here first (see conf/pam.d/combined)",
+                );
+                return PamResultCode::PAM_SERVICE_ERR;
+            }
+            let answer = match conv.send(PAM_PROMPT_ECHO_OFF, &text) {
+                Ok(Some(answer)) => answer,
+                _ => return PamResultCode::PAM_CONV_ERR,
+            };
+            combined::keep(pamh, answer.as_bytes(), digits)
+        }
         Err(e) => unavailable(pamh, format!("pam_mfad at {}: {e}", socket.display())),
     }
+}
+
+/// How the daemon ended the conversation.
+enum Ended {
+    /// The verdict and the failure delay it asks for.
+    Verdict(Verdict, u32),
+    /// Ask for password and code in one answer (see [`combined`]).
+    Split { text: String, digits: u8 },
 }
 
 /// The login as the daemon needs it: PAM items, locale, signs of a remote session.
@@ -99,6 +140,8 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
         require_key: args.require_key,
         silent: flags & PAM_SILENT != 0,
         debug: args.debug,
+        // Set by `authenticate`, which knows what earlier lines kept.
+        combined: Combined::Off,
     }
 }
 
@@ -121,8 +164,15 @@ fn connect(socket: &Path) -> io::Result<UnixStream> {
     }
 }
 
-/// Relays the conversation until the verdict.
-fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verdict, u32), String> {
+/// Relays the conversation until the verdict. On the line that checks a kept
+/// code (`kept`), the first prompt is answered with it and any later one fails:
+/// the user, on a client with a single field, is never asked twice.
+fn converse(
+    stream: &UnixStream,
+    login: &Login,
+    conv: &Conv<'_>,
+    mut kept: Option<Zeroizing<String>>,
+) -> Result<Ended, String> {
     let mut stream = stream;
     write_frame(&mut stream, &Request::Login(login.clone())).map_err(|e| e.to_string())?;
     loop {
@@ -131,7 +181,13 @@ fn converse(stream: &UnixStream, login: &Login, conv: &Conv<'_>) -> Result<(Verd
             LoginReply::Verdict {
                 verdict,
                 fail_delay_ms,
-            } => return Ok((verdict, fail_delay_ms)),
+            } => return Ok(Ended::Verdict(verdict, fail_delay_ms)),
+            LoginReply::Split { text, digits } => return Ok(Ended::Split { text, digits }),
+            LoginReply::Prompt { .. } if login.combined == Combined::Check => {
+                let answer = kept.take().map(|code| Secret::new(&code));
+                write_frame(&mut stream, &Request::Answer { text: answer })
+                    .map_err(|e| e.to_string())?;
+            }
             LoginReply::Prompt { text } => {
                 let answer = conv.send(PAM_PROMPT_ECHO_OFF, &text).ok().map(|a| {
                     let a = a.as_ref();

@@ -1,11 +1,11 @@
-//! The libpam calls that pam-bindings does not wrap: `pam_syslog`, `pam_fail_delay`
-//! and `pam_getenv`.
+//! The libpam calls that pam-bindings does not wrap: `pam_syslog`, `pam_fail_delay`,
+//! `pam_getenv` and setting PAM_AUTHTOK.
 //!
 //! Invariant: every call passes the handle libpam gave to the running hook and
 //! NUL-terminated strings that outlive the call; nothing libpam returns is kept.
 
 use std::ffi::{CStr, CString};
-use std::os::raw::{c_char, c_int, c_uint};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
 
 use pam_bindings::module::PamHandle;
 
@@ -14,7 +14,11 @@ unsafe extern "C" {
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
     fn pam_fail_delay(pamh: *mut PamHandle, usec: c_uint) -> c_int;
     fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
 }
+
+/// PAM_AUTHTOK in <security/_pam_types.h>.
+const PAM_AUTHTOK: c_int = 6;
 
 /// Logs `message` to syslog (authpriv) with libpam's `pam_mfa(service:type)` prefix.
 pub fn syslog(pamh: &PamHandle, priority: c_int, message: &str) {
@@ -57,4 +61,15 @@ pub fn getenv(pamh: &PamHandle, name: &CStr) -> Option<String> {
     // valid until the environment changes; we copy it at once.
     let s = unsafe { CStr::from_ptr(value) };
     Some(s.to_string_lossy().into_owned())
+}
+
+/// Sets PAM_AUTHTOK (the password the next module checks with `use_first_pass`)
+/// to `token`; libpam keeps its own copy (and wipes it when done). Whether it was
+/// set.
+pub fn set_authtok(pamh: &mut PamHandle, token: &CStr) -> bool {
+    // SAFETY: `pamh` is the live handle of the current hook (a module may set
+    // PAM_AUTHTOK); `token` is a valid C string, which libpam copies before
+    // returning.
+    let rc = unsafe { pam_set_item(pamh, PAM_AUTHTOK, token.as_ptr().cast()) };
+    rc == 0
 }

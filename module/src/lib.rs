@@ -8,8 +8,9 @@
 //!
 //! Invariant: every hook returns exactly one code: `authenticate` the daemon's
 //! verdict through one table ([`client`]), PAM_SERVICE_ERR for bad arguments,
-//! PAM_AUTHINFO_UNAVAIL when the daemon cannot be asked; the others a fixed,
-//! documented answer. Nothing here prints or lets a panic cross into C
+//! PAM_AUTHINFO_UNAVAIL when the daemon cannot be asked, PAM_IGNORE on the first
+//! line of a combined stack ([`combined`]); the others a fixed, documented
+//! answer, refusing only when a code typed with the password was never checked. Nothing here prints or lets a panic cross into C
 //! (pam-bindings' guard turns one into `PAM_ABORT`). The environment is read only
 //! for the message language and the signs of a remote session, which can never
 //! let a login through.
@@ -31,6 +32,7 @@ macro_rules! text_item {
 
 mod args;
 mod client;
+mod combined;
 mod ffi;
 
 use std::ffi::CStr;
@@ -57,13 +59,28 @@ impl PamHooks for PamMfa {
     }
 
     /// Establishing credentials is not our business, but `auth required pam_mfa.so`
-    /// must not make `pam_setcred` fail for the whole stack.
+    /// must not make `pam_setcred` fail for the whole stack. (No use as a guard
+    /// for a code never checked: libpam replays the chain pam_authenticate froze
+    /// and ignores the pam_setcred result of a line whose authentication returned
+    /// PAM_IGNORE, which the first line of a combined stack does; the account
+    /// hook below is the guard.)
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
     }
 
-    // acct_mgmt, open/close_session and chauthtok keep pam-bindings' default,
-    // PAM_IGNORE: a second factor has no account, session or password to manage.
+    /// A second factor has no account to manage (PAM_IGNORE), but `account
+    /// required pam_mfa.so` refuses a login whose code typed with the password was
+    /// never checked: a combined stack that lost its second line.
+    fn acct_mgmt(pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        if combined::untaken(pamh) {
+            combined::refuse(pamh, "pam_acct_mgmt");
+            return PamResultCode::PAM_PERM_DENIED;
+        }
+        PamResultCode::PAM_IGNORE
+    }
+
+    // open/close_session and chauthtok keep pam-bindings' default, PAM_IGNORE: a
+    // second factor has no session or password to manage.
 }
 
 /// A variable of the login's environment: the PAM environment (pam_env, the

@@ -13,6 +13,20 @@
 //! application could not show must not count as seen). A daemon that does not
 //! speak the client's version answers [`Verdict::ServiceError`] at once.
 //!
+//! Password and code in one answer (version 2, for clients with a single field):
+//! two module lines around the password module. The first sends a login with
+//! [`Login::combined`] = [`Combined::Split`] (module argument `combined`), or a
+//! plain one that the daemon's `[policy] prompt = "combined"` turns into the same;
+//! the daemon answers with exactly one [`Reply::Split`] (the prompt text and the
+//! code length; no store is read, nothing is counted or spent, and no verdict
+//! follows) or, on a version mismatch, one [`Reply::Verdict`]. The module asks
+//! that prompt itself, cuts the code off the answer with [`split_combined`], hands
+//! the password on as PAM_AUTHTOK and keeps the code; the password never reaches
+//! the daemon. The second line, after the password module succeeded, sends
+//! [`Combined::Check`] and answers the daemon's code prompt with the kept code,
+//! never asking the user: the login then goes as any other, to one verdict.
+//! Version 1 clients (no [`Login::combined`]) are still served.
+//!
 //! Self-service (`mfa-token` run by a user): the client speaks first with
 //! [`Request::Manage`], naming the version and one [`Action`]; the conversation is
 //! the same (prompts answered with [`Request::Answer`], information and error
@@ -33,8 +47,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// The version of this protocol.
-pub const VERSION: u32 = 1;
+/// The version of this protocol: 2 added [`Login::combined`] and [`Reply::Split`].
+pub const VERSION: u32 = 2;
+
+/// The oldest version pam_mfad still serves: a version 1 message is a version 2
+/// one without the fields it added.
+pub const OLDEST_VERSION: u32 = 1;
+
+/// The lengths a code split off a combined answer may have (`[totp] digits`).
+pub const CODE_DIGITS: std::ops::RangeInclusive<u8> = 6..=8;
 
 /// The largest frame either side accepts (a QR code shown as text is about 3 KiB).
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -134,6 +155,61 @@ pub struct Login {
     pub silent: bool,
     /// The module argument `debug`: extra detail in the daemon's log.
     pub debug: bool,
+    /// Password and code in one answer (version 2); absent: [`Combined::Off`].
+    #[serde(default, skip_serializing_if = "Combined::is_off")]
+    pub combined: Combined,
+}
+
+/// Which line of a combined stack a login is (see the crate documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Combined {
+    /// A login of its own; the daemon still answers [`Reply::Split`] when its
+    /// config says `[policy] prompt = "combined"`.
+    #[default]
+    Off,
+    /// The first line (module argument `combined`): answer [`Reply::Split`].
+    Split,
+    /// The second line: the module answers the code prompt with the code the
+    /// first line kept; no further prompt can be answered.
+    Check,
+}
+
+impl Combined {
+    pub fn is_off(&self) -> bool {
+        *self == Combined::Off
+    }
+}
+
+/// Where a combined answer ends its password: the index at which the trailing
+/// code begins, or `None` when there is no code to split off. The code is a
+/// recovery code in its printed form (four groups of four letters or digits
+/// joined by dashes, `abcd-efgh-jkmn-pqrs`) or else the last `digits` characters
+/// when they are all ASCII digits (`digits` in [`CODE_DIGITS`], else only a
+/// recovery code splits). Nothing separates the password from the code; the
+/// password must not be empty.
+pub fn split_combined(answer: &[u8], digits: u8) -> Option<usize> {
+    const PRINTED: usize = 19;
+    if let Some(cut) = answer.len().checked_sub(PRINTED).filter(|&c| c > 0) {
+        let printed = answer[cut..].iter().enumerate().all(|(i, b)| {
+            if i % 5 == 4 {
+                *b == b'-'
+            } else {
+                b.is_ascii_alphanumeric()
+            }
+        });
+        if printed {
+            return Some(cut);
+        }
+    }
+    if !CODE_DIGITS.contains(&digits) {
+        return None;
+    }
+    let cut = answer
+        .len()
+        .checked_sub(usize::from(digits))
+        .filter(|&c| c > 0)?;
+    answer[cut..].iter().all(u8::is_ascii_digit).then_some(cut)
 }
 
 /// A typed answer: wiped from memory when dropped, never printed.
@@ -175,6 +251,10 @@ pub enum Reply {
         verdict: Verdict,
         fail_delay_ms: u32,
     },
+    /// The first line of a combined stack: ask `text` for password and code in
+    /// one answer, split it with [`split_combined`] (codes of `digits` digits)
+    /// and keep the code for the second line. Ends the connection: no verdict.
+    Split { text: String, digits: u8 },
     /// The answer to [`Action::Status`].
     Status(Status),
     /// The end of a self-service action.
@@ -199,6 +279,8 @@ pub enum LoginReply {
         verdict: Verdict,
         fail_delay_ms: u32,
     },
+    /// [`Reply::Split`].
+    Split { text: String, digits: u8 },
 }
 
 /// How a self-service action ended; the message says why in the user's language.
@@ -414,6 +496,16 @@ mod tests {
                 LoginReply::Verdict {
                     verdict: Verdict::Ignore,
                     fail_delay_ms: 7,
+                },
+            ),
+            (
+                Reply::Split {
+                    text: text(),
+                    digits: 8,
+                },
+                LoginReply::Split {
+                    text: text(),
+                    digits: 8,
                 },
             ),
         ];
@@ -654,6 +746,107 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_combined_login_is_version_2_and_a_version_1_login_still_decodes() {
+        for combined in [Combined::Split, Combined::Check] {
+            round_trip(Request::Login(Login {
+                version: VERSION,
+                combined,
+                ..Login::default()
+            }));
+        }
+        // The field is left out when off: a separate login reads as version 1 did.
+        let frame = encode(&Request::Login(Login::default())).unwrap();
+        assert!(!std::str::from_utf8(&frame[4..])
+            .unwrap()
+            .contains("combined"));
+        let v1 = br#"{"type":"login","version":1,"user":[97],"service":"sshd","rhost":"","tty":"","ruser":"","locale":"","ssh":[],"require_key":false,"silent":false,"debug":false}"#;
+        let Ok(Request::Login(login)) = decode::<Request>(v1) else {
+            panic!("a version 1 login must decode");
+        };
+        assert_eq!(login.combined, Combined::Off);
+        let frame = encode(&Request::Login(Login {
+            combined: Combined::Check,
+            ..Login::default()
+        }))
+        .unwrap();
+        assert!(std::str::from_utf8(&frame[4..])
+            .unwrap()
+            .ends_with(r#""debug":false,"combined":"check"}"#));
+        assert!(decode::<Request>(
+            br#"{"type":"login","version":2,"user":[],"service":"","rhost":"","tty":"","ruser":"","locale":"","ssh":[],"require_key":false,"silent":false,"debug":false,"combined":"maybe"}"#
+        )
+        .is_err());
+        round_trip(Reply::Split {
+            text: "Password and verification code: ".into(),
+            digits: 6,
+        });
+        let frame = encode(&Reply::Split {
+            text: "P: ".into(),
+            digits: 6,
+        })
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame[4..]).unwrap(),
+            r#"{"type":"split","text":"P: ","digits":6}"#
+        );
+    }
+
+    fn split(answer: &str, digits: u8) -> Option<(&str, &str)> {
+        split_combined(answer.as_bytes(), digits).map(|cut| answer.split_at(cut))
+    }
+
+    #[test]
+    fn the_code_is_cut_off_the_end_of_a_combined_answer() {
+        for (answer, digits, want) in [
+            ("hunter2123456", 6, ("hunter2", "123456")),
+            // A password ending in digits keeps them: the code is the last six.
+            ("Summer2024654321", 6, ("Summer2024", "654321")),
+            ("pw12345678", 8, ("pw", "12345678")),
+            ("pw1234567", 7, ("pw", "1234567")),
+            ("a b c 123456", 6, ("a b c ", "123456")),
+            ("x000000", 6, ("x", "000000")),
+            // A recovery code as printed, whatever the code length.
+            (
+                "hunter2abcd-efgh-jkmn-pqrs",
+                6,
+                ("hunter2", "abcd-efgh-jkmn-pqrs"),
+            ),
+            ("pwABCD-EFGH-1234-5678", 8, ("pw", "ABCD-EFGH-1234-5678")),
+            ("pw1234-5678-9012-3456", 6, ("pw", "1234-5678-9012-3456")),
+        ] {
+            assert_eq!(split(answer, digits), Some(want), "{answer:?} {digits}");
+        }
+    }
+
+    #[test]
+    fn no_code_no_split() {
+        for (answer, digits) in [
+            ("", 6),
+            ("hunter2", 6),
+            ("hunter12345", 6),
+            // Only a code: no password before it.
+            ("123456", 6),
+            ("abcd-efgh-jkmn-pqrs", 6),
+            ("hunter212345x", 6),
+            ("pw123456 ", 6),
+            ("pw1234567", 8),
+            // A recovery code not in its printed form is not told from a password.
+            ("pwabcdefghjkmnpqrs", 6),
+            ("pwabcd efgh jkmn pqrs", 6),
+            ("pwabcd-efgh-jkmn-pqr_", 6),
+            ("pwabc-defgh-jkmn-pqrs", 6),
+            // A code length the config cannot have splits nothing but a recovery code.
+            ("pw12345", 5),
+            ("pw123456789", 9),
+            ("pw123456", 0),
+        ] {
+            assert_eq!(split(answer, digits), None, "{answer:?} {digits}");
+        }
+        assert_eq!(split_combined(b"\xff\xfe123456", 6), Some(2));
+        assert_eq!(split_combined("pässwort123456".as_bytes(), 6), Some(9));
     }
 
     #[test]

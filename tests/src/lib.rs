@@ -730,17 +730,49 @@ impl Sandbox {
     /// One authentication through pam_driver, answering the prompt with exactly
     /// `answer` (any bytes; a NUL ends the string the module sees).
     pub fn drive(&self, user: &str, answer: &[u8], opts: &LoginOpts<'_>) -> Login {
+        self.drive_with(user, answer, &[], opts)
+    }
+
+    /// [`Sandbox::drive_with`] that, when the first attempt fails, authenticates
+    /// again on the same PAM handle (as login(1) retries) answering `again`.
+    pub fn drive_again(
+        &self,
+        user: &str,
+        answer: &[u8],
+        again: &[u8],
+        flags: &[&str],
+        opts: &LoginOpts<'_>,
+    ) -> Login {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let file = self
+            .root
+            .join(format!("again-{}", N.fetch_add(1, Ordering::SeqCst)));
+        fs::write(&file, again).unwrap();
+        let mut flags = flags.to_vec();
+        flags.extend(["--again", file.to_str().unwrap()]);
+        self.drive_with(user, answer, &flags, opts)
+    }
+
+    /// [`Sandbox::drive`] with `flags` for `pam_driver once`: `--account` and
+    /// `--setcred` call pam_acct_mgmt and pam_setcred after a success, as login
+    /// programs do; `--env` prints the PAM environment (every prompt still gets
+    /// `answer`: a client with one field).
+    pub fn drive_with(
+        &self,
+        user: &str,
+        answer: &[u8],
+        flags: &[&str],
+        opts: &LoginOpts<'_>,
+    ) -> Login {
         static N: AtomicUsize = AtomicUsize::new(0);
         let file = self
             .root
             .join(format!("answer-{}", N.fetch_add(1, Ordering::SeqCst)));
         fs::write(&file, answer).unwrap();
         let service = opts.service.unwrap_or("mfa");
-        let (cmd, attached) = self.under_pam_wrapper(
-            &self.driver,
-            &["once", service, user, file.to_str().unwrap()],
-            opts,
-        );
+        let mut args = vec!["once", service, user, file.to_str().unwrap()];
+        args.extend(flags);
+        let (cmd, attached) = self.under_pam_wrapper(&self.driver, &args, opts);
         finish(self.spawn(cmd, attached), &[])
     }
 

@@ -180,6 +180,49 @@ impl Sshd {
         }
     }
 
+    /// Logs in as `user` with keyboard-interactive the way a client with one
+    /// field does: the first prompt must be `prompt`, answered with `answer`
+    /// (password and code together); a further prompt is left unanswered (the
+    /// transcript then ends in `[second prompt]`, after the client's timeout), and
+    /// `echo remote-ok` runs only if the login passed.
+    pub fn login_once(&self, user: &str, prompt: &str, answer: &str) -> SshLogin {
+        let mut p = self.client(user, None);
+        let mut transcript = String::new();
+        match p.exp_string(prompt) {
+            Ok(before) => {
+                transcript.push_str(&before);
+                transcript.push_str(prompt);
+                p.send_line(answer).unwrap();
+            }
+            Err(
+                rexpect::error::Error::EOF { got, .. } | rexpect::error::Error::Timeout { got, .. },
+            ) => {
+                transcript.push_str(&got);
+                return SshLogin {
+                    ran: false,
+                    transcript: from_pty(&transcript),
+                };
+            }
+            Err(e) => panic!("ssh: {e}"),
+        }
+        // A second prompt waits for an answer a one-field client does not have:
+        // the client's timeout ends it.
+        match p.exp_eof() {
+            Ok(rest) => transcript.push_str(&rest),
+            Err(rexpect::error::Error::Timeout { got, .. }) => {
+                transcript.push_str(&got);
+                transcript.push_str("\n[second prompt]\n");
+            }
+            Err(rexpect::error::Error::EOF { got, .. }) => transcript.push_str(&got),
+            Err(e) => panic!("ssh: {e}"),
+        }
+        let transcript = from_pty(&transcript);
+        SshLogin {
+            ran: transcript.lines().any(|l| l.trim() == "remote-ok"),
+            transcript,
+        }
+    }
+
     /// What sshd, the modules of its PAM stacks and the programs of its sessions
     /// (sudo) sent to syslog so far, then what pam_mfad logged since sshd started.
     pub fn syslog(&self) -> Vec<String> {

@@ -100,7 +100,9 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
             Reply::Done(Done::Refused { message } | Done::Unavailable { message }) => {
                 return Err(CliError::Refused(message))
             }
-            Reply::Verdict { .. } => return Err(broken("a login verdict".to_owned())),
+            Reply::Verdict { .. } | Reply::Split { .. } => {
+                return Err(broken("a login reply".to_owned()))
+            }
         }
     }
 }

@@ -1318,3 +1318,4 @@ mod keys {
 }
 
 mod activation;
+mod one_answer;

@@ -337,7 +337,7 @@ fn custom_prompts_name_their_errors() {
     for (text, want) in [
         (
             "[prompt]\nanswer.en = \"x\"\n",
-            "/etc/pam_mfa/config.toml:2: key `prompt.answer`: unknown prompt \"answer\": expected one of code, code_oob, touch_key, key_pin",
+            "/etc/pam_mfa/config.toml:2: key `prompt.answer`: unknown prompt \"answer\": expected one of code, code_oob, touch_key, key_pin, combined",
         ),
         (
             "[prompt]\ncode.en = \"Code: \"\ncode.de = \"Code: \"\n",

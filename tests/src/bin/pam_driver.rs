@@ -4,9 +4,16 @@
 //! PAM_FAIL_DELAY so failures are not slept on.
 //!
 //! Usage:
-//!   pam_driver once SERVICE USER ANSWER_FILE
+//!   pam_driver once SERVICE USER ANSWER_FILE [--again ANSWER_FILE] [--account] [--setcred] [--env]
 //!       One authentication; prints the conversation and `result=<code>`; exits 0
-//!       on PAM_SUCCESS, 1 otherwise.
+//!       on PAM_SUCCESS, 1 otherwise. --again: after a failure, pam_authenticate
+//!       once more on the same handle (as login(1) retries), answering with the
+//!       second file; `first=<code>` is the first attempt's result. After a
+//!       success, --account calls pam_acct_mgmt and --setcred
+//!       pam_setcred(PAM_ESTABLISH_CRED), as login programs do (in that order),
+//!       each printing `account=<code>` or `setcred=<code>`; the exit status is 0
+//!       only if they succeed too. --env prints the PAM environment at the end,
+//!       one `env: NAME=VALUE` line each.
 //!   pam_driver chat SERVICE USER [--no-info] [--silent]
 //!       One authentication, interactively: every message is printed as
 //!       `[style] text` and flushed; each prompt is answered with the next line of
@@ -56,6 +63,9 @@ unsafe extern "C" {
         pamh: *mut *mut c_void,
     ) -> c_int;
     fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_acct_mgmt(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_setcred(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_getenvlist(pamh: *mut c_void) -> *mut *mut c_char;
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
     fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
     fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
@@ -69,6 +79,9 @@ const PAM_CONV_ERR: c_int = 19;
 /// What the conversation answers, and what it saw.
 struct AppData {
     answer: Vec<u8>,
+    /// `once --again`: the answer of the second attempt, used once `attempt` is 1.
+    retry: Option<Vec<u8>>,
+    attempt: std::sync::atomic::AtomicUsize,
     transcript: Mutex<Vec<String>>,
     /// Chat mode: print each message at once and answer from stdin.
     chat: Option<Chat>,
@@ -107,7 +120,12 @@ extern "C" fn conversation(
             .to_string_lossy()
             .into_owned();
         let prompt = m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON;
-        let mut answer = data.answer.clone();
+        let mut answer = match &data.retry {
+            Some(retry) if data.attempt.load(std::sync::atomic::Ordering::SeqCst) > 0 => {
+                retry.clone()
+            }
+            _ => data.answer.clone(),
+        };
         if let Some(chat) = data.chat {
             use std::io::{BufRead, Write};
             if !prompt && chat.refuse_info {
@@ -155,10 +173,29 @@ extern "C" fn no_delay(_status: c_int, _usec: libc::c_uint, _appdata: *mut c_voi
 
 /// One pam_start → pam_authenticate → pam_end. Returns the PAM code.
 fn authenticate(service: &CStr, user: &CStr, data: &AppData) -> c_int {
-    authenticate_with(service, user, data, 0)
+    authenticate_with(service, user, data, 0, &mut After::default())
 }
 
-fn authenticate_with(service: &CStr, user: &CStr, data: &AppData, flags: c_int) -> c_int {
+/// What to call after a successful pam_authenticate, and what it returned.
+#[derive(Default)]
+struct After {
+    account: Option<c_int>,
+    setcred: Option<c_int>,
+    /// The first attempt's result, when a second one ran (`--again`).
+    first: Option<c_int>,
+    /// The PAM environment at the end (`--env`).
+    env: Option<Vec<String>>,
+}
+
+const PAM_ESTABLISH_CRED: c_int = 0x0002;
+
+fn authenticate_with(
+    service: &CStr,
+    user: &CStr,
+    data: &AppData,
+    flags: c_int,
+    after: &mut After,
+) -> c_int {
     let conv = PamConv {
         conv: conversation,
         appdata: data as *const AppData as *mut c_void,
@@ -174,9 +211,52 @@ fn authenticate_with(service: &CStr, user: &CStr, data: &AppData, flags: c_int) 
     // sleeping after a failure.
     unsafe { pam_set_item(pamh, PAM_FAIL_DELAY, no_delay as *const c_void) };
     // SAFETY: pamh came from pam_start and is ended exactly once below.
-    let rc = unsafe { pam_authenticate(pamh, flags) };
+    let mut rc = unsafe { pam_authenticate(pamh, flags) };
+    if rc != 0 && data.retry.is_some() {
+        after.first = Some(rc);
+        data.attempt.store(1, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: as above, on the same handle.
+        rc = unsafe { pam_authenticate(pamh, flags) };
+    }
+    let mut last = rc;
+    if rc == 0 && after.account.is_some() {
+        // SAFETY: as above, on the same handle.
+        last = unsafe { pam_acct_mgmt(pamh, 0) };
+        after.account = Some(last);
+    }
+    if last == 0 && after.setcred.is_some() {
+        // SAFETY: as above, on the same handle.
+        last = unsafe { pam_setcred(pamh, PAM_ESTABLISH_CRED) };
+        after.setcred = Some(last);
+    }
+    if let Some(env) = after.env.as_mut() {
+        // SAFETY: as above; the list and its strings are malloc'd copies that the
+        // caller frees.
+        let list = unsafe { pam_getenvlist(pamh) };
+        if !list.is_null() {
+            let mut i = 0;
+            loop {
+                // SAFETY: a NULL-terminated array of C strings.
+                let entry = unsafe { *list.add(i) };
+                if entry.is_null() {
+                    break;
+                }
+                // SAFETY: a valid C string, copied before it is freed.
+                env.push(
+                    unsafe { CStr::from_ptr(entry) }
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+                // SAFETY: malloc'd by libpam for the caller, not used again.
+                unsafe { libc::free(entry as *mut c_void) };
+                i += 1;
+            }
+            // SAFETY: the array itself, freed once.
+            unsafe { libc::free(list as *mut c_void) };
+        }
+    }
     // SAFETY: as above.
-    unsafe { pam_end(pamh, rc) };
+    unsafe { pam_end(pamh, last) };
     rc
 }
 
@@ -228,25 +308,65 @@ fn main() {
         unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     }
     match args.get(1).map(String::as_str) {
-        Some("once") if args.len() == 5 => {
+        Some("once") if args.len() >= 5 => {
+            let flags = &args[5..];
+            let retry = flags
+                .iter()
+                .position(|a| a == "--again")
+                .map(|i| std::fs::read(&flags[i + 1]).expect("second answer file"));
+            for (i, flag) in flags.iter().enumerate() {
+                let value = i > 0 && flags[i - 1] == "--again";
+                if !value
+                    && !["--again", "--account", "--setcred", "--env"].contains(&flag.as_str())
+                {
+                    eprintln!("pam_driver once: unknown flag {flag}");
+                    std::process::exit(2);
+                }
+            }
             let data = AppData {
                 answer: std::fs::read(&args[4]).expect("answer file"),
+                retry,
+                attempt: Default::default(),
                 transcript: Mutex::new(vec![]),
                 chat: None,
             };
             let service = CString::new(args[2].as_str()).unwrap();
             let user = CString::new(args[3].as_str()).unwrap();
-            let rc = authenticate(&service, &user, &data);
+            let mut after = After {
+                account: flags.iter().any(|a| a == "--account").then_some(-1),
+                setcred: flags.iter().any(|a| a == "--setcred").then_some(-1),
+                first: None,
+                env: flags.iter().any(|a| a == "--env").then(Vec::new),
+            };
+            let rc = authenticate_with(&service, &user, &data, 0, &mut after);
             for line in data.transcript.lock().unwrap().iter() {
                 println!("{line}");
             }
+            if let Some(first) = after.first {
+                println!("first={first} {}", strerror(first));
+            }
             println!("result={rc} {}", strerror(rc));
-            std::process::exit(if rc == 0 { 0 } else { 1 });
+            for entry in after.env.iter().flatten() {
+                println!("env: {entry}");
+            }
+            let mut ok = rc == 0;
+            for (name, code) in [("account", after.account), ("setcred", after.setcred)] {
+                match code {
+                    Some(-1) | None => {}
+                    Some(code) => {
+                        println!("{name}={code} {}", strerror(code));
+                        ok &= code == 0;
+                    }
+                }
+            }
+            std::process::exit(if ok { 0 } else { 1 });
         }
         Some("chat") if args.len() >= 4 => {
             let flags = &args[4..];
             let data = AppData {
                 answer: vec![],
+                retry: None,
+                attempt: Default::default(),
                 transcript: Mutex::new(vec![]),
                 chat: Some(Chat {
                     refuse_info: flags.iter().any(|f| f == "--no-info"),
@@ -259,7 +379,7 @@ fn main() {
             } else {
                 0
             };
-            let rc = authenticate_with(&service, &user, &data, pam_flags);
+            let rc = authenticate_with(&service, &user, &data, pam_flags, &mut After::default());
             println!("result={rc} {}", strerror(rc));
             std::process::exit(if rc == 0 { 0 } else { 1 });
         }
@@ -293,6 +413,8 @@ fn main() {
                                 };
                                 let data = AppData {
                                     answer,
+                                    retry: None,
+                                    attempt: Default::default(),
                                     transcript: Mutex::new(vec![]),
                                     chat: None,
                                 };
@@ -327,7 +449,7 @@ fn main() {
             );
         }
         _ => {
-            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE | chat SERVICE USER [--no-info] [--silent] | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
+            eprintln!("usage: pam_driver once SERVICE USER ANSWER_FILE [--again ANSWER_FILE] [--account] [--setcred] [--env] | chat SERVICE USER [--no-info] [--silent] | bench SERVICE USERS_FILE ITERATIONS THREADS (--secret B32 | --answer TEXT)");
             std::process::exit(2);
         }
     }
