@@ -463,6 +463,19 @@ fn fail(cfg: &Config, mut record: Record, why: Failure, now: u64) -> (Change, Ve
     )
 }
 
+/// The record a locked decision works on: the user's, with a factor and not locked
+/// out; otherwise the verdict that ends the login with the record unchanged
+/// (unenrolled, or locked until).
+fn usable(current: Option<Record>, now: u64) -> Result<Record, Verdict> {
+    let Some(record) = current.filter(Record::has_factor) else {
+        return Err(Verdict::Unenrolled);
+    };
+    if let Some(until) = policy::locked_until(&record.state, now) {
+        return Err(Verdict::WhileLocked(until));
+    }
+    Ok(record)
+}
+
 /// The locked part: checks `answer` against `current` and says what to store;
 /// a success is remembered for `from` (see [`remember_at`]).
 fn decide(
@@ -472,12 +485,10 @@ fn decide(
     now: u64,
     from: Option<std::net::IpAddr>,
 ) -> (Change, Verdict) {
-    let Some(mut record) = current.filter(Record::has_factor) else {
-        return (Change::Keep, Verdict::Unenrolled);
+    let mut record = match usable(current, now) {
+        Ok(record) => record,
+        Err(verdict) => return (Change::Keep, verdict),
     };
-    if let Some(until) = policy::locked_until(&record.state, now) {
-        return (Change::Keep, Verdict::WhileLocked(until));
-    }
     let why = match crate::answer::normalize(answer).map(|t| check_code(cfg, &mut record, &t, now))
     {
         Some(Ok(factor)) => {

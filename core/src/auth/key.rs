@@ -157,12 +157,10 @@ fn commit(
     now: u64,
     from: Option<std::net::IpAddr>,
 ) -> (Change, Verdict) {
-    let Some(mut record) = current.filter(Record::has_factor) else {
-        return (Change::Keep, Verdict::Unenrolled);
+    let mut record = match super::usable(current, now) {
+        Ok(record) => record,
+        Err(verdict) => return (Change::Keep, verdict),
     };
-    if let Some(until) = policy::locked_until(&record.state, now) {
-        return (Change::Keep, Verdict::WhileLocked(until));
-    }
     let Some(key) = record.keys.iter_mut().find(|k| k.credential_id == id) else {
         // Revoked while the user was touching it.
         return fail(cfg, record, Failure::KeyRejected, now);

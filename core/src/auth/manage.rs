@@ -256,24 +256,8 @@ pub fn new_recovery(
 pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
     mfa_proto::Status {
         user: user.to_string(),
-        totp: record
-            .totp
-            .iter()
-            .map(|t| mfa_proto::TotpStatus {
-                name: t.name.clone(),
-                algorithm: t.params.algorithm.name().to_owned(),
-                digits: t.params.digits,
-                period: t.params.period,
-                created: t.created,
-                last_used: t
-                    .last_step
-                    .map(|s| s.saturating_mul(u64::from(t.params.period))),
-            })
-            .collect(),
-        recovery: record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
-            unused: r.hashed.len(),
-            created: r.created,
-        }),
+        totp: apps(record),
+        recovery: recovery(record),
         keys: record
             .keys
             .iter()
@@ -286,16 +270,7 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
                 created: k.created,
             })
             .collect(),
-        hotp: record
-            .hotp
-            .iter()
-            .map(|t| mfa_proto::HotpStatus {
-                name: t.name.clone(),
-                digits: t.digits,
-                counter: t.counter,
-                created: t.created,
-            })
-            .collect(),
+        hotp: tokens(record),
         contact: record
             .contact
             .as_ref()
@@ -305,6 +280,46 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
         last_success: record.state.last_success,
         last_failure: record.state.last_failure,
     }
+}
+
+/// The user's authenticator apps, in enrollment order (also root's `list`).
+pub fn apps(record: &Record) -> Vec<mfa_proto::TotpStatus> {
+    record
+        .totp
+        .iter()
+        .map(|t| mfa_proto::TotpStatus {
+            name: t.name.clone(),
+            algorithm: t.params.algorithm.name().to_owned(),
+            digits: t.params.digits,
+            period: t.params.period,
+            created: t.created,
+            last_used: t
+                .last_step
+                .map(|s| s.saturating_mul(u64::from(t.params.period))),
+        })
+        .collect()
+}
+
+/// The user's HOTP tokens (also root's `list`).
+pub fn tokens(record: &Record) -> Vec<mfa_proto::HotpStatus> {
+    record
+        .hotp
+        .iter()
+        .map(|t| mfa_proto::HotpStatus {
+            name: t.name.clone(),
+            digits: t.digits,
+            counter: t.counter,
+            created: t.created,
+        })
+        .collect()
+}
+
+/// How many recovery codes are left (also root's `list`).
+pub fn recovery(record: &Record) -> Option<mfa_proto::RecoveryStatus> {
+    record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
+        unused: r.hashed.len(),
+        created: r.created,
+    })
 }
 
 /// Whether `user` may add a factor: [`Admitted::Checked`] after a current second

@@ -12,25 +12,18 @@ use mfa_core::username::UserName;
 use crate::cli::{ListArgs, UserJson};
 use crate::context::{Account, Context};
 use crate::error::CliError;
+use mfa_core::auth::manage;
 use mfa_core::date::utc;
+use mfa_proto::{HotpStatus, RecoveryStatus, TotpStatus};
 
 #[derive(Serialize)]
 struct Factors<'a> {
     user: &'a str,
-    totp: Vec<TotpInfo>,
-    recovery: Option<RecoveryInfo>,
+    totp: Vec<TotpStatus>,
+    recovery: Option<RecoveryStatus>,
     keys: Vec<KeyInfo>,
-    hotp: Vec<HotpInfo>,
+    hotp: Vec<HotpStatus>,
     contact: Option<ContactInfo>,
-}
-
-#[derive(Serialize)]
-struct HotpInfo {
-    name: String,
-    digits: u8,
-    /// The next expected counter value.
-    counter: u64,
-    created: u64,
 }
 
 #[derive(Serialize)]
@@ -49,23 +42,6 @@ struct KeyInfo {
     user_verification: &'static str,
     pin: bool,
     sign_count: u32,
-    created: u64,
-}
-
-#[derive(Serialize)]
-struct TotpInfo {
-    name: String,
-    algorithm: &'static str,
-    digits: u8,
-    period: u32,
-    created: u64,
-    /// Unix time at which the last accepted code's step began.
-    last_used: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct RecoveryInfo {
-    unused: usize,
     created: u64,
 }
 
@@ -90,24 +66,8 @@ fn load(ctx: &Context, name: &str) -> Result<(UserName, Record), CliError> {
 fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
     Factors {
         user,
-        totp: record
-            .totp
-            .iter()
-            .map(|t| TotpInfo {
-                name: t.name.clone(),
-                algorithm: t.params.algorithm.name(),
-                digits: t.params.digits,
-                period: t.params.period,
-                created: t.created,
-                last_used: t
-                    .last_step
-                    .map(|s| s.saturating_mul(u64::from(t.params.period))),
-            })
-            .collect(),
-        recovery: record.recovery.as_ref().map(|r| RecoveryInfo {
-            unused: r.hashed.len(),
-            created: r.created,
-        }),
+        totp: manage::apps(record),
+        recovery: manage::recovery(record),
         keys: record
             .keys
             .iter()
@@ -122,16 +82,7 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
                 created: k.created,
             })
             .collect(),
-        hotp: record
-            .hotp
-            .iter()
-            .map(|t| HotpInfo {
-                name: t.name.clone(),
-                digits: t.digits,
-                counter: t.counter,
-                created: t.created,
-            })
-            .collect(),
+        hotp: manage::tokens(record),
         contact: record.contact.as_ref().map(|c| ContactInfo {
             channel: c.channel().name(),
             address: c.address().to_owned(),
