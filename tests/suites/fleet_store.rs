@@ -113,7 +113,7 @@ fn two_hosts_share_enrollments_and_a_code_is_used_once_across_them() {
         let list = host.cli(&["list", "--all", "--json"]);
         assert!(list.ok(), "{list:?}");
         assert!(list.stdout.contains("\"user\": \"alice\""), "{list:?}");
-        assert!(list.stdout.contains("\"totp\": [\n"), "{list:?}");
+        assert!(list.stdout.contains("\"totp_apps\": [\n"), "{list:?}");
         assert!(list.stdout.contains("\"name\": \"default\""), "{list:?}");
     }
     // pg_dump holds no key: records are sealed whole.

@@ -159,7 +159,7 @@ fn root_only_options(args: &EnrollTotp) -> Result<(), CliError> {
 /// Prints the user's status as root's `mfa-token status` does.
 fn show(lang: Lang, s: &Status, json: bool) {
     if json {
-        crate::commands::show::print_json(s);
+        crate::commands::show::print_status_json(s);
         return;
     }
     if crate::commands::show::print_factors(lang, s, &|| ()) {

@@ -19,7 +19,10 @@ use mfa_proto::{HotpStatus, RecoveryStatus, TotpStatus};
 #[derive(Serialize)]
 struct Factors<'a> {
     user: &'a str,
-    totp: Vec<TotpStatus>,
+    /// The first app, in the shape `totp` had before there were several, so the
+    /// scripts that read it keep working; every app is in `totp_apps`.
+    totp: Option<TotpStatus>,
+    totp_apps: Vec<TotpStatus>,
     recovery: Option<RecoveryStatus>,
     keys: Vec<KeyInfo>,
     hotp: Vec<HotpStatus>,
@@ -64,9 +67,11 @@ fn load(ctx: &Context, name: &str) -> Result<(UserName, Record), CliError> {
 }
 
 fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
+    let apps = manage::apps(record);
     Factors {
         user,
-        totp: manage::apps(record),
+        totp: apps.first().cloned(),
+        totp_apps: apps,
         recovery: manage::recovery(record),
         keys: record
             .keys
@@ -91,33 +96,45 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
     }
 }
 
-/// Prints `value` as JSON in the shape scripts rely on: `totp` stays one object,
-/// the user's first app (null without one), as it was before several apps; the
-/// list of every app is `totp_apps`.
-pub(crate) fn print_json(value: &impl Serialize) {
-    let mut json = serde_json::to_value(value).unwrap_or_default();
-    match &mut json {
-        serde_json::Value::Array(users) => users.iter_mut().for_each(first_app_as_totp),
-        one => first_app_as_totp(one),
-    }
-    // Plain values of numbers and strings always serialize.
+fn print_json(value: &impl Serialize) {
+    // Plain structs of numbers and strings always serialize.
     println!(
         "{}",
-        serde_json::to_string_pretty(&json).unwrap_or_default()
+        serde_json::to_string_pretty(value).unwrap_or_default()
     );
 }
 
-/// `{"totp": [a, b]}` → `{"totp": a, "totp_apps": [a, b]}`.
-fn first_app_as_totp(user: &mut serde_json::Value) {
-    let Some(object) = user.as_object_mut() else {
-        return;
-    };
-    let apps = object
-        .remove("totp")
-        .unwrap_or_else(|| serde_json::json!([]));
-    let first = apps.get(0).cloned().unwrap_or(serde_json::Value::Null);
-    object.insert("totp".to_owned(), first);
-    object.insert("totp_apps".to_owned(), apps);
+/// A user's own status (through pam_mfad) as JSON, in the shape of root's
+/// `status --json`: `totp` the first app, `totp_apps` every app.
+pub(crate) fn print_status_json(s: &mfa_proto::Status) {
+    #[derive(Serialize)]
+    struct Own<'a> {
+        user: &'a str,
+        totp: Option<&'a TotpStatus>,
+        totp_apps: &'a [TotpStatus],
+        recovery: &'a Option<RecoveryStatus>,
+        keys: &'a [mfa_proto::KeyStatus],
+        #[serde(skip_serializing_if = "<[HotpStatus]>::is_empty")]
+        hotp: &'a [HotpStatus],
+        contact: &'a Option<String>,
+        failures: u32,
+        locked_until: Option<u64>,
+        last_success: Option<u64>,
+        last_failure: Option<u64>,
+    }
+    print_json(&Own {
+        user: &s.user,
+        totp: s.totp.first(),
+        totp_apps: &s.totp,
+        recovery: &s.recovery,
+        keys: &s.keys,
+        hotp: &s.hotp,
+        contact: &s.contact,
+        failures: s.failures,
+        locked_until: s.locked_until,
+        last_success: s.last_success,
+        last_failure: s.last_failure,
+    });
 }
 
 /// Prints the factors of `s` (as a user's self-service status holds them), then
