@@ -242,13 +242,7 @@ impl fmt::Display for Escaped<'_> {
 impl fmt::Display for Event<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Success {
-                user,
-                factor: Factor::Key { name },
-            } => write!(
-                f,
-                "user={user}: second factor accepted (security key {name:?})"
-            ),
+            Event::Success { user, factor } => accepted(f, user, factor),
             Event::KeyRequired { user, service } => write!(
                 f,
                 "user={user}: service {service} requires a security key and none passed"
@@ -259,57 +253,20 @@ impl fmt::Display for Event<'_> {
             Event::KeyRejected { user, reason } => {
                 write!(f, "user={user}: security key assertion rejected: {reason}")
             }
-            // The default app as before several apps existed: log searches that
-            // match this line keep working.
-            Event::Success {
-                user,
-                factor: Factor::Totp { name },
-            } if name == crate::totp::DEFAULT_NAME => {
-                write!(f, "user={user}: second factor accepted (totp)")
-            }
-            Event::Success {
-                user,
-                factor: Factor::Totp { name },
-            } => {
-                write!(f, "user={user}: second factor accepted (totp {name:?})")
-            }
-            Event::Success {
-                user,
-                factor: Factor::Recovery { remaining },
-            } => write!(
-                f,
-                "user={user}: second factor accepted (recovery code, {remaining} left)"
-            ),
-            Event::Success {
-                user,
-                factor: Factor::Hotp { name },
-            } => write!(
-                f,
-                "user={user}: second factor accepted (hotp token {name:?})"
-            ),
-            Event::Success {
-                user,
-                factor: Factor::Oob,
-            } => write!(
-                f,
-                "user={user}: second factor accepted (code sent out of band)"
-            ),
             Event::EnrollRefused {
                 user,
-                journey: Journey::AtLogin,
+                journey,
                 reason,
-            } => write!(
-                f,
-                "user={user}: no second factor enrolled, enrollment at login not offered: {reason}"
-            ),
-            Event::EnrollRefused {
-                user,
-                journey: Journey::SelfService,
-                reason,
-            } => write!(
-                f,
-                "user={user}: authenticator app enrollment by the user (self-service) refused: {reason}"
-            ),
+            } => match journey {
+                Journey::AtLogin => write!(
+                    f,
+                    "user={user}: no second factor enrolled, enrollment at login not offered: {reason}"
+                ),
+                Journey::SelfService => write!(
+                    f,
+                    "user={user}: authenticator app enrollment by the user (self-service) refused: {reason}"
+                ),
+            },
             Event::Enrolled {
                 user,
                 journey,
@@ -334,19 +291,15 @@ impl fmt::Display for Event<'_> {
             }
             Event::EnrollAbandoned {
                 user,
-                journey: Journey::AtLogin,
+                journey,
                 tries,
             } => write!(
                 f,
-                "user={user}: enrollment at login abandoned after {tries} wrong codes, nothing saved"
-            ),
-            Event::EnrollAbandoned {
-                user,
-                journey: Journey::SelfService,
-                tries,
-            } => write!(
-                f,
-                "user={user}: enrollment by the user (self-service) abandoned after {tries} wrong codes, nothing saved"
+                "user={user}: {} abandoned after {tries} wrong codes, nothing saved",
+                match journey {
+                    Journey::AtLogin => "enrollment at login",
+                    Journey::SelfService => "enrollment by the user (self-service)",
+                }
             ),
             Event::KeyRegistered {
                 user,
@@ -372,43 +325,12 @@ impl fmt::Display for Event<'_> {
             }
             Event::Failed {
                 user,
-                why: Failure::WrongCode,
+                why,
                 failures,
             } => write!(
                 f,
-                "user={user}: wrong code ({failures} consecutive failures)"
-            ),
-            Event::Failed {
-                user,
-                why: Failure::KeyRejected,
-                failures,
-            } => write!(
-                f,
-                "user={user}: security key refused ({failures} consecutive failures)"
-            ),
-            Event::Failed {
-                user,
-                why: Failure::Spent,
-                failures,
-            } => write!(
-                f,
-                "user={user}: refused: every recovery code is used and no other factor is enrolled; enroll a new one with mfa-token ({failures} consecutive failures)"
-            ),
-            Event::Failed {
-                user,
-                why: Failure::Replay,
-                failures,
-            } => write!(
-                f,
-                "user={user}: replayed totp code refused ({failures} consecutive failures)"
-            ),
-            Event::Failed {
-                user,
-                why: Failure::HotpUsed,
-                failures,
-            } => write!(
-                f,
-                "user={user}: used hotp code refused ({failures} consecutive failures)"
+                "user={user}: {} ({failures} consecutive failures)",
+                refusal(*why)
             ),
             Event::LockedOut { user, until } => {
                 write!(
@@ -482,6 +404,49 @@ impl fmt::Display for Event<'_> {
             ),
             Event::Debug(s) => f.write_str(s),
         }
+    }
+}
+
+/// The line of a second factor that passed.
+fn accepted(f: &mut fmt::Formatter<'_>, user: &UserName, factor: &Factor) -> fmt::Result {
+    match factor {
+        Factor::Key { name } => write!(
+            f,
+            "user={user}: second factor accepted (security key {name:?})"
+        ),
+        // The default app as before several apps existed: log searches that
+        // match this line keep working.
+        Factor::Totp { name } if name == crate::totp::DEFAULT_NAME => {
+            write!(f, "user={user}: second factor accepted (totp)")
+        }
+        Factor::Totp { name } => {
+            write!(f, "user={user}: second factor accepted (totp {name:?})")
+        }
+        Factor::Recovery { remaining } => write!(
+            f,
+            "user={user}: second factor accepted (recovery code, {remaining} left)"
+        ),
+        Factor::Hotp { name } => write!(
+            f,
+            "user={user}: second factor accepted (hotp token {name:?})"
+        ),
+        Factor::Oob => write!(
+            f,
+            "user={user}: second factor accepted (code sent out of band)"
+        ),
+    }
+}
+
+/// What a failed attempt was, as its line says it.
+fn refusal(why: Failure) -> &'static str {
+    match why {
+        Failure::WrongCode => "wrong code",
+        Failure::KeyRejected => "security key refused",
+        Failure::Spent => {
+            "refused: every recovery code is used and no other factor is enrolled; enroll a new one with mfa-token"
+        }
+        Failure::Replay => "replayed totp code refused",
+        Failure::HotpUsed => "used hotp code refused",
     }
 }
 
