@@ -733,6 +733,17 @@ impl Sandbox {
         self.drive_with(user, answer, &[], opts)
     }
 
+    /// A new file `PREFIX-N` in the sandbox holding `bytes` (an answer for
+    /// pam_driver, which reads answers from files rather than argv).
+    fn numbered_file(&self, prefix: &str, bytes: &[u8]) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let file = self
+            .root
+            .join(format!("{prefix}-{}", N.fetch_add(1, Ordering::SeqCst)));
+        fs::write(&file, bytes).unwrap();
+        file
+    }
+
     /// [`Sandbox::drive_with`] that, when the first attempt fails, authenticates
     /// again on the same PAM handle (as login(1) retries) answering `again`.
     pub fn drive_again(
@@ -743,11 +754,7 @@ impl Sandbox {
         flags: &[&str],
         opts: &LoginOpts<'_>,
     ) -> Login {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let file = self
-            .root
-            .join(format!("again-{}", N.fetch_add(1, Ordering::SeqCst)));
-        fs::write(&file, again).unwrap();
+        let file = self.numbered_file("again", again);
         let mut flags = flags.to_vec();
         flags.extend(["--again", file.to_str().unwrap()]);
         self.drive_with(user, answer, &flags, opts)
@@ -764,11 +771,7 @@ impl Sandbox {
         flags: &[&str],
         opts: &LoginOpts<'_>,
     ) -> Login {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let file = self
-            .root
-            .join(format!("answer-{}", N.fetch_add(1, Ordering::SeqCst)));
-        fs::write(&file, answer).unwrap();
+        let file = self.numbered_file("answer", answer);
         let service = opts.service.unwrap_or("mfa");
         let mut args = vec!["once", service, user, file.to_str().unwrap()];
         args.extend(flags);

@@ -28,25 +28,27 @@ fn enroll(sb: &Sandbox, extra: &[&str], secret: &str, first: &str) -> pam_mfa_e2
     sb.cli_with(&args, &format!("{secret}\n{first}\n"), &[])
 }
 
+/// Adds the work phone (WORK: SHA256, 8 digits), confirmed.
+fn enroll_work_phone(sb: &Sandbox) -> pam_mfa_e2e::Run {
+    let args = [
+        "--name",
+        "work-phone",
+        "--algorithm",
+        "SHA256",
+        "--digits",
+        "8",
+    ];
+    let o = enroll(sb, &args, WORK, &work_code(0));
+    assert!(o.ok(), "{o:?}");
+    o
+}
+
 /// The default app (SECRET) and the work phone (WORK), both confirmed.
 fn two_apps() -> Sandbox {
     let sb = Sandbox::new("");
     let o = enroll(&sb, &[], SECRET, &code(SECRET, 0));
     assert!(o.ok(), "{o:?}");
-    let o = enroll(
-        &sb,
-        &[
-            "--name",
-            "work-phone",
-            "--algorithm",
-            "SHA256",
-            "--digits",
-            "8",
-        ],
-        WORK,
-        &work_code(0),
-    );
-    assert!(o.ok(), "{o:?}");
+    let o = enroll_work_phone(&sb);
     assert!(
         o.stdout.contains("still has 10 unused recovery codes"),
         "the second app keeps the recovery codes: {}",
@@ -378,20 +380,7 @@ fn a_record_in_the_old_format_logs_in_and_stays_readable_by_older_versions() {
     );
 
     // A second app: the record moves to named tables; both apps log in.
-    let o = enroll(
-        &sb,
-        &[
-            "--name",
-            "work-phone",
-            "--algorithm",
-            "SHA256",
-            "--digits",
-            "8",
-        ],
-        WORK,
-        &work_code(0),
-    );
-    assert!(o.ok(), "{o:?}");
+    enroll_work_phone(&sb);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("[[totp]]\nname = \"default\"\n"), "{text}");
     assert!(text.contains("[[totp]]\nname = \"work-phone\"\n"), "{text}");
