@@ -376,15 +376,25 @@ impl LogSink {
         &self.path
     }
 
-    /// Every line received so far.
+    /// Every line sent before this call, once read (see [`LogMark::since`]).
     pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        LogMark {
+            lines: std::sync::Arc::clone(&self.lines),
+            from: 0,
+            socket: self.path.clone(),
+        }
+        .since()
     }
 
     /// Every line, once everything already sent has been read.
     pub fn finish(mut self) -> Vec<String> {
         self.stop_reader();
-        self.lines()
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| !l.starts_with('\u{0}'))
+            .cloned()
+            .collect()
     }
 
     fn stop_reader(&mut self) {
@@ -1043,7 +1053,7 @@ impl Sandbox {
             socket: self.log.path().to_owned(),
         };
         let lines = mark.since();
-        *read = self.log.lines().len();
+        *read = self.log.lines.lock().unwrap().len();
         lines
     }
 
@@ -1151,22 +1161,22 @@ impl Daemon {
         }
     }
 
-    /// Everything the daemon sent to syslog so far.
+    /// Everything the daemon sent to syslog before this call, once read. A line
+    /// the daemon writes after its reply may come later: see [`Self::wait_for_log`].
     pub fn log(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| !l.starts_with('\u{0}'))
-            .cloned()
-            .collect()
+        LogMark {
+            lines: std::sync::Arc::clone(&self.lines),
+            from: 0,
+            socket: self.log_path.clone(),
+        }
+        .since()
     }
 
     /// Waits (up to 10 s) for a log line containing `needle`.
     pub fn wait_for_log(&self, needle: &str) -> bool {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
-            if self.log().iter().any(|l| l.contains(needle)) {
+            if self.lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
                 return true;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -228,11 +228,9 @@ fn the_daemon_answers_a_first_line_with_the_prompt_and_nothing_else() {
         old,
         [r#"{"type":"verdict","verdict":"service_error","fail_delay_ms":0}"#]
     );
+    // Syslog lines reach the harness through a reader thread: wait for it.
     assert!(
-        daemon
-            .log()
-            .iter()
-            .any(|l| l.contains("needs a pam_mfa.so of protocol 2 or later")),
+        daemon.wait_for_log("needs a pam_mfa.so of protocol 2 or later"),
         "{:?}",
         daemon.log()
     );
