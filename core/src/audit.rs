@@ -52,6 +52,26 @@ pub enum Journey {
     SelfService,
 }
 
+impl Journey {
+    /// The words for an enrollment refused on this journey.
+    fn refused(self) -> &'static str {
+        match self {
+            Journey::AtLogin => "no second factor enrolled, enrollment at login not offered",
+            Journey::SelfService => {
+                "authenticator app enrollment by the user (self-service) refused"
+            }
+        }
+    }
+
+    /// The enrollment this journey is, as a noun.
+    fn enrollment(self) -> &'static str {
+        match self {
+            Journey::AtLogin => "enrollment at login",
+            Journey::SelfService => "enrollment by the user (self-service)",
+        }
+    }
+}
+
 impl fmt::Display for Journey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -243,6 +263,46 @@ impl fmt::Display for Event<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Success { user, factor } => accepted(f, user, factor),
+            Event::Remembered { user, ip, age } => write!(
+                f,
+                "user={user}: second factor skipped (remembered from {ip}, {age} s ago)"
+            ),
+            Event::Failed {
+                user,
+                why,
+                failures,
+            } => write!(
+                f,
+                "user={user}: {} ({failures} consecutive failures)",
+                refusal(*why)
+            ),
+            Event::LockedOut { user, until } => write!(
+                f,
+                "user={user}: locked out until {until} (unix time) after repeated failures"
+            ),
+            Event::WhileLocked { user, until } => write!(
+                f,
+                "user={user}: attempt while locked out (until {until}), code not checked"
+            ),
+            Event::Unenrolled { user, ignored } => write!(
+                f,
+                "user={user}: no second factor enrolled, {}",
+                if *ignored { "ignored by policy" } else { "denied" }
+            ),
+            Event::Exempt { user, reason } => {
+                write!(f, "user={user}: second factor not required ({reason})")
+            }
+            Event::GroupsUnknown { user, error } => write!(
+                f,
+                "user={user}: groups unknown ({error}): no group exemption, second factor required"
+            ),
+            Event::InvalidUser { raw, ignored } => write!(
+                f,
+                "user name \"{}\" is not valid for the store, {}",
+                Escaped(raw),
+                if *ignored { "ignored by policy" } else { "denied" }
+            ),
+            Event::UnknownUser { raw, error } => unknown_user(f, raw, *error),
             Event::KeyRequired { user, service } => write!(
                 f,
                 "user={user}: service {service} requires a security key and none passed"
@@ -257,38 +317,14 @@ impl fmt::Display for Event<'_> {
                 user,
                 journey,
                 reason,
-            } => match journey {
-                Journey::AtLogin => write!(
-                    f,
-                    "user={user}: no second factor enrolled, enrollment at login not offered: {reason}"
-                ),
-                Journey::SelfService => write!(
-                    f,
-                    "user={user}: authenticator app enrollment by the user (self-service) refused: {reason}"
-                ),
-            },
+            } => write!(f, "user={user}: {}: {reason}", journey.refused()),
             Event::Enrolled {
                 user,
                 journey,
                 name,
                 how,
                 recovery_codes,
-            } => {
-                write!(
-                    f,
-                    "user={user}: authenticator app {name:?} enrolled {journey} (confirmed with a code{}), ",
-                    match how {
-                        Enrollment::First => "",
-                        Enrollment::Added => ", added after a current second factor",
-                        Enrollment::Replaced =>
-                            ", replacing the earlier one of that name after a current second factor",
-                    }
-                )?;
-                match recovery_codes {
-                    Some(n) => write!(f, "{n} recovery codes"),
-                    None => f.write_str("recovery codes kept"),
-                }
-            }
+            } => enrolled(f, user, *journey, name, *how, *recovery_codes),
             Event::EnrollAbandoned {
                 user,
                 journey,
@@ -296,10 +332,7 @@ impl fmt::Display for Event<'_> {
             } => write!(
                 f,
                 "user={user}: {} abandoned after {tries} wrong codes, nothing saved",
-                match journey {
-                    Journey::AtLogin => "enrollment at login",
-                    Journey::SelfService => "enrollment by the user (self-service)",
-                }
+                journey.enrollment()
             ),
             Event::KeyRegistered {
                 user,
@@ -323,80 +356,11 @@ impl fmt::Display for Event<'_> {
             Event::OobFailed { user, error } => {
                 write!(f, "user={user}: one-time code not delivered: {error}")
             }
-            Event::Failed {
-                user,
-                why,
-                failures,
-            } => write!(
-                f,
-                "user={user}: {} ({failures} consecutive failures)",
-                refusal(*why)
-            ),
-            Event::LockedOut { user, until } => {
-                write!(
-                    f,
-                    "user={user}: locked out until {until} (unix time) after repeated failures"
-                )
-            }
-            Event::WhileLocked { user, until } => {
-                write!(
-                    f,
-                    "user={user}: attempt while locked out (until {until}), code not checked"
-                )
-            }
-            Event::Unenrolled {
-                user,
-                ignored: false,
-            } => {
-                write!(f, "user={user}: no second factor enrolled, denied")
-            }
-            Event::Unenrolled {
-                user,
-                ignored: true,
-            } => {
-                write!(
-                    f,
-                    "user={user}: no second factor enrolled, ignored by policy"
-                )
-            }
-            Event::Remembered { user, ip, age } => write!(
-                f,
-                "user={user}: second factor skipped (remembered from {ip}, {age} s ago)"
-            ),
-            Event::Exempt { user, reason } => {
-                write!(f, "user={user}: second factor not required ({reason})")
-            }
-            Event::GroupsUnknown { user, error } => write!(
-                f,
-                "user={user}: groups unknown ({error}): no group exemption, second factor required"
-            ),
-            Event::InvalidUser { raw, ignored } => write!(
-                f,
-                "user name \"{}\" is not valid for the store, {}",
-                Escaped(raw),
-                if *ignored {
-                    "ignored by policy"
-                } else {
-                    "denied"
-                }
-            ),
-            Event::UnknownUser { raw, error: None } => {
-                write!(f, "user \"{}\" unknown to the user database, denied", Escaped(raw))
-            }
-            Event::UnknownUser {
-                raw,
-                error: Some(e),
-            } => write!(
-                f,
-                "user \"{}\" could not be looked up ({e}), denied",
-                Escaped(raw)
-            ),
             Event::Config(e) => write!(f, "refusing to run: {e}"),
-            Event::Store {
-                user: Some(user),
-                error,
-            } => write!(f, "user={user}: {error}"),
-            Event::Store { user: None, error } => write!(f, "{error}"),
+            Event::Store { user, error } => match user {
+                Some(user) => write!(f, "user={user}: {error}"),
+                None => write!(f, "{error}"),
+            },
             Event::Conversation { user } => write!(
                 f,
                 "user \"{}\": conversation with the application failed",
@@ -404,6 +368,48 @@ impl fmt::Display for Event<'_> {
             ),
             Event::Debug(s) => f.write_str(s),
         }
+    }
+}
+
+/// The line of a name the user database does not know or could not look up.
+fn unknown_user(f: &mut fmt::Formatter<'_>, raw: &[u8], error: Option<&str>) -> fmt::Result {
+    match error {
+        None => write!(
+            f,
+            "user \"{}\" unknown to the user database, denied",
+            Escaped(raw)
+        ),
+        Some(e) => write!(
+            f,
+            "user \"{}\" could not be looked up ({e}), denied",
+            Escaped(raw)
+        ),
+    }
+}
+
+/// The line of an app a user set up themselves.
+fn enrolled(
+    f: &mut fmt::Formatter<'_>,
+    user: &UserName,
+    journey: Journey,
+    name: &str,
+    how: Enrollment,
+    recovery_codes: Option<usize>,
+) -> fmt::Result {
+    let how = match how {
+        Enrollment::First => "",
+        Enrollment::Added => ", added after a current second factor",
+        Enrollment::Replaced => {
+            ", replacing the earlier one of that name after a current second factor"
+        }
+    };
+    write!(
+        f,
+        "user={user}: authenticator app {name:?} enrolled {journey} (confirmed with a code{how}), "
+    )?;
+    match recovery_codes {
+        Some(n) => write!(f, "{n} recovery codes"),
+        None => f.write_str("recovery codes kept"),
     }
 }
 

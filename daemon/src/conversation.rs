@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use mfa_core::auth::Prompter;
 use mfa_core::error::Error;
 use mfa_core::i18n::Lang;
-use mfa_proto::{read_frame, write_frame, Reply, Request};
+use mfa_proto::{read_frame, write_frame, LoginReply, Reply, Request};
 
 /// How long the user may take to answer a prompt (scan a QR code, wait for a text).
 const ANSWER: Duration = Duration::from_secs(300);
@@ -45,12 +45,12 @@ impl<'a> SocketPrompter<'a> {
         }
     }
 
-    fn show(&mut self, reply: Reply) -> Result<(), Error> {
+    fn show(&mut self, reply: LoginReply) -> Result<(), Error> {
         if self.silent {
             return Ok(());
         }
         let mut stream = self.stream;
-        write_frame(&mut stream, &reply).map_err(|_| Error::Conversation)?;
+        write_frame(&mut stream, &Reply::Login(reply)).map_err(|_| Error::Conversation)?;
         // Some applications wait for the user to dismiss a message.
         let _ = self.stream.set_read_timeout(Some(ANSWER));
         match read_frame::<Request>(&mut stream) {
@@ -65,9 +65,9 @@ impl Prompter for SocketPrompter<'_> {
         let mut stream = self.stream;
         write_frame(
             &mut stream,
-            &Reply::Prompt {
+            &Reply::Login(LoginReply::Prompt {
                 text: prompt.to_owned(),
-            },
+            }),
         )
         .map_err(|_| Error::Conversation)?;
         let _ = self.stream.set_read_timeout(Some(ANSWER));
@@ -82,13 +82,13 @@ impl Prompter for SocketPrompter<'_> {
     }
 
     fn info(&mut self, text: &str) -> Result<(), Error> {
-        self.show(Reply::Info {
+        self.show(LoginReply::Info {
             text: text.to_owned(),
         })
     }
 
     fn error(&mut self, text: &str) -> Result<(), Error> {
-        self.show(Reply::Error {
+        self.show(LoginReply::Error {
             text: text.to_owned(),
         })
     }

@@ -1,7 +1,7 @@
 //! Self-service over one connection: `mfa-token status`, `enroll totp` and
 //! `recovery` run by a user. The decisions are the core's
 //! (`mfa_core::auth::manage`); this file finds out who calls, relays the
-//! conversation, and ends it with one [`Reply::Done`].
+//! conversation, and ends it with one [`ManageReply::Done`].
 //!
 //! Invariant: the account acted on is the caller's own, from SO_PEERCRED (the uid,
 //! then getpwuid and the account's canonical name); a caller that is not root that
@@ -26,7 +26,7 @@ use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::policy::Pace;
 use mfa_core::store::{AnyStore, Store};
 use mfa_core::username::UserName;
-use mfa_proto::{write_frame, Action, Done, Manage, Reply, OLDEST_VERSION, VERSION};
+use mfa_proto::{write_frame, Action, Done, Manage, ManageReply, Reply, OLDEST_VERSION, VERSION};
 
 use crate::audit::{self as log, LoginLog};
 use crate::conversation::{language, SocketPrompter};
@@ -99,7 +99,7 @@ pub fn run(shared: &Shared, stream: &UnixStream, cred: UnixCredentials, request:
     if !matches!(done, Done::Success { .. }) {
         std::thread::sleep(pace.remaining(Instant::now()));
     }
-    let _ = write_frame(&mut &*stream, &Reply::Done(done));
+    let _ = write_frame(&mut &*stream, &Reply::from(ManageReply::Done(done)));
 }
 
 fn action_name(action: Action) -> &'static str {
@@ -210,7 +210,7 @@ fn act(
             return match store.read(user) {
                 Ok(record) => {
                     let status = manage::status(user, &record.unwrap_or_default(), now());
-                    match write_frame(&mut &*stream, &Reply::Status(status)) {
+                    match write_frame(&mut &*stream, &Reply::from(ManageReply::Status(status))) {
                         Ok(()) => Done::Success {
                             message: String::new(),
                         },

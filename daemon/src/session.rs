@@ -12,7 +12,7 @@
 //!
 //! Password and code in one answer (`policy.prompt = "combined"` or the module
 //! argument `combined`): the first module line gets the prompt text and the code
-//! length ([`Reply::Split`]) and nothing else: no store is read, nothing counted,
+//! length ([`LoginReply::Split`]) and nothing else: no store is read, nothing counted,
 //! spent or logged above debug, whoever the user is. The second line's login is
 //! an ordinary one in which the module answers the code prompt with the code it
 //! kept ([`auth::Session::one_answer`]).
@@ -35,8 +35,8 @@ use mfa_core::policy::Pace;
 use mfa_core::random::OsRandom;
 use mfa_core::store::AnyStore;
 use mfa_proto::{
-    read_frame, write_frame, Combined, FrameError, Login, Reply, Request, Verdict, OLDEST_VERSION,
-    VERSION,
+    read_frame, write_frame, Combined, FrameError, Login, LoginReply, Reply, Request, Verdict,
+    OLDEST_VERSION, VERSION,
 };
 
 use crate::audit::{self as log, LoginLog};
@@ -57,22 +57,20 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
         Ok(Request::Login(login)) => login,
         Ok(Request::Manage(request)) => return manage::run(shared, &stream, cred, &request),
         Ok(Request::Answer { .. } | Request::Shown { .. }) => {
-            log::line(
+            return log::line(
                 log::WARNING,
                 &format!(
                     "uid {}: an answer before any login, connection closed",
                     cred.uid()
                 ),
             );
-            return;
         }
         Err(FrameError::Closed) => return,
         Err(e) => {
-            log::line(
+            return log::line(
                 log::WARNING,
                 &format!("uid {}: {e}, connection closed", cred.uid()),
             );
-            return;
         }
     };
     let loaded = shared.config();
@@ -84,50 +82,11 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
     };
     let split = login.combined == Combined::Split
         || (login.combined == Combined::Off && cfg.policy.prompt == PromptStyle::Combined);
-    let verdict = if !(OLDEST_VERSION..=VERSION).contains(&login.version) {
-        log::line(
-            log::ERROR,
-            &format!(
-                "uid {}: client speaks protocol {}, this daemon {VERSION}",
-                cred.uid(),
-                login.version
-            ),
-        );
-        Verdict::ServiceError
-    } else if split && login.version < 2 {
-        log::line(
-            log::ERROR,
-            &format!(
-                "uid {}: policy.prompt = \"combined\" needs a pam_mfa.so of protocol 2 or later, this one speaks {}{}",
-                cred.uid(),
-                login.version,
-                audit.context
-            ),
-        );
+    let verdict = if let Some(problem) = version_problem(&login, split, &audit) {
+        log::line(log::ERROR, &format!("uid {}: {problem}", cred.uid()));
         Verdict::ServiceError
     } else if split {
-        // The first line: the prompt, whoever the user is; nothing else.
-        if login.debug {
-            log::line(
-                log::DEBUG,
-                &format!(
-                    "user \"{}\": password and code asked in one answer, split by the module{}",
-                    Escaped(&login.user),
-                    audit.context
-                ),
-            );
-        }
-        let _ = write_frame(
-            &mut &stream,
-            &Reply::Split {
-                text: cfg
-                    .prompt
-                    .text(language(&login.locale), Msg::CombinedPrompt)
-                    .to_owned(),
-                digits: cfg.totp.digits,
-            },
-        );
-        return;
+        return send_split_prompt(cfg, &login, &stream, &audit);
     } else {
         authenticate(
             cfg,
@@ -144,10 +103,52 @@ pub fn run(shared: &Shared, stream: UnixStream, cred: UnixCredentials) {
     }
     let _ = write_frame(
         &mut &stream,
-        &Reply::Verdict {
+        &Reply::from(LoginReply::Verdict {
             verdict,
             fail_delay_ms: cfg.policy.fail_delay_ms,
-        },
+        }),
+    );
+}
+
+/// Why this daemon cannot serve the client's protocol version for this login.
+fn version_problem(login: &Login, split: bool, audit: &LoginLog) -> Option<String> {
+    if !(OLDEST_VERSION..=VERSION).contains(&login.version) {
+        Some(format!(
+            "client speaks protocol {}, this daemon {VERSION}",
+            login.version
+        ))
+    } else if split && login.version < 2 {
+        Some(format!(
+            "policy.prompt = \"combined\" needs a pam_mfa.so of protocol 2 or later, this one speaks {}{}",
+            login.version, audit.context
+        ))
+    } else {
+        None
+    }
+}
+
+/// The first of two module lines for password and code in one answer: the
+/// prompt and the code length, whoever the user is; nothing else.
+fn send_split_prompt(cfg: &Config, login: &Login, stream: &UnixStream, audit: &LoginLog) {
+    if login.debug {
+        log::line(
+            log::DEBUG,
+            &format!(
+                "user \"{}\": password and code asked in one answer, split by the module{}",
+                Escaped(&login.user),
+                audit.context
+            ),
+        );
+    }
+    let _ = write_frame(
+        &mut &*stream,
+        &Reply::from(LoginReply::Split {
+            text: cfg
+                .prompt
+                .text(language(&login.locale), Msg::CombinedPrompt)
+                .to_owned(),
+            digits: cfg.totp.digits,
+        }),
     );
 }
 

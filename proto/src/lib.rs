@@ -8,7 +8,7 @@
 //!
 //! A login: the client (`pam_mfa.so`) speaks first with [`Request::Login`], naming
 //! the [`VERSION`] it speaks; the daemon answers with prompts, messages and exactly
-//! one [`Reply::Verdict`], and the client answers each prompt with
+//! one [`LoginReply::Verdict`], and the client answers each prompt with
 //! [`Request::Answer`] and each message with [`Request::Shown`] (a QR code the
 //! application could not show must not count as seen). A daemon that does not
 //! speak the client's version answers [`Verdict::ServiceError`] at once.
@@ -17,9 +17,9 @@
 //! two module lines around the password module. The first sends a login with
 //! [`Login::combined`] = [`Combined::Split`] (module argument `combined`), or a
 //! plain one that the daemon's `[policy] prompt = "combined"` turns into the same;
-//! the daemon answers with exactly one [`Reply::Split`] (the prompt text and the
+//! the daemon answers with exactly one [`LoginReply::Split`] (the prompt text and the
 //! code length; no store is read, nothing is counted or spent, and no verdict
-//! follows) or, on a version mismatch, one [`Reply::Verdict`]. The module asks
+//! follows) or, on a version mismatch, one [`LoginReply::Verdict`]. The module asks
 //! that prompt itself, cuts the code off the answer with [`split_combined`], hands
 //! the password on as PAM_AUTHTOK and keeps the code; the password never reaches
 //! the daemon. The second line, after the password module succeeded, sends
@@ -31,7 +31,7 @@
 //! [`Request::Manage`], naming the version and one [`Action`]; the conversation is
 //! the same (prompts answered with [`Request::Answer`], information and error
 //! messages with [`Request::Shown`]), a status action also gets one
-//! [`Reply::Status`], and it ends with exactly one [`Reply::Done`]. A daemon that
+//! [`ManageReply::Status`], and it ends with exactly one [`ManageReply::Done`]. A daemon that
 //! does not speak the client's version answers [`Done::Refused`] at once, saying so.
 //!
 //! The daemon learns who is calling from the socket (SO_PEERCRED), never from a
@@ -47,7 +47,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// The version of this protocol: 2 added [`Login::combined`] and [`Reply::Split`].
+/// The version of this protocol: 2 added [`Login::combined`] and [`LoginReply::Split`].
 pub const VERSION: u32 = 2;
 
 /// The oldest version pam_mfad still serves: a version 1 message is a version 2
@@ -77,10 +77,10 @@ pub const SSH_VARIABLES: [&str; 2] = ["SSH_CONNECTION", "SSH_CLIENT"];
 pub enum Request {
     /// The first message: who logs in, and where from.
     Login(Login),
-    /// The answer to the last [`Reply::Prompt`]; `None` when the application's
+    /// The answer to the last [`LoginReply::Prompt`]; `None` when the application's
     /// conversation failed (the login then ends).
     Answer { text: Option<Secret> },
-    /// After a [`Reply::Info`] or [`Reply::Error`]: whether the application's
+    /// After a [`LoginReply::Info`] or [`LoginReply::Error`]: whether the application's
     /// conversation showed it.
     Shown { ok: bool },
     /// The first message of a self-service action (`mfa-token` run by a user).
@@ -112,7 +112,7 @@ pub struct Manage {
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// The factors enrolled and the login state, never a secret: answered with one
-    /// [`Reply::Status`].
+    /// [`ManageReply::Status`].
     Status,
     /// Set up an authenticator app: allowed without a factor when `[enroll]`
     /// admits the user; with one, only after a current second factor.
@@ -164,11 +164,11 @@ pub struct Login {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Combined {
-    /// A login of its own; the daemon still answers [`Reply::Split`] when its
+    /// A login of its own; the daemon still answers [`LoginReply::Split`] when its
     /// config says `[policy] prompt = "combined"`.
     #[default]
     Off,
-    /// The first line (module argument `combined`): answer [`Reply::Split`].
+    /// The first line (module argument `combined`): answer [`LoginReply::Split`].
     Split,
     /// The second line: the module answers the code prompt with the code the
     /// first line kept; no further prompt can be answered.
@@ -233,10 +233,24 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What the daemon says.
+/// What the daemon says: a login's replies, or a self-service action's. The
+/// wire form is the one object of either, told apart by its `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// Prompts, messages and the end of a login (also of a self-service action's
+    /// conversation).
+    Login(LoginReply),
+    /// The end of a self-service action.
+    Manage(ManageReply),
+}
+
+/// The replies a login can get. The module decodes only these (a smaller decoder
+/// in every login process); a self-service reply to a login does not decode, and
+/// the login fails closed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Reply {
+pub enum LoginReply {
     /// Ask the user (without echo); the client answers with [`Request::Answer`].
     Prompt { text: String },
     /// Show a line of information (PAM_TEXT_INFO); the client answers with
@@ -255,32 +269,28 @@ pub enum Reply {
     /// one answer, split it with [`split_combined`] (codes of `digits` digits)
     /// and keep the code for the second line. Ends the connection: no verdict.
     Split { text: String, digits: u8 },
+}
+
+/// The replies that end a self-service action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ManageReply {
     /// The answer to [`Action::Status`].
     Status(Status),
     /// The end of a self-service action.
     Done(Done),
 }
 
-/// The replies a login can get: [`Reply`] without the self-service ones, in the
-/// same wire form. The module decodes only these (a smaller decoder in every
-/// login process); a self-service reply to a login does not decode, and the
-/// login fails closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LoginReply {
-    /// [`Reply::Prompt`].
-    Prompt { text: String },
-    /// [`Reply::Info`].
-    Info { text: String },
-    /// [`Reply::Error`].
-    Error { text: String },
-    /// [`Reply::Verdict`].
-    Verdict {
-        verdict: Verdict,
-        fail_delay_ms: u32,
-    },
-    /// [`Reply::Split`].
-    Split { text: String, digits: u8 },
+impl From<LoginReply> for Reply {
+    fn from(reply: LoginReply) -> Reply {
+        Reply::Login(reply)
+    }
+}
+
+impl From<ManageReply> for Reply {
+    fn from(reply: ManageReply) -> Reply {
+        Reply::Manage(reply)
+    }
 }
 
 /// How a self-service action ended; the message says why in the user's language.
@@ -475,52 +485,33 @@ mod tests {
     #[test]
     fn a_login_reply_decodes_as_what_the_daemon_sent_and_nothing_else() {
         let text = || "Verification code: ".to_owned();
-        let pairs = [
-            (
-                Reply::Prompt { text: text() },
-                LoginReply::Prompt { text: text() },
-            ),
-            (
-                Reply::Info { text: text() },
-                LoginReply::Info { text: text() },
-            ),
-            (
-                Reply::Error { text: text() },
-                LoginReply::Error { text: text() },
-            ),
-            (
-                Reply::Verdict {
-                    verdict: Verdict::Ignore,
-                    fail_delay_ms: 7,
-                },
-                LoginReply::Verdict {
-                    verdict: Verdict::Ignore,
-                    fail_delay_ms: 7,
-                },
-            ),
-            (
-                Reply::Split {
-                    text: text(),
-                    digits: 8,
-                },
-                LoginReply::Split {
-                    text: text(),
-                    digits: 8,
-                },
-            ),
-        ];
-        for (sent, got) in pairs {
-            let frame = encode(&sent).unwrap();
-            assert_eq!(decode::<LoginReply>(&frame[4..]).unwrap(), got);
+        for login in [
+            LoginReply::Prompt { text: text() },
+            LoginReply::Info { text: text() },
+            LoginReply::Error { text: text() },
+            LoginReply::Verdict {
+                verdict: Verdict::Ignore,
+                fail_delay_ms: 7,
+            },
+            LoginReply::Split {
+                text: text(),
+                digits: 8,
+            },
+        ] {
+            // What the daemon sends is a Reply; the module reads it as a LoginReply.
+            let frame = encode(&Reply::from(login.clone())).unwrap();
+            assert_eq!(decode::<LoginReply>(&frame[4..]).unwrap(), login);
+            assert_eq!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Login(login));
         }
         for other in [
-            Reply::Status(Status::default()),
-            Reply::Done(Done::Success {
+            ManageReply::Status(Status::default()),
+            ManageReply::Done(Done::Success {
                 message: String::new(),
             }),
         ] {
-            let frame = encode(&other).unwrap();
+            let frame = encode(&Reply::from(other.clone())).unwrap();
             assert!(decode::<LoginReply>(&frame[4..]).is_err(), "{other:?}");
+            assert_eq!(decode::<Reply>(&frame[4..]).unwrap(), Reply::Manage(other));
         }
     }
 
@@ -547,13 +538,13 @@ mod tests {
         });
         round_trip(Request::Answer { text: None });
         round_trip(Request::Shown { ok: false });
-        round_trip(Reply::Prompt {
+        round_trip(Reply::from(LoginReply::Prompt {
             text: "Verification code: ".into(),
-        });
-        round_trip(Reply::Verdict {
+        }));
+        round_trip(Reply::from(LoginReply::Verdict {
             verdict: Verdict::Ignore,
             fail_delay_ms: 2000,
-        });
+        }));
     }
 
     #[test]
@@ -579,7 +570,7 @@ mod tests {
             locale: String::new(),
             name: None,
         }));
-        round_trip(Reply::Status(Status {
+        round_trip(Reply::from(ManageReply::Status(Status {
             user: "alice".into(),
             totp: vec![
                 TotpStatus {
@@ -622,22 +613,23 @@ mod tests {
             locked_until: None,
             last_success: Some(1_700_000_030),
             last_failure: None,
-        }));
-        round_trip(Reply::Status(Status::default()));
+        })));
+        round_trip(Reply::from(ManageReply::Status(Status::default())));
         // Without tokens the status is what earlier releases sent: no `hotp` key.
-        let plain =
-            String::from_utf8(encode(&Reply::Status(Status::default())).unwrap()[4..].to_vec())
-                .unwrap();
+        let plain = String::from_utf8(
+            encode(&Reply::from(ManageReply::Status(Status::default()))).unwrap()[4..].to_vec(),
+        )
+        .unwrap();
         assert!(!plain.contains("hotp"), "{plain}");
-        round_trip(Reply::Done(Done::Success {
+        round_trip(Reply::from(ManageReply::Done(Done::Success {
             message: "10 new recovery codes".into(),
-        }));
-        round_trip(Reply::Done(Done::Refused {
+        })));
+        round_trip(Reply::from(ManageReply::Done(Done::Refused {
             message: "not admitted".into(),
-        }));
-        round_trip(Reply::Done(Done::Unavailable {
+        })));
+        round_trip(Reply::from(ManageReply::Done(Done::Unavailable {
             message: String::new(),
-        }));
+        })));
     }
 
     #[test]
@@ -666,9 +658,9 @@ mod tests {
             std::str::from_utf8(&frame[4..]).unwrap(),
             r#"{"type":"manage","version":1,"action":"enroll_key","user":null,"locale":"","name":"blue"}"#
         );
-        let frame = encode(&Reply::Done(Done::Refused {
+        let frame = encode(&Reply::from(ManageReply::Done(Done::Refused {
             message: "no".into(),
-        }))
+        })))
         .unwrap();
         assert_eq!(
             std::str::from_utf8(&frame[4..]).unwrap(),
@@ -705,10 +697,10 @@ mod tests {
 
     #[test]
     fn the_wire_format_is_documented_json() {
-        let frame = encode(&Reply::Verdict {
+        let frame = encode(&Reply::from(LoginReply::Verdict {
             verdict: Verdict::Success,
             fail_delay_ms: 0,
-        })
+        }))
         .unwrap();
         let body = r#"{"type":"verdict","verdict":"success","fail_delay_ms":0}"#;
         assert_eq!(&frame[..4], &(body.len() as u32).to_be_bytes());
@@ -779,14 +771,14 @@ mod tests {
             br#"{"type":"login","version":2,"user":[],"service":"","rhost":"","tty":"","ruser":"","locale":"","ssh":[],"require_key":false,"silent":false,"debug":false,"combined":"maybe"}"#
         )
         .is_err());
-        round_trip(Reply::Split {
+        round_trip(Reply::from(LoginReply::Split {
             text: "Password and verification code: ".into(),
             digits: 6,
-        });
-        let frame = encode(&Reply::Split {
+        }));
+        let frame = encode(&Reply::from(LoginReply::Split {
             text: "P: ".into(),
             digits: 6,
-        })
+        }))
         .unwrap();
         assert_eq!(
             std::str::from_utf8(&frame[4..]).unwrap(),

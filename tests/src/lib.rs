@@ -1176,7 +1176,13 @@ impl Daemon {
     pub fn wait_for_log(&self, needle: &str) -> bool {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
-            if self.lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
                 return true;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

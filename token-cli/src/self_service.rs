@@ -13,7 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use mfa_core::i18n::Lang;
-use mfa_proto::{read_frame, write_frame, Action, Done, Manage, Reply, Request, Secret, Status};
+use mfa_proto::{
+    read_frame, write_frame, Action, Done, LoginReply, Manage, ManageReply, Reply, Request, Secret,
+    Status,
+};
 
 use crate::cli::{Command, Enroll, EnrollKey, EnrollTotp, QrStyle, VerificationArg};
 use crate::error::CliError;
@@ -75,32 +78,32 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
     loop {
         let reply = read_frame::<Reply>(&mut &stream).map_err(|e| broken(e.to_string()))?;
         match reply {
-            Reply::Prompt { text } => {
+            Reply::Login(LoginReply::Prompt { text }) => {
                 // No more input (or none readable): the daemon ends the action as a
                 // failed conversation, not as a wrong code.
                 let answer = read_answer(&text).ok().flatten().map(Secret);
                 write_frame(&mut &stream, &Request::Answer { text: answer })
                     .map_err(|e| broken(e.to_string()))?;
             }
-            Reply::Info { text } => {
+            Reply::Login(LoginReply::Info { text }) => {
                 println!("{text}");
                 shown(&stream).map_err(broken)?;
             }
-            Reply::Error { text } => {
+            Reply::Login(LoginReply::Error { text }) => {
                 eprintln!("{text}");
                 shown(&stream).map_err(broken)?;
             }
-            Reply::Status(status) => show(lang, &status, json),
-            Reply::Done(Done::Success { message }) => {
+            Reply::Manage(ManageReply::Status(status)) => show(lang, &status, json),
+            Reply::Manage(ManageReply::Done(Done::Success { message })) => {
                 if !message.is_empty() {
                     eprintln!("{message}");
                 }
                 return Ok(());
             }
-            Reply::Done(Done::Refused { message } | Done::Unavailable { message }) => {
-                return Err(CliError::Refused(message))
-            }
-            Reply::Verdict { .. } | Reply::Split { .. } => {
+            Reply::Manage(ManageReply::Done(
+                Done::Refused { message } | Done::Unavailable { message },
+            )) => return Err(CliError::Refused(message)),
+            Reply::Login(LoginReply::Verdict { .. } | LoginReply::Split { .. }) => {
                 return Err(broken("a login reply".to_owned()))
             }
         }
