@@ -172,15 +172,7 @@ pub fn authenticate(
 ) -> Result<Outcome, Error> {
     let cfg = env.cfg;
     let ignore = cfg.policy.unenrolled == Unenrolled::Ignore;
-    let oob_on = cfg.oob.command.is_some() && !env.session.one_answer;
-    let prompt = cfg.prompt.text(
-        env.lang,
-        if oob_on {
-            Msg::CodePromptOob
-        } else {
-            Msg::CodePrompt
-        },
-    );
+    let prompt = code_prompt(env);
     let user = match account(raw_user, ignore, env) {
         Ok(user) => user,
         Err(Some(outcome)) => return Ok(outcome),
@@ -190,18 +182,9 @@ pub fn authenticate(
             return Ok(Outcome::Failure);
         }
     };
-
     // Before the store and any prompt: an exempt login spends and counts nothing.
-    match exempt::exemption(&cfg.policy, &user, env.session.rhost, env.accounts) {
-        Ok(Some(reason)) => {
-            env.audit.log(&Event::Exempt {
-                user: &user,
-                reason,
-            });
-            return Ok(Outcome::Ignore);
-        }
-        Ok(None) => {}
-        Err(error) => env.audit.log(&Event::GroupsUnknown { user: &user, error }),
+    if exempt(&user, env) {
+        return Ok(Outcome::Ignore);
     }
 
     let snapshot = store.read(&user);
@@ -217,48 +200,8 @@ pub fn authenticate(
         });
         return Ok(Outcome::Ignore);
     }
-    let key_only = key_only(env);
-    if let Ok(Some(record)) = &snapshot {
-        if let Some((ip, age)) = remembered(cfg, record, key_only, env) {
-            env.audit.log(&Event::Remembered {
-                user: &user,
-                ip,
-                age,
-            });
-            return Ok(Outcome::Success);
-        }
-    }
-    if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll && !env.session.one_answer {
-        match enroll::refusal(env, &user, key_only) {
-            None => {
-                return enroll::journey(
-                    store,
-                    &user,
-                    env,
-                    Journey::AtLogin,
-                    enroll::Mode::First,
-                    crate::totp::DEFAULT_NAME,
-                )
-            }
-            Some(reason) => env.audit.log(&Event::EnrollRefused {
-                user: &user,
-                journey: Journey::AtLogin,
-                reason,
-            }),
-        }
-    }
-
-    if let Ok(Some(record)) = &snapshot {
-        if let Some(verdict) = key_step(store, &user, record, env)? {
-            return Ok(report(env.audit, &user, verdict));
-        }
-    }
-    if key_only {
-        env.audit.log(&Event::KeyRequired {
-            user: &user,
-            service: env.session.service,
-        });
-        return Ok(Outcome::Failure);
+    if let Some(outcome) = without_a_code(store, &user, &snapshot, enrolled, env)? {
+        return Ok(outcome);
     }
 
     let answer = ask_code(store, &user, prompt, enrolled && snapshot.is_ok(), env)?;
@@ -280,6 +223,88 @@ pub fn authenticate(
         .update(&user, |current| decide(cfg, current, &answer, now, from))
         .inspect_err(|error| env.store_failed(&user, error))?;
     Ok(report(env.audit, &user, verdict))
+}
+
+/// The code prompt, in the user's language; it offers a code sent out of band
+/// when a delivery command is set and the login can answer twice.
+fn code_prompt<'c>(env: &Env<'c>) -> &'c str {
+    let oob_on = env.cfg.oob.command.is_some() && !env.session.one_answer;
+    env.cfg.prompt.text(
+        env.lang,
+        if oob_on {
+            Msg::CodePromptOob
+        } else {
+            Msg::CodePrompt
+        },
+    )
+}
+
+/// Whether the config exempts this login from the second factor (logged with the
+/// key that says so). Groups that cannot be looked up exempt nobody.
+fn exempt(user: &UserName, env: &mut Env<'_>) -> bool {
+    match exempt::exemption(&env.cfg.policy, user, env.session.rhost, env.accounts) {
+        Ok(Some(reason)) => {
+            env.audit.log(&Event::Exempt { user, reason });
+            true
+        }
+        Ok(None) => false,
+        Err(error) => {
+            env.audit.log(&Event::GroupsUnknown { user, error });
+            false
+        }
+    }
+}
+
+/// What settles a login before any code is asked: the grace period, enrollment
+/// at login, a security key, or a service that takes only a key and got none.
+fn without_a_code(
+    store: &impl Store,
+    user: &UserName,
+    snapshot: &Result<Option<Record>, StoreError>,
+    enrolled: bool,
+    env: &mut Env<'_>,
+) -> Result<Option<Outcome>, Error> {
+    let cfg = env.cfg;
+    let key_only = key_only(env);
+    if let Ok(Some(record)) = snapshot {
+        if let Some((ip, age)) = remembered(cfg, record, key_only, env) {
+            env.audit.log(&Event::Remembered { user, ip, age });
+            return Ok(Some(Outcome::Success));
+        }
+    }
+    if !enrolled && cfg.policy.unenrolled == Unenrolled::Enroll && !env.session.one_answer {
+        match enroll::refusal(env, user, key_only) {
+            None => {
+                return enroll::journey(
+                    store,
+                    user,
+                    env,
+                    Journey::AtLogin,
+                    enroll::Mode::First,
+                    crate::totp::DEFAULT_NAME,
+                )
+                .map(Some)
+            }
+            Some(reason) => env.audit.log(&Event::EnrollRefused {
+                user,
+                journey: Journey::AtLogin,
+                reason,
+            }),
+        }
+    }
+    if let Ok(Some(record)) = snapshot {
+        if let Some(verdict) = key_step(store, user, record, env)? {
+            return Ok(Some(report(env.audit, user, verdict)));
+        }
+    }
+    if key_only {
+        env.audit.log(&Event::KeyRequired {
+            user,
+            service: env.session.service,
+        });
+        return Ok(Some(Outcome::Failure));
+    }
+    Ok(None)
 }
 
 /// The grace period: `Some((address, age))` when this user passed a second factor

@@ -84,62 +84,16 @@ pub(super) fn journey(
     name: &str,
 ) -> Result<Outcome, Error> {
     let cfg = env.cfg;
-    let lang = env.lang;
-    let intro = match journey {
-        Journey::AtLogin => i18n::text(lang, Msg::LoginEnrollIntro).to_owned(),
-        Journey::SelfService => i18n::format(lang, Msg::SelfEnrollIntro, &[user]),
-    };
-    if env.prompter.silent() || env.prompter.info(&intro).is_err() {
-        // Best effort: the client may not show this either.
-        let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
-        env.audit.log(&Event::EnrollRefused {
-            user,
-            journey,
-            reason: "the application cannot show text (silent, or its conversation refused an information message)".to_owned(),
-        });
+    if !introduced(env, user, journey) {
         return Ok(Outcome::Failure);
     }
-
     let secret = Secret::generate(env.rng).map_err(Error::Random)?;
     let params = Params {
         algorithm: cfg.totp.algorithm,
         digits: cfg.totp.digits,
         period: cfg.totp.period,
     };
-    let uri = OtpAuth {
-        issuer: activation::issuer(cfg.totp.issuer.as_deref(), env.session.host),
-        account: user.as_str().to_owned(),
-        secret: secret.clone(),
-        params,
-    }
-    .to_uri();
-    let qr = Matrix::encode(uri.as_bytes()).ok();
-    let p = &mut *env.prompter;
-    activation::show_key(p, lang, &secret, qr.as_ref().map(|m| (m, Background::Dark)))?;
-    let confirmed = activation::confirm(p, lang, &secret, params, cfg.totp.window, env.clock);
-    let step = confirmed.inspect_err(|_| {
-        // A client that shows text but cannot answer (sudo -S fed from a pipe):
-        // say why, if it can still show an error.
-        let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
-        env.audit.log(&Event::EnrollRefused {
-            user,
-            journey,
-            reason: "the application's conversation ended before a code was typed".to_owned(),
-        });
-    })?;
-    let Some(step) = step else {
-        let failed = match journey {
-            Journey::AtLogin => Msg::LoginEnrollFailed,
-            Journey::SelfService => Msg::SelfEnrollFailed,
-        };
-        let _ = env
-            .prompter
-            .error(&i18n::format(lang, failed, &[&activation::TRIES]));
-        env.audit.log(&Event::EnrollAbandoned {
-            user,
-            journey,
-            tries: activation::TRIES,
-        });
+    let Some(step) = confirmed(env, user, journey, &secret, params)? else {
         return Ok(Outcome::Failure);
     };
 
@@ -171,8 +125,92 @@ pub(super) fn journey(
         how,
         recovery_codes: new_codes.then_some(codes.len()),
     });
-    if new_codes {
-        show_codes(env, user, journey, &codes);
+    finish(env, user, journey, name, new_codes.then_some(&codes[..]));
+    Ok(crate::error::Outcome::Success)
+}
+
+/// The journey's first words; false (logged) when the application cannot show
+/// them: the user could never see the QR code either.
+fn introduced(env: &mut Env<'_>, user: &UserName, journey: Journey) -> bool {
+    let lang = env.lang;
+    let intro = match journey {
+        Journey::AtLogin => i18n::text(lang, Msg::LoginEnrollIntro).to_owned(),
+        Journey::SelfService => i18n::format(lang, Msg::SelfEnrollIntro, &[user]),
+    };
+    if !env.prompter.silent() && env.prompter.info(&intro).is_ok() {
+        return true;
+    }
+    // Best effort: the client may not show this either.
+    let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
+    env.audit.log(&Event::EnrollRefused {
+        user,
+        journey,
+        reason: "the application cannot show text (silent, or its conversation refused an information message)".to_owned(),
+    });
+    false
+}
+
+/// Shows the new key (QR code and grouped text) and takes the first code:
+/// `Some(step)` of the code that confirmed it, `None` (logged) after
+/// [`activation::TRIES`] wrong codes.
+fn confirmed(
+    env: &mut Env<'_>,
+    user: &UserName,
+    journey: Journey,
+    secret: &Secret,
+    params: Params,
+) -> Result<Option<u64>, Error> {
+    let (cfg, lang) = (env.cfg, env.lang);
+    let uri = OtpAuth {
+        issuer: activation::issuer(cfg.totp.issuer.as_deref(), env.session.host),
+        account: user.as_str().to_owned(),
+        secret: secret.clone(),
+        params,
+    }
+    .to_uri();
+    let qr = Matrix::encode(uri.as_bytes()).ok();
+    let p = &mut *env.prompter;
+    activation::show_key(p, lang, secret, qr.as_ref().map(|m| (m, Background::Dark)))?;
+    let confirmed = activation::confirm(p, lang, secret, params, cfg.totp.window, env.clock);
+    let step = confirmed.inspect_err(|_| {
+        // A client that shows text but cannot answer (sudo -S fed from a pipe):
+        // say why, if it can still show an error.
+        let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
+        env.audit.log(&Event::EnrollRefused {
+            user,
+            journey,
+            reason: "the application's conversation ended before a code was typed".to_owned(),
+        });
+    })?;
+    if step.is_none() {
+        let failed = match journey {
+            Journey::AtLogin => Msg::LoginEnrollFailed,
+            Journey::SelfService => Msg::SelfEnrollFailed,
+        };
+        let _ = env
+            .prompter
+            .error(&i18n::format(lang, failed, &[&activation::TRIES]));
+        env.audit.log(&Event::EnrollAbandoned {
+            user,
+            journey,
+            tries: activation::TRIES,
+        });
+    }
+    Ok(step)
+}
+
+/// After the write: the new recovery codes (`codes`), or word that the earlier
+/// ones stay; at login, the success line.
+fn finish(
+    env: &mut Env<'_>,
+    user: &UserName,
+    journey: Journey,
+    name: &str,
+    codes: Option<&[Zeroizing<String>]>,
+) {
+    let lang = env.lang;
+    if let Some(codes) = codes {
+        show_codes(env, user, journey, codes);
     } else {
         let kept = env
             .prompter
@@ -195,7 +233,6 @@ pub(super) fn journey(
             },
         });
     }
-    Ok(crate::error::Outcome::Success)
 }
 
 /// What the locked write did.
