@@ -129,72 +129,17 @@ impl OtpAuth {
             return Err(UriError::Scheme);
         }
         let (label, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let label = decode(label)?;
-        // Spaces after the ':' are allowed by the format and not part of the name.
-        let (label_issuer, account) = match label.split_once(':') {
-            Some((i, a)) => (Some(i.to_owned()), a.trim_start().to_owned()),
-            None => (None, label.trim_start().to_owned()),
-        };
-        // The format forbids ':' in both names; accepting one would make the same
-        // account read back differently after we write it. Control characters
-        // would end up on terminals.
-        if account.contains(':') || account.chars().any(char::is_control) {
-            return Err(UriError::Value("label".to_owned()));
-        }
-        if label_issuer
-            .as_deref()
-            .is_some_and(|i| i.chars().any(char::is_control))
-        {
-            return Err(UriError::Value("label".to_owned()));
-        }
-        // Known parameters by name; each may appear once. Others (`image`, ...) are
-        // ignored.
-        const KNOWN: [&str; 5] = ["secret", "issuer", "algorithm", "digits", "period"];
-        let mut values: [Option<Zeroizing<String>>; 5] = Default::default();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = key.to_ascii_lowercase();
-            let Some(slot) = KNOWN
-                .iter()
-                .position(|k| *k == key)
-                .and_then(|i| values.get_mut(i))
-            else {
-                continue;
-            };
-            if slot.replace(Zeroizing::new(decode(value)?)).is_some() {
-                return Err(UriError::Repeated(key));
-            }
-        }
-        let [secret, issuer, algorithm, digits, period] = values;
-        let bad = |key: &str| UriError::Value(key.to_owned());
+        let (label_issuer, account) = parse_label(label)?;
+        let [secret, issuer, algorithm, digits, period] = known_parameters(query)?;
         let secret =
             Secret::from_base32(&secret.ok_or(UriError::NoSecret)?).map_err(UriError::Secret)?;
         if issuer
             .as_ref()
             .is_some_and(|i| i.contains(':') || i.chars().any(char::is_control))
         {
-            return Err(bad("issuer"));
+            return Err(UriError::Value("issuer".to_owned()));
         }
-        let algorithm = match algorithm {
-            Some(a) => Some(Algorithm::from_name(&a).ok_or_else(|| bad("algorithm"))?),
-            None => None,
-        };
-        let digits = match digits {
-            Some(d) => Some(d.parse::<u8>().map_err(|_| bad("digits"))?),
-            None => None,
-        };
-        let period = match period {
-            Some(p) => Some(p.parse::<u32>().map_err(|_| bad("period"))?),
-            None => None,
-        };
-        let d = Params::DEFAULT;
-        let params = Params {
-            algorithm: algorithm.unwrap_or(d.algorithm),
-            digits: digits.unwrap_or(d.digits),
-            period: period.unwrap_or(d.period),
-        }
-        .validate()
-        .map_err(UriError::Secret)?;
+        let params = parse_params(algorithm, digits, period)?;
         Ok(OtpAuth {
             issuer: issuer
                 .map(|i| i.to_string())
@@ -205,6 +150,80 @@ impl OtpAuth {
             params,
         })
     }
+}
+
+/// The label's issuer prefix (if any) and account name.
+fn parse_label(label: &str) -> Result<(Option<String>, String), UriError> {
+    let label = decode(label)?;
+    // Spaces after the ':' are allowed by the format and not part of the name.
+    let (label_issuer, account) = match label.split_once(':') {
+        Some((i, a)) => (Some(i.to_owned()), a.trim_start().to_owned()),
+        None => (None, label.trim_start().to_owned()),
+    };
+    // The format forbids ':' in both names; accepting one would make the same
+    // account read back differently after we write it. Control characters would
+    // end up on terminals.
+    if account.contains(':')
+        || account.chars().any(char::is_control)
+        || label_issuer
+            .as_deref()
+            .is_some_and(|i| i.chars().any(char::is_control))
+    {
+        return Err(UriError::Value("label".to_owned()));
+    }
+    Ok((label_issuer, account))
+}
+
+/// The query's known parameters by name, decoded, in the order `secret`,
+/// `issuer`, `algorithm`, `digits`, `period`; each may appear once. Others
+/// (`image`, ...) are ignored.
+fn known_parameters(query: &str) -> Result<[Option<Zeroizing<String>>; 5], UriError> {
+    const KNOWN: [&str; 5] = ["secret", "issuer", "algorithm", "digits", "period"];
+    let mut values: [Option<Zeroizing<String>>; 5] = Default::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = key.to_ascii_lowercase();
+        let Some(slot) = KNOWN
+            .iter()
+            .position(|k| *k == key)
+            .and_then(|i| values.get_mut(i))
+        else {
+            continue;
+        };
+        if slot.replace(Zeroizing::new(decode(value)?)).is_some() {
+            return Err(UriError::Repeated(key));
+        }
+    }
+    Ok(values)
+}
+
+/// The code parameters: each given one parsed, the others the format's defaults.
+fn parse_params(
+    algorithm: Option<Zeroizing<String>>,
+    digits: Option<Zeroizing<String>>,
+    period: Option<Zeroizing<String>>,
+) -> Result<Params, UriError> {
+    let bad = |key: &str| UriError::Value(key.to_owned());
+    let d = Params::DEFAULT;
+    let algorithm = match algorithm {
+        Some(a) => Algorithm::from_name(&a).ok_or_else(|| bad("algorithm"))?,
+        None => d.algorithm,
+    };
+    let digits = match digits {
+        Some(n) => n.parse::<u8>().map_err(|_| bad("digits"))?,
+        None => d.digits,
+    };
+    let period = match period {
+        Some(n) => n.parse::<u32>().map_err(|_| bad("period"))?,
+        None => d.period,
+    };
+    Params {
+        algorithm,
+        digits,
+        period,
+    }
+    .validate()
+    .map_err(UriError::Secret)
 }
 
 #[cfg(test)]

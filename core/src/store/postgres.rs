@@ -896,17 +896,25 @@ impl PgStore {
     }
 
     /// One transaction on `user`'s row under the user's lock: `decide` sees the
-    /// row and says what to do with it. Phase one (BEGIN, lock, read) is tried
-    /// again on a fresh connection when a pooled one turns out broken.
+    /// row and says what to do with it.
     fn transact<R>(
         &self,
         user: &UserName,
         decide: impl FnOnce(Option<Row>) -> Result<(RowChange, R), StoreError>,
     ) -> Result<R, StoreError> {
+        let (lease, row) = self.begin(user)?;
+        let (change, result) = decide(row)?;
+        self.finish(lease, user, change)?;
+        Ok(result)
+    }
+
+    /// Phase one: BEGIN, the user's lock, the row. Tried again on a fresh
+    /// connection when a pooled one turns out broken.
+    fn begin(&self, user: &UserName) -> Result<(Lease<'_>, Option<Row>), StoreError> {
         let name = user.as_str();
         let (class, key) = PgStore::lock_key(user);
         let mut attempt = 0;
-        let (mut lease, row) = loop {
+        loop {
             attempt += 1;
             let mut lease = self.pool.lease(true)?;
             let started = lease.conn().and_then(|conn| {
@@ -932,7 +940,7 @@ impl PgStore {
                 })
             });
             match started {
-                Ok(row) => break (lease, row),
+                Ok(row) => return Ok((lease, row)),
                 Err(fault) => {
                     let reused = lease.reused;
                     drop(lease);
@@ -941,8 +949,18 @@ impl PgStore {
                     }
                 }
             }
-        };
-        let (change, result) = decide(row)?;
+        }
+    }
+
+    /// Phase two: the change written and committed, or rolled back; the
+    /// connection goes back to the pool only when that worked.
+    fn finish(
+        &self,
+        mut lease: Lease<'_>,
+        user: &UserName,
+        change: RowChange,
+    ) -> Result<(), StoreError> {
+        let name = user.as_str();
         let finished = lease.conn().and_then(|conn| {
             conn.prepared(TRANSACTION_LIMIT, |c, st| async move {
                 match change {
@@ -974,7 +992,7 @@ impl PgStore {
         match finished {
             Ok(()) => {
                 lease.give_back();
-                Ok(result)
+                Ok(())
             }
             Err(fault) => Err(self.failed(fault)),
         }
