@@ -93,29 +93,18 @@ fn key(
                 false,
             ))
         }
-        Some(text) => {
-            let secret = Secret::from_base32(text).map_err(CliError::Secret)?;
-            Ok((
-                OtpAuth {
-                    issuer,
-                    account,
-                    secret,
-                    params,
-                },
-                false,
-            ))
-        }
-        None => {
-            let secret = Secret::generate(&mut OsRandom)?;
-            Ok((
-                OtpAuth {
-                    issuer,
-                    account,
-                    secret,
-                    params,
-                },
-                true,
-            ))
+        given => {
+            let (secret, generated) = match given {
+                Some(text) => (Secret::from_base32(text).map_err(CliError::Secret)?, false),
+                None => (Secret::generate(&mut OsRandom)?, true),
+            };
+            let uri = OtpAuth {
+                issuer,
+                account,
+                secret,
+                params,
+            };
+            Ok((uri, generated))
         }
     }
 }
