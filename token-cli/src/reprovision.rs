@@ -27,8 +27,8 @@ pub enum Replaced {
 /// Whether `a` and `b` hold the same key with the same parameters.
 fn same_key(a: &TotpEnrollment, b: &TotpEnrollment) -> bool {
     // Lengths are not secret; ct_eq is false for slices of different lengths.
-    let same_secret: bool = a.secret.expose().ct_eq(b.secret.expose()).into();
-    same_secret && a.params == b.params
+    let same_secret: bool = a.secret().expose().ct_eq(b.secret().expose()).into();
+    same_secret && a.params() == b.params()
 }
 
 /// The enrollment to store when `fresh` is saved over `current`.
@@ -39,11 +39,10 @@ pub fn merge(
     match current {
         None => (fresh, Replaced::Nothing),
         Some(old) if same_key(old, &fresh) => {
-            let kept = TotpEnrollment {
-                // A confirmation code just typed may be newer than the last login.
-                last_step: old.last_step.max(fresh.last_step),
-                ..old.clone()
-            };
+            // A confirmation code just typed may be newer than the last login.
+            let kept = old
+                .clone()
+                .with_last_step(old.last_step().max(fresh.last_step()));
             (kept, Replaced::SameKey)
         }
         Some(_) => (fresh, Replaced::OtherKey),
