@@ -55,13 +55,14 @@ mod tests {
     use mfa_core::totp::{Algorithm, Params, Secret};
 
     fn enrollment(secret: &str, params: Params, created: u64, last: Option<u64>) -> TotpEnrollment {
-        TotpEnrollment {
-            name: "default".into(),
-            secret: Secret::from_base32(secret).unwrap(),
+        TotpEnrollment::new(
+            "default",
+            Secret::from_base32(secret).unwrap(),
             params,
             created,
-            last_step: last,
-        }
+        )
+        .unwrap()
+        .with_last_step(last)
     }
 
     const KEY: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -84,7 +85,7 @@ mod tests {
                 None,
             ),
         );
-        assert_eq!((saved.last_step, what), (Some(5000), Replaced::SameKey));
+        assert_eq!((saved.last_step(), what), (Some(5000), Replaced::SameKey));
     }
 
     #[test]
@@ -94,12 +95,12 @@ mod tests {
             Some(&old),
             enrollment(KEY, Params::DEFAULT, 900, Some(5001)),
         );
-        assert_eq!(saved.last_step, Some(5001));
+        assert_eq!(saved.last_step(), Some(5001));
         let (saved, _) = merge(
             Some(&old),
             enrollment(KEY, Params::DEFAULT, 900, Some(4000)),
         );
-        assert_eq!(saved.last_step, Some(5000));
+        assert_eq!(saved.last_step(), Some(5000));
     }
 
     #[test]

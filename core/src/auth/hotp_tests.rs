@@ -41,10 +41,7 @@ fn with_tokens(tokens: Vec<HotpToken>) -> Record {
 }
 
 fn bob(tokens: Vec<HotpToken>) -> MemoryStore {
-    MemoryStore::with(
-        "bob",
-        with_tokens(tokens),
-    )
+    MemoryStore::with("bob", with_tokens(tokens))
 }
 
 fn login(cfg: &Config, store: &MemoryStore, answer: &str) -> (Outcome, Vec<String>) {
@@ -139,19 +136,16 @@ fn eight_digit_tokens_take_eight_digits_only() {
 #[test]
 fn several_tokens_and_an_app_each_keep_their_own_state() {
     let app = Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap();
-    let store = MemoryStore::with(
-        "bob",
-        {
-            let mut r = with_tokens(vec![
-                token("fob", rfc_key(), 6, 0),
-                token("spare", other_key(), 6, 7),
-            ]);
-            let default = crate::totp::DEFAULT_NAME;
-            r.add_app(TotpEnrollment::new(default, app.clone(), Params::DEFAULT, NOW - 1000).unwrap())
-                .unwrap();
-            r
-        },
-    );
+    let store = MemoryStore::with("bob", {
+        let mut r = with_tokens(vec![
+            token("fob", rfc_key(), 6, 0),
+            token("spare", other_key(), 6, 7),
+        ]);
+        let default = crate::totp::DEFAULT_NAME;
+        r.add_app(TotpEnrollment::new(default, app.clone(), Params::DEFAULT, NOW - 1000).unwrap())
+            .unwrap();
+        r
+    });
     let spare = hotp::code_at(&other_key(), 6, 9).to_string();
     let (outcome, log) = login(&cfg(), &store, &spare);
     assert_eq!(outcome, Outcome::Success);

@@ -107,7 +107,10 @@ pub fn enroll_key(
         ));
     }
     let existing = logged(env, user, store.read(user))?.unwrap_or_default();
-    let name = name.map_or_else(|| format!("key-{}", existing.keys().len() + 1), str::to_owned);
+    let name = name.map_or_else(
+        || format!("key-{}", existing.keys().len() + 1),
+        str::to_owned,
+    );
     if existing.keys().iter().any(|k| k.name == name) {
         return Ok(Ended::Refused(i18n::format(
             lang,
@@ -271,9 +274,7 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
             })
             .collect(),
         hotp: tokens(record),
-        contact: record
-            .contact()
-            .map(|c| c.channel().name().to_owned()),
+        contact: record.contact().map(|c| c.channel().name().to_owned()),
         failures: record.state().failures,
         locked_until: (record.state().locked_until > now).then_some(record.state().locked_until),
         last_success: record.state().last_success,

@@ -67,7 +67,9 @@ fn alice() -> (MemoryStore, Vec<String>) {
     let (codes, hashed) = recovery::generate(3, &mut OsRandom).unwrap();
     let mut record = Record::default();
     record
-        .add_app(TotpEnrollment::new(totp::DEFAULT_NAME, secret(), Params::DEFAULT, NOW - 1000).unwrap())
+        .add_app(
+            TotpEnrollment::new(totp::DEFAULT_NAME, secret(), Params::DEFAULT, NOW - 1000).unwrap(),
+        )
         .unwrap();
     record.set_recovery(RecoveryCodes {
         hashed,
@@ -151,7 +153,10 @@ fn given_the_current_code_then_success_and_the_step_is_stored() {
     );
     assert_eq!(r.unwrap(), Outcome::Success);
     let rec = store.get("alice").unwrap();
-    assert_eq!(rec.apps()[0].last_step(), Some(Params::DEFAULT.step_at(NOW)));
+    assert_eq!(
+        rec.apps()[0].last_step(),
+        Some(Params::DEFAULT.step_at(NOW))
+    );
     assert_eq!(rec.state().last_success, Some(NOW));
     assert_eq!(
         audit.0,
@@ -508,7 +513,9 @@ fn work_code(offset: i64) -> String {
 fn alice_with_two_apps() -> MemoryStore {
     let mut record = alice().0.get("alice").unwrap();
     record
-        .add_app(TotpEnrollment::new("work-phone", work_secret(), work_params(), NOW - 500).unwrap())
+        .add_app(
+            TotpEnrollment::new("work-phone", work_secret(), work_params(), NOW - 500).unwrap(),
+        )
         .unwrap();
     MemoryStore::with("alice", record)
 }
@@ -534,7 +541,8 @@ fn given_two_apps_then_a_code_of_either_logs_in_and_names_its_app() {
     let rec = store.get("alice").unwrap();
     assert_eq!(rec.apps()[1].last_step(), Some(work_params().step_at(NOW)));
     assert_eq!(
-        rec.apps()[0].last_step(), None,
+        rec.apps()[0].last_step(),
+        None,
         "the other app's state is its own"
     );
     // The default app's code of the same step is not spent by the other's.
@@ -589,7 +597,10 @@ fn given_two_apps_then_replay_state_is_per_app() {
     );
     let rec = store.get("alice").unwrap();
     assert_eq!(rec.state().failures, 1, "the last replay, after a success");
-    assert_eq!(rec.apps()[0].last_step(), Some(Params::DEFAULT.step_at(NOW)));
+    assert_eq!(
+        rec.apps()[0].last_step(),
+        Some(Params::DEFAULT.step_at(NOW))
+    );
     assert_eq!(rec.apps()[1].last_step(), Some(work_params().step_at(NOW)));
 }
 
@@ -609,7 +620,10 @@ fn given_two_entries_with_the_same_key_then_a_code_is_still_accepted_once() {
     );
     let rec = store.get("alice").unwrap();
     let step = Some(Params::DEFAULT.step_at(NOW));
-    assert_eq!((rec.apps()[0].last_step(), rec.apps()[1].last_step()), (step, step));
+    assert_eq!(
+        (rec.apps()[0].last_step(), rec.apps()[1].last_step()),
+        (step, step)
+    );
 }
 
 #[test]

@@ -417,10 +417,7 @@ impl Record {
     /// is not an unused code.
     pub fn use_recovery_code(&mut self, normalized: &str) -> Option<usize> {
         let codes = self.recovery.as_mut()?;
-        codes
-            .hashed
-            .consume(normalized)
-            .then(|| codes.hashed.len())
+        codes.hashed.consume(normalized).then(|| codes.hashed.len())
     }
 
     /// The registered security keys, in registration order.
@@ -1314,10 +1311,7 @@ locked_until = 0
             r.add_app(app(&format!("p{i}"), SECRET)).unwrap();
         }
         assert_eq!(r.apps().len(), totp::MAX_APPS);
-        assert_eq!(
-            r.add_app(app("ninth", SECRET)),
-            Err(RuleError::TooManyApps)
-        );
+        assert_eq!(r.add_app(app("ninth", SECRET)), Err(RuleError::TooManyApps));
         assert_eq!(
             r.add_or_replace_app(app("ninth", SECRET)),
             Err(RuleError::TooManyApps)
@@ -1327,7 +1321,10 @@ locked_until = 0
         r.add_or_replace_app(app("p3", other)).unwrap();
         assert_eq!(r.apps()[3].secret(), &secret(other));
         assert_eq!(r.apps().len(), totp::MAX_APPS);
-        assert_eq!(r.remove_app("p3").map(|a| a.name().to_owned()), Some("p3".into()));
+        assert_eq!(
+            r.remove_app("p3").map(|a| a.name().to_owned()),
+            Some("p3".into())
+        );
         assert_eq!(r.remove_app("p3"), None);
         r.add_app(app("ninth", SECRET)).unwrap();
         assert_eq!(r.apps().last().map(TotpEnrollment::name), Some("ninth"));
@@ -1338,7 +1335,8 @@ locked_until = 0
     #[test]
     fn an_app_step_only_moves_forward() {
         let mut r = Record::default();
-        r.add_app(app("phone", SECRET).with_last_step(Some(10))).unwrap();
+        r.add_app(app("phone", SECRET).with_last_step(Some(10)))
+            .unwrap();
         r.use_app_step("phone", 12);
         assert_eq!(r.app("phone").and_then(TotpEnrollment::last_step), Some(12));
         r.use_app_step("phone", 11);
@@ -1407,11 +1405,17 @@ locked_until = 0
         assert_eq!(r.remove_key(&[9, 9]), None);
         // Read the same way: two keys of one name are refused, naming the second.
         let text = sample().to_toml().unwrap();
-        let (at, end) = (text.find("[[keys]]").unwrap(), text.find("[[hotp]]").unwrap());
+        let (at, end) = (
+            text.find("[[keys]]").unwrap(),
+            text.find("[[hotp]]").unwrap(),
+        );
         let twice = format!("{}{}{}", &text[..end], &text[at..end], &text[end..]);
         match Record::from_toml(&twice) {
             Err(RecordError::Invalid { field, reason }) => {
-                assert_eq!((field.as_str(), reason.as_str()), ("keys[1].name", "appears twice"))
+                assert_eq!(
+                    (field.as_str(), reason.as_str()),
+                    ("keys[1].name", "appears twice")
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -1423,7 +1427,11 @@ locked_until = 0
         assert!(r.oob().pending.is_some());
         r.set_contact(Contact::phone("+31612345678").unwrap());
         assert_eq!(r.oob().pending, None);
-        assert_eq!(r.oob().sends, [1_700_000_000], "the rate limit still counts");
+        assert_eq!(
+            r.oob().sends,
+            [1_700_000_000],
+            "the rate limit still counts"
+        );
         assert!(r.remove_contact());
         assert_eq!(*r.oob(), OobState::default());
         assert!(!r.remove_contact());

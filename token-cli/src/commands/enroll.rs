@@ -318,7 +318,11 @@ pub(super) fn may_write_app(
 
 /// Puts `app` in `record`: in the place of the app of its name, or after the others
 /// (refused when the user's apps are full; [`may_write_app`] said so already).
-pub(super) fn put_app(record: &mut Record, user: &UserName, app: TotpEnrollment) -> Result<(), CliError> {
+pub(super) fn put_app(
+    record: &mut Record,
+    user: &UserName,
+    app: TotpEnrollment,
+) -> Result<(), CliError> {
     record
         .add_or_replace_app(app)
         .map_err(|_| CliError::AppsFull(user.to_string(), record.apps().len()))

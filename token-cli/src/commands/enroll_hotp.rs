@@ -87,8 +87,14 @@ mod tests {
     use mfa_core::store::Record;
 
     fn token(name: &str, byte: u8) -> HotpToken {
-        HotpToken::new(name, Secret::from_bytes(vec![byte; 20]).unwrap(), 6, 0, 1_700_000_000)
-            .unwrap()
+        HotpToken::new(
+            name,
+            Secret::from_bytes(vec![byte; 20]).unwrap(),
+            6,
+            0,
+            1_700_000_000,
+        )
+        .unwrap()
     }
 
     #[test]

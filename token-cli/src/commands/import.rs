@@ -166,7 +166,7 @@ fn import_one(
                         )),
                     );
                 }
-                if let Some(old) = record.remove_token(&token.name().to_owned()) {
+                if let Some(old) = record.remove_token(token.name()) {
                     // The same key again: the counter never goes back, so codes used
                     // since the file was written stay used.
                     if old.secret() == token.secret() && old.counter() > token.counter() {

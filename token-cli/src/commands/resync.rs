@@ -60,9 +60,10 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
         match found.as_slice() {
             [] => {
                 let e = match behind {
-                    Some(i) => {
-                        CliError::ResyncBehind(user.to_string(), record.tokens()[i].name().to_owned())
-                    }
+                    Some(i) => CliError::ResyncBehind(
+                        user.to_string(),
+                        record.tokens()[i].name().to_owned(),
+                    ),
                     None => CliError::ResyncNotFound(user.to_string(), hotp::RESYNC_WINDOW),
                 };
                 (Change::Keep, Err(e))

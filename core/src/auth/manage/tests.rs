@@ -259,12 +259,20 @@ fn an_enrolled_user_adds_a_named_app_after_a_current_code_and_keeps_the_rest() {
     let after = store.get("alice").unwrap();
     let names: Vec<&str> = after.apps().iter().map(|t| t.name()).collect();
     assert_eq!(names, ["default", "work-phone"]);
-    assert_eq!(after.apps()[0].secret(), &Secret::from_base32(OLD_KEY).unwrap());
+    assert_eq!(
+        after.apps()[0].secret(),
+        &Secret::from_base32(OLD_KEY).unwrap()
+    );
     assert_eq!(after.apps()[1].secret(), right.key.as_ref().unwrap());
     // The two unused recovery codes still work: not replaced by an added app.
     assert_eq!(after.recovery().as_ref().unwrap().hashed.len(), 2);
     let normalized = recovery::normalize(&old[0]).unwrap();
-    assert!(after.recovery().unwrap().hashed.clone().consume(&normalized));
+    assert!(after
+        .recovery()
+        .unwrap()
+        .hashed
+        .clone()
+        .consume(&normalized));
     assert!(logged(
         &audit,
         "user=alice: authenticator app \"work-phone\" enrolled by the user (self-service) (confirmed with a code, added after a current second factor), recovery codes kept"
@@ -291,9 +299,14 @@ fn a_ninth_app_is_refused_after_the_check_and_an_existing_name_still_replaces() 
     for i in 1..totp::MAX_APPS {
         let first = &record.apps()[0];
         let secret = Secret::from_bytes(vec![u8::try_from(i).unwrap(); 20]).unwrap();
-        let app = TotpEnrollment::new(&format!("phone-{i}"), secret, first.params(), first.created())
-            .unwrap()
-            .with_last_step(first.last_step());
+        let app = TotpEnrollment::new(
+            &format!("phone-{i}"),
+            secret,
+            first.params(),
+            first.created(),
+        )
+        .unwrap()
+        .with_last_step(first.last_step());
         record.add_app(app).unwrap();
     }
     let store = MemoryStore::with("alice", record);
@@ -356,7 +369,13 @@ fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
         &audit,
         "user=alice: 10 new recovery codes made by the user"
     ));
-    let hashed = store.get("alice").unwrap().recovery().unwrap().hashed.clone();
+    let hashed = store
+        .get("alice")
+        .unwrap()
+        .recovery()
+        .unwrap()
+        .hashed
+        .clone();
     assert!(hashed
         .find(&recovery::normalize(&shown[0]).unwrap())
         .is_some());
