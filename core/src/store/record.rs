@@ -1067,82 +1067,72 @@ mod tests {
     use super::*;
     use crate::random::OsRandom;
 
+    /// A record with one of everything, built as programs build one: through the
+    /// validating constructors and mutators.
     fn sample() -> Record {
         let (_, hashed) = crate::recovery::generate(3, &mut OsRandom).unwrap();
-        Record {
-            totp: vec![TotpEnrollment {
-                name: totp::DEFAULT_NAME.into(),
-                secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
-                params: Params {
-                    algorithm: Algorithm::Sha256,
-                    digits: 8,
-                    period: 60,
-                },
-                created: 1_700_000_000,
-                last_step: Some(28_333_334),
-            }],
-            recovery: Some(RecoveryCodes {
-                hashed,
-                created: 1_700_000_001,
-            }),
-            keys: vec![KeyCredential {
-                name: "blue key".into(),
-                credential_id: vec![1, 2, 3, 250],
-                public_key: PublicKey::EdDsa([7; 32]),
-                rp_id: "pam://pam_mfa".into(),
-                user_verification: UserVerification::Required,
-                pin: true,
-                sign_count: 17,
-                created: 1_700_000_002,
-            }],
-            hotp: vec![
-                HotpToken {
-                    name: "fob".into(),
-                    secret: Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(),
-                    digits: 6,
-                    counter: 41,
-                    created: 1_700_000_004,
-                },
-                HotpToken {
-                    name: "yubikey slot 2".into(),
-                    secret: Secret::from_base32("MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U").unwrap(),
-                    digits: 8,
-                    counter: 0,
-                    created: 1_700_000_005,
-                },
-            ],
-            contact: Some({
-                let mut c = Contact::email("alice@example.org").unwrap();
-                c.set_verified(Some(1_700_000_003));
-                c
-            }),
-            oob: OobState {
-                pending: Some(Pending::new(
-                    SaltedHash::from_parts(
-                        Salt::from_hex(&"0".repeat(32)).unwrap(),
-                        Digest::from_hex(&"a".repeat(64)).unwrap(),
-                    ),
-                    1_700_000_300,
-                )),
-                sends: vec![1_700_000_000],
-            },
-            state: State {
-                failures: 2,
-                locked_until: 1_700_000_500,
-                last_success: Some(1_700_000_100),
-                last_failure: None,
-                remembered: vec![
-                    Remembered {
-                        ip: "192.0.2.7".parse().unwrap(),
-                        at: 1_700_000_090,
-                    },
-                    Remembered {
-                        ip: "2001:db8::1".parse().unwrap(),
-                        at: 1_700_000_100,
-                    },
-                ],
-            },
+        let mut r = Record::default();
+        let params = Params {
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+            period: 60,
+        };
+        let app = TotpEnrollment::new(totp::DEFAULT_NAME, secret(SECRET), params, 1_700_000_000);
+        r.add_app(app.unwrap().with_last_step(Some(28_333_334)))
+            .unwrap();
+        r.set_recovery(RecoveryCodes {
+            hashed,
+            created: 1_700_000_001,
+        });
+        r.add_key(KeyCredential {
+            name: "blue key".into(),
+            credential_id: vec![1, 2, 3, 250],
+            public_key: PublicKey::EdDsa([7; 32]),
+            rp_id: "pam://pam_mfa".into(),
+            user_verification: UserVerification::Required,
+            pin: true,
+            sign_count: 17,
+            created: 1_700_000_002,
+        })
+        .unwrap();
+        for (name, key, digits, counter, created) in [
+            (
+                "fob",
+                "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+                6,
+                41,
+                1_700_000_004,
+            ),
+            (
+                "yubikey slot 2",
+                "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U",
+                8,
+                0,
+                1_700_000_005,
+            ),
+        ] {
+            let token = HotpToken::new(name, secret(key), digits, counter, created);
+            r.add_token(token.unwrap()).unwrap();
         }
+        let mut contact = Contact::email("alice@example.org").unwrap();
+        contact.set_verified(Some(1_700_000_003));
+        r.set_contact(contact);
+        *r.oob_mut() = OobState {
+            pending: Some(Pending::new(
+                SaltedHash::from_parts(
+                    Salt::from_hex(&"0".repeat(32)).unwrap(),
+                    Digest::from_hex(&"a".repeat(64)).unwrap(),
+                ),
+                1_700_000_300,
+            )),
+            sends: vec![1_700_000_000],
+        };
+        let state = r.state_mut();
+        (state.failures, state.locked_until) = (2, 1_700_000_500);
+        state.last_success = Some(1_700_000_100);
+        state.remember("192.0.2.7".parse().unwrap(), 1_700_000_090);
+        state.remember("2001:db8::1".parse().unwrap(), 1_700_000_100);
+        r
     }
 
     fn secret(base32: &str) -> Secret {
@@ -1195,9 +1185,9 @@ locked_until = 0
     #[test]
     fn several_apps_are_written_as_named_tables_in_their_order() {
         let mut r = sample();
-        r.totp
-            .push(app("work-phone", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"));
-        r.totp[1].last_step = Some(56_666_667);
+        r.add_app(app("work-phone", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+            .unwrap();
+        r.use_app_step("work-phone", 56_666_667);
         let text = r.to_toml().unwrap();
         assert!(text.contains("[[totp]]\nname = \"default\"\n"), "{}", *text);
         assert!(
@@ -1209,7 +1199,7 @@ locked_until = 0
         assert_eq!(Record::from_toml(&text).unwrap(), r);
         // One app that is not the default one needs its name: the array form.
         let mut other = Record::default();
-        other.totp.push(app("work-phone", SECRET));
+        other.add_app(app("work-phone", SECRET)).unwrap();
         let text = other.to_toml().unwrap();
         assert!(
             text.contains("[[totp]]\nname = \"work-phone\"\n"),
