@@ -29,7 +29,8 @@ use crate::totp::{self, Algorithm, Params, Secret};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// A TOTP enrollment: one authenticator app. Its name and parameters are valid by
-/// construction ([`TotpEnrollment::new`]); only its replay state moves, forward.
+/// construction ([`TotpEnrollment::new`]); in a record only its replay state
+/// changes, and only forward ([`Record::use_app_step`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpEnrollment {
     /// The user's name for the app, unique for the user ([`totp::check_name`]);
@@ -104,7 +105,7 @@ impl TotpEnrollment {
 
 /// A counter-based (HOTP) token: a key fob, a YubiKey OATH slot. Its name and code
 /// length are valid by construction ([`HotpToken::new`]); its counter only moves
-/// forward.
+/// forward ([`HotpToken::advance`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HotpToken {
     /// Unique among the user's tokens; see [`crate::hotp::name_problem`].
