@@ -35,7 +35,7 @@ use crate::oob::Courier;
 use crate::policy;
 use crate::random::Random;
 use crate::recovery;
-use crate::store::{Change, Record, Store, StoreError, TotpEnrollment};
+use crate::store::{Change, Record, Store, StoreError};
 use crate::totp;
 use crate::username::UserName;
 
@@ -321,11 +321,11 @@ fn remembered(
     if cfg.policy.remember_seconds == 0 || key_only || !record.has_factor() {
         return None;
     }
-    if policy::locked_until(&record.state, env.now).is_some() {
+    if policy::locked_until(record.state(), env.now).is_some() {
         return None;
     }
     let ip = crate::network::rhost_ip(env.session.rhost)?;
-    grace::recall(&record.state, ip, env.now, cfg.policy.remember_seconds).map(|age| (ip, age))
+    grace::recall(record.state(), ip, env.now, cfg.policy.remember_seconds).map(|age| (ip, age))
 }
 
 /// Where a second factor that passes now is remembered: this login's remote
@@ -386,8 +386,8 @@ fn key_step(
     record: &Record,
     env: &mut Env<'_>,
 ) -> Result<Option<Verdict>, Error> {
-    let has_key = !record.keys.is_empty()
-        && policy::locked_until(&record.state, env.now).is_none()
+    let has_key = !record.keys().is_empty()
+        && policy::locked_until(record.state(), env.now).is_none()
         && !env.session.one_answer;
     if !has_key {
         return Ok(None);
@@ -472,11 +472,11 @@ fn report(audit: &mut dyn Audit, user: &UserName, verdict: Verdict) -> Outcome {
 
 /// Counts a failure of `why` on `record` and says what to store.
 fn fail(cfg: &Config, mut record: Record, why: Failure, now: u64) -> (Change, Verdict) {
-    let locked_until = policy::on_failure(&mut record.state, now, &cfg.lockout);
+    let locked_until = policy::on_failure(record.state_mut(), now, &cfg.lockout);
     let failures = if locked_until.is_some() {
         cfg.lockout.max_failures
     } else {
-        record.state.failures
+        record.state().failures
     };
     (
         Change::Write(record),
@@ -495,7 +495,7 @@ fn usable(current: Option<Record>, now: u64) -> Result<Record, Verdict> {
     let Some(record) = current.filter(Record::has_factor) else {
         return Err(Verdict::Unenrolled);
     };
-    if let Some(until) = policy::locked_until(&record.state, now) {
+    if let Some(until) = policy::locked_until(record.state(), now) {
         return Err(Verdict::WhileLocked(until));
     }
     Ok(record)
@@ -517,9 +517,9 @@ fn decide(
     let why = match crate::answer::normalize(answer).map(|t| check_code(cfg, &mut record, &t, now))
     {
         Some(Ok(factor)) => {
-            policy::on_success(&mut record.state, now);
+            policy::on_success(record.state_mut(), now);
             if let Some(ip) = from {
-                grace::remember(&mut record.state, ip, now);
+                grace::remember(record.state_mut(), ip, now);
             }
             return (Change::Write(record), Verdict::Accepted(factor));
         }
@@ -541,21 +541,17 @@ fn check_code(cfg: &Config, record: &mut Record, text: &str, now: u64) -> Result
         Ok(factor) => return Ok(factor),
         Err(used) => used,
     };
-    match check_apps(&mut record.totp, text, now, cfg.totp.window) {
+    match check_apps(record, text, now, cfg.totp.window) {
         Codes::Accepted(factor) => return Ok(factor),
         Codes::Replayed => return Err(Failure::Replay),
         Codes::Wrong => {}
     }
-    if let (Some(codes), Some(normalized)) = (record.recovery.as_mut(), recovery::normalize(text)) {
-        if codes.hashed.consume(&normalized) {
-            return Ok(Factor::Recovery {
-                remaining: codes.hashed.len(),
-            });
-        }
+    if let Some(remaining) = recovery::normalize(text).and_then(|n| record.use_recovery_code(&n)) {
+        return Ok(Factor::Recovery { remaining });
     }
-    if let Some(pending) = &record.oob.pending {
+    if let Some(pending) = &record.oob().pending {
         if pending.matches(text, now) {
-            record.oob.pending = None;
+            record.oob_mut().pending = None;
             return Ok(Factor::Oob);
         }
     }
@@ -577,29 +573,27 @@ enum Codes {
     Wrong,
 }
 
-/// Checks `text` against every authenticator app in `apps`, all of them whatever
+/// Checks `text` against every authenticator app of `record`, all of them whatever
 /// matches, so the work (and the time) does not depend on which app the code
 /// came from. Every app the code is fresh for keeps its step as used, so a code
 /// is accepted once even when two entries hold the same key; the first of them,
 /// in enrollment order, names the factor. An app's replay state is its own: a
 /// code of one app does not spend the codes of another.
-fn check_apps(apps: &mut [TotpEnrollment], text: &str, now: u64, window: u8) -> Codes {
-    let mut accepted: Option<usize> = None;
+fn check_apps(record: &mut Record, text: &str, now: u64, window: u8) -> Codes {
+    let mut fresh: Vec<(String, u64)> = Vec::new();
     let mut replayed = false;
-    for (i, t) in apps.iter_mut().enumerate() {
-        match totp::check(&t.secret, t.params, text, now, window, t.last_step) {
-            totp::Check::Accepted { step } => {
-                t.last_step = Some(step);
-                accepted = accepted.or(Some(i));
-            }
+    for t in record.apps() {
+        match totp::check(t.secret(), t.params(), text, now, window, t.last_step()) {
+            totp::Check::Accepted { step } => fresh.push((t.name().to_owned(), step)),
             totp::Check::Replayed => replayed = true,
             totp::Check::Wrong => {}
         }
     }
-    match accepted.and_then(|i| apps.get(i)) {
-        Some(app) => Codes::Accepted(Factor::Totp {
-            name: app.name.clone(),
-        }),
+    for (name, step) in &fresh {
+        record.use_app_step(name, *step);
+    }
+    match fresh.into_iter().next() {
+        Some((name, _)) => Codes::Accepted(Factor::Totp { name }),
         None if replayed => Codes::Replayed,
         None => Codes::Wrong,
     }
@@ -612,12 +606,12 @@ fn check_apps(apps: &mut [TotpEnrollment], text: &str, now: u64, window: u8) -> 
 fn check_hotp(cfg: &Config, record: &mut Record, text: &str) -> Result<Factor, bool> {
     let mut accepted: Option<(usize, u64)> = None;
     let mut used = false;
-    for (i, token) in record.hotp.iter().enumerate() {
+    for (i, token) in record.tokens().iter().enumerate() {
         match hotp::check(
-            &token.secret,
-            token.digits,
+            token.secret(),
+            token.digits(),
             text,
-            token.counter,
+            token.counter(),
             cfg.hotp.look_ahead,
         ) {
             hotp::Check::Accepted { counter } if accepted.is_none() => {
@@ -631,12 +625,10 @@ fn check_hotp(cfg: &Config, record: &mut Record, text: &str) -> Result<Factor, b
     let Some((i, counter)) = accepted else {
         return Err(used);
     };
-    let token = record.hotp.get_mut(i).ok_or(used)?;
+    let name = record.tokens().get(i).ok_or(used)?.name().to_owned();
     // Forward only: `hotp::check` accepts nothing before the counter.
-    token.counter = token.counter.max(counter.saturating_add(1));
-    Ok(Factor::Hotp {
-        name: token.name.clone(),
-    })
+    record.advance_token(&name, counter.saturating_add(1));
+    Ok(Factor::Hotp { name })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 
 use crate::network;
-use crate::store::{Remembered, State};
+use crate::store::State;
 
 /// Most addresses remembered per user.
 pub const MAX_REMEMBERED: usize = 16;
@@ -22,13 +22,8 @@ pub const MAX_SECONDS: u64 = 30 * 86_400;
 
 /// Remembers a second factor passed from `ip` at `now`.
 pub fn remember(state: &mut State, ip: IpAddr, now: u64) {
-    let ip = network::canonical(ip);
-    state.remembered.retain(|r| r.ip != ip);
-    state.remembered.push(Remembered { ip, at: now });
-    // Oldest first, so the first ones go.
-    state.remembered.sort_by_key(|r| r.at);
-    let excess = state.remembered.len().saturating_sub(MAX_REMEMBERED);
-    state.remembered.drain(..excess);
+    // Canonical, once, oldest first and at most MAX_REMEMBERED: [`State::remember`].
+    state.remember(ip, now);
 }
 
 /// How many seconds ago a second factor was passed from `ip`, if that is less
@@ -39,7 +34,7 @@ pub fn recall(state: &State, ip: IpAddr, now: u64, period: u64) -> Option<u64> {
     }
     let ip = network::canonical(ip);
     state
-        .remembered
+        .remembered()
         .iter()
         .filter(|r| r.ip == ip && r.at <= now)
         .map(|r| now - r.at)
@@ -75,10 +70,10 @@ mod tests {
     fn ipv4_mapped_and_plain_ipv4_are_one_address() {
         let mut s = State::default();
         remember(&mut s, ip("::ffff:10.1.2.3"), 1000);
-        assert_eq!(s.remembered[0].ip, ip("10.1.2.3"));
+        assert_eq!(s.remembered()[0].ip, ip("10.1.2.3"));
         assert_eq!(recall(&s, ip("10.1.2.3"), 1010, 600), Some(10));
         remember(&mut s, ip("10.1.2.3"), 1020);
-        assert_eq!(s.remembered.len(), 1);
+        assert_eq!(s.remembered().len(), 1);
         assert_eq!(recall(&s, ip("::ffff:10.1.2.3"), 1030, 600), Some(10));
     }
 
@@ -88,7 +83,7 @@ mod tests {
         for i in 0..20u8 {
             remember(&mut s, IpAddr::from([192, 0, 2, i]), 1000 + u64::from(i));
         }
-        assert_eq!(s.remembered.len(), MAX_REMEMBERED);
+        assert_eq!(s.remembered().len(), MAX_REMEMBERED);
         assert_eq!(recall(&s, ip("192.0.2.3"), 1100, 600), None);
         assert_eq!(recall(&s, ip("192.0.2.4"), 1100, 600), Some(96));
         // Passing again from an old address makes it the newest.
@@ -108,7 +103,7 @@ mod tests {
             seconds: 60,
         };
         policy::on_failure(&mut s, 1001, &lockout);
-        assert!(s.remembered.is_empty());
+        assert!(s.remembered().is_empty());
         assert_eq!(recall(&s, ip("192.0.2.7"), 1002, 600), None);
     }
 }

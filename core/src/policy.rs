@@ -37,7 +37,7 @@ pub fn locked_until(state: &State, now: u64) -> Option<u64> {
 /// Every remembered address is forgotten ([`crate::grace`]): after a failure the
 /// next login from anywhere asks again.
 pub fn on_failure(state: &mut State, now: u64, lockout: &LockoutConfig) -> Option<u64> {
-    state.remembered.clear();
+    state.forget_addresses();
     state.failures = state.failures.saturating_add(1);
     state.last_failure = Some(now);
     if lockout.max_failures == 0 || state.failures < lockout.max_failures {

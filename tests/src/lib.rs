@@ -1066,20 +1066,20 @@ impl Sandbox {
     pub fn enroll_record(&self, user: &str, secret: &str, recovery_codes: usize) -> Vec<String> {
         let (codes, hashed) =
             mfa_core::recovery::generate(recovery_codes, &mut mfa_core::random::OsRandom).unwrap();
-        let record = Record {
-            totp: vec![TotpEnrollment {
-                name: mfa_core::totp::DEFAULT_NAME.to_owned(),
-                secret: Secret::from_base32(secret).unwrap(),
-                params: Params::DEFAULT,
-                created: now(),
-                last_step: None,
-            }],
-            recovery: (recovery_codes > 0).then_some(RecoveryCodes {
+        let mut record = Record::default();
+        let app = TotpEnrollment::new(
+            mfa_core::totp::DEFAULT_NAME,
+            Secret::from_base32(secret).unwrap(),
+            Params::DEFAULT,
+            now(),
+        );
+        record.add_app(app.unwrap()).unwrap();
+        if recovery_codes > 0 {
+            record.set_recovery(RecoveryCodes {
                 hashed,
                 created: now(),
-            }),
-            ..Record::default()
-        };
+            });
+        }
         self.file_store()
             .update(&UserName::new(user).unwrap(), |_| {
                 (Change::Write(record), ())

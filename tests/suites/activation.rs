@@ -104,7 +104,7 @@ fn an_allowed_user_enrolls_at_login_and_the_next_login_asks_for_a_code() {
         .any(|(_, l)| l.contains(&key) || l.contains(codes[0])));
 
     let record = sb.record("daemon").expect("saved");
-    assert_eq!(record.totp[0].secret.to_base32().as_str(), key);
+    assert_eq!(record.apps()[0].secret().to_base32().as_str(), key);
 
     // From now on an ordinary code prompt; the enrollment code is spent.
     let again = sb.login("daemon", &[&right]);
@@ -518,9 +518,9 @@ fn contacts_are_set_verified_listed_and_removed_with_the_cli() {
 
     let removed = sb.cli(&["contact", "--user", "daemon", "--remove"]);
     assert!(removed.ok(), "{removed:?}");
-    assert!(sb.record("daemon").unwrap().contact.is_none());
+    assert!(sb.record("daemon").unwrap().contact().is_none());
     assert!(
-        sb.record("daemon").unwrap().totp.len() == 1,
+        sb.record("daemon").unwrap().apps().len() == 1,
         "only the contact went"
     );
 }
@@ -551,8 +551,8 @@ fn interactive_enrollment_ends_with_a_verified_contact() {
     );
     assert!(rest.contains("Done."), "{rest}");
     let record = sb.record("daemon").unwrap();
-    assert!(record.totp.len() == 1);
-    let contact = record.contact.unwrap();
+    assert!(record.apps().len() == 1);
+    let contact = record.contact().unwrap();
     assert_eq!(contact.address(), "+15550109999");
     assert!(contact.verified().is_some());
 }

@@ -33,9 +33,9 @@ fn given_64_concurrent_logins_with_one_code_then_exactly_one_succeeds() {
         .collect();
     assert!(others.is_empty(), "refused for another reason: {others:#?}");
     let record = sb.record("alice").expect("the record still parses");
-    assert_eq!(record.state.failures, 63);
+    assert_eq!(record.state().failures, 63);
     assert_eq!(
-        record.recovery.unwrap().hashed.len(),
+        record.recovery().unwrap().hashed.len(),
         3,
         "nothing else changed"
     );
@@ -109,11 +109,11 @@ fn cli_writes_racing_logins_lose_nothing() {
     );
     let record = sb.record(&u.name).unwrap();
     assert_eq!(
-        record.recovery.unwrap().hashed.len(),
+        record.recovery().unwrap().hashed.len(),
         10,
         "exactly the 30 used codes are gone"
     );
-    assert!(record.totp.len() == 1);
+    assert!(record.apps().len() == 1);
 
     // A regeneration racing 20 logins with old codes: afterwards only the new set
     // exists, complete; no old code came back.
@@ -132,7 +132,7 @@ fn cli_writes_racing_logins_lose_nothing() {
         .count();
     let record = sb.record(&u.name).unwrap();
     assert_eq!(
-        record.recovery.unwrap().hashed.len(),
+        record.recovery().unwrap().hashed.len(),
         10,
         "the new set is whole"
     );
@@ -200,18 +200,18 @@ fn sigkill_at_random_points_never_corrupts_or_blocks() {
         let record = sb
             .record(&u.name)
             .unwrap_or_else(|| panic!("round {round}: the record vanished"));
-        assert!(record.totp.len() == 1, "round {round}: enrollment lost");
+        assert!(record.apps().len() == 1, "round {round}: enrollment lost");
         assert_eq!(
-            record.recovery.as_ref().unwrap().hashed.len(),
+            record.recovery().as_ref().unwrap().hashed.len(),
             5,
             "round {round}"
         );
         // Failures only ever grow, except by an unlock that completed.
         assert!(
-            record.state.failures >= last_failures || round % 3 == 2,
+            record.state().failures >= last_failures || round % 3 == 2,
             "round {round}: a committed failure was lost"
         );
-        last_failures = record.state.failures;
+        last_failures = record.state().failures;
         leftovers += usize::from(sb.store.join(format!(".{}.tmp", u.name)).exists());
     }
     eprintln!(
@@ -512,7 +512,7 @@ fn hostile_conversation_input_fails_without_a_crash() {
         );
     }
     assert_eq!(
-        sb.record("alice").unwrap().state.failures as usize,
+        sb.record("alice").unwrap().state().failures as usize,
         cases.len()
     );
     // The driver itself is fine: the right code, byte for byte, passes.
@@ -540,10 +540,10 @@ fn refusals_of_every_kind_take_the_same_time() {
     ));
     sb.enroll_record("alice", SECRET, 0);
     sb.enroll_record("carol", SECRET, 0);
-    sb.edit_record("carol", |r| r.state.locked_until = now() + 3600);
+    sb.edit_record("carol", |r| r.state_mut().locked_until = now() + 3600);
     sb.enroll_record("dave", SECRET, 0);
     // Every code dave's app can show is a step already used.
-    sb.edit_record("dave", |r| r.totp[0].last_step = Some(now() / 30 + 100_000));
+    sb.edit_record("dave", |r| r.use_app_step("default", now() / 30 + 100_000));
     let wrong = if [-1, 0, 1].iter().any(|&o| code(SECRET, o) == "000000") {
         "111111"
     } else {
@@ -571,5 +571,5 @@ fn refusals_of_every_kind_take_the_same_time() {
         "medians within 10 % of each other: {medians:?}"
     );
     // The records were really checked: the wrong codes were counted.
-    assert_eq!(sb.record("alice").unwrap().state.failures, ROUNDS as u32);
+    assert_eq!(sb.record("alice").unwrap().state().failures, ROUNDS as u32);
 }

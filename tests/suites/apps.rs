@@ -69,10 +69,10 @@ fn two_apps() -> Sandbox {
 fn a_code_of_either_app_logs_in_and_replay_is_refused_per_app() {
     let sb = two_apps();
     let record = sb.record(USER).unwrap();
-    let names: Vec<&str> = record.totp.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = record.apps().iter().map(|t| t.name()).collect();
     assert_eq!(names, ["default", "work-phone"]);
     // The confirming codes are used already, each for its own app.
-    assert!(record.totp.iter().all(|t| t.last_step.is_some()));
+    assert!(record.apps().iter().all(|t| t.last_step().is_some()));
     assert!(!sb.login(USER, &[&work_code(0)]).ok, "the confirming code");
 
     let default = code(SECRET, 1);
@@ -100,9 +100,13 @@ fn a_code_of_either_app_logs_in_and_replay_is_refused_per_app() {
 
     let record = sb.record(USER).unwrap();
     let step = now() / 30;
-    for app in &record.totp {
-        let last = app.last_step.unwrap();
-        assert!(last == step + 1 || last == step + 2, "{}: {last}", app.name);
+    for app in record.apps() {
+        let last = app.last_step().unwrap();
+        assert!(
+            last == step + 1 || last == step + 2,
+            "{}: {last}",
+            app.name()
+        );
     }
 }
 
@@ -212,7 +216,7 @@ fn removing_one_app_by_name_revokes_its_codes_only() {
         "{}",
         o.stderr
     );
-    assert_eq!(sb.record(USER).unwrap().totp.len(), 1);
+    assert_eq!(sb.record(USER).unwrap().apps().len(), 1);
 
     // Without a name: every app goes (the recovery codes stay).
     let o = enroll(&sb, &["--name", "spare"], WORK, &code(WORK, 0));
@@ -227,8 +231,8 @@ fn removing_one_app_by_name_revokes_its_codes_only() {
         o.stderr
     );
     let record = sb.record(USER).unwrap();
-    assert!(record.totp.is_empty());
-    assert!(record.recovery.is_some());
+    assert!(record.apps().is_empty());
+    assert!(record.recovery().is_some());
     assert!(!sb.login(USER, &[&code(SECRET, 2)]).ok);
 }
 
@@ -258,7 +262,7 @@ fn names_are_checked_taken_ones_need_replace_and_eight_apps_are_the_most() {
         o.stderr
     );
     let before = sb.record(USER).unwrap();
-    assert_eq!(*before.totp[1].secret.to_base32(), WORK);
+    assert_eq!(*before.apps()[1].secret().to_base32(), WORK);
     // With --replace: that app only, in its place.
     let o = sb.cli_secret(
         &[
@@ -275,12 +279,13 @@ fn names_are_checked_taken_ones_need_replace_and_eight_apps_are_the_most() {
     );
     assert!(o.ok(), "{o:?}");
     let after = sb.record(USER).unwrap();
-    assert_eq!(after.totp.len(), 2);
+    assert_eq!(after.apps().len(), 2);
     assert_eq!(
-        after.totp[0], before.totp[0],
+        after.apps()[0],
+        before.apps()[0],
         "the default app is untouched"
     );
-    assert_eq!(*after.totp[1].secret.to_base32(), other);
+    assert_eq!(*after.apps()[1].secret().to_base32(), other);
     assert!(sb.login(USER, &[&code(other, 1)]).ok);
     assert!(!sb.login(USER, &[&work_code(1)]).ok);
 
@@ -298,7 +303,7 @@ fn names_are_checked_taken_ones_need_replace_and_eight_apps_are_the_most() {
             o.stderr
         );
     }
-    assert_eq!(sb.record(USER).unwrap().totp.len(), 2);
+    assert_eq!(sb.record(USER).unwrap().apps().len(), 2);
 
     // Up to 8 apps; a ninth is refused, the record unchanged.
     for i in 3..=8 {
@@ -443,5 +448,5 @@ fn sixty_four_racing_logins_with_one_code_of_each_app_let_in_exactly_one_per_app
         .collect();
     assert!(others.is_empty(), "refused for another reason: {others:#?}");
     let record = sb.record(USER).expect("the record still parses");
-    assert!(record.totp.iter().all(|t| t.last_step.is_some()));
+    assert!(record.apps().iter().all(|t| t.last_step().is_some()));
 }

@@ -40,7 +40,7 @@ fn confirmed_enrollment_records_the_step_of_the_confirming_code() {
         "{}",
         o.stdout
     );
-    assert!(sb.record(USER).unwrap().totp[0].last_step.is_some());
+    assert!(sb.record(USER).unwrap().apps()[0].last_step().is_some());
     // The code typed at enrollment cannot be replayed at login; the next one works.
     assert!(!sb.login(USER, &[&c]).ok);
     assert!(
@@ -237,7 +237,7 @@ fn remove_revokes_factors() {
         o.stderr
     );
     assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok);
-    assert!(sb.record(USER).unwrap().recovery.is_some());
+    assert!(sb.record(USER).unwrap().recovery().is_some());
     let o = sb.cli(&["remove", "--user", USER, "--all"]);
     assert!(o.ok());
     assert!(sb.record(USER).is_none());

@@ -121,7 +121,7 @@ fn a_one_field_client_logs_in_with_password_and_code_in_one_answer() {
         l.syslog
     );
     no_secret_logged(&l, &c);
-    let step = sb.record(&user.name).unwrap().totp[0].last_step;
+    let step = sb.record(&user.name).unwrap().apps()[0].last_step();
     assert!(step.is_some(), "the code is spent");
 
     // The same answer again: the code is a replay.
@@ -152,8 +152,8 @@ fn a_wrong_password_with_the_right_code_is_refused_and_the_code_is_not_spent() {
         l.syslog
     );
     let record = sb.record(&user.name).unwrap();
-    assert_eq!(record.state.failures, 0);
-    assert_eq!(record.totp[0].last_step, None);
+    assert_eq!(record.state().failures, 0);
+    assert_eq!(record.apps()[0].last_step(), None);
     no_secret_logged(&l, &c);
 
     // Proof: the same code still logs in with the right password.
@@ -206,7 +206,7 @@ fn the_daemon_answers_a_first_line_with_the_prompt_and_nothing_else() {
             "{user}"
         );
     }
-    assert_eq!(sb.record("alice").unwrap().state.failures, 0);
+    assert_eq!(sb.record("alice").unwrap().state().failures, 0);
     assert!(sb.record("bob").is_none());
     // Without the argument, a separate login: the code prompt.
     let frames = raw_login(&daemon.socket, &login_json(2, "bob", None), 1);
@@ -279,7 +279,7 @@ fn a_retry_on_the_same_handle_never_checks_the_code_of_the_failed_attempt() {
         [PROMPT, PROMPT],
         "asked once per attempt: {l:?}"
     );
-    assert_eq!(sb.record(&user.name).unwrap().state.failures, 0);
+    assert_eq!(sb.record(&user.name).unwrap().state().failures, 0);
     no_secret_logged(&l, &new);
 
     // A wrong code kept by the second attempt fails; the first attempt's right
@@ -335,9 +335,9 @@ fn the_right_password_without_a_code_is_refused_without_a_second_prompt() {
     assert!(l.transcript.contains("result=7 "), "PAM_AUTH_ERR: {l:?}");
     assert_eq!(prompts(&l), [PROMPT], "never asked again: {l:?}");
     let record = sb.record(&user.name).unwrap();
-    assert_eq!(record.totp[0].last_step, None, "nothing spent");
+    assert_eq!(record.apps()[0].last_step(), None, "nothing spent");
     // As a separate login answering the code prompt with nothing: one failure.
-    assert_eq!(record.state.failures, 1);
+    assert_eq!(record.state().failures, 1);
     assert!(
         l.logged("wrong code (1 consecutive failures)"),
         "{:?}",
@@ -353,7 +353,7 @@ fn the_right_password_with_a_wrong_code_is_refused_and_counted() {
     let l = one_field(&sb, &user, &format!("{PASSWORD}{stale}"));
     assert!(!l.ok, "{l:?}");
     assert_eq!(prompts(&l), [PROMPT]);
-    assert_eq!(sb.record(&user.name).unwrap().state.failures, 1);
+    assert_eq!(sb.record(&user.name).unwrap().state().failures, 1);
     assert!(
         l.logged("wrong code (1 consecutive failures)"),
         "{:?}",
@@ -365,7 +365,7 @@ fn the_right_password_with_a_wrong_code_is_refused_and_counted() {
     assert!(!one_field(&sb, &user, &format!("{PASSWORD}{stale}")).ok);
     let locked = one_field(&sb, &user, &format!("{PASSWORD}{}", code(SECRET, 0)));
     assert!(!locked.ok, "{locked:?}");
-    assert!(sb.record(&user.name).unwrap().state.locked_until > pam_mfa_e2e::now());
+    assert!(sb.record(&user.name).unwrap().state().locked_until > pam_mfa_e2e::now());
 }
 
 #[test]
@@ -418,8 +418,8 @@ fn without_the_second_line_only_the_account_line_stops_the_password() {
     assert!(l.transcript.contains("setcred=0 "), "{l:?}");
     // Nothing was checked, so nothing was spent or counted.
     let record = sb.record(&user.name).unwrap();
-    assert_eq!(record.totp[0].last_step, None);
-    assert_eq!(record.state.failures, 0);
+    assert_eq!(record.apps()[0].last_step(), None);
+    assert_eq!(record.state().failures, 0);
     sb.pam_service("combined", COMBINED);
     assert!(one_field(&sb, &user, &format!("{PASSWORD}{c}")).ok);
 }
@@ -437,7 +437,7 @@ fn policy_prompt_combined_asks_once_without_the_module_argument() {
     assert_eq!(prompts(&l), [PROMPT]);
     let bad = one_field(&sb, &user, &format!("nope{}", code(SECRET, 1)));
     assert!(!bad.ok);
-    assert_eq!(sb.record(&user.name).unwrap().state.failures, 0);
+    assert_eq!(sb.record(&user.name).unwrap().state().failures, 0);
 
     // A stack that asks for the password first does not fit: refused, not let
     // through on the password.
@@ -506,7 +506,7 @@ fn sshd_one_answer_logs_in_and_a_wrong_password_spends_nothing() {
         "{}",
         bad.transcript
     );
-    assert_eq!(sb.record(&user.name).unwrap().state.failures, 0);
+    assert_eq!(sb.record(&user.name).unwrap().state().failures, 0);
     let ok = sshd.login_once(&user.name, PROMPT.trim_end(), &format!("{PASSWORD}{c}"));
     assert!(ok.ran, "the same code, not spent before: {}", ok.transcript);
     assert!(

@@ -312,7 +312,10 @@ fn re_enrolling_interactively_needs_replace_and_keeps_unused_recovery_codes() {
         rest.contains("daemon still has 10 unused recovery codes"),
         "{rest}"
     );
-    assert_eq!(sb.record(USER).unwrap().recovery.unwrap().hashed.len(), 10);
+    assert_eq!(
+        sb.record(USER).unwrap().recovery().unwrap().hashed.len(),
+        10
+    );
 }
 
 #[test]
@@ -627,7 +630,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
     assert!(sb.cli_secret(&REPROVISION, SECRET).ok());
     let used = code(SECRET, 0);
     assert!(sb.login(USER, &[&used]).ok);
-    let step = sb.record(USER).unwrap().totp[0].last_step;
+    let step = sb.record(USER).unwrap().apps()[0].last_step();
     assert!(step.is_some());
 
     // What configuration management does on every run: the same key again, as
@@ -645,7 +648,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
             "{:?}",
             o.syslog
         );
-        assert_eq!(sb.record(USER).unwrap().totp[0].last_step, step);
+        assert_eq!(sb.record(USER).unwrap().apps()[0].last_step(), step);
         let l = sb.login(USER, &[&used]);
         assert!(!l.ok, "a used code must stay used: {key}");
         assert!(l.logged("replayed totp code refused"), "{:?}", l.syslog);
@@ -670,7 +673,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
         "{:?}",
         o.syslog
     );
-    assert_eq!(sb.record(USER).unwrap().totp[0].last_step, None);
+    assert_eq!(sb.record(USER).unwrap().apps()[0].last_step(), None);
 
     // A different key starts afresh; its first code logs in.
     let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
@@ -680,7 +683,7 @@ fn re_provisioning_the_same_key_keeps_used_codes_used_and_a_new_key_starts_afres
         "{}",
         o.stdout
     );
-    assert_eq!(sb.record(USER).unwrap().totp[0].last_step, None);
+    assert_eq!(sb.record(USER).unwrap().apps()[0].last_step(), None);
     assert!(sb.login(USER, &[&code(other, 0)]).ok);
     assert!(
         !sb.login(USER, &[&code(SECRET, 0)]).ok,
@@ -695,10 +698,10 @@ fn re_provisioning_the_same_key_keeps_failures_and_lockout() {
     for _ in 0..2 {
         assert!(!sb.login(USER, &["12345x"]).ok);
     }
-    let locked = sb.record(USER).unwrap().state;
+    let locked = sb.record(USER).unwrap().state().clone();
     assert!(locked.locked_until > now(), "{locked:?}");
     let o = sb.cli_secret(&REPROVISION, SECRET);
     assert!(o.ok(), "{}", o.stderr);
-    assert_eq!(sb.record(USER).unwrap().state, locked);
+    assert_eq!(*sb.record(USER).unwrap().state(), locked);
     assert!(!sb.login(USER, &[&code(SECRET, 0)]).ok, "still locked out");
 }

@@ -42,7 +42,7 @@ fn enroll_a_key_then_log_in_with_a_touch_and_the_counter_grows() {
         "{:?}",
         o.syslog
     );
-    let stored = sb.record(USER).unwrap().keys[0].clone();
+    let stored = sb.record(USER).unwrap().keys()[0].clone();
     assert_eq!(stored.rp_id, "pam://pam_mfa");
 
     let l = sb.login_with(USER, &[], &key_opts(&key));
@@ -62,14 +62,14 @@ fn enroll_a_key_then_log_in_with_a_touch_and_the_counter_grows() {
         "{:?}",
         l.syslog
     );
-    let after = sb.record(USER).unwrap().keys[0].sign_count;
+    let after = sb.record(USER).unwrap().keys()[0].sign_count;
     assert!(
         after > stored.sign_count,
         "{} -> {after}",
         stored.sign_count
     );
     assert!(sb.login_with(USER, &[], &key_opts(&key)).ok);
-    assert!(sb.record(USER).unwrap().keys[0].sign_count > after);
+    assert!(sb.record(USER).unwrap().keys()[0].sign_count > after);
 
     let list = sb.cli(&["list", "--user", USER]);
     assert!(
@@ -211,7 +211,7 @@ fn ssh_variables_skip_the_key_and_without_them_the_key_is_touched() {
     enroll(&sb, &key, &[]);
     sb.cli_secret(&["enroll", "totp", "--user", USER, "--no-confirm"], SECRET);
     sb.pam_service("mfa-debug", "auth required {module} socket={socket} debug");
-    let counter = sb.record(USER).unwrap().keys[0].sign_count;
+    let counter = sb.record(USER).unwrap().keys()[0].sign_count;
     for (variable, answer) in [
         ("SSH_CONNECTION", code(SECRET, 0)),
         ("SSH_CLIENT", "000000x".to_owned()),
@@ -252,7 +252,7 @@ fn ssh_variables_skip_the_key_and_without_them_the_key_is_touched() {
         );
     }
     assert_eq!(
-        sb.record(USER).unwrap().keys[0].sign_count,
+        sb.record(USER).unwrap().keys()[0].sign_count,
         counter,
         "the key was never asked"
     );
@@ -279,7 +279,7 @@ fn ssh_variables_skip_the_key_and_without_them_the_key_is_touched() {
         "{}",
         l.transcript
     );
-    assert!(sb.record(USER).unwrap().keys[0].sign_count > counter);
+    assert!(sb.record(USER).unwrap().keys()[0].sign_count > counter);
 }
 
 #[test]

@@ -205,10 +205,10 @@ fn given_64_users_at_once_over_two_hosts_then_none_fails() {
     assert!(copy.ok(), "{copy:?}");
     let record = back.record("user07").unwrap();
     assert!(
-        record.totp[0].last_step.is_some(),
+        record.apps()[0].last_step().is_some(),
         "the used step came along"
     );
-    assert_eq!(record.recovery.unwrap().hashed.len(), 2);
+    assert_eq!(record.recovery().unwrap().hashed.len(), 2);
 }
 
 #[test]

@@ -56,7 +56,7 @@ fn enroll(sb: &Sandbox, key: &str, args: &[&str]) -> Run {
 }
 
 fn counter(sb: &Sandbox, i: usize) -> u64 {
-    sb.record(USER).expect("a record").hotp[i].counter
+    sb.record(USER).expect("a record").tokens()[i].counter()
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn a_seed_on_standard_input_enrolls_and_oathtool_codes_log_in_once_each() {
     assert_eq!(counter(&sb, 0), 1, "a failure never moves the counter");
     assert!(sb.login(USER, &[&code(1)]).ok);
     assert_eq!(counter(&sb, 0), 2);
-    assert_eq!(sb.record(USER).unwrap().state.failures, 0);
+    assert_eq!(sb.record(USER).unwrap().state().failures, 0);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn resync_brings_a_token_pressed_far_ahead_back() {
     );
     assert_eq!(counter(&sb, 0), 502);
     assert_eq!(
-        sb.record(USER).unwrap().state.failures,
+        sb.record(USER).unwrap().state().failures,
         1,
         "the failure stays: resync is not unlock"
     );
@@ -334,9 +334,9 @@ fn list_and_status_show_tokens_without_keys_and_remove_takes_one_by_name() {
     let left: Vec<String> = sb
         .record(USER)
         .unwrap()
-        .hotp
-        .into_iter()
-        .map(|t| t.name)
+        .tokens()
+        .iter()
+        .map(|t| t.name().to_owned())
         .collect();
     assert_eq!(left, ["yubikey"]);
     assert!(
@@ -458,6 +458,6 @@ fn given_64_concurrent_logins_with_one_hotp_code_then_exactly_one_succeeds() {
         .collect();
     assert!(others.is_empty(), "refused for another reason: {others:#?}");
     let record = sb.record(USER).expect("the record still parses");
-    assert_eq!(record.hotp[0].counter, 1);
-    assert_eq!(record.state.failures, 63);
+    assert_eq!(record.tokens()[0].counter(), 1);
+    assert_eq!(record.state().failures, 63);
 }

@@ -220,9 +220,9 @@ fn a_file_imported_under_a_name_is_added_next_to_the_app_the_user_has() {
     let names: Vec<String> = sb
         .record(USER)
         .unwrap()
-        .totp
+        .apps()
         .iter()
-        .map(|t| t.name.clone())
+        .map(|t| t.name().to_owned())
         .collect();
     assert_eq!(names, ["default", "laptop"]);
     // Either file's app logs in.

@@ -101,7 +101,7 @@ fn sshd_lockout_refuses_even_the_right_code() {
     }
     let locked = sshd.login(&u.name, PASSWORD, "Verification code:", &code(SECRET, 0));
     assert!(!locked.ran, "{}", locked.transcript);
-    assert!(sb.record(&u.name).unwrap().state.locked_until > pam_mfa_e2e::now());
+    assert!(sb.record(&u.name).unwrap().state().locked_until > pam_mfa_e2e::now());
 }
 
 #[test]
@@ -184,8 +184,8 @@ fn sshd_enrollment_at_login_shows_the_qr_code_in_the_prompt() {
     let rest = from_pty(&p.exp_eof().unwrap_or_default());
     assert!(rest.lines().any(|l| l.trim() == "remote-ok"), "{rest}");
     assert_eq!(
-        sb.record(&u.name).unwrap().totp[0]
-            .secret
+        sb.record(&u.name).unwrap().apps()[0]
+            .secret()
             .to_base32()
             .as_str(),
         key
@@ -207,7 +207,7 @@ session required pam_permit.so";
 /// in: whether the module looks for it is what these tests watch).
 fn with_a_key(sb: &Sandbox, user: &str) {
     sb.edit_record(user, |r| {
-        r.keys.push(KeyCredential {
+        r.add_key(KeyCredential {
             name: "blue".into(),
             credential_id: vec![7; 32],
             public_key: PublicKey::EdDsa([9; 32]),
@@ -217,6 +217,7 @@ fn with_a_key(sb: &Sandbox, user: &str) {
             sign_count: 0,
             created: now(),
         })
+        .unwrap()
     });
 }
 
@@ -344,7 +345,7 @@ fn sshd_through_the_authselect_profile_asks_for_the_code_only_after_the_password
     );
     // A wrong password jumps over pam_mfa: never asked, nothing spent or counted,
     // and the pam_permit after it is jumped over too.
-    let failures = sb.record(&u.name).unwrap().state.failures;
+    let failures = sb.record(&u.name).unwrap().state().failures;
     let c = code(SECRET, 1);
     let bad_pw = sshd.login(&u.name, "nope", "Verification code:", &c);
     assert!(!bad_pw.ran);
@@ -353,7 +354,7 @@ fn sshd_through_the_authselect_profile_asks_for_the_code_only_after_the_password
         "{}",
         bad_pw.transcript
     );
-    assert_eq!(sb.record(&u.name).unwrap().state.failures, failures);
+    assert_eq!(sb.record(&u.name).unwrap().state().failures, failures);
     let later = sshd.login(&u.name, PASSWORD, "Verification code:", &c);
     assert!(
         later.ran,

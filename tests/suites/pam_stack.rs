@@ -73,7 +73,7 @@ fn given_a_wrong_code_then_login_fails() {
     );
     // A code from outside the ±1 window is wrong too.
     assert!(!sb.login("alice", &[&code(SECRET, 3)]).ok);
-    assert_eq!(sb.record("alice").unwrap().state.failures, 2);
+    assert_eq!(sb.record("alice").unwrap().state().failures, 2);
 }
 
 #[test]
@@ -109,9 +109,10 @@ fn given_repeated_failures_then_the_user_is_locked_out() {
         "a locked user is still prompted"
     );
     let record = sb.record("alice").unwrap();
-    assert!(record.state.locked_until > pam_mfa_e2e::now() + 500);
+    assert!(record.state().locked_until > pam_mfa_e2e::now() + 500);
     assert_eq!(
-        record.totp[0].last_step, None,
+        record.apps()[0].last_step(),
+        None,
         "nothing consumed while locked"
     );
 }
@@ -265,7 +266,7 @@ fn given_32_concurrent_logins_with_one_code_then_exactly_one_succeeds() {
         "{refused_for_another_reason:#?}"
     );
     let record = sb.record("alice").expect("record still parses");
-    assert!(record.totp[0].last_step.is_some());
+    assert!(record.apps()[0].last_step().is_some());
 }
 
 #[test]

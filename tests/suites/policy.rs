@@ -91,7 +91,7 @@ fn a_host_name_in_rhost_never_matches_a_network() {
         assert!(!l.logged("second factor not required"), "{:?}", l.syslog);
     }
     // Each of those wrong codes counted: the login was not exempt.
-    assert_eq!(sb.record("alice").unwrap().state.failures, 4);
+    assert_eq!(sb.record("alice").unwrap().state().failures, 4);
 }
 
 #[test]
@@ -231,8 +231,8 @@ fn a_remote_address_is_remembered_until_a_failure_or_a_change_of_factors() {
     assert!(l.ok && asked, "asked after a new app: {l:?}");
     // The memory is in the record, capped, and IPv4 stays IPv4.
     let record = sb.record("alice").unwrap();
-    assert_eq!(record.state.remembered.len(), 1);
-    assert_eq!(record.state.remembered[0].ip.to_string(), "192.0.2.7");
+    assert_eq!(record.state().remembered().len(), 1);
+    assert_eq!(record.state().remembered()[0].ip.to_string(), "192.0.2.7");
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn without_remember_seconds_every_login_is_asked() {
     assert!(l.ok && asked, "{l:?}");
     let (l, asked) = remote(&sb, &a, &["000000x"]);
     assert!(!l.ok && asked, "{l:?}");
-    assert!(sb.record("alice").unwrap().state.remembered.is_empty());
+    assert!(sb.record("alice").unwrap().state().remembered().is_empty());
 }
 
 #[test]

@@ -251,10 +251,10 @@ fn an_admitted_user_enrolls_an_app_and_then_logs_in_with_it() {
         .stdout
         .contains("Done: the authenticator app is set up for alice"));
 
-    let totp = sb.record("alice").expect("enrolled").totp.remove(0);
-    assert_eq!(*totp.secret.to_base32(), key);
+    let totp = sb.record("alice").expect("enrolled").apps()[0].clone();
+    assert_eq!(*totp.secret().to_base32(), key);
     assert!(
-        totp.last_step.is_some(),
+        totp.last_step().is_some(),
         "the code typed to confirm is spent"
     );
     // The next code logs in, as does a recovery code.
@@ -338,9 +338,10 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
         );
     }
     let record = sb.record("alice").unwrap();
-    assert_eq!(*record.totp[0].secret.to_base32(), SECRET);
+    assert_eq!(*record.apps()[0].secret().to_base32(), SECRET);
     assert_eq!(
-        record.state.failures, 1,
+        record.state().failures,
+        1,
         "the wrong code counts as at login"
     );
 
@@ -354,7 +355,10 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
     assert!(o.ok(), "{o:?}");
     let key = shown_key(&o.stdout);
     assert_ne!(key, SECRET);
-    assert_eq!(*sb.record("alice").unwrap().totp[0].secret.to_base32(), key);
+    assert_eq!(
+        *sb.record("alice").unwrap().apps()[0].secret().to_base32(),
+        key
+    );
     // The old app no longer logs in; the new one does.
     assert!(!sb.login("alice", &[&code(SECRET, 1)]).ok);
     assert!(sb.login("alice", &[&code(&key, 1)]).ok);
@@ -413,10 +417,10 @@ fn an_enrolled_user_adds_a_named_app_after_a_current_code() {
     );
     let key = shown_key(&o.stdout);
     let record = sb.record("alice").unwrap();
-    let names: Vec<&str> = record.totp.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = record.apps().iter().map(|t| t.name()).collect();
     assert_eq!(names, ["default", "work-phone"]);
-    assert_eq!(*record.totp[0].secret.to_base32(), SECRET);
-    assert_eq!(*record.totp[1].secret.to_base32(), key);
+    assert_eq!(*record.apps()[0].secret().to_base32(), SECRET);
+    assert_eq!(*record.apps()[1].secret().to_base32(), key);
     assert!(sb.login("alice", &[&code(SECRET, 1)]).ok);
     assert!(sb.login("alice", &[&code(&key, 1)]).ok);
     assert!(
@@ -477,7 +481,7 @@ fn an_enrolled_user_adds_a_security_key_after_a_current_code() {
             .contains("The current second factor was not accepted; nothing was changed."),
         "{o:?}"
     );
-    assert!(sb.record("alice").unwrap().keys.is_empty());
+    assert!(sb.record("alice").unwrap().keys().is_empty());
     // Options only root's registration has are refused before anything is asked.
     let o = sb.cli_as(
         ALICE,
@@ -500,9 +504,9 @@ fn an_enrolled_user_adds_a_security_key_after_a_current_code() {
         "{o:?}"
     );
     let record = sb.record("alice").unwrap();
-    assert_eq!(record.keys.len(), 1);
-    assert_eq!(record.keys[0].name, "blue");
-    assert_eq!(record.keys[0].rp_id, "pam://pam_mfa");
+    assert_eq!(record.keys().len(), 1);
+    assert_eq!(record.keys()[0].name, "blue");
+    assert_eq!(record.keys()[0].rp_id, "pam://pam_mfa");
     assert!(
         daemon.wait_for_log("user=alice: security key \"blue\" registered by the user (es256"),
         "{:?}",
@@ -520,7 +524,7 @@ fn an_enrolled_user_adds_a_security_key_after_a_current_code() {
         o.stderr.contains("has a security key named blue already"),
         "{o:?}"
     );
-    assert_eq!(sb.record("alice").unwrap().keys.len(), 1);
+    assert_eq!(sb.record("alice").unwrap().keys().len(), 1);
 
     // The key logs alice in with a touch (through the harness's own daemon with
     // the key).
@@ -548,7 +552,7 @@ fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
     assert_eq!(o.code, Some(1), "{o:?}");
     assert!(o.stderr.contains("was not accepted"), "{}", o.stderr);
     assert_eq!(
-        sb.record("alice").unwrap().recovery.unwrap().hashed.len(),
+        sb.record("alice").unwrap().recovery().unwrap().hashed.len(),
         3
     );
 
@@ -662,7 +666,7 @@ fn a_user_cannot_act_on_another_account() {
     let o = as_user(&sb, ALICE, &["status", "--user", "alice"]);
     assert!(o.ok(), "{o:?}");
     assert_eq!(
-        *sb.record("bob").unwrap().totp[0].secret.to_base32(),
+        *sb.record("bob").unwrap().apps()[0].secret().to_base32(),
         SECRET
     );
     let log = mark.since();

@@ -112,6 +112,8 @@ pub enum CliError {
     ResyncAmbiguous(String, String),
     /// An imported HOTP token's name is taken and --replace was not given.
     HotpImported(String, String),
+    /// The user's record refuses the change: the rule it would break.
+    Record(mfa_core::store::RuleError),
 }
 
 impl CliError {
@@ -170,6 +172,7 @@ impl CliError {
             CliError::ResyncBehind(u, n) => f(Msg::ErrResyncBehind, &[u, &format!("{n:?}")]),
             CliError::ResyncAmbiguous(u, names) => f(Msg::ErrResyncAmbiguous, &[u, names]),
             CliError::HotpImported(u, n) => f(Msg::ErrHotpImported, &[u, &format!("{n:?}")]),
+            CliError::Record(e) => e.to_string(),
         }
     }
 }

@@ -27,8 +27,8 @@ pub enum Replaced {
 /// Whether `a` and `b` hold the same key with the same parameters.
 fn same_key(a: &TotpEnrollment, b: &TotpEnrollment) -> bool {
     // Lengths are not secret; ct_eq is false for slices of different lengths.
-    let same_secret: bool = a.secret.expose().ct_eq(b.secret.expose()).into();
-    same_secret && a.params == b.params
+    let same_secret: bool = a.secret().expose().ct_eq(b.secret().expose()).into();
+    same_secret && a.params() == b.params()
 }
 
 /// The enrollment to store when `fresh` is saved over `current`.
@@ -39,11 +39,10 @@ pub fn merge(
     match current {
         None => (fresh, Replaced::Nothing),
         Some(old) if same_key(old, &fresh) => {
-            let kept = TotpEnrollment {
-                // A confirmation code just typed may be newer than the last login.
-                last_step: old.last_step.max(fresh.last_step),
-                ..old.clone()
-            };
+            // A confirmation code just typed may be newer than the last login.
+            let kept = old
+                .clone()
+                .with_last_step(old.last_step().max(fresh.last_step()));
             (kept, Replaced::SameKey)
         }
         Some(_) => (fresh, Replaced::OtherKey),
@@ -56,13 +55,14 @@ mod tests {
     use mfa_core::totp::{Algorithm, Params, Secret};
 
     fn enrollment(secret: &str, params: Params, created: u64, last: Option<u64>) -> TotpEnrollment {
-        TotpEnrollment {
-            name: "default".into(),
-            secret: Secret::from_base32(secret).unwrap(),
+        TotpEnrollment::new(
+            "default",
+            Secret::from_base32(secret).unwrap(),
             params,
             created,
-            last_step: last,
-        }
+        )
+        .unwrap()
+        .with_last_step(last)
     }
 
     const KEY: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -85,7 +85,7 @@ mod tests {
                 None,
             ),
         );
-        assert_eq!((saved.last_step, what), (Some(5000), Replaced::SameKey));
+        assert_eq!((saved.last_step(), what), (Some(5000), Replaced::SameKey));
     }
 
     #[test]
@@ -95,12 +95,12 @@ mod tests {
             Some(&old),
             enrollment(KEY, Params::DEFAULT, 900, Some(5001)),
         );
-        assert_eq!(saved.last_step, Some(5001));
+        assert_eq!(saved.last_step(), Some(5001));
         let (saved, _) = merge(
             Some(&old),
             enrollment(KEY, Params::DEFAULT, 900, Some(4000)),
         );
-        assert_eq!(saved.last_step, Some(5000));
+        assert_eq!(saved.last_step(), Some(5000));
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub(super) enum Mode {
 /// Whether `record` has room for an app called `name`: it has one by that name
 /// (replaced), or fewer than [`totp::MAX_APPS`].
 pub(super) fn has_room(record: &Record, name: &str) -> bool {
-    record.app(name).is_some() || record.totp.len() < totp::MAX_APPS
+    record.app(name).is_some() || record.apps().len() < totp::MAX_APPS
 }
 
 /// The journey: explain, show the QR code and the key, take the first code, save
@@ -100,12 +100,17 @@ pub(super) fn journey(
     let (codes, hashed) =
         recovery::generate(usize::from(cfg.recovery.codes), env.rng).map_err(Error::Random)?;
     let now = env.tick();
-    let enrollment = TotpEnrollment {
-        name: name.to_owned(),
-        secret,
-        params,
-        created: now,
-        last_step: Some(step),
+    // The name and the config's parameters were checked before; refused all the same.
+    let enrollment = match TotpEnrollment::new(name, secret, params, now) {
+        Ok(app) => app.with_last_step(Some(step)),
+        Err(e) => {
+            env.audit.log(&Event::EnrollRefused {
+                user,
+                journey,
+                reason: e.to_string(),
+            });
+            return Ok(Outcome::Failure);
+        }
     };
     let (how, new_codes) = match save(store, user, env, enrollment, hashed, mode)? {
         Saved::Yes { how, new_codes } => (how, new_codes),
@@ -255,7 +260,7 @@ fn save(
     hashed: Hashed,
     mode: Mode,
 ) -> Result<Saved, Error> {
-    let now = enrollment.created;
+    let now = enrollment.created();
     let saved = store
         .update(user, |current| {
             let mut record = current.unwrap_or_default();
@@ -268,31 +273,25 @@ fn save(
                     )
                 }
                 Mode::First => Enrollment::First,
-                Mode::Checked if !has_room(&record, &enrollment.name) => {
-                    return (
-                        Change::Keep,
-                        Saved::No("the user's authenticator apps filled up meanwhile"),
-                    )
-                }
-                Mode::Checked if record.app(&enrollment.name).is_some() => Enrollment::Replaced,
+                Mode::Checked if record.app(enrollment.name()).is_some() => Enrollment::Replaced,
                 Mode::Checked => Enrollment::Added,
             };
-            let unused = record.recovery.as_ref().map_or(0, |r| r.hashed.len());
+            let unused = record.recovery().map_or(0, |r| r.hashed.len());
             let new_codes = how != Enrollment::Added || unused == 0;
-            match record.totp.iter_mut().find(|t| t.name == enrollment.name) {
-                Some(app) => *app = enrollment,
-                None => record.totp.push(enrollment),
+            if record.add_or_replace_app(enrollment).is_err() {
+                return (
+                    Change::Keep,
+                    Saved::No("the user's authenticator apps filled up meanwhile"),
+                );
             }
             if new_codes {
-                record.recovery = Some(RecoveryCodes {
+                record.set_recovery(RecoveryCodes {
                     hashed,
                     created: now,
                 });
             }
-            record.state = State {
-                last_success: Some(now),
-                ..State::default()
-            };
+            *record.state_mut() = State::default();
+            record.state_mut().last_success = Some(now);
             (Change::Write(record), Saved::Yes { how, new_codes })
         })
         .inspect_err(|error| env.store_failed(user, error))?;

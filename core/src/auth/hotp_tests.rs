@@ -29,23 +29,19 @@ fn other_key() -> Secret {
 }
 
 fn token(name: &str, secret: Secret, digits: u8, counter: u64) -> HotpToken {
-    HotpToken {
-        name: name.into(),
-        secret,
-        digits,
-        counter,
-        created: NOW - 1000,
+    HotpToken::new(name, secret, digits, counter, NOW - 1000).unwrap()
+}
+
+fn with_tokens(tokens: Vec<HotpToken>) -> Record {
+    let mut record = Record::default();
+    for t in tokens {
+        record.add_token(t).unwrap();
     }
+    record
 }
 
 fn bob(tokens: Vec<HotpToken>) -> MemoryStore {
-    MemoryStore::with(
-        "bob",
-        Record {
-            hotp: tokens,
-            ..Record::default()
-        },
-    )
+    MemoryStore::with("bob", with_tokens(tokens))
 }
 
 fn login(cfg: &Config, store: &MemoryStore, answer: &str) -> (Outcome, Vec<String>) {
@@ -69,7 +65,7 @@ fn login(cfg: &Config, store: &MemoryStore, answer: &str) -> (Outcome, Vec<Strin
 }
 
 fn counter(store: &MemoryStore, i: usize) -> u64 {
-    store.get("bob").unwrap().hotp[i].counter
+    store.get("bob").unwrap().tokens()[i].counter()
 }
 
 #[test]
@@ -104,11 +100,11 @@ fn given_a_used_code_then_failure_counted_and_the_counter_stays() {
         );
     }
     let record = store.get("bob").unwrap();
-    assert_eq!(record.hotp[0].counter, 2, "a failure never moves it");
-    assert_eq!(record.state.failures, 2);
+    assert_eq!(record.tokens()[0].counter(), 2, "a failure never moves it");
+    assert_eq!(record.state().failures, 2);
     // The next one still works, and resets the count.
     assert_eq!(login(&cfg(), &store, "359152").0, Outcome::Success);
-    assert_eq!(store.get("bob").unwrap().state.failures, 0);
+    assert_eq!(store.get("bob").unwrap().state().failures, 0);
 }
 
 #[test]
@@ -140,23 +136,16 @@ fn eight_digit_tokens_take_eight_digits_only() {
 #[test]
 fn several_tokens_and_an_app_each_keep_their_own_state() {
     let app = Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap();
-    let store = MemoryStore::with(
-        "bob",
-        Record {
-            totp: vec![TotpEnrollment {
-                name: crate::totp::DEFAULT_NAME.to_owned(),
-                secret: app.clone(),
-                params: Params::DEFAULT,
-                created: NOW - 1000,
-                last_step: None,
-            }],
-            hotp: vec![
-                token("fob", rfc_key(), 6, 0),
-                token("spare", other_key(), 6, 7),
-            ],
-            ..Record::default()
-        },
-    );
+    let store = MemoryStore::with("bob", {
+        let mut r = with_tokens(vec![
+            token("fob", rfc_key(), 6, 0),
+            token("spare", other_key(), 6, 7),
+        ]);
+        let default = crate::totp::DEFAULT_NAME;
+        r.add_app(TotpEnrollment::new(default, app.clone(), Params::DEFAULT, NOW - 1000).unwrap())
+            .unwrap();
+        r
+    });
     let spare = hotp::code_at(&other_key(), 6, 9).to_string();
     let (outcome, log) = login(&cfg(), &store, &spare);
     assert_eq!(outcome, Outcome::Success);
@@ -194,5 +183,5 @@ fn racing_logins_with_one_code_succeed_once() {
     });
     assert_eq!(wins, 1);
     assert_eq!(counter(&store, 0), 1);
-    assert_eq!(store.get("bob").unwrap().state.failures, 15);
+    assert_eq!(store.get("bob").unwrap().state().failures, 15);
 }

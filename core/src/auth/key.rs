@@ -34,7 +34,7 @@ pub(super) fn attempt(
         });
         return Ok(None);
     };
-    for creds in by_relying_party(&record.keys) {
+    for creds in by_relying_party(record.keys()) {
         let force_uv = cfg.fido2.require_user_verification;
         let uv = force_uv
             || creds
@@ -161,7 +161,7 @@ fn commit(
         Ok(record) => record,
         Err(verdict) => return (Change::Keep, verdict),
     };
-    let Some(key) = record.keys.iter_mut().find(|k| k.credential_id == id) else {
+    let Some(key) = record.keys().iter().find(|k| k.credential_id == id) else {
         // Revoked while the user was touching it.
         return fail(cfg, record, Failure::KeyRejected, now);
     };
@@ -169,10 +169,10 @@ fn commit(
     if !(key.sign_count == 0 && count == 0) && count <= key.sign_count {
         return fail(cfg, record, Failure::KeyRejected, now);
     }
-    key.sign_count = count;
-    policy::on_success(&mut record.state, now);
+    record.use_key(id, count);
+    policy::on_success(record.state_mut(), now);
     if let Some(ip) = from {
-        crate::grace::remember(&mut record.state, ip, now);
+        crate::grace::remember(record.state_mut(), ip, now);
     }
     (
         Change::Write(record),

@@ -64,13 +64,13 @@ pub fn enroll_totp(
                 journey: Journey::SelfService,
                 reason: format!(
                     "{} authenticator apps already, none named {name:?}",
-                    record.totp.len()
+                    record.apps().len()
                 ),
             });
             return Ok(Ended::Refused(i18n::format(
                 lang,
                 Msg::SelfAppsFull,
-                &[user, &record.totp.len()],
+                &[user, &record.apps().len()],
             )));
         }
     }
@@ -107,8 +107,11 @@ pub fn enroll_key(
         ));
     }
     let existing = logged(env, user, store.read(user))?.unwrap_or_default();
-    let name = name.map_or_else(|| format!("key-{}", existing.keys.len() + 1), str::to_owned);
-    if existing.keys.iter().any(|k| k.name == name) {
+    let name = name.map_or_else(
+        || format!("key-{}", existing.keys().len() + 1),
+        str::to_owned,
+    );
+    if existing.keys().iter().any(|k| k.name == name) {
         return Ok(Ended::Refused(i18n::format(
             lang,
             Msg::SelfKeyName,
@@ -130,7 +133,7 @@ pub fn enroll_key(
         algorithms: &[Algorithm::Es256, Algorithm::EdDsa],
         pin: None,
         uv: false,
-        exclude: fido2::exclude_list(&existing.keys),
+        exclude: fido2::exclude_list(existing.keys()),
         timeout: fido2::register_timeout(cfg.fido2.timeout_seconds),
     };
     env.prompter.info(i18n::text(lang, Msg::KeyTouchNow))?;
@@ -157,11 +160,11 @@ pub fn enroll_key(
     let algorithm = credential.public_key.algorithm().name();
     let updated = store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if record.keys.iter().any(|k| k.name == credential.name) {
-            return (Change::Keep, false);
+        match record.add_key(credential.clone()) {
+            Ok(()) => (Change::Write(record), true),
+            // Taken by another process meanwhile.
+            Err(_) => (Change::Keep, false),
         }
-        record.keys.push(credential.clone());
-        (Change::Write(record), true)
     });
     let added = logged(env, user, updated)?;
     if !added {
@@ -210,7 +213,7 @@ pub fn new_recovery(
     let saved = store
         .update(user, |current| match current.filter(Record::has_factor) {
             Some(mut record) => {
-                record.recovery = Some(RecoveryCodes {
+                record.set_recovery(RecoveryCodes {
                     hashed,
                     created: now,
                 });
@@ -259,7 +262,7 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
         totp: apps(record),
         recovery: recovery(record),
         keys: record
-            .keys
+            .keys()
             .iter()
             .map(|k| mfa_proto::KeyStatus {
                 name: k.name.clone(),
@@ -271,31 +274,28 @@ pub fn status(user: &UserName, record: &Record, now: u64) -> mfa_proto::Status {
             })
             .collect(),
         hotp: tokens(record),
-        contact: record
-            .contact
-            .as_ref()
-            .map(|c| c.channel().name().to_owned()),
-        failures: record.state.failures,
-        locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
-        last_success: record.state.last_success,
-        last_failure: record.state.last_failure,
+        contact: record.contact().map(|c| c.channel().name().to_owned()),
+        failures: record.state().failures,
+        locked_until: (record.state().locked_until > now).then_some(record.state().locked_until),
+        last_success: record.state().last_success,
+        last_failure: record.state().last_failure,
     }
 }
 
 /// The user's authenticator apps, in enrollment order (also root's `list`).
 pub fn apps(record: &Record) -> Vec<mfa_proto::TotpStatus> {
     record
-        .totp
+        .apps()
         .iter()
         .map(|t| mfa_proto::TotpStatus {
-            name: t.name.clone(),
-            algorithm: t.params.algorithm.name().to_owned(),
-            digits: t.params.digits,
-            period: t.params.period,
-            created: t.created,
+            name: t.name().to_owned(),
+            algorithm: t.params().algorithm.name().to_owned(),
+            digits: t.params().digits,
+            period: t.params().period,
+            created: t.created(),
             last_used: t
-                .last_step
-                .map(|s| s.saturating_mul(u64::from(t.params.period))),
+                .last_step()
+                .map(|s| s.saturating_mul(u64::from(t.params().period))),
         })
         .collect()
 }
@@ -303,20 +303,20 @@ pub fn apps(record: &Record) -> Vec<mfa_proto::TotpStatus> {
 /// The user's HOTP tokens (also root's `list`).
 pub fn tokens(record: &Record) -> Vec<mfa_proto::HotpStatus> {
     record
-        .hotp
+        .tokens()
         .iter()
         .map(|t| mfa_proto::HotpStatus {
-            name: t.name.clone(),
-            digits: t.digits,
-            counter: t.counter,
-            created: t.created,
+            name: t.name().to_owned(),
+            digits: t.digits(),
+            counter: t.counter(),
+            created: t.created(),
         })
         .collect()
 }
 
 /// How many recovery codes are left (also root's `list`).
 pub fn recovery(record: &Record) -> Option<mfa_proto::RecoveryStatus> {
-    record.recovery.as_ref().map(|r| mfa_proto::RecoveryStatus {
+    record.recovery().map(|r| mfa_proto::RecoveryStatus {
         unused: r.hashed.len(),
         created: r.created,
     })

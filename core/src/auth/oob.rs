@@ -95,18 +95,18 @@ fn reserve(
         let Some(mut record) = current.filter(|r| r.has_factor()) else {
             return (Change::Keep, Plan::NoContact);
         };
-        let Some(contact) = record.contact.clone() else {
+        let Some(contact) = record.contact().cloned() else {
             return (Change::Keep, Plan::NoContact);
         };
-        if policy::locked_until(&record.state, now).is_some() {
+        if policy::locked_until(record.state(), now).is_some() {
             return (Change::Keep, Plan::Locked);
         }
-        if let Err(at) = sent_code::allow_send(&mut record.oob, &cfg.oob, now) {
+        if let Err(at) = sent_code::allow_send(record.oob_mut(), &cfg.oob, now) {
             return (Change::Keep, Plan::RateLimited(at));
         }
         match sent_code::new_code(cfg.oob.digits, cfg.oob.lifetime_seconds, now, rng) {
             Ok((code, pending)) => {
-                record.oob.pending = Some(pending);
+                record.oob_mut().pending = Some(pending);
                 (Change::Write(record), Plan::Send { contact, code })
             }
             Err(e) => (Change::Keep, Plan::NoRandom(e)),

@@ -65,20 +65,16 @@ fn code(offset: i64) -> String {
 /// Alice with TOTP and three recovery codes (returned in clear).
 fn alice() -> (MemoryStore, Vec<String>) {
     let (codes, hashed) = recovery::generate(3, &mut OsRandom).unwrap();
-    let record = Record {
-        totp: vec![TotpEnrollment {
-            name: totp::DEFAULT_NAME.into(),
-            secret: secret(),
-            params: Params::DEFAULT,
-            created: NOW - 1000,
-            last_step: None,
-        }],
-        recovery: Some(RecoveryCodes {
-            hashed,
-            created: NOW - 1000,
-        }),
-        ..Record::default()
-    };
+    let mut record = Record::default();
+    record
+        .add_app(
+            TotpEnrollment::new(totp::DEFAULT_NAME, secret(), Params::DEFAULT, NOW - 1000).unwrap(),
+        )
+        .unwrap();
+    record.set_recovery(RecoveryCodes {
+        hashed,
+        created: NOW - 1000,
+    });
     (
         MemoryStore::with("alice", record),
         codes.iter().map(|c| c.to_string()).collect(),
@@ -157,8 +153,11 @@ fn given_the_current_code_then_success_and_the_step_is_stored() {
     );
     assert_eq!(r.unwrap(), Outcome::Success);
     let rec = store.get("alice").unwrap();
-    assert_eq!(rec.totp[0].last_step, Some(Params::DEFAULT.step_at(NOW)));
-    assert_eq!(rec.state.last_success, Some(NOW));
+    assert_eq!(
+        rec.apps()[0].last_step(),
+        Some(Params::DEFAULT.step_at(NOW))
+    );
+    assert_eq!(rec.state().last_success, Some(NOW));
     assert_eq!(
         audit.0,
         vec![(
@@ -214,7 +213,7 @@ fn an_exempt_login_is_ignored_without_a_prompt_and_the_store_untouched() {
     );
     assert_eq!(r.unwrap(), Outcome::Failure);
     assert_eq!(script.asked, ["Verification code: "]);
-    assert_eq!(store.get("alice").unwrap().state.failures, 1);
+    assert_eq!(store.get("alice").unwrap().state().failures, 1);
 }
 
 #[test]
@@ -392,7 +391,7 @@ fn a_change_of_factors_forgets_every_remembered_address() {
     store
         .update(&alice, |r| {
             let mut r = r.unwrap();
-            r.state.failures = 0;
+            r.state_mut().failures = 0;
             (Change::Write(r), ())
         })
         .unwrap();
@@ -405,14 +404,14 @@ fn a_change_of_factors_forgets_every_remembered_address() {
         .update(&alice, |r| {
             let mut r = r.unwrap();
             let (_, hashed) = recovery::generate(3, &mut OsRandom).unwrap();
-            r.recovery = Some(RecoveryCodes {
+            r.set_recovery(RecoveryCodes {
                 hashed,
                 created: NOW + 2,
             });
             (Change::Write(r), ())
         })
         .unwrap();
-    assert!(store.get("alice").unwrap().state.remembered.is_empty());
+    assert!(store.get("alice").unwrap().state().remembered().is_empty());
     let (r, asked, _) = from_rhost(&c, &store, "192.0.2.7", &[], NOW + 3);
     assert!(r.is_err());
     assert_eq!(asked, ["Verification code: "]);
@@ -427,7 +426,7 @@ fn nothing_is_remembered_when_off_or_for_a_key_only_service() {
             .unwrap(),
         Outcome::Success
     );
-    assert!(store.get("alice").unwrap().state.remembered.is_empty());
+    assert!(store.get("alice").unwrap().state().remembered().is_empty());
     let mut c = grace_cfg();
     assert_eq!(
         from_rhost(&c, &store, "192.0.2.7", &[&code(1)], NOW + 30)
@@ -484,7 +483,7 @@ fn given_a_used_code_then_replay_is_refused_and_counted() {
         outcome(&cfg(), &store, "alice", &code(-1), NOW + 2),
         Outcome::Failure
     );
-    assert_eq!(store.get("alice").unwrap().state.failures, 2);
+    assert_eq!(store.get("alice").unwrap().state().failures, 2);
     // The next step's code is fresh.
     assert_eq!(
         outcome(&cfg(), &store, "alice", &code(1), NOW + 3),
@@ -513,13 +512,11 @@ fn work_code(offset: i64) -> String {
 /// Alice with two apps: "default" (as [`alice`]) and "work-phone".
 fn alice_with_two_apps() -> MemoryStore {
     let mut record = alice().0.get("alice").unwrap();
-    record.totp.push(TotpEnrollment {
-        name: "work-phone".into(),
-        secret: work_secret(),
-        params: work_params(),
-        created: NOW - 500,
-        last_step: None,
-    });
+    record
+        .add_app(
+            TotpEnrollment::new("work-phone", work_secret(), work_params(), NOW - 500).unwrap(),
+        )
+        .unwrap();
     MemoryStore::with("alice", record)
 }
 
@@ -542,9 +539,10 @@ fn given_two_apps_then_a_code_of_either_logs_in_and_names_its_app() {
         )]
     );
     let rec = store.get("alice").unwrap();
-    assert_eq!(rec.totp[1].last_step, Some(work_params().step_at(NOW)));
+    assert_eq!(rec.apps()[1].last_step(), Some(work_params().step_at(NOW)));
     assert_eq!(
-        rec.totp[0].last_step, None,
+        rec.apps()[0].last_step(),
+        None,
         "the other app's state is its own"
     );
     // The default app's code of the same step is not spent by the other's.
@@ -598,17 +596,19 @@ fn given_two_apps_then_replay_state_is_per_app() {
         Outcome::Failure
     );
     let rec = store.get("alice").unwrap();
-    assert_eq!(rec.state.failures, 1, "the last replay, after a success");
-    assert_eq!(rec.totp[0].last_step, Some(Params::DEFAULT.step_at(NOW)));
-    assert_eq!(rec.totp[1].last_step, Some(work_params().step_at(NOW)));
+    assert_eq!(rec.state().failures, 1, "the last replay, after a success");
+    assert_eq!(
+        rec.apps()[0].last_step(),
+        Some(Params::DEFAULT.step_at(NOW))
+    );
+    assert_eq!(rec.apps()[1].last_step(), Some(work_params().step_at(NOW)));
 }
 
 #[test]
 fn given_two_entries_with_the_same_key_then_a_code_is_still_accepted_once() {
     let mut record = alice().0.get("alice").unwrap();
-    let mut twin = record.totp[0].clone();
-    twin.name = "old-phone".into();
-    record.totp.push(twin);
+    let twin = record.apps()[0].clone().renamed("old-phone").unwrap();
+    record.add_app(twin).unwrap();
     let store = MemoryStore::with("alice", record);
     assert_eq!(
         outcome(&cfg(), &store, "alice", &code(0), NOW),
@@ -620,7 +620,10 @@ fn given_two_entries_with_the_same_key_then_a_code_is_still_accepted_once() {
     );
     let rec = store.get("alice").unwrap();
     let step = Some(Params::DEFAULT.step_at(NOW));
-    assert_eq!((rec.totp[0].last_step, rec.totp[1].last_step), (step, step));
+    assert_eq!(
+        (rec.apps()[0].last_step(), rec.apps()[1].last_step()),
+        (step, step)
+    );
 }
 
 #[test]
@@ -646,7 +649,7 @@ fn given_racing_logins_with_one_code_of_the_second_app_then_exactly_one_succeeds
         .filter(|o| *o == Outcome::Success)
         .count();
     assert_eq!(wins, 1);
-    assert_eq!(store.get("alice").unwrap().state.failures, 15);
+    assert_eq!(store.get("alice").unwrap().state().failures, 15);
 }
 
 #[test]
@@ -659,7 +662,7 @@ fn given_a_wrong_code_then_failure_is_counted() {
     };
     let (r, audit) = run(&cfg(), &store, b"alice", &mut Script::answering(wrong), NOW);
     assert_eq!(r.unwrap(), Outcome::Failure);
-    assert_eq!(store.get("alice").unwrap().state.failures, 1);
+    assert_eq!(store.get("alice").unwrap().state().failures, 1);
     assert_eq!(
         audit.0[0].1,
         "user=alice: wrong code (1 consecutive failures)"
@@ -683,7 +686,7 @@ fn given_a_recovery_code_then_success_once() {
         "user=alice: second factor accepted (recovery code, 2 left)"
     );
     assert_eq!(
-        store.get("alice").unwrap().recovery.unwrap().hashed.len(),
+        store.get("alice").unwrap().recovery().unwrap().hashed.len(),
         2
     );
     assert_eq!(
@@ -709,7 +712,7 @@ fn given_n_failures_then_locked_even_for_the_right_code_until_it_expires() {
         );
     }
     let rec = store.get("alice").unwrap();
-    assert_eq!(rec.state.locked_until, NOW + 2 + 60);
+    assert_eq!(rec.state().locked_until, NOW + 2 + 60);
     let (r, audit) = run(
         &c,
         &store,
@@ -729,10 +732,10 @@ fn given_n_failures_then_locked_even_for_the_right_code_until_it_expires() {
     );
     // Nothing was consumed while locked.
     assert_eq!(
-        store.get("alice").unwrap().recovery.unwrap().hashed.len(),
+        store.get("alice").unwrap().recovery().unwrap().hashed.len(),
         3
     );
-    assert_eq!(store.get("alice").unwrap().totp[0].last_step, None);
+    assert_eq!(store.get("alice").unwrap().apps()[0].last_step(), None);
     let later = NOW + 62 + 30;
     let p = Params::DEFAULT;
     let fresh = totp::code_at(&secret(), p, p.step_at(later)).to_string();
@@ -839,9 +842,12 @@ fn given_an_unknown_user_then_prompted_and_refused_whatever_the_policy() {
 #[test]
 fn given_every_recovery_code_used_then_the_user_stays_enrolled_and_is_refused() {
     let mut record = alice().0.get("alice").unwrap();
-    record.totp.clear();
+    record.remove_apps();
     let (codes, hashed) = recovery::generate(1, &mut OsRandom).unwrap();
-    record.recovery.as_mut().unwrap().hashed = hashed;
+    record.set_recovery(RecoveryCodes {
+        hashed,
+        created: NOW - 1000,
+    });
     let store = MemoryStore::with("erin", record);
     let mut c = cfg();
     c.policy.unenrolled = Unenrolled::Ignore;
@@ -945,12 +951,12 @@ fn hostile_answers_are_wrong_codes() {
     // As apps show it: accepted, and it ends the failure count.
     let mut with_spaces = code(0);
     with_spaces.insert(3, ' ');
-    assert_eq!(store.get("alice").unwrap().state.failures, 5);
+    assert_eq!(store.get("alice").unwrap().state().failures, 5);
     assert_eq!(
         outcome(&c, &store, "alice", &format!(" {with_spaces} "), NOW),
         Outcome::Success
     );
-    assert_eq!(store.get("alice").unwrap().state.failures, 0);
+    assert_eq!(store.get("alice").unwrap().state().failures, 0);
     let mut with_dash = code(1);
     with_dash.insert(3, '-');
     assert_eq!(
@@ -1019,7 +1025,7 @@ mod keys {
         let (store, _) = alice();
         let key = Rc::new(RefCell::new(SoftKey::new(alg)));
         let mut rec = store.get("alice").unwrap();
-        rec.keys.push(key.borrow().credential(RP));
+        rec.add_key(key.borrow().credential(RP)).unwrap();
         (MemoryStore::with("alice", rec), key)
     }
 
@@ -1054,7 +1060,7 @@ mod keys {
             let (out, asked, audit) = login(&store, Some(&key), Session::default(), &[]);
             assert_eq!(out, Outcome::Success, "{alg:?}");
             assert_eq!(asked, ["INFO Touch your security key."]);
-            assert_eq!(store.get("alice").unwrap().keys[0].sign_count, 1);
+            assert_eq!(store.get("alice").unwrap().keys()[0].sign_count, 1);
             assert!(
                 audit.0[0].1.contains("accepted (security key \"soft\")"),
                 "{:?}",
@@ -1126,7 +1132,7 @@ mod keys {
         );
         assert_eq!(env.now, NOW + 30);
         assert_eq!(
-            store.get("alice").unwrap().state.last_success,
+            store.get("alice").unwrap().state().last_success,
             Some(NOW + 30),
             "the success is stored at the time of the touch, not of the login's start"
         );
@@ -1218,7 +1224,10 @@ mod keys {
         ] {
             let (store, key) = alice_with_key(Algorithm::Es256);
             let mut rec = store.get("alice").unwrap();
-            rec.keys[0].sign_count = 5;
+            let mut k = rec.keys()[0].clone();
+            rec.remove_key(&k.credential_id);
+            k.sign_count = 5;
+            rec.add_key(k).unwrap();
             let store = MemoryStore::with("alice", rec);
             key.borrow_mut().mode = mode;
             let (out, asked, audit) = login(&store, Some(&key), Session::default(), &[&code(0)]);
@@ -1236,8 +1245,8 @@ mod keys {
                 audit.0
             );
             let rec = store.get("alice").unwrap();
-            assert_eq!(rec.state.failures, 1, "{mode:?} counts as a failure");
-            assert_eq!(rec.keys[0].sign_count, 5, "{mode:?}: counter unchanged");
+            assert_eq!(rec.state().failures, 1, "{mode:?} counts as a failure");
+            assert_eq!(rec.keys()[0].sign_count, 5, "{mode:?}: counter unchanged");
         }
     }
 
@@ -1293,7 +1302,10 @@ mod keys {
     fn pin_and_user_verification_are_requested_when_registered() {
         let (store, key) = alice_with_key(Algorithm::Es256);
         let mut rec = store.get("alice").unwrap();
-        rec.keys[0].pin = true;
+        let mut k = rec.keys()[0].clone();
+        rec.remove_key(&k.credential_id);
+        k.pin = true;
+        rec.add_key(k).unwrap();
         let store = MemoryStore::with("alice", rec);
         let (out, asked, _) = login(&store, Some(&key), Session::default(), &["1234"]);
         assert_eq!(out, Outcome::Success);
@@ -1308,7 +1320,7 @@ mod keys {
     fn a_locked_user_is_not_offered_the_key() {
         let (store, key) = alice_with_key(Algorithm::Es256);
         let mut rec = store.get("alice").unwrap();
-        rec.state.locked_until = NOW + 100;
+        rec.state_mut().locked_until = NOW + 100;
         let store = MemoryStore::with("alice", rec);
         let (out, asked, _) = login(&store, Some(&key), Session::default(), &["x"]);
         assert_eq!(out, Outcome::Failure);

@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 use crate::config::Config;
 use crate::random::{Random, RandomError};
 use crate::recovery;
-use crate::store::{HotpToken, RecoveryCodes, TotpEnrollment};
+use crate::store::{HotpToken, RecoveryCodes, RuleError, TotpEnrollment};
 use crate::totp::{Algorithm, Params, Secret, SecretError};
 
 /// How the codes are computed.
@@ -232,12 +232,16 @@ pub enum Note {
 pub enum ImportError {
     /// No random bytes for the recovery-code salt.
     Random(RandomError),
+    /// The enrollment breaks a rule of the record (parameters the parser let
+    /// through that a record does not hold).
+    Record(RuleError),
 }
 
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Random(e) => e.fmt(f),
+            Self::Record(e) => e.fmt(f),
         }
     }
 }
@@ -315,32 +319,33 @@ pub fn convert(
     // google-authenticator only ever computes SHA1, 6-digit codes.
     let (totp, hotp) = match file.mode {
         Mode::Totp { step } => (
-            Some(TotpEnrollment {
-                // The importer may name it otherwise (`--name`).
-                name: crate::totp::DEFAULT_NAME.to_owned(),
-                secret: file.secret,
-                params: Params {
-                    algorithm: Algorithm::Sha1,
-                    digits: 6,
-                    period: step,
-                },
-                created: now,
+            Some(
+                TotpEnrollment::new(
+                    // The importer may name it otherwise (`--name`).
+                    crate::totp::DEFAULT_NAME,
+                    file.secret,
+                    Params {
+                        algorithm: Algorithm::Sha1,
+                        digits: 6,
+                        period: step,
+                    },
+                    now,
+                )
+                .map_err(ImportError::Record)?
                 // Steps it saw used stay used.
-                last_step: file
-                    .disallow_reuse
-                    .and_then(|steps| steps.into_iter().max()),
-            }),
+                .with_last_step(
+                    file.disallow_reuse
+                        .and_then(|steps| steps.into_iter().max()),
+                ),
+            ),
             None,
         ),
         Mode::Hotp { counter } => (
             None,
-            Some(HotpToken {
-                name: HOTP_NAME.to_owned(),
-                secret: file.secret,
-                digits: 6,
-                counter,
-                created: now,
-            }),
+            Some(
+                HotpToken::new(HOTP_NAME, file.secret, 6, counter, now)
+                    .map_err(ImportError::Record)?,
+            ),
         ),
     };
     Ok(Imported {
@@ -392,9 +397,9 @@ mod tests {
         let f = parse("22HHLQQVBLPN3URBB73BLS6PPQ\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 17\n\" DISALLOW_REUSE 56666666 56666667\n\" TOTP_AUTH\n12477811\n65450886\n").unwrap();
         let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
         let totp = i.totp.unwrap();
-        assert_eq!(totp.params, Params::DEFAULT);
-        assert_eq!(totp.name, "default");
-        assert_eq!(totp.last_step, Some(56_666_667));
+        assert_eq!(totp.params(), Params::DEFAULT);
+        assert_eq!(totp.name(), "default");
+        assert_eq!(totp.last_step(), Some(56_666_667));
         assert!(i.hotp.is_none());
         assert_eq!(i.recovery.as_ref().unwrap().hashed.len(), 2);
         assert_eq!(
@@ -427,13 +432,13 @@ mod tests {
         let i = convert(f, &cfg(), 1_700_000_000, &mut crate::random::OsRandom).unwrap();
         assert!(i.totp.is_none());
         let token = i.hotp.unwrap();
-        assert_eq!(token.name, "google-authenticator");
+        assert_eq!(token.name(), "google-authenticator");
         assert_eq!(
-            token.secret,
-            Secret::from_base32("VHGX3DKGAQNUSUJ6OL5MJQFC7I").unwrap()
+            token.secret(),
+            &Secret::from_base32("VHGX3DKGAQNUSUJ6OL5MJQFC7I").unwrap()
         );
         assert_eq!(
-            (token.digits, token.counter, token.created),
+            (token.digits(), token.counter(), token.created()),
             (6, 5, 1_700_000_000)
         );
         assert_eq!(i.recovery.unwrap().hashed.len(), 1);

@@ -250,7 +250,6 @@ impl Store for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::State;
     use crate::test_support::Scratch;
     use std::os::unix::fs::PermissionsExt;
     use std::sync::{Arc, Barrier};
@@ -264,13 +263,9 @@ mod tests {
     }
 
     fn with_failures(n: u32) -> Record {
-        Record {
-            state: State {
-                failures: n,
-                ..State::default()
-            },
-            ..Record::default()
-        }
+        let mut r = Record::default();
+        r.state_mut().failures = n;
+        r
     }
 
     #[test]
@@ -420,7 +415,7 @@ mod tests {
                         store
                             .update(&alice(), |cur| {
                                 let mut r = cur.unwrap();
-                                r.state.failures += 1;
+                                r.state_mut().failures += 1;
                                 (Change::Write(r), ())
                             })
                             .unwrap();
@@ -431,6 +426,6 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(store.read(&alice()).unwrap().unwrap().state.failures, 160);
+        assert_eq!(store.read(&alice()).unwrap().unwrap().state().failures, 160);
     }
 }

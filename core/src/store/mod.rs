@@ -20,8 +20,8 @@ pub use backend::AnyStore;
 pub use file::FileStore;
 pub use postgres::PgStore;
 pub use record::{
-    Factors, HotpToken, Record, RecordError, RecoveryCodes, Remembered, State, TotpEnrollment,
-    FORMAT_VERSION,
+    Factors, HotpToken, Record, RecordError, RecoveryCodes, Remembered, RuleError, State,
+    TotpEnrollment, FORMAT_VERSION,
 };
 
 use crate::secure_fs::FileError;
@@ -53,7 +53,7 @@ pub(crate) fn guarded<R>(
         let (mut change, result) = decide(current);
         if let Change::Write(record) = &mut change {
             if before.as_ref() != Some(&record.factors()) {
-                record.state.remembered.clear();
+                record.state_mut().forget_addresses();
             }
         }
         (change, result)

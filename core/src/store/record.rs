@@ -1,12 +1,16 @@
 //! One user's record: enrolled factors and login state, and its on-disk TOML form.
 //!
 //! Invariant: a [`Record`] in memory is always valid (secret decodes, parameters in
-//! range, hashes well-formed); text that does not describe a valid record is refused
-//! with the reason, never repaired. Unknown keys are refused too: a newer record
-//! format must not be silently truncated by an older module. What could not be
-//! read back (two apps of one name, a bad name, too many apps) is not written
-//! either; a user whose only app is the default one gets the single `[totp]` table
-//! every earlier version wrote.
+//! range, hashes well-formed, at most [`totp::MAX_APPS`] apps and
+//! [`crate::hotp::MAX_TOKENS`] tokens with valid, unique names, no token key twice,
+//! key names unique, at most [`crate::grace::MAX_REMEMBERED`] canonical addresses),
+//! and this holds by construction: the fields are private, and the constructors and
+//! mutators that reading a record and every program use check each rule in one
+//! place ([`RuleError`] says which one a change would break). Text that does not
+//! describe a valid record is refused with the reason, never repaired. Unknown keys
+//! are refused too: a newer record format must not be silently truncated by an
+//! older module. A user whose only app is the default one gets the single `[totp]`
+//! table every earlier version wrote.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -24,33 +28,151 @@ use crate::totp::{self, Algorithm, Params, Secret};
 /// The record format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// A TOTP enrollment: one authenticator app.
+/// A TOTP enrollment: one authenticator app. Its name and parameters are valid by
+/// construction ([`TotpEnrollment::new`]); in a record only its replay state
+/// changes, and only forward ([`Record::use_app_step`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpEnrollment {
     /// The user's name for the app, unique for the user ([`totp::check_name`]);
     /// [`totp::DEFAULT_NAME`] when nobody named it.
-    pub name: String,
-    pub secret: Secret,
-    pub params: Params,
+    name: String,
+    secret: Secret,
+    params: Params,
     /// Unix time of enrollment.
-    pub created: u64,
+    created: u64,
     /// The newest time step accepted for this app; no code of this app for it or
     /// earlier is accepted again.
-    pub last_step: Option<u64>,
+    last_step: Option<u64>,
 }
 
-/// A counter-based (HOTP) token: a key fob, a YubiKey OATH slot.
+impl TotpEnrollment {
+    /// An app named `name` (checked: [`totp::check_name`]) with `params` (checked:
+    /// [`Params::validate`]), enrolled at `created`, no code used yet.
+    pub fn new(
+        name: &str,
+        secret: Secret,
+        params: Params,
+        created: u64,
+    ) -> Result<TotpEnrollment, RuleError> {
+        totp::check_name(name).map_err(RuleError::AppName)?;
+        let params = params.validate().map_err(RuleError::AppParams)?;
+        Ok(TotpEnrollment {
+            name: name.to_owned(),
+            secret,
+            params,
+            created,
+            last_step: None,
+        })
+    }
+
+    /// The same app with `last_step` as its newest used step (a stored or
+    /// imported replay state, a confirmation code just typed).
+    pub fn with_last_step(self, last_step: Option<u64>) -> TotpEnrollment {
+        TotpEnrollment { last_step, ..self }
+    }
+
+    /// The same app under the name `name` (checked).
+    pub fn renamed(self, name: &str) -> Result<TotpEnrollment, RuleError> {
+        totp::check_name(name).map_err(RuleError::AppName)?;
+        Ok(TotpEnrollment {
+            name: name.to_owned(),
+            ..self
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// Unix time of enrollment.
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    /// The newest time step accepted for this app.
+    pub fn last_step(&self) -> Option<u64> {
+        self.last_step
+    }
+}
+
+/// A counter-based (HOTP) token: a key fob, a YubiKey OATH slot. Its name and code
+/// length are valid by construction ([`HotpToken::new`]); its counter only moves
+/// forward ([`HotpToken::advance`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HotpToken {
     /// Unique among the user's tokens; see [`crate::hotp::name_problem`].
-    pub name: String,
-    pub secret: Secret,
+    name: String,
+    secret: Secret,
     /// 6 or 8.
-    pub digits: u8,
+    digits: u8,
     /// The next expected counter value: every value before it is used up.
-    pub counter: u64,
+    counter: u64,
     /// Unix time of enrollment.
-    pub created: u64,
+    created: u64,
+}
+
+impl HotpToken {
+    /// A token named `name` (checked: [`crate::hotp::name_problem`]) making codes
+    /// of `digits` digits (checked: [`crate::hotp::valid_digits`]), whose next
+    /// code is the one for `counter`.
+    pub fn new(
+        name: &str,
+        secret: Secret,
+        digits: u8,
+        counter: u64,
+        created: u64,
+    ) -> Result<HotpToken, RuleError> {
+        if let Some(why) = crate::hotp::name_problem(name) {
+            return Err(RuleError::TokenName(why));
+        }
+        if !crate::hotp::valid_digits(digits) {
+            return Err(RuleError::TokenDigits(digits));
+        }
+        Ok(HotpToken {
+            name: name.to_owned(),
+            secret,
+            digits,
+            counter,
+            created,
+        })
+    }
+
+    /// Moves the next expected counter to `next` if that is ahead: codes used
+    /// never become valid again.
+    pub fn advance(&mut self, next: u64) {
+        self.counter = self.counter.max(next);
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// 6 or 8.
+    pub fn digits(&self) -> u8 {
+        self.digits
+    }
+
+    /// The next expected counter value.
+    pub fn counter(&self) -> u64 {
+        self.counter
+    }
+
+    /// Unix time of enrollment.
+    pub fn created(&self) -> u64 {
+        self.created
+    }
 }
 
 /// A set of recovery codes.
@@ -73,9 +195,36 @@ pub struct State {
     /// Unix time of the last failed attempt.
     pub last_failure: Option<u64>,
     /// Where a second factor passed recently (`policy.remember_seconds`), oldest
-    /// first, at most [`crate::grace::MAX_REMEMBERED`]. Forgotten on a failure and
-    /// on any change of the factors.
-    pub remembered: Vec<Remembered>,
+    /// first, at most [`crate::grace::MAX_REMEMBERED`], canonical, each address
+    /// once. Forgotten on a failure and on any change of the factors.
+    remembered: Vec<Remembered>,
+}
+
+impl State {
+    /// Where a second factor passed recently, oldest first.
+    pub fn remembered(&self) -> &[Remembered] {
+        &self.remembered
+    }
+
+    /// Remembers a second factor passed from `ip` (made canonical) at `at`: the
+    /// address once, oldest first, the oldest dropped beyond
+    /// [`crate::grace::MAX_REMEMBERED`].
+    pub fn remember(&mut self, ip: IpAddr, at: u64) {
+        let ip = crate::network::canonical(ip);
+        self.remembered.retain(|r| r.ip != ip);
+        self.remembered.push(Remembered { ip, at });
+        self.remembered.sort_by_key(|r| r.at);
+        let excess = self
+            .remembered
+            .len()
+            .saturating_sub(crate::grace::MAX_REMEMBERED);
+        self.remembered.drain(..excess);
+    }
+
+    /// Forgets every remembered address.
+    pub fn forget_addresses(&mut self) {
+        self.remembered.clear();
+    }
 }
 
 /// A remote address a second factor passed from.
@@ -99,23 +248,76 @@ pub struct Factors {
     contact: Option<(&'static str, String)>,
 }
 
-/// Everything the store keeps about one user.
+/// Everything the store keeps about one user. Private fields: every change goes
+/// through a method that keeps the invariant of this module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// Authenticator apps, in enrollment order, at most [`totp::MAX_APPS`], names
     /// unique.
-    pub totp: Vec<TotpEnrollment>,
-    pub recovery: Option<RecoveryCodes>,
-    /// Registered security keys, in registration order.
-    pub keys: Vec<KeyCredential>,
-    /// Counter-based tokens, in enrollment order.
-    pub hotp: Vec<HotpToken>,
+    totp: Vec<TotpEnrollment>,
+    recovery: Option<RecoveryCodes>,
+    /// Registered security keys, in registration order, names unique.
+    keys: Vec<KeyCredential>,
+    /// Counter-based tokens, in enrollment order, at most
+    /// [`crate::hotp::MAX_TOKENS`], names unique, no key twice.
+    hotp: Vec<HotpToken>,
     /// Where out-of-band codes go.
-    pub contact: Option<Contact>,
+    contact: Option<Contact>,
     /// The out-of-band code in flight and recent sends.
-    pub oob: OobState,
-    pub state: State,
+    oob: OobState,
+    state: State,
 }
+
+/// Why a change to a record (or the making of one of its parts) was refused: the
+/// rule it would break.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// An app name that [`totp::check_name`] refuses.
+    AppName(totp::NameError),
+    /// App parameters out of range ([`Params::validate`]).
+    AppParams(totp::SecretError),
+    /// The user has an app of this name already.
+    AppTaken(String),
+    /// The user has [`totp::MAX_APPS`] apps already.
+    TooManyApps,
+    /// A token name that [`crate::hotp::name_problem`] refuses, and why.
+    TokenName(&'static str),
+    /// A code length HOTP tokens do not use.
+    TokenDigits(u8),
+    /// The user has a token of this name already.
+    TokenTaken(String),
+    /// The user's token of this name holds the same key (each code would be
+    /// accepted twice).
+    TokenKeyTaken(String),
+    /// The user has [`crate::hotp::MAX_TOKENS`] tokens already.
+    TooManyTokens,
+    /// The user has a security key of this name already.
+    KeyTaken(String),
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleError::AppName(e) => e.fmt(f),
+            RuleError::AppParams(e) => e.fmt(f),
+            RuleError::AppTaken(name) => write!(f, "{name:?} appears twice"),
+            RuleError::TooManyApps => {
+                write!(f, "more than {} authenticator apps", totp::MAX_APPS)
+            }
+            RuleError::TokenName(why) => f.write_str(why),
+            RuleError::TokenDigits(d) => write!(f, "{d} (6 or 8)"),
+            RuleError::TokenTaken(_) | RuleError::TokenKeyTaken(_) | RuleError::KeyTaken(_) => {
+                f.write_str("appears twice")
+            }
+            RuleError::TooManyTokens => {
+                write!(f, "more than {} tokens", crate::hotp::MAX_TOKENS)
+            }
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
 
 impl Record {
     /// The user's factors, without the state a login changes.
@@ -143,9 +345,187 @@ impl Record {
         }
     }
 
+    /// The authenticator apps, in enrollment order.
+    pub fn apps(&self) -> &[TotpEnrollment] {
+        &self.totp
+    }
+
     /// The authenticator app named `name`.
     pub fn app(&self, name: &str) -> Option<&TotpEnrollment> {
         self.totp.iter().find(|t| t.name == name)
+    }
+
+    /// Adds `app` after the others: refused if its name is taken or the user has
+    /// [`totp::MAX_APPS`] apps.
+    pub fn add_app(&mut self, app: TotpEnrollment) -> Result<(), RuleError> {
+        if self.app(&app.name).is_some() {
+            return Err(RuleError::AppTaken(app.name));
+        }
+        if self.totp.len() >= totp::MAX_APPS {
+            return Err(RuleError::TooManyApps);
+        }
+        self.totp.push(app);
+        Ok(())
+    }
+
+    /// Puts `app` in the place of the app of its name, or adds it after the others
+    /// (refused when the user has [`totp::MAX_APPS`] apps).
+    pub fn add_or_replace_app(&mut self, app: TotpEnrollment) -> Result<(), RuleError> {
+        match self.totp.iter_mut().find(|t| t.name == app.name) {
+            Some(slot) => {
+                *slot = app;
+                Ok(())
+            }
+            None => self.add_app(app),
+        }
+    }
+
+    /// Removes the app named `name`, if there is one.
+    pub fn remove_app(&mut self, name: &str) -> Option<TotpEnrollment> {
+        let i = self.totp.iter().position(|t| t.name == name)?;
+        Some(self.totp.remove(i))
+    }
+
+    /// Removes every app.
+    pub fn remove_apps(&mut self) -> Vec<TotpEnrollment> {
+        std::mem::take(&mut self.totp)
+    }
+
+    /// Marks `step` used for the app named `name` (forward only: an earlier step
+    /// never becomes usable again).
+    pub fn use_app_step(&mut self, name: &str, step: u64) {
+        if let Some(t) = self.totp.iter_mut().find(|t| t.name == name) {
+            t.last_step = t.last_step.max(Some(step));
+        }
+    }
+
+    /// The recovery codes, if a set was generated.
+    pub fn recovery(&self) -> Option<&RecoveryCodes> {
+        self.recovery.as_ref()
+    }
+
+    /// Replaces the recovery codes: the earlier set stops working.
+    pub fn set_recovery(&mut self, codes: RecoveryCodes) {
+        self.recovery = Some(codes);
+    }
+
+    /// Removes the recovery codes: whether there were any.
+    pub fn remove_recovery(&mut self) -> bool {
+        self.recovery.take().is_some()
+    }
+
+    /// Uses up the recovery code `normalized`: how many are left, or `None` if it
+    /// is not an unused code.
+    pub fn use_recovery_code(&mut self, normalized: &str) -> Option<usize> {
+        let codes = self.recovery.as_mut()?;
+        codes.hashed.consume(normalized).then(|| codes.hashed.len())
+    }
+
+    /// The registered security keys, in registration order.
+    pub fn keys(&self) -> &[KeyCredential] {
+        &self.keys
+    }
+
+    /// Adds `key` after the others: refused if its name is taken.
+    pub fn add_key(&mut self, key: KeyCredential) -> Result<(), RuleError> {
+        if self.keys.iter().any(|k| k.name == key.name) {
+            return Err(RuleError::KeyTaken(key.name));
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Removes the key whose credential id is `id`, if there is one.
+    pub fn remove_key(&mut self, id: &[u8]) -> Option<KeyCredential> {
+        let i = self.keys.iter().position(|k| k.credential_id == id)?;
+        Some(self.keys.remove(i))
+    }
+
+    /// Stores `count` as the signature counter of the key whose credential id is
+    /// `id` (forward only).
+    pub fn use_key(&mut self, id: &[u8], count: u32) {
+        if let Some(k) = self.keys.iter_mut().find(|k| k.credential_id == id) {
+            k.sign_count = k.sign_count.max(count);
+        }
+    }
+
+    /// The counter-based tokens, in enrollment order.
+    pub fn tokens(&self) -> &[HotpToken] {
+        &self.hotp
+    }
+
+    /// Adds `token` after the others: refused if its name or its key is another
+    /// token's, or the user has [`crate::hotp::MAX_TOKENS`] tokens.
+    pub fn add_token(&mut self, token: HotpToken) -> Result<(), RuleError> {
+        if self.hotp.iter().any(|t| t.name == token.name) {
+            return Err(RuleError::TokenTaken(token.name));
+        }
+        if let Some(same) = self.hotp.iter().find(|t| t.secret == token.secret) {
+            return Err(RuleError::TokenKeyTaken(same.name.clone()));
+        }
+        if self.hotp.len() >= crate::hotp::MAX_TOKENS {
+            return Err(RuleError::TooManyTokens);
+        }
+        self.hotp.push(token);
+        Ok(())
+    }
+
+    /// Removes the token named `name`, if there is one.
+    pub fn remove_token(&mut self, name: &str) -> Option<HotpToken> {
+        let i = self.hotp.iter().position(|t| t.name == name)?;
+        Some(self.hotp.remove(i))
+    }
+
+    /// Moves the next expected counter of the token named `name` to `next` if
+    /// that is ahead ([`HotpToken::advance`]).
+    pub fn advance_token(&mut self, name: &str, next: u64) {
+        if let Some(t) = self.hotp.iter_mut().find(|t| t.name == name) {
+            t.advance(next);
+        }
+    }
+
+    /// Where out-of-band codes go.
+    pub fn contact(&self) -> Option<&Contact> {
+        self.contact.as_ref()
+    }
+
+    /// Sends out-of-band codes to `contact` from now on; a code sent to the
+    /// earlier contact stops working.
+    pub fn set_contact(&mut self, contact: Contact) {
+        self.contact = Some(contact);
+        self.oob.pending = None;
+    }
+
+    /// Removes the contact, with the code in flight and the recent sends: whether
+    /// there was one.
+    pub fn remove_contact(&mut self) -> bool {
+        let had = self.contact.take().is_some();
+        if had {
+            self.oob = OobState::default();
+        }
+        had
+    }
+
+    /// The out-of-band code in flight and recent sends.
+    pub fn oob(&self) -> &OobState {
+        &self.oob
+    }
+
+    /// The out-of-band state, to send or use a code (no rule of the record
+    /// depends on it).
+    pub fn oob_mut(&mut self) -> &mut OobState {
+        &mut self.oob
+    }
+
+    /// Login state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Login state, to record a login's outcome ([`State`] keeps its own rule on
+    /// remembered addresses).
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
     }
 
     /// Whether the user is enrolled: a factor is present (perhaps used up).
@@ -401,26 +781,45 @@ impl StateForm {
     }
 }
 
-// Each section of the file form becomes its typed part, or the reason it cannot.
+// Each section of the file form becomes its typed part, or the reason it cannot;
+// the parts are put together with the same constructors and mutators as in code.
+
+impl RuleError {
+    /// The record error for this refusal of the entry at `at` (`totp[1]`,
+    /// `hotp[0]`) of the section `section`.
+    fn at(self, section: &str, at: &str) -> RecordError {
+        let field = match &self {
+            RuleError::TooManyApps | RuleError::TooManyTokens => section.to_owned(),
+            RuleError::AppParams(_) => at.to_owned(),
+            RuleError::TokenDigits(_) => format!("{at}.digits"),
+            RuleError::TokenKeyTaken(_) => format!("{at}.secret"),
+            RuleError::AppName(_)
+            | RuleError::AppTaken(_)
+            | RuleError::TokenName(_)
+            | RuleError::TokenTaken(_)
+            | RuleError::KeyTaken(_) => format!("{at}.name"),
+        };
+        RecordError::invalid(field, self)
+    }
+}
 
 impl TotpTables {
-    /// The apps, in file order: names valid and unique, at most
-    /// [`totp::MAX_APPS`]. Errors name `totp.FIELD` for the single table and
-    /// `totp[i].FIELD` for the array.
-    fn parse(self) -> Result<Vec<TotpEnrollment>, RecordError> {
-        let apps = match self {
-            TotpTables::One(form) => vec![form.parse("totp")?],
-            TotpTables::Many(forms) => {
-                too_many(forms.len())?;
-                forms
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, f)| f.parse(&format!("totp[{i}]")))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
+    /// Adds the apps to `record`, in file order. Errors name `totp.FIELD` for the
+    /// single table and `totp[i].FIELD` for the array.
+    fn parse_into(self, record: &mut Record) -> Result<(), RecordError> {
+        let forms = match self {
+            TotpTables::One(form) => vec![(form, "totp".to_owned())],
+            TotpTables::Many(forms) => forms
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| (f, format!("totp[{i}]")))
+                .collect(),
         };
-        check_apps(&apps)?;
-        Ok(apps)
+        for (form, at) in forms {
+            let app = form.parse(&at)?;
+            record.add_app(app).map_err(|e| e.at("totp", &at))?;
+        }
+        Ok(())
     }
 
     /// The file form of `apps`; `None` when there are none.
@@ -434,35 +833,6 @@ impl TotpTables {
             apps => Some(TotpTables::Many(apps.iter().map(TotpForm::of).collect())),
         }
     }
-}
-
-fn too_many(apps: usize) -> Result<(), RecordError> {
-    if apps > totp::MAX_APPS {
-        return Err(RecordError::invalid(
-            "totp",
-            format!("more than {} authenticator apps", totp::MAX_APPS),
-        ));
-    }
-    Ok(())
-}
-
-/// What holds for a user's apps besides each one's own fields: at most
-/// [`totp::MAX_APPS`], valid names, each name once. Checked when a record is
-/// read and before one is written, so a record that could not be read back is
-/// never written.
-fn check_apps(apps: &[TotpEnrollment]) -> Result<(), RecordError> {
-    too_many(apps.len())?;
-    for (i, app) in apps.iter().enumerate() {
-        let field = || format!("totp[{i}].name");
-        totp::check_name(&app.name).map_err(|e| RecordError::invalid(field(), e))?;
-        if apps[..i].iter().any(|a| a.name == app.name) {
-            return Err(RecordError::invalid(
-                field(),
-                format!("{:?} appears twice", app.name),
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl TotpForm {
@@ -480,8 +850,7 @@ impl TotpForm {
 
     /// The app at `at` (`totp`, `totp[1]`).
     fn parse(self, at: &str) -> Result<TotpEnrollment, RecordError> {
-        let name = self.name.unwrap_or_else(|| totp::DEFAULT_NAME.to_owned());
-        totp::check_name(&name).map_err(|e| RecordError::invalid(format!("{at}.name"), e))?;
+        let name = self.name.as_deref().unwrap_or(totp::DEFAULT_NAME);
         let algorithm = Algorithm::from_name(&self.algorithm).ok_or_else(|| {
             RecordError::invalid(
                 format!("{at}.algorithm"),
@@ -492,18 +861,12 @@ impl TotpForm {
             algorithm,
             digits: self.digits,
             period: self.period,
-        }
-        .validate()
-        .map_err(|e| RecordError::invalid(at, e))?;
+        };
         let secret = Secret::from_base32(&self.secret)
             .map_err(|e| RecordError::invalid(format!("{at}.secret"), e))?;
-        Ok(TotpEnrollment {
-            name,
-            secret,
-            params,
-            created: self.created,
-            last_step: self.last_step,
-        })
+        let app = TotpEnrollment::new(name, secret, params, self.created)
+            .map_err(|e| e.at("totp", at))?;
+        Ok(app.with_last_step(self.last_step))
     }
 }
 
@@ -554,52 +917,11 @@ impl KeyForm {
 impl HotpForm {
     /// The `i`th token.
     fn parse(self, i: usize) -> Result<HotpToken, RecordError> {
-        let bad = |what: &str, why: &dyn fmt::Display| {
-            RecordError::invalid(format!("hotp[{i}].{what}"), why)
-        };
-        if let Some(why) = crate::hotp::name_problem(&self.name) {
-            return Err(bad("name", &why));
-        }
-        if !crate::hotp::valid_digits(self.digits) {
-            return Err(bad("digits", &format!("{} (6 or 8)", self.digits)));
-        }
-        Ok(HotpToken {
-            secret: Secret::from_base32(&self.secret).map_err(|e| bad("secret", &e))?,
-            name: self.name,
-            digits: self.digits,
-            counter: self.counter,
-            created: self.created,
-        })
+        let secret = Secret::from_base32(&self.secret)
+            .map_err(|e| RecordError::invalid(format!("hotp[{i}].secret"), e))?;
+        HotpToken::new(&self.name, secret, self.digits, self.counter, self.created)
+            .map_err(|e| e.at("hotp", &format!("hotp[{i}]")))
     }
-}
-
-/// The tokens of `forms`, refused if there are too many, or if two share a name
-/// or a key (the same key twice would accept each code twice).
-fn parse_hotp(forms: Vec<HotpForm>) -> Result<Vec<HotpToken>, RecordError> {
-    if forms.len() > crate::hotp::MAX_TOKENS {
-        return Err(RecordError::invalid(
-            "hotp",
-            format!("more than {} tokens", crate::hotp::MAX_TOKENS),
-        ));
-    }
-    let mut tokens: Vec<HotpToken> = Vec::with_capacity(forms.len());
-    for (i, form) in forms.into_iter().enumerate() {
-        let token = form.parse(i)?;
-        if tokens.iter().any(|t| t.name == token.name) {
-            return Err(RecordError::invalid(
-                format!("hotp[{i}].name"),
-                "appears twice",
-            ));
-        }
-        if tokens.iter().any(|t| t.secret == token.secret) {
-            return Err(RecordError::invalid(
-                format!("hotp[{i}].secret"),
-                "appears twice",
-            ));
-        }
-        tokens.push(token);
-    }
-    Ok(tokens)
 }
 
 impl ContactForm {
@@ -642,39 +964,35 @@ impl Record {
         if form.version != FORMAT_VERSION {
             return Err(RecordError::Version(form.version));
         }
-        let totp = form
-            .totp
-            .map(TotpTables::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let recovery = form.recovery.map(RecoveryForm::parse).transpose()?;
-        let keys = form
-            .keys
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| k.parse(i))
-            .collect::<Result<Vec<_>, RecordError>>()?;
-        let hotp = parse_hotp(form.hotp)?;
-        let contact = form.contact.map(ContactForm::parse).transpose()?;
-        let oob = form
+        let mut record = Record::default();
+        if let Some(tables) = form.totp {
+            tables.parse_into(&mut record)?;
+        }
+        record.recovery = form.recovery.map(RecoveryForm::parse).transpose()?;
+        for (i, k) in form.keys.into_iter().enumerate() {
+            let key = k.parse(i)?;
+            record
+                .add_key(key)
+                .map_err(|e| e.at("keys", &format!("keys[{i}]")))?;
+        }
+        for (i, h) in form.hotp.into_iter().enumerate() {
+            let token = h.parse(i)?;
+            record
+                .add_token(token)
+                .map_err(|e| e.at("hotp", &format!("hotp[{i}]")))?;
+        }
+        record.contact = form.contact.map(ContactForm::parse).transpose()?;
+        record.oob = form
             .oob
             .map(OobForm::parse)
             .transpose()?
             .unwrap_or_default();
-        Ok(Record {
-            totp,
-            recovery,
-            keys,
-            hotp,
-            contact,
-            oob,
-            state: form.state.parse()?,
-        })
+        record.state = form.state.parse()?;
+        Ok(record)
     }
 
     /// The on-disk form. Holds the secret, hence wiped on drop.
     pub fn to_toml(&self) -> Result<Zeroizing<String>, RecordError> {
-        check_apps(&self.totp)?;
         let form = FileForm {
             version: FORMAT_VERSION,
             totp: TotpTables::of(&self.totp),
@@ -750,92 +1068,80 @@ mod tests {
     use super::*;
     use crate::random::OsRandom;
 
+    /// A record with one of everything, built as programs build one: through the
+    /// validating constructors and mutators.
     fn sample() -> Record {
         let (_, hashed) = crate::recovery::generate(3, &mut OsRandom).unwrap();
-        Record {
-            totp: vec![TotpEnrollment {
-                name: totp::DEFAULT_NAME.into(),
-                secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
-                params: Params {
-                    algorithm: Algorithm::Sha256,
-                    digits: 8,
-                    period: 60,
-                },
-                created: 1_700_000_000,
-                last_step: Some(28_333_334),
-            }],
-            recovery: Some(RecoveryCodes {
-                hashed,
-                created: 1_700_000_001,
-            }),
-            keys: vec![KeyCredential {
-                name: "blue key".into(),
-                credential_id: vec![1, 2, 3, 250],
-                public_key: PublicKey::EdDsa([7; 32]),
-                rp_id: "pam://pam_mfa".into(),
-                user_verification: UserVerification::Required,
-                pin: true,
-                sign_count: 17,
-                created: 1_700_000_002,
-            }],
-            hotp: vec![
-                HotpToken {
-                    name: "fob".into(),
-                    secret: Secret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(),
-                    digits: 6,
-                    counter: 41,
-                    created: 1_700_000_004,
-                },
-                HotpToken {
-                    name: "yubikey slot 2".into(),
-                    secret: Secret::from_base32("MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U").unwrap(),
-                    digits: 8,
-                    counter: 0,
-                    created: 1_700_000_005,
-                },
-            ],
-            contact: Some({
-                let mut c = Contact::email("alice@example.org").unwrap();
-                c.set_verified(Some(1_700_000_003));
-                c
-            }),
-            oob: OobState {
-                pending: Some(Pending::new(
-                    SaltedHash::from_parts(
-                        Salt::from_hex(&"0".repeat(32)).unwrap(),
-                        Digest::from_hex(&"a".repeat(64)).unwrap(),
-                    ),
-                    1_700_000_300,
-                )),
-                sends: vec![1_700_000_000],
-            },
-            state: State {
-                failures: 2,
-                locked_until: 1_700_000_500,
-                last_success: Some(1_700_000_100),
-                last_failure: None,
-                remembered: vec![
-                    Remembered {
-                        ip: "192.0.2.7".parse().unwrap(),
-                        at: 1_700_000_090,
-                    },
-                    Remembered {
-                        ip: "2001:db8::1".parse().unwrap(),
-                        at: 1_700_000_100,
-                    },
-                ],
-            },
+        let mut r = Record::default();
+        let params = Params {
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+            period: 60,
+        };
+        let app = TotpEnrollment::new(totp::DEFAULT_NAME, secret(SECRET), params, 1_700_000_000);
+        r.add_app(app.unwrap().with_last_step(Some(28_333_334)))
+            .unwrap();
+        r.set_recovery(RecoveryCodes {
+            hashed,
+            created: 1_700_000_001,
+        });
+        r.add_key(KeyCredential {
+            name: "blue key".into(),
+            credential_id: vec![1, 2, 3, 250],
+            public_key: PublicKey::EdDsa([7; 32]),
+            rp_id: "pam://pam_mfa".into(),
+            user_verification: UserVerification::Required,
+            pin: true,
+            sign_count: 17,
+            created: 1_700_000_002,
+        })
+        .unwrap();
+        for (name, key, digits, counter, created) in [
+            (
+                "fob",
+                "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+                6,
+                41,
+                1_700_000_004,
+            ),
+            (
+                "yubikey slot 2",
+                "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U",
+                8,
+                0,
+                1_700_000_005,
+            ),
+        ] {
+            let token = HotpToken::new(name, secret(key), digits, counter, created);
+            r.add_token(token.unwrap()).unwrap();
         }
+        let mut contact = Contact::email("alice@example.org").unwrap();
+        contact.set_verified(Some(1_700_000_003));
+        r.set_contact(contact);
+        *r.oob_mut() = OobState {
+            pending: Some(Pending::new(
+                SaltedHash::from_parts(
+                    Salt::from_hex(&"0".repeat(32)).unwrap(),
+                    Digest::from_hex(&"a".repeat(64)).unwrap(),
+                ),
+                1_700_000_300,
+            )),
+            sends: vec![1_700_000_000],
+        };
+        let state = r.state_mut();
+        (state.failures, state.locked_until) = (2, 1_700_000_500);
+        state.last_success = Some(1_700_000_100);
+        state.remember("192.0.2.7".parse().unwrap(), 1_700_000_090);
+        state.remember("2001:db8::1".parse().unwrap(), 1_700_000_100);
+        r
     }
 
-    fn app(name: &str, secret: &str) -> TotpEnrollment {
-        TotpEnrollment {
-            name: name.into(),
-            secret: Secret::from_base32(secret).unwrap(),
-            params: Params::DEFAULT,
-            created: 1_700_000_010,
-            last_step: None,
-        }
+    fn secret(base32: &str) -> Secret {
+        Secret::from_base32(base32).unwrap()
+    }
+
+    fn app(name: &str, base32: &str) -> TotpEnrollment {
+        TotpEnrollment::new(name, secret(base32), Params::DEFAULT, 1_700_000_010).unwrap()
     }
 
     /// A record as every version before several apps wrote it.
@@ -880,9 +1186,9 @@ locked_until = 0
     #[test]
     fn several_apps_are_written_as_named_tables_in_their_order() {
         let mut r = sample();
-        r.totp
-            .push(app("work-phone", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"));
-        r.totp[1].last_step = Some(56_666_667);
+        r.add_app(app("work-phone", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+            .unwrap();
+        r.use_app_step("work-phone", 56_666_667);
         let text = r.to_toml().unwrap();
         assert!(text.contains("[[totp]]\nname = \"default\"\n"), "{}", *text);
         assert!(
@@ -894,7 +1200,7 @@ locked_until = 0
         assert_eq!(Record::from_toml(&text).unwrap(), r);
         // One app that is not the default one needs its name: the array form.
         let mut other = Record::default();
-        other.totp.push(app("work-phone", SECRET));
+        other.add_app(app("work-phone", SECRET)).unwrap();
         let text = other.to_toml().unwrap();
         assert!(
             text.contains("[[totp]]\nname = \"work-phone\"\n"),
@@ -965,19 +1271,174 @@ locked_until = 0
                 other => panic!("{other:?}"),
             }
         }
-        // A record that could not be read back is not written either.
+    }
+
+    #[test]
+    fn apps_are_added_replaced_and_removed_by_the_rules() {
         let mut r = sample();
-        r.totp.push(app("default", SECRET));
-        assert!(matches!(
-            r.to_toml(),
-            Err(RecordError::Invalid { field, .. }) if field == "totp[1].name"
-        ));
-        r.totp[1].name = "a b".into();
-        assert!(r.to_toml().is_err());
-        r.totp = (0..9).map(|i| app(&format!("p{i}"), SECRET)).collect();
-        assert!(matches!(r.to_toml(), Err(RecordError::Invalid { field, .. }) if field == "totp"));
-        r.totp.pop();
-        assert!(r.to_toml().is_ok(), "8 apps are fine");
+        assert_eq!(
+            r.add_app(app("default", SECRET)),
+            Err(RuleError::AppTaken("default".into()))
+        );
+        for (name, want) in [
+            ("a b", totp::NameError::Character),
+            ("-x", totp::NameError::Character),
+            ("", totp::NameError::Empty),
+        ] {
+            let made = TotpEnrollment::new(name, secret(SECRET), Params::DEFAULT, 1);
+            assert_eq!(made, Err(RuleError::AppName(want.clone())), "{name:?}");
+            let renamed = app("phone", SECRET).renamed(name);
+            assert_eq!(renamed, Err(RuleError::AppName(want)), "{name:?}");
+        }
+        let eleven = Params {
+            digits: 11,
+            ..Params::DEFAULT
+        };
+        assert_eq!(
+            TotpEnrollment::new("phone", secret(SECRET), eleven, 1),
+            Err(RuleError::AppParams(totp::SecretError::Digits(11)))
+        );
+        for i in 1..totp::MAX_APPS {
+            r.add_app(app(&format!("p{i}"), SECRET)).unwrap();
+        }
+        assert_eq!(r.apps().len(), totp::MAX_APPS);
+        assert_eq!(r.add_app(app("ninth", SECRET)), Err(RuleError::TooManyApps));
+        assert_eq!(
+            r.add_or_replace_app(app("ninth", SECRET)),
+            Err(RuleError::TooManyApps)
+        );
+        // Full, yet an app of a taken name replaces that one, in its place.
+        let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        r.add_or_replace_app(app("p3", other)).unwrap();
+        assert_eq!(r.apps()[3].secret(), &secret(other));
+        assert_eq!(r.apps().len(), totp::MAX_APPS);
+        assert_eq!(
+            r.remove_app("p3").map(|a| a.name().to_owned()),
+            Some("p3".into())
+        );
+        assert_eq!(r.remove_app("p3"), None);
+        r.add_app(app("ninth", SECRET)).unwrap();
+        assert_eq!(r.apps().last().map(TotpEnrollment::name), Some("ninth"));
+        assert_eq!(r.remove_apps().len(), totp::MAX_APPS);
+        assert!(r.apps().is_empty());
+    }
+
+    #[test]
+    fn an_app_step_only_moves_forward() {
+        let mut r = Record::default();
+        r.add_app(app("phone", SECRET).with_last_step(Some(10)))
+            .unwrap();
+        r.use_app_step("phone", 12);
+        assert_eq!(r.app("phone").and_then(TotpEnrollment::last_step), Some(12));
+        r.use_app_step("phone", 11);
+        assert_eq!(r.app("phone").and_then(TotpEnrollment::last_step), Some(12));
+        r.use_app_step("laptop", 20);
+        assert_eq!(r.apps().len(), 1, "no app of that name: nothing happens");
+    }
+
+    #[test]
+    fn tokens_are_added_by_the_rules_and_counters_only_move_forward() {
+        let key = |b: u8| Secret::from_bytes(vec![b; 20]).unwrap();
+        let token = |name: &str, b: u8| HotpToken::new(name, key(b), 6, 0, 1).unwrap();
+        assert_eq!(
+            HotpToken::new("", key(1), 6, 0, 1),
+            Err(RuleError::TokenName("empty"))
+        );
+        assert_eq!(
+            HotpToken::new(" fob", key(1), 6, 0, 1),
+            Err(RuleError::TokenName("starts or ends with a blank"))
+        );
+        assert_eq!(
+            HotpToken::new("fob", key(1), 7, 0, 1),
+            Err(RuleError::TokenDigits(7))
+        );
+        let mut r = Record::default();
+        r.add_token(token("fob", 1)).unwrap();
+        assert_eq!(
+            r.add_token(token("fob", 2)),
+            Err(RuleError::TokenTaken("fob".into()))
+        );
+        assert_eq!(
+            r.add_token(token("spare", 1)),
+            Err(RuleError::TokenKeyTaken("fob".into()))
+        );
+        for i in 1..crate::hotp::MAX_TOKENS {
+            r.add_token(token(&format!("t{i}"), 10 + i as u8)).unwrap();
+        }
+        assert_eq!(
+            r.add_token(token("seventeenth", 2)),
+            Err(RuleError::TooManyTokens)
+        );
+        assert_eq!(r.remove_token("t3").map(|t| t.counter()), Some(0));
+        assert_eq!(r.remove_token("t3"), None);
+        r.add_token(token("seventeenth", 2)).unwrap();
+        r.advance_token("fob", 9);
+        r.advance_token("fob", 4);
+        assert_eq!(r.tokens()[0].counter(), 9);
+    }
+
+    #[test]
+    fn key_names_are_unique_and_sign_counts_only_grow() {
+        let mut r = sample();
+        let mut twin = r.keys()[0].clone();
+        twin.credential_id = vec![9, 9];
+        assert_eq!(
+            r.add_key(twin.clone()),
+            Err(RuleError::KeyTaken("blue key".into()))
+        );
+        twin.name = "spare".into();
+        twin.sign_count = 0;
+        r.add_key(twin).unwrap();
+        r.use_key(&[9, 9], 3);
+        r.use_key(&[9, 9], 2);
+        assert_eq!(r.keys()[1].sign_count, 3);
+        assert_eq!(r.remove_key(&[9, 9]).map(|k| k.name), Some("spare".into()));
+        assert_eq!(r.remove_key(&[9, 9]), None);
+        // Read the same way: two keys of one name are refused, naming the second.
+        let text = sample().to_toml().unwrap();
+        let (at, end) = (
+            text.find("[[keys]]").unwrap(),
+            text.find("[[hotp]]").unwrap(),
+        );
+        let twice = format!("{}{}{}", &text[..end], &text[at..end], &text[end..]);
+        match Record::from_toml(&twice) {
+            Err(RecordError::Invalid { field, reason }) => {
+                assert_eq!(
+                    (field.as_str(), reason.as_str()),
+                    ("keys[1].name", "appears twice")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_contact_drops_the_code_in_flight_and_removing_it_drops_the_sends() {
+        let mut r = sample();
+        assert!(r.oob().pending.is_some());
+        r.set_contact(Contact::phone("+31612345678").unwrap());
+        assert_eq!(r.oob().pending, None);
+        assert_eq!(
+            r.oob().sends,
+            [1_700_000_000],
+            "the rate limit still counts"
+        );
+        assert!(r.remove_contact());
+        assert_eq!(*r.oob(), OobState::default());
+        assert!(!r.remove_contact());
+    }
+
+    #[test]
+    fn recovery_codes_are_set_used_and_removed() {
+        let (codes, hashed) = crate::recovery::generate(2, &mut OsRandom).unwrap();
+        let mut r = Record::default();
+        r.set_recovery(RecoveryCodes { hashed, created: 1 });
+        let first = crate::recovery::normalize(&codes[0]).unwrap();
+        assert_eq!(r.use_recovery_code(&first), Some(1));
+        assert_eq!(r.use_recovery_code(&first), None, "used up");
+        assert!(r.remove_recovery());
+        assert!(!r.remove_recovery());
+        assert_eq!(r.use_recovery_code(&first), None);
     }
 
     #[test]

@@ -128,8 +128,7 @@ pub(crate) fn save(
     );
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        record.contact = Some(contact);
-        record.oob.pending = None;
+        record.set_contact(contact);
         (Change::Write(record), ())
     })?;
     audit::log(ctx.lang, user, &logged);
@@ -143,9 +142,10 @@ pub fn run(ctx: &Context, args: &ContactArgs) -> Result<(), CliError> {
     if args.remove {
         let user = ctx.user(args.user.required()?, Account::MayBeGone, &store)?;
         let removed = store.update(&user, |current| match current {
-            Some(mut r) if r.contact.is_some() => {
-                r.contact = None;
-                r.oob = Default::default();
+            Some(mut r) => {
+                if !r.remove_contact() {
+                    return (Change::Keep, false);
+                }
                 let change = if r.has_factor() {
                     Change::Write(r)
                 } else {
@@ -153,7 +153,7 @@ pub fn run(ctx: &Context, args: &ContactArgs) -> Result<(), CliError> {
                 };
                 (change, true)
             }
-            _ => (Change::Keep, false),
+            None => (Change::Keep, false),
         })?;
         if !removed {
             return Err(CliError::NoContact(user.to_string()));

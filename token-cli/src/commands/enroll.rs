@@ -182,7 +182,7 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
         )?
     };
     // The journey ends with recovery codes, unless the user still has some.
-    let unused = existing.recovery.as_ref().map_or(0, |r| r.hashed.len());
+    let unused = existing.recovery().map_or(0, |r| r.hashed.len());
     let new_codes = if args.no_confirm || unused > 0 {
         None
     } else {
@@ -193,13 +193,9 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     };
 
     let now = ctx.now();
-    let enrollment = TotpEnrollment {
-        name: name.clone(),
-        secret: auth.secret.clone(),
-        params: auth.params,
-        created: now,
-        last_step,
-    };
+    let enrollment = TotpEnrollment::new(&name, auth.secret.clone(), auth.params, now)
+        .map_err(CliError::Record)?
+        .with_last_step(last_step);
     let hashed = new_codes.as_ref().map(|(_, h)| h.clone());
     let replaced = save(&store, &user, args.replace, enrollment, hashed)?;
     images.keep();
@@ -282,16 +278,18 @@ fn save(
     enrollment: TotpEnrollment,
     hashed: Option<Hashed>,
 ) -> Result<Replaced, CliError> {
-    let now = enrollment.created;
+    let now = enrollment.created();
     store.update(user, |current| {
         let mut record = current.unwrap_or_default();
-        if let Err(e) = may_write_app(&record, user, &enrollment.name, replace) {
+        if let Err(e) = may_write_app(&record, user, enrollment.name(), replace) {
             return (Change::Keep, Err(e));
         }
-        let (app, replaced) = reprovision::merge(record.app(&enrollment.name), enrollment);
-        put_app(&mut record, app);
+        let (app, replaced) = reprovision::merge(record.app(enrollment.name()), enrollment);
+        if let Err(e) = put_app(&mut record, user, app) {
+            return (Change::Keep, Err(e));
+        }
         if let Some(hashed) = hashed {
-            record.recovery = Some(RecoveryCodes {
+            record.set_recovery(RecoveryCodes {
                 hashed,
                 created: now,
             });
@@ -311,19 +309,23 @@ pub(super) fn may_write_app(
     match record.app(name) {
         Some(_) if !replace => Err(CliError::AppExists(user.to_string(), name.to_owned())),
         Some(_) => Ok(()),
-        None if record.totp.len() >= totp::MAX_APPS => {
-            Err(CliError::AppsFull(user.to_string(), record.totp.len()))
+        None if record.apps().len() >= totp::MAX_APPS => {
+            Err(CliError::AppsFull(user.to_string(), record.apps().len()))
         }
         None => Ok(()),
     }
 }
 
-/// Puts `app` in `record`: in the place of the app of its name, or after the others.
-pub(super) fn put_app(record: &mut Record, app: TotpEnrollment) {
-    match record.totp.iter_mut().find(|t| t.name == app.name) {
-        Some(slot) => *slot = app,
-        None => record.totp.push(app),
-    }
+/// Puts `app` in `record`: in the place of the app of its name, or after the others
+/// (refused when the user's apps are full; [`may_write_app`] said so already).
+pub(super) fn put_app(
+    record: &mut Record,
+    user: &UserName,
+    app: TotpEnrollment,
+) -> Result<(), CliError> {
+    record
+        .add_or_replace_app(app)
+        .map_err(|_| CliError::AppsFull(user.to_string(), record.apps().len()))
 }
 
 /// The audit line of an enrollment.

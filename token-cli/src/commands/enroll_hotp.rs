@@ -8,7 +8,7 @@
 
 use mfa_core::hotp::{self, Encoding};
 use mfa_core::i18n::{self, Msg};
-use mfa_core::store::{Change, HotpToken, Record, Store};
+use mfa_core::store::{Change, HotpToken, RuleError, Store};
 use mfa_core::username::UserName;
 
 use crate::audit;
@@ -35,20 +35,14 @@ pub fn run(ctx: &Context, args: &EnrollHotp) -> Result<(), CliError> {
     };
     let secret = hotp::parse_key(&text, encoding).map_err(CliError::HotpKey)?;
     drop(text);
-    let token = HotpToken {
-        name: args.name.clone(),
-        secret,
-        digits: args.digits,
-        counter: args.counter,
-        created: ctx.now(),
-    };
+    let token = HotpToken::new(&args.name, secret, args.digits, args.counter, ctx.now())
+        .map_err(|e| refused(&user, e))?;
     store.update(&user, |current| {
         let mut record = current.unwrap_or_default();
-        if let Err(e) = may_add(&record, &user, &token, false) {
-            return (Change::Keep, Err(e));
+        match record.add_token(token) {
+            Ok(()) => (Change::Write(record), Ok(())),
+            Err(e) => (Change::Keep, Err(refused(&user, e))),
         }
-        record.hotp.push(token);
-        (Change::Write(record), Ok(()))
     })??;
     audit::log(
         ctx.lang,
@@ -74,73 +68,60 @@ pub fn run(ctx: &Context, args: &EnrollHotp) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Under the lock: whether `token` may join the user's tokens. Its name must be
-/// free (unless `replacing`: the token of that name goes), its key must not be
-/// another token's (each code would be accepted twice), and the user must have
-/// room for it.
-pub(super) fn may_add(
-    record: &Record,
-    user: &UserName,
-    token: &HotpToken,
-    replacing: bool,
-) -> Result<(), CliError> {
-    let others = || {
-        record
-            .hotp
-            .iter()
-            .filter(|t| !replacing || t.name != token.name)
-    };
-    if !replacing && record.hotp.iter().any(|t| t.name == token.name) {
-        return Err(CliError::HotpName(user.to_string(), token.name.clone()));
+/// The error for a token the record refuses ([`Record::add_token`] checks, under
+/// the user's lock, that its name and its key are free and that the user has room).
+pub(super) fn refused(user: &UserName, e: RuleError) -> CliError {
+    match e {
+        RuleError::TokenName(why) => CliError::HotpBadName(why),
+        RuleError::TokenTaken(name) => CliError::HotpName(user.to_string(), name),
+        RuleError::TokenKeyTaken(name) => CliError::HotpSameKey(user.to_string(), name),
+        RuleError::TooManyTokens => CliError::HotpTooMany(user.to_string(), hotp::MAX_TOKENS),
+        other => CliError::Record(other),
     }
-    if let Some(same) = others().find(|t| t.secret == token.secret) {
-        return Err(CliError::HotpSameKey(user.to_string(), same.name.clone()));
-    }
-    if others().count() >= hotp::MAX_TOKENS {
-        return Err(CliError::HotpTooMany(user.to_string(), hotp::MAX_TOKENS));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use mfa_core::hotp::Secret;
+    use mfa_core::store::Record;
 
     fn token(name: &str, byte: u8) -> HotpToken {
-        HotpToken {
-            name: name.into(),
-            secret: Secret::from_bytes(vec![byte; 20]).unwrap(),
-            digits: 6,
-            counter: 0,
-            created: 1_700_000_000,
-        }
+        HotpToken::new(
+            name,
+            Secret::from_bytes(vec![byte; 20]).unwrap(),
+            6,
+            0,
+            1_700_000_000,
+        )
+        .unwrap()
     }
 
     #[test]
     fn names_and_keys_are_unique_and_tokens_limited() {
         let user = UserName::new("alice").unwrap();
         let mut record = Record::default();
-        record.hotp.push(token("fob", 1));
-        assert!(may_add(&record, &user, &token("spare", 2), false).is_ok());
+        let mut add = |t: HotpToken| record.add_token(t).map_err(|e| refused(&user, e));
+        assert!(add(token("fob", 1)).is_ok());
         assert!(matches!(
-            may_add(&record, &user, &token("fob", 2), false),
+            add(token("fob", 2)),
             Err(CliError::HotpName(_, n)) if n == "fob"
         ));
         assert!(matches!(
-            may_add(&record, &user, &token("spare", 1), false),
+            add(token("spare", 1)),
             Err(CliError::HotpSameKey(_, n)) if n == "fob"
         ));
-        // Replacing: the token of that name goes, so its key is no obstacle.
-        assert!(may_add(&record, &user, &token("fob", 1), true).is_ok());
-        assert!(may_add(&record, &user, &token("fob", 3), true).is_ok());
-        record.hotp = (0..hotp::MAX_TOKENS)
-            .map(|i| token(&format!("t{i}"), i as u8 + 10))
-            .collect();
+        for i in 1..hotp::MAX_TOKENS {
+            assert!(add(token(&format!("t{i}"), i as u8 + 10)).is_ok());
+        }
         assert!(matches!(
-            may_add(&record, &user, &token("one more", 2), false),
+            add(token("one more", 2)),
             Err(CliError::HotpTooMany(_, 16))
         ));
-        assert!(may_add(&record, &user, &token("t0", 2), true).is_ok());
+        let bad = HotpToken::new(" fob", Secret::from_bytes(vec![3; 20]).unwrap(), 6, 0, 1);
+        assert!(matches!(
+            bad.map_err(|e| refused(&user, e)),
+            Err(CliError::HotpBadName(_))
+        ));
     }
 }

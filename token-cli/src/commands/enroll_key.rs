@@ -25,8 +25,8 @@ pub fn run(ctx: &Context, args: &EnrollKey) -> Result<(), CliError> {
     let name = args
         .name
         .clone()
-        .unwrap_or_else(|| format!("key-{}", existing.keys.len() + 1));
-    if existing.keys.iter().any(|k| k.name == name) {
+        .unwrap_or_else(|| format!("key-{}", existing.keys().len() + 1));
+    if existing.keys().iter().any(|k| k.name == name) {
         return Err(CliError::KeyName(user.to_string(), name));
     }
     let mut device = match HidAuthenticator::open(args.device.as_deref()) {
@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, args: &EnrollKey) -> Result<(), CliError> {
         algorithms,
         pin,
         uv: user_verification == UserVerification::Required,
-        exclude: fido2::exclude_list(&existing.keys),
+        exclude: fido2::exclude_list(existing.keys()),
         timeout: fido2::register_timeout(cfg.fido2.timeout_seconds),
     };
     eprintln!("{}", i18n::text(ctx.lang, Msg::KeyTouchNow));
@@ -79,14 +79,11 @@ pub fn run(ctx: &Context, args: &EnrollKey) -> Result<(), CliError> {
     let stored = credential.clone();
     store.update(&user, |current| {
         let mut record = current.unwrap_or_default();
-        if record.keys.iter().any(|k| k.name == stored.name) {
-            return (
-                Change::Keep,
-                Err(CliError::KeyName(user.to_string(), stored.name.clone())),
-            );
+        let name = stored.name.clone();
+        match record.add_key(stored) {
+            Ok(()) => (Change::Write(record), Ok(())),
+            Err(_) => (Change::Keep, Err(CliError::KeyName(user.to_string(), name))),
         }
-        record.keys.push(stored);
-        (Change::Write(record), Ok(()))
     })??;
     audit::log(
         ctx.lang,

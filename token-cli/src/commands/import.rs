@@ -140,40 +140,46 @@ fn import_one(
     store
         .update(user, |current| {
             let mut record = current.unwrap_or_default();
-            if let Some(mut totp) = totp {
-                totp.name = name.to_owned();
+            if let Some(totp) = totp {
+                let totp = match totp.renamed(name) {
+                    Ok(totp) => totp,
+                    Err(e) => return (Change::Keep, Err(CliError::Record(e))),
+                };
                 if let Err(e) = super::enroll::may_write_app(&record, user, name, replace) {
                     return (Change::Keep, Err(e));
                 }
-                super::enroll::put_app(&mut record, totp);
+                if let Err(e) = super::enroll::put_app(&mut record, user, totp) {
+                    return (Change::Keep, Err(e));
+                }
             }
             let mut kept = None;
             if let Some(mut token) = hotp {
                 // A counter-based file becomes one more token, or replaces the one
                 // an earlier import made.
-                let taken = record.hotp.iter().position(|t| t.name == token.name);
-                if taken.is_some() && !replace {
+                let taken = record.tokens().iter().any(|t| t.name() == token.name());
+                if taken && !replace {
                     return (
                         Change::Keep,
-                        Err(CliError::HotpImported(user.to_string(), token.name)),
+                        Err(CliError::HotpImported(
+                            user.to_string(),
+                            token.name().to_owned(),
+                        )),
                     );
                 }
-                if let Err(e) = super::enroll_hotp::may_add(&record, user, &token, taken.is_some())
-                {
-                    return (Change::Keep, Err(e));
-                }
-                if let Some(old) = taken.map(|i| record.hotp.remove(i)) {
+                if let Some(old) = record.remove_token(token.name()) {
                     // The same key again: the counter never goes back, so codes used
                     // since the file was written stay used.
-                    if old.secret == token.secret && old.counter > token.counter {
-                        token.counter = old.counter;
-                        kept = Some(old.counter);
+                    if old.secret() == token.secret() && old.counter() > token.counter() {
+                        token.advance(old.counter());
+                        kept = Some(old.counter());
                     }
                 }
-                record.hotp.push(token);
+                if let Err(e) = record.add_token(token) {
+                    return (Change::Keep, Err(super::enroll_hotp::refused(user, e)));
+                }
             }
-            if recovery.is_some() {
-                record.recovery = recovery;
+            if let Some(recovery) = recovery {
+                record.set_recovery(recovery);
             }
             (Change::Write(record), Ok(kept))
         })??
@@ -261,7 +267,7 @@ pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
                 let replace = args.replace;
                 store.update(&user, |current| {
                     let mut record = current.unwrap_or_default();
-                    if !record.keys.is_empty() && !replace {
+                    if !record.keys().is_empty() && !replace {
                         return (
                             Change::Keep,
                             Err(CliError::AlreadyEnrolled(user.to_string())),
@@ -270,16 +276,19 @@ pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
                     for mut c in creds {
                         // Keep names unique next to keys registered before.
                         let mut n = 1;
-                        while record.keys.iter().any(|k| k.name == c.name) {
+                        while record.keys().iter().any(|k| k.name == c.name) {
                             n += 1;
                             c.name = format!("pam_u2f-{n}");
                         }
                         if !record
-                            .keys
+                            .keys()
                             .iter()
                             .any(|k| k.credential_id == c.credential_id)
                         {
-                            record.keys.push(c);
+                            // The name was made free just above.
+                            if let Err(e) = record.add_key(c) {
+                                return (Change::Keep, Err(CliError::Record(e)));
+                            }
                         }
                     }
                     (Change::Write(record), Ok(()))

@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     let now = ctx.now();
     store.update(&user, |current| {
         let mut record = current.unwrap_or_default();
-        record.recovery = Some(RecoveryCodes {
+        record.set_recovery(RecoveryCodes {
             hashed,
             created: now,
         });

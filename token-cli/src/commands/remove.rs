@@ -41,67 +41,67 @@ pub fn run(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
         match &args.totp {
             None => {}
             Some(None) => {
-                for app in std::mem::take(&mut record.totp) {
-                    let name = format!("{:?}", app.name);
+                for app in record.remove_apps() {
+                    let name = format!("{:?}", app.name());
                     r.shown.push(i18n::format(lang, Msg::WordApp, &[&name]));
                     r.logged.push(format!("authenticator app {name}"));
                 }
             }
             Some(Some(which)) => {
-                let Some(i) = record.totp.iter().position(|t| &t.name == which) else {
+                let Some(app) = record.remove_app(which) else {
                     return (
                         Change::Keep,
                         Err(CliError::NoAppNamed(user.to_string(), which.to_owned())),
                     );
                 };
-                let app = record.totp.remove(i);
-                let name = format!("{:?}", app.name);
+                let name = format!("{:?}", app.name());
                 r.shown.push(i18n::format(lang, Msg::WordApp, &[&name]));
                 r.logged.push(format!("authenticator app {name}"));
             }
         }
-        if args.recovery && record.recovery.take().is_some() {
+        if args.recovery && record.remove_recovery() {
             r.shown.push(i18n::text(lang, Msg::WordRecovery).to_owned());
             r.logged.push("recovery codes".into());
         }
-        if args.contact && record.contact.take().is_some() {
-            record.oob = Default::default();
+        if args.contact && record.remove_contact() {
             r.shown.push(i18n::text(lang, Msg::WordContact).to_owned());
             r.logged.push("contact for one-time codes".into());
         }
         if let Some(which) = &args.key {
             let id = cose::id_from_text(which);
-            let Some(i) = record.keys.iter().position(|k| {
-                &k.name == which || id.as_deref() == Some(k.credential_id.as_slice())
-            }) else {
+            let Some(key) = record
+                .keys()
+                .iter()
+                .find(|k| &k.name == which || id.as_deref() == Some(k.credential_id.as_slice()))
+                .map(|k| k.credential_id.clone())
+                .and_then(|found| record.remove_key(&found))
+            else {
                 return (
                     Change::Keep,
                     Err(CliError::NoKeyNamed(user.to_string(), which.clone())),
                 );
             };
-            let key = record.keys.remove(i);
             r.shown.push(i18n::format(lang, Msg::WordKey, &[&key.name]));
             r.logged.push(format!("security key {:?}", key.name));
         }
         if let Some(name) = &args.hotp {
-            let Some(i) = record.hotp.iter().position(|t| &t.name == name) else {
+            let Some(token) = record.remove_token(name) else {
                 return (
                     Change::Keep,
                     Err(CliError::NoHotpNamed(user.to_string(), name.clone())),
                 );
             };
-            let token = record.hotp.remove(i);
             r.shown.push(i18n::format(
                 lang,
                 Msg::WordHotp,
-                &[&format!("{:?}", token.name)],
+                &[&format!("{:?}", token.name())],
             ));
-            r.logged.push(format!("hotp token {:?}", token.name));
+            r.logged.push(format!("hotp token {:?}", token.name()));
         }
         let change = match (r.logged.is_empty(), record.has_factor()) {
             (true, _) => Change::Keep,
             (false, true) => Change::Write(record),
-            (false, false) if record.contact.is_none() => Change::Delete,
+            (false, false) if record.contact().is_none() => Change::Delete,
             (false, false) => Change::Write(record),
         };
         (change, Ok(r))

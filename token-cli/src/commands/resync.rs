@@ -28,11 +28,11 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
     let (first, second) = (code(&args.first), code(&args.second));
     let name = args.name.as_deref();
     let (token, old, new) = store.update(&user, |current| {
-        let Some(mut record) = current.filter(|r| !r.hotp.is_empty()) else {
+        let Some(mut record) = current.filter(|r| !r.tokens().is_empty()) else {
             return (Change::Keep, Err(CliError::NoHotp(user.to_string())));
         };
-        let candidates: Vec<usize> = (0..record.hotp.len())
-            .filter(|&i| name.is_none_or(|n| record.hotp[i].name == n))
+        let candidates: Vec<usize> = (0..record.tokens().len())
+            .filter(|&i| name.is_none_or(|n| record.tokens()[i].name() == n))
             .collect();
         if let (Some(n), true) = (name, candidates.is_empty()) {
             return (
@@ -43,13 +43,13 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
         let mut found = Vec::new();
         let mut behind = None;
         for i in candidates {
-            let t = &record.hotp[i];
+            let t = &record.tokens()[i];
             match hotp::resync(
-                &t.secret,
-                t.digits,
+                t.secret(),
+                t.digits(),
                 &first,
                 &second,
-                t.counter,
+                t.counter(),
                 hotp::RESYNC_WINDOW,
             ) {
                 Resync::Found { first } => found.push((i, first)),
@@ -60,25 +60,27 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
         match found.as_slice() {
             [] => {
                 let e = match behind {
-                    Some(i) => {
-                        CliError::ResyncBehind(user.to_string(), record.hotp[i].name.clone())
-                    }
+                    Some(i) => CliError::ResyncBehind(
+                        user.to_string(),
+                        record.tokens()[i].name().to_owned(),
+                    ),
                     None => CliError::ResyncNotFound(user.to_string(), hotp::RESYNC_WINDOW),
                 };
                 (Change::Keep, Err(e))
             }
             [(i, at)] => {
-                let t = &mut record.hotp[*i];
-                let old = t.counter;
+                let t = &record.tokens()[*i];
+                let (name, old) = (t.name().to_owned(), t.counter());
                 // Past the second code; `hotp::resync` found nothing before `old`.
-                t.counter = old.max(at.saturating_add(2));
-                let done = (t.name.clone(), old, t.counter);
+                record.advance_token(&name, at.saturating_add(2));
+                let new = record.tokens()[*i].counter();
+                let done = (name, old, new);
                 (Change::Write(record), Ok(done))
             }
             several => {
                 let names: Vec<String> = several
                     .iter()
-                    .map(|(i, _)| format!("{:?}", record.hotp[*i].name))
+                    .map(|(i, _)| format!("{:?}", record.tokens()[*i].name()))
                     .collect();
                 (
                     Change::Keep,

@@ -74,7 +74,7 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
         totp_apps: apps,
         recovery: manage::recovery(record),
         keys: record
-            .keys
+            .keys()
             .iter()
             .map(|k| KeyInfo {
                 name: k.name.clone(),
@@ -88,7 +88,7 @@ fn factors<'a>(user: &'a str, record: &Record) -> Factors<'a> {
             })
             .collect(),
         hotp: manage::tokens(record),
-        contact: record.contact.as_ref().map(|c| ContactInfo {
+        contact: record.contact().map(|c| ContactInfo {
             channel: c.channel().name(),
             address: c.address().to_owned(),
             verified: c.verified(),
@@ -305,10 +305,10 @@ pub fn status(ctx: &Context, args: &UserJson) -> Result<(), CliError> {
     let name = user.to_string();
     let s = Status {
         factors: factors(&name, &record),
-        failures: record.state.failures,
-        locked_until: (record.state.locked_until > now).then_some(record.state.locked_until),
-        last_success: record.state.last_success,
-        last_failure: record.state.last_failure,
+        failures: record.state().failures,
+        locked_until: (record.state().locked_until > now).then_some(record.state().locked_until),
+        last_success: record.state().last_success,
+        last_failure: record.state().last_failure,
     };
     if args.json {
         print_json(&s);

@@ -16,9 +16,9 @@ pub fn run(ctx: &Context, args: &UserArg) -> Result<(), CliError> {
     let was_locked = store.update(&user, |current| match current {
         None => (Change::Keep, None),
         Some(mut record) => {
-            let was = record.state.locked_until > now;
-            record.state.failures = 0;
-            record.state.locked_until = 0;
+            let was = record.state().locked_until > now;
+            record.state_mut().failures = 0;
+            record.state_mut().locked_until = 0;
             (Change::Write(record), Some(was))
         }
     })?;

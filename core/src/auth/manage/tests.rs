@@ -79,20 +79,22 @@ fn cfg(admitted: &[&str]) -> Config {
 /// Alice with the old app and two recovery codes (returned in clear).
 fn alice() -> (MemoryStore, Vec<String>) {
     let (codes, hashed) = recovery::generate(2, &mut OsRandom).unwrap();
-    let record = Record {
-        totp: vec![TotpEnrollment {
-            name: totp::DEFAULT_NAME.into(),
-            secret: Secret::from_base32(OLD_KEY).unwrap(),
-            params: Params::DEFAULT,
-            created: NOW - 1000,
-            last_step: None,
-        }],
-        recovery: Some(RecoveryCodes {
-            hashed,
-            created: NOW - 1000,
-        }),
-        ..Record::default()
-    };
+    let mut record = Record::default();
+    record
+        .add_app(
+            TotpEnrollment::new(
+                totp::DEFAULT_NAME,
+                Secret::from_base32(OLD_KEY).unwrap(),
+                Params::DEFAULT,
+                NOW - 1000,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    record.set_recovery(RecoveryCodes {
+        hashed,
+        created: NOW - 1000,
+    });
     (
         MemoryStore::with("alice", record),
         codes.iter().map(|c| c.to_string()).collect(),
@@ -183,10 +185,10 @@ fn an_admitted_user_without_a_factor_enrolls_an_app_with_the_login_journey() {
     // No "press Enter" at the end: mfa-token shows the codes at once.
     assert!(!bob.saw("Press Enter"));
     let record = store.get("bob").expect("saved");
-    assert_eq!(record.totp.len(), 1);
-    assert_eq!(record.totp[0].name, "default");
-    assert_eq!(record.totp[0].secret, *bob.key.as_ref().unwrap());
-    assert_eq!(record.recovery.unwrap().hashed.len(), 10);
+    assert_eq!(record.apps().len(), 1);
+    assert_eq!(record.apps()[0].name(), "default");
+    assert_eq!(record.apps()[0].secret(), bob.key.as_ref().unwrap());
+    assert_eq!(record.recovery().unwrap().hashed.len(), 10);
     assert!(logged(
         &audit,
         "user=bob: authenticator app \"default\" enrolled by the user (self-service) (confirmed with a code), 10 recovery codes"
@@ -226,15 +228,15 @@ fn an_enrolled_user_replaces_the_app_only_after_a_current_code() {
         "user=alice: wrong code (1 consecutive failures)"
     ));
     let before = store.get("alice").unwrap();
-    assert_eq!(before.state.failures, 1);
+    assert_eq!(before.state().failures, 1);
 
     let mut right = User::answering(&[&old_code(), "APP"]);
     let (ended, audit) = run(enroll_default, &cfg(&[]), &store, "alice", &mut right);
     assert_eq!(ended, Ended::Done(String::new()), "{:?}", right.shown);
     let after = store.get("alice").unwrap();
-    assert_eq!(after.totp.len(), 1, "replaced, not added");
-    assert_eq!(after.totp[0].secret, *right.key.as_ref().unwrap());
-    assert_eq!(after.recovery.unwrap().hashed.len(), 10);
+    assert_eq!(after.apps().len(), 1, "replaced, not added");
+    assert_eq!(after.apps()[0].secret(), right.key.as_ref().unwrap());
+    assert_eq!(after.recovery().unwrap().hashed.len(), 10);
     assert!(logged(&audit, "user=alice: second factor accepted (totp)"));
     assert!(logged(
         &audit,
@@ -248,21 +250,29 @@ fn an_enrolled_user_adds_a_named_app_after_a_current_code_and_keeps_the_rest() {
     let mut wrong = User::answering(&["123456"]);
     let (ended, _) = run(enroll_work_phone, &cfg(&[]), &store, "alice", &mut wrong);
     assert!(matches!(ended, Ended::Refused(_)), "{ended:?}");
-    assert_eq!(store.get("alice").unwrap().totp.len(), 1);
+    assert_eq!(store.get("alice").unwrap().apps().len(), 1);
 
     let mut right = User::answering(&[&old_code(), "APP"]);
     let (ended, audit) = run(enroll_work_phone, &cfg(&[]), &store, "alice", &mut right);
     assert_eq!(ended, Ended::Done(String::new()), "{:?}", right.shown);
     assert!(right.saw("alice keeps the recovery codes from before"));
     let after = store.get("alice").unwrap();
-    let names: Vec<&str> = after.totp.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = after.apps().iter().map(|t| t.name()).collect();
     assert_eq!(names, ["default", "work-phone"]);
-    assert_eq!(after.totp[0].secret, Secret::from_base32(OLD_KEY).unwrap());
-    assert_eq!(after.totp[1].secret, *right.key.as_ref().unwrap());
+    assert_eq!(
+        after.apps()[0].secret(),
+        &Secret::from_base32(OLD_KEY).unwrap()
+    );
+    assert_eq!(after.apps()[1].secret(), right.key.as_ref().unwrap());
     // The two unused recovery codes still work: not replaced by an added app.
-    assert_eq!(after.recovery.as_ref().unwrap().hashed.len(), 2);
+    assert_eq!(after.recovery().as_ref().unwrap().hashed.len(), 2);
     let normalized = recovery::normalize(&old[0]).unwrap();
-    assert!(after.recovery.unwrap().hashed.clone().consume(&normalized));
+    assert!(after
+        .recovery()
+        .unwrap()
+        .hashed
+        .clone()
+        .consume(&normalized));
     assert!(logged(
         &audit,
         "user=alice: authenticator app \"work-phone\" enrolled by the user (self-service) (confirmed with a code, added after a current second factor), recovery codes kept"
@@ -287,10 +297,17 @@ fn a_ninth_app_is_refused_after_the_check_and_an_existing_name_still_replaces() 
     let (store, _) = alice();
     let mut record = store.get("alice").unwrap();
     for i in 1..totp::MAX_APPS {
-        let mut app = record.totp[0].clone();
-        app.name = format!("phone-{i}");
-        app.secret = Secret::from_bytes(vec![u8::try_from(i).unwrap(); 20]).unwrap();
-        record.totp.push(app);
+        let first = &record.apps()[0];
+        let secret = Secret::from_bytes(vec![u8::try_from(i).unwrap(); 20]).unwrap();
+        let app = TotpEnrollment::new(
+            &format!("phone-{i}"),
+            secret,
+            first.params(),
+            first.created(),
+        )
+        .unwrap()
+        .with_last_step(first.last_step());
+        record.add_app(app).unwrap();
     }
     let store = MemoryStore::with("alice", record);
     let mut full = User::answering(&[&old_code()]);
@@ -304,7 +321,7 @@ fn a_ninth_app_is_refused_after_the_check_and_an_existing_name_still_replaces() 
         &audit,
         "8 authenticator apps already, none named \"work-phone\""
     ));
-    assert_eq!(store.get("alice").unwrap().totp.len(), 8);
+    assert_eq!(store.get("alice").unwrap().apps().len(), 8);
     // A later step than the one just used: a replay otherwise.
     let p = Params::DEFAULT;
     let next = totp::code_at(&Secret::from_bytes(vec![3; 20]).unwrap(), p, p.step_at(NOW));
@@ -313,8 +330,8 @@ fn a_ninth_app_is_refused_after_the_check_and_an_existing_name_still_replaces() 
     let (ended, _) = run(replace, &cfg(&[]), &store, "alice", &mut again);
     assert_eq!(ended, Ended::Done(String::new()), "{:?}", again.shown);
     let after = store.get("alice").unwrap();
-    assert_eq!(after.totp.len(), 8);
-    assert_eq!(after.totp[4].secret, *again.key.as_ref().unwrap());
+    assert_eq!(after.apps().len(), 8);
+    assert_eq!(after.apps()[4].secret(), again.key.as_ref().unwrap());
 }
 
 #[test]
@@ -324,7 +341,7 @@ fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
     let (ended, _) = run(new_recovery, &cfg(&[]), &store, "alice", &mut wrong);
     assert!(matches!(ended, Ended::Refused(_)));
     assert_eq!(
-        store.get("alice").unwrap().recovery.unwrap().hashed.len(),
+        store.get("alice").unwrap().recovery().unwrap().hashed.len(),
         2
     );
 
@@ -352,7 +369,13 @@ fn new_recovery_codes_need_a_current_code_and_void_the_old_set() {
         &audit,
         "user=alice: 10 new recovery codes made by the user"
     ));
-    let hashed = store.get("alice").unwrap().recovery.unwrap().hashed;
+    let hashed = store
+        .get("alice")
+        .unwrap()
+        .recovery()
+        .unwrap()
+        .hashed
+        .clone();
     assert!(hashed
         .find(&recovery::normalize(&shown[0]).unwrap())
         .is_some());
@@ -408,7 +431,7 @@ fn a_key_is_registered_only_after_a_current_code() {
     let (ended, _) = register_key(&store, &mut wrong, &mut key, Place::Local);
     assert!(matches!(ended, Ended::Refused(_)), "{ended:?}");
     assert!(key.0.is_some(), "the key was never asked");
-    assert!(store.read(&alice_name).unwrap().unwrap().keys.is_empty());
+    assert!(store.read(&alice_name).unwrap().unwrap().keys().is_empty());
 
     let mut right = User::answering(&[&old_code()]);
     let (ended, audit) = register_key(&store, &mut right, &mut key, Place::Local);
@@ -417,7 +440,7 @@ fn a_key_is_registered_only_after_a_current_code() {
         Ended::Done("Security key blue registered for alice (es256).".into())
     );
     assert!(right.saw("Touch the security key now."));
-    let keys = store.read(&alice_name).unwrap().unwrap().keys;
+    let keys = store.read(&alice_name).unwrap().unwrap().keys().to_vec();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].name, "blue");
     assert!(logged(
@@ -450,5 +473,5 @@ fn no_key_is_registered_from_a_remote_session_or_without_a_key() {
         Ended::Refused(i18n::text(Lang::En, Msg::SelfKeyNone).to_owned())
     );
     let alice_name = UserName::new("alice").unwrap();
-    assert!(store.read(&alice_name).unwrap().unwrap().keys.is_empty());
+    assert!(store.read(&alice_name).unwrap().unwrap().keys().is_empty());
 }

@@ -182,12 +182,12 @@ fn an_allowed_user_enrolls_inside_the_login_and_then_needs_codes() {
     assert!(qr.lines().count() > 20, "{qr}");
     assert!(user.shown.iter().any(|s| s.contains("Tries left: 2")));
     let rec = store.get("bob").expect("saved");
-    assert_eq!(rec.totp.len(), 1);
-    let totp = &rec.totp[0];
-    assert_eq!(totp.name, "default");
-    assert_eq!(totp.secret, *user.key.as_ref().unwrap());
-    assert_eq!(totp.last_step, Some(Params::DEFAULT.step_at(NOW)));
-    assert_eq!(rec.recovery.unwrap().hashed.len(), 10);
+    assert_eq!(rec.apps().len(), 1);
+    let totp = &rec.apps()[0];
+    assert_eq!(totp.name(), "default");
+    assert_eq!(totp.secret(), user.key.as_ref().unwrap());
+    assert_eq!(totp.last_step(), Some(Params::DEFAULT.step_at(NOW)));
+    assert_eq!(rec.recovery().unwrap().hashed.len(), 10);
     let at = user
         .shown
         .iter()
@@ -231,7 +231,7 @@ fn codes_are_checked_at_the_time_they_are_typed() {
     );
     assert_eq!(r, Outcome::Success);
     assert_eq!(
-        store.get("bob").unwrap().totp[0].last_step,
+        store.get("bob").unwrap().apps()[0].last_step(),
         Some(Params::DEFAULT.step_at(NOW + 300))
     );
 }
@@ -355,7 +355,7 @@ fn oob_cfg() -> Config {
 fn alice_with_phone() -> MemoryStore {
     let (store, _) = alice();
     let mut rec = store.get("alice").unwrap();
-    rec.contact = Some(Contact::phone("+31612345678").unwrap());
+    rec.set_contact(Contact::phone("+31612345678").unwrap());
     MemoryStore::with("alice", rec)
 }
 

@@ -48,8 +48,8 @@ fn login(
 fn the_key_is_not_tried_and_the_code_decides() {
     let (store, _) = alice();
     let mut rec = store.get("alice").unwrap();
-    rec.keys
-        .push(SoftKey::new(Algorithm::Es256).credential("pam://pam_mfa"));
+    rec.add_key(SoftKey::new(Algorithm::Es256).credential("pam://pam_mfa"))
+        .unwrap();
     let store = MemoryStore::with("alice", rec);
     let mut keys = Watched::default();
     let (r, asked, _) = login(&cfg(), &store, b"alice", &[&code(0)], &mut keys);
@@ -67,7 +67,7 @@ fn an_empty_code_is_a_wrong_code_not_a_request_to_send_one() {
     assert_eq!(r.unwrap(), Outcome::Failure);
     // The plain prompt (the module answers it; the user never sees it), asked once.
     assert_eq!(asked, ["Verification code: "]);
-    assert_eq!(store.get("alice").unwrap().state.failures, 1);
+    assert_eq!(store.get("alice").unwrap().state().failures, 1);
     assert!(
         audit.0.iter().any(|(_, l)| l.contains("wrong code")),
         "{:?}",
