@@ -118,45 +118,11 @@ pub fn enroll_key(
             &[user, &name],
         )));
     }
-    let Some(mut device) = env.keys.open() else {
-        return Ok(Ended::Refused(
-            i18n::text(lang, Msg::SelfKeyNone).to_owned(),
-        ));
+    let credential = match new_credential(env, user, &existing, &name)? {
+        Ok(credential) => credential,
+        Err(refused) => return Ok(refused),
     };
-    let mut challenge = [0u8; 32];
-    env.rng.fill(&mut challenge).map_err(Error::Random)?;
     let cfg = env.cfg;
-    let request = fido2::MakeCredential {
-        rp_id: &cfg.fido2.rp_id,
-        user_name: user.as_str(),
-        challenge,
-        algorithms: &[Algorithm::Es256, Algorithm::EdDsa],
-        pin: None,
-        uv: false,
-        exclude: fido2::exclude_list(existing.keys()),
-        timeout: fido2::register_timeout(cfg.fido2.timeout_seconds),
-    };
-    env.prompter.info(i18n::text(lang, Msg::KeyTouchNow))?;
-    let now = (env.clock)();
-    let credential = match fido2::register(
-        device.as_mut(),
-        &request,
-        &name,
-        UserVerification::Discouraged,
-        now,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            env.audit.log(&Event::Debug(format!(
-                "user={user}: no security key registered: {e}"
-            )));
-            return Ok(Ended::Refused(i18n::format(
-                lang,
-                Msg::SelfKeyRefused,
-                &[&e],
-            )));
-        }
-    };
     let algorithm = credential.public_key.algorithm().name();
     let updated = store.update(user, |current| {
         let mut record = current.unwrap_or_default();
@@ -185,6 +151,57 @@ pub fn enroll_key(
         Msg::KeyRegistered,
         &[&name, user, &algorithm],
     )))
+}
+
+/// The touch that makes a new credential named `name` on the key plugged in
+/// (none of `existing`'s keys: they are excluded); `Err` with the user's line
+/// when there is no key or it refused.
+fn new_credential(
+    env: &mut Env<'_>,
+    user: &UserName,
+    existing: &Record,
+    name: &str,
+) -> Result<Result<fido2::KeyCredential, Ended>, Error> {
+    let lang = env.lang;
+    let Some(mut device) = env.keys.open() else {
+        return Ok(Err(Ended::Refused(
+            i18n::text(lang, Msg::SelfKeyNone).to_owned(),
+        )));
+    };
+    let mut challenge = [0u8; 32];
+    env.rng.fill(&mut challenge).map_err(Error::Random)?;
+    let cfg = env.cfg;
+    let request = fido2::MakeCredential {
+        rp_id: &cfg.fido2.rp_id,
+        user_name: user.as_str(),
+        challenge,
+        algorithms: &[Algorithm::Es256, Algorithm::EdDsa],
+        pin: None,
+        uv: false,
+        exclude: fido2::exclude_list(existing.keys()),
+        timeout: fido2::register_timeout(cfg.fido2.timeout_seconds),
+    };
+    env.prompter.info(i18n::text(lang, Msg::KeyTouchNow))?;
+    let now = (env.clock)();
+    match fido2::register(
+        device.as_mut(),
+        &request,
+        name,
+        UserVerification::Discouraged,
+        now,
+    ) {
+        Ok(c) => Ok(Ok(c)),
+        Err(e) => {
+            env.audit.log(&Event::Debug(format!(
+                "user={user}: no security key registered: {e}"
+            )));
+            Ok(Err(Ended::Refused(i18n::format(
+                lang,
+                Msg::SelfKeyRefused,
+                &[&e],
+            ))))
+        }
+    }
 }
 
 /// A new set of recovery codes for `user`, after a current second factor; the old

@@ -105,6 +105,60 @@ fn numbers<T: std::str::FromStr>(
         .collect()
 }
 
+/// The option lines of a file (`" NAME args`), as read so far.
+struct Options {
+    totp: bool,
+    hotp: Option<u64>,
+    step: u32,
+    window_size: Option<u32>,
+    disallow_reuse: Option<Vec<u64>>,
+    rate_limit: Option<(u32, u32)>,
+    unknown: Vec<String>,
+}
+
+impl Options {
+    /// Takes the option `name` with its `args`, from line `n`.
+    fn read(&mut self, n: usize, name: &str, args: &[&str]) -> Result<(), GaError> {
+        let bad = || GaError::Option {
+            line: n,
+            name: name.to_owned(),
+        };
+        match name {
+            "TOTP_AUTH" => self.totp = true,
+            "HOTP_COUNTER" => {
+                let v: Vec<u64> = numbers(args, n, name)?;
+                // Below 1 (or no value) the PAM module checks time-based codes.
+                self.hotp = v.first().copied().filter(|&c| c >= 1);
+                if self.hotp.is_some_and(|c| c > crate::hotp::MAX_COUNTER) {
+                    return Err(bad());
+                }
+            }
+            "STEP_SIZE" => {
+                let v: Vec<u32> = numbers(args, n, name)?;
+                self.step = v
+                    .first()
+                    .copied()
+                    .filter(|s| (1..=60).contains(s))
+                    .ok_or_else(bad)?;
+            }
+            "WINDOW_SIZE" => {
+                let v: Vec<u32> = numbers(args, n, name)?;
+                self.window_size = Some(v.first().copied().ok_or_else(bad)?);
+            }
+            "DISALLOW_REUSE" => self.disallow_reuse = Some(numbers(args, n, name)?),
+            "RATE_LIMIT" => {
+                let v: Vec<u32> = numbers(args, n, name)?;
+                match (v.first(), v.get(1)) {
+                    (Some(&count), Some(&secs)) => self.rate_limit = Some((count, secs)),
+                    _ => return Err(bad()),
+                }
+            }
+            other => self.unknown.push(other.to_owned()),
+        }
+        Ok(())
+    }
+}
+
 /// Parses the text of a google-authenticator file.
 pub fn parse(text: &str) -> Result<GaFile, GaError> {
     let mut lines = text
@@ -113,65 +167,21 @@ pub fn parse(text: &str) -> Result<GaFile, GaError> {
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
     let (_, first) = lines.next().ok_or(GaError::Empty)?;
     let secret = Secret::from_base32(first.trim()).map_err(GaError::Secret)?;
-    let mut totp = false;
-    let mut hotp = None;
-    let mut step = 30;
-    let mut window_size = None;
-    let mut disallow_reuse = None;
-    let mut rate_limit = None;
+    let mut options = Options {
+        totp: false,
+        hotp: None,
+        step: 30,
+        window_size: None,
+        disallow_reuse: None,
+        rate_limit: None,
+        unknown: Vec::new(),
+    };
     let mut scratch_codes = Vec::new();
-    let mut unknown_options = Vec::new();
     for (n, line) in lines {
         if let Some(option) = line.strip_prefix("\" ") {
             let words: Vec<&str> = option.split_whitespace().collect();
-            let Some((&name, args)) = words.split_first() else {
-                continue;
-            };
-            match name {
-                "TOTP_AUTH" => totp = true,
-                "HOTP_COUNTER" => {
-                    let v: Vec<u64> = numbers(args, n, name)?;
-                    // Below 1 (or no value) the PAM module checks time-based codes.
-                    hotp = v.first().copied().filter(|&c| c >= 1);
-                    if hotp.is_some_and(|c| c > crate::hotp::MAX_COUNTER) {
-                        return Err(GaError::Option {
-                            line: n,
-                            name: name.to_owned(),
-                        });
-                    }
-                }
-                "STEP_SIZE" => {
-                    let v: Vec<u32> = numbers(args, n, name)?;
-                    step = v
-                        .first()
-                        .copied()
-                        .filter(|s| (1..=60).contains(s))
-                        .ok_or_else(|| GaError::Option {
-                            line: n,
-                            name: name.to_owned(),
-                        })?;
-                }
-                "WINDOW_SIZE" => {
-                    let v: Vec<u32> = numbers(args, n, name)?;
-                    window_size = Some(v.first().copied().ok_or_else(|| GaError::Option {
-                        line: n,
-                        name: name.to_owned(),
-                    })?);
-                }
-                "DISALLOW_REUSE" => disallow_reuse = Some(numbers(args, n, name)?),
-                "RATE_LIMIT" => {
-                    let v: Vec<u32> = numbers(args, n, name)?;
-                    match (v.first(), v.get(1)) {
-                        (Some(&count), Some(&secs)) => rate_limit = Some((count, secs)),
-                        _ => {
-                            return Err(GaError::Option {
-                                line: n,
-                                name: name.to_owned(),
-                            })
-                        }
-                    }
-                }
-                other => unknown_options.push(other.to_owned()),
+            if let Some((&name, args)) = words.split_first() {
+                options.read(n, name, args)?;
             }
         } else if line.trim().is_empty() {
             continue;
@@ -181,20 +191,20 @@ pub fn parse(text: &str) -> Result<GaFile, GaError> {
             return Err(GaError::Line(n));
         }
     }
-    let mode = match (totp, hotp) {
+    let mode = match (options.totp, options.hotp) {
         (true, Some(_)) => return Err(GaError::Mode),
         (_, Some(counter)) => Mode::Hotp { counter },
         // google-authenticator treats a file without HOTP_COUNTER as time-based.
-        (_, None) => Mode::Totp { step },
+        (_, None) => Mode::Totp { step: options.step },
     };
     Ok(GaFile {
         secret,
         mode,
-        window_size,
-        disallow_reuse,
-        rate_limit,
+        window_size: options.window_size,
+        disallow_reuse: options.disallow_reuse,
+        rate_limit: options.rate_limit,
         scratch_codes,
-        unknown_options,
+        unknown_options: options.unknown,
     })
 }
 
@@ -268,42 +278,7 @@ pub fn convert(
     now: u64,
     rng: &mut dyn Random,
 ) -> Result<Imported, ImportError> {
-    let mut notes = Vec::new();
-    match file.mode {
-        Mode::Totp { .. } => {
-            // WINDOW_SIZE counts every accepted code: 3 is the current one and one
-            // each side.
-            let ours = cfg.totp.window;
-            if let Some(w) = file.window_size.filter(|&w| w != 2 * u32::from(ours) + 1) {
-                notes.push(Note::Window { theirs: w, ours });
-            }
-        }
-        Mode::Hotp { counter } => {
-            notes.push(Note::Hotp {
-                name: HOTP_NAME,
-                counter,
-            });
-            // WINDOW_SIZE counts the next code too: the look-ahead is one less.
-            let theirs = file.window_size.unwrap_or(3);
-            let ours = cfg.hotp.look_ahead;
-            if theirs.saturating_sub(1) != ours {
-                notes.push(Note::LookAhead { theirs, ours });
-            }
-        }
-    }
-    if let Some((count, seconds)) = file.rate_limit {
-        notes.push(Note::RateLimit {
-            count,
-            seconds,
-            max_failures: cfg.lockout.max_failures,
-            lockout_seconds: cfg.lockout.seconds,
-        });
-    }
-    // Counter-based codes are never reused there either.
-    if file.disallow_reuse.is_none() && matches!(file.mode, Mode::Totp { .. }) {
-        notes.push(Note::ReuseWasAllowed);
-    }
-    notes.extend(file.unknown_options.iter().cloned().map(Note::Unknown));
+    let mut notes = differences(&file, cfg);
     let recovery = if file.scratch_codes.is_empty() {
         None
     } else {
@@ -354,6 +329,48 @@ pub fn convert(
         recovery,
         notes,
     })
+}
+
+/// What `file` says that pam_mfa under `cfg` does otherwise (its window, rate
+/// limit, reuse, options it does not know), and what a counter-based file becomes.
+fn differences(file: &GaFile, cfg: &Config) -> Vec<Note> {
+    let mut notes = Vec::new();
+    match file.mode {
+        Mode::Totp { .. } => {
+            // WINDOW_SIZE counts every accepted code: 3 is the current one and one
+            // each side.
+            let ours = cfg.totp.window;
+            if let Some(w) = file.window_size.filter(|&w| w != 2 * u32::from(ours) + 1) {
+                notes.push(Note::Window { theirs: w, ours });
+            }
+        }
+        Mode::Hotp { counter } => {
+            notes.push(Note::Hotp {
+                name: HOTP_NAME,
+                counter,
+            });
+            // WINDOW_SIZE counts the next code too: the look-ahead is one less.
+            let theirs = file.window_size.unwrap_or(3);
+            let ours = cfg.hotp.look_ahead;
+            if theirs.saturating_sub(1) != ours {
+                notes.push(Note::LookAhead { theirs, ours });
+            }
+        }
+    }
+    if let Some((count, seconds)) = file.rate_limit {
+        notes.push(Note::RateLimit {
+            count,
+            seconds,
+            max_failures: cfg.lockout.max_failures,
+            lockout_seconds: cfg.lockout.seconds,
+        });
+    }
+    // Counter-based codes are never reused there either.
+    if file.disallow_reuse.is_none() && matches!(file.mode, Mode::Totp { .. }) {
+        notes.push(Note::ReuseWasAllowed);
+    }
+    notes.extend(file.unknown_options.iter().cloned().map(Note::Unknown));
+    notes
 }
 
 #[cfg(test)]
