@@ -60,9 +60,9 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Under the lock: the one token (the one named `name`, or any) whose codes
-/// `first` and `second` are, from its counter on, with the counter of `first`;
-/// refused when none or several are.
+/// Under the lock: the token that `first` and `second` are consecutive codes of,
+/// searched from each token's counter on (only the token `name` when given): its
+/// place in the record and the counter of `first`. Refused when none or several are.
 fn find_codes(
     record: &Record,
     user: &UserName,
