@@ -28,34 +28,7 @@ const DAEMON_REPLY: Duration = Duration::from_secs(600);
 
 /// Runs `command` through the daemon at `socket`.
 pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> {
-    let mut name = None;
-    let (action, user, json) = match command {
-        Command::Status(args) => (Action::Status, args.user.user, args.json),
-        Command::Recovery(args) => {
-            if args.json {
-                return Err(CliError::RootOption("--json"));
-            }
-            (Action::NewRecovery, args.user.user, false)
-        }
-        Command::Enroll(Enroll::Totp(args)) => {
-            root_only_options(&args)?;
-            name = args.name;
-            (Action::EnrollTotp, args.user.user, false)
-        }
-        Command::Enroll(Enroll::Key(args)) => {
-            root_only_key_options(&args)?;
-            name = args.name;
-            (Action::EnrollKey, args.user.user, false)
-        }
-        Command::Enroll(Enroll::Hotp(_)) => return Err(CliError::RootOnly("enroll hotp")),
-        Command::Resync(_) => return Err(CliError::RootOnly("resync")),
-        Command::List(_) => return Err(CliError::RootOnly("list")),
-        Command::Unlock(_) => return Err(CliError::RootOnly("unlock")),
-        Command::Remove(_) => return Err(CliError::RootOnly("remove")),
-        Command::Import(_) => return Err(CliError::RootOnly("import")),
-        Command::Contact(_) => return Err(CliError::RootOnly("contact")),
-        Command::Store(_) => return Err(CliError::RootOnly("store")),
-    };
+    let (action, user, json, name) = request_for(command)?;
     let stream =
         UnixStream::connect(socket).map_err(|e| CliError::NoDaemon(socket.to_owned(), e))?;
     let broken = |e: String| CliError::Daemon(socket.to_owned(), e);
@@ -75,23 +48,63 @@ pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> 
         }),
     )
     .map_err(|e| broken(e.to_string()))?;
+    converse(lang, socket, &stream, json)
+}
+
+/// What the daemon is asked to do for `command`: the action, the user named, JSON
+/// output or not, and the app or key name; refused for what only root may run and
+/// for options only root's direct path has.
+fn request_for(
+    command: Command,
+) -> Result<(Action, Option<String>, bool, Option<String>), CliError> {
+    Ok(match command {
+        Command::Status(args) => (Action::Status, args.user.user, args.json, None),
+        Command::Recovery(args) => {
+            if args.json {
+                return Err(CliError::RootOption("--json"));
+            }
+            (Action::NewRecovery, args.user.user, false, None)
+        }
+        Command::Enroll(Enroll::Totp(args)) => {
+            root_only_options(&args)?;
+            (Action::EnrollTotp, args.user.user, false, args.name)
+        }
+        Command::Enroll(Enroll::Key(args)) => {
+            root_only_key_options(&args)?;
+            (Action::EnrollKey, args.user.user, false, args.name)
+        }
+        Command::Enroll(Enroll::Hotp(_)) => return Err(CliError::RootOnly("enroll hotp")),
+        Command::Resync(_) => return Err(CliError::RootOnly("resync")),
+        Command::List(_) => return Err(CliError::RootOnly("list")),
+        Command::Unlock(_) => return Err(CliError::RootOnly("unlock")),
+        Command::Remove(_) => return Err(CliError::RootOnly("remove")),
+        Command::Import(_) => return Err(CliError::RootOnly("import")),
+        Command::Contact(_) => return Err(CliError::RootOnly("contact")),
+        Command::Store(_) => return Err(CliError::RootOnly("store")),
+    })
+}
+
+/// The conversation after the request: shows what the daemon says, types the
+/// user's answers back, until the daemon's final word.
+fn converse(lang: Lang, socket: &Path, stream: &UnixStream, json: bool) -> Result<(), CliError> {
+    let broken = |e: String| CliError::Daemon(socket.to_owned(), e);
     loop {
-        let reply = read_frame::<Reply>(&mut &stream).map_err(|e| broken(e.to_string()))?;
+        let reply = read_frame::<Reply>(&mut &*stream).map_err(|e| broken(e.to_string()))?;
         match reply {
             Reply::Login(LoginReply::Prompt { text }) => {
                 // No more input (or none readable): the daemon ends the action as a
                 // failed conversation, not as a wrong code.
                 let answer = read_answer(&text).ok().flatten().map(Secret);
-                write_frame(&mut &stream, &Request::Answer { text: answer })
+                write_frame(&mut &*stream, &Request::Answer { text: answer })
                     .map_err(|e| broken(e.to_string()))?;
             }
             Reply::Login(LoginReply::Info { text }) => {
                 println!("{text}");
-                shown(&stream).map_err(broken)?;
+                shown(stream).map_err(broken)?;
             }
             Reply::Login(LoginReply::Error { text }) => {
                 eprintln!("{text}");
-                shown(&stream).map_err(broken)?;
+                shown(stream).map_err(broken)?;
             }
             Reply::Manage(ManageReply::Status(status)) => show(lang, &status, json),
             Reply::Manage(ManageReply::Done(Done::Success { message })) => {

@@ -8,6 +8,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use mfa_core::activation;
 use mfa_core::auth::Prompter;
@@ -18,10 +19,11 @@ use mfa_core::otpauth::OtpAuth;
 use mfa_core::qr::{Background, Matrix};
 use mfa_core::random::OsRandom;
 use mfa_core::recovery::{self, Hashed};
-use mfa_core::store::{Change, Record, RecoveryCodes, Store, TotpEnrollment};
+use mfa_core::store::{Record, RecoveryCodes, Store, TotpEnrollment};
 use mfa_core::totp::{self, Params, Secret};
 use mfa_core::username::UserName;
 
+use super::record_add::add_to_record;
 use crate::audit;
 use crate::cli::{EnrollTotp, QrStyle};
 use crate::context::{Account, Context};
@@ -109,6 +111,21 @@ fn key(
     }
 }
 
+/// The key of [`key`], from the text of --secret-file when it is given (wiped as
+/// soon as it is parsed); `true` when it was made here.
+fn given_or_new_key(
+    ctx: &Context,
+    cfg: &Config,
+    args: &EnrollTotp,
+    user: &UserName,
+) -> Result<(OtpAuth, bool), CliError> {
+    let given = match &args.secret_file {
+        Some(path) => Some(secret_file::read(path, ctx.lang)?),
+        None => None,
+    };
+    key(cfg, args, user.as_str(), given.as_ref().map(|g| g.as_str()))
+}
+
 pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     if args.secret.is_some() {
         return Err(CliError::SecretInArgv);
@@ -122,142 +139,178 @@ pub fn totp(ctx: &Context, args: EnrollTotp) -> Result<(), CliError> {
     for path in [&args.png, &args.svg].into_iter().flatten() {
         qr_files::check_new(path)?;
     }
-    let given = match &args.secret_file {
-        Some(path) => Some(secret_file::read(path, ctx.lang)?),
-        None => None,
-    };
-    let (auth, generated) = key(
-        &cfg,
-        &args,
-        user.as_str(),
-        given.as_ref().map(|g| g.as_str()),
-    )?;
-    drop(given);
-    let human = Human {
-        lang: ctx.lang,
-        to_stderr: args.json,
-    };
-    if auth.params != Params::DEFAULT {
-        let p = auth.params;
-        eprintln!(
-            "{}",
-            i18n::format(
-                ctx.lang,
-                Msg::WarnParams,
-                &[&p.algorithm, &p.digits, &p.period]
-            )
-        );
-    }
-    let uri = auth.to_uri();
-    let matrix = Matrix::encode(uri.as_bytes()).map_err(CliError::Qr)?;
+    let (auth, generated) = given_or_new_key(ctx, &cfg, &args, &user)?;
+    warn_unusual_params(ctx.lang, auth.params);
+    let matrix = Matrix::encode(auth.to_uri().as_bytes()).map_err(CliError::Qr)?;
     // Removed again on every early return below: nothing enrolled, no key on disk.
-    let mut images = Images::new(ctx.lang);
-    for (path, write) in [
-        (&args.png, Images::write_png as fn(&mut _, &_, &_) -> _),
-        (&args.svg, Images::write_svg),
-    ] {
-        if let Some(path) = path {
-            write(&mut images, path, &matrix)?;
-            eprintln!(
-                "{}",
-                i18n::format(ctx.lang, Msg::QrWritten, &[&path.display()])
-            );
-        }
-    }
-
+    let images = write_images(ctx.lang, &args, &matrix)?;
     // The caller already holds the key only when it gave it and skips confirmation.
     let show_key = !args.json && (generated || !args.no_confirm);
-    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
-    let out: &mut dyn Write = if args.json { &mut stderr } else { &mut stdout };
-    let last_step = {
-        // Locked for the journey's questions only: the contact step reads too.
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        let mut term = Terminal::new(out, &mut input, stdin.is_terminal());
-        steps(&mut term, ctx, &cfg, &args, show_key, &auth, &matrix, &user).map_err(
-            |_| match term.take_error() {
-                Some(e) => CliError::Input(e),
-                None => CliError::NotConfirmed(activation::TRIES),
-            },
-        )?
-    };
+    let last_step = on_terminal(args.json, |term| {
+        steps(term, ctx, &cfg, &args, show_key, &auth, &matrix, &user)
+    })?;
     // The journey ends with recovery codes, unless the user still has some.
     let unused = existing.recovery().map_or(0, |r| r.hashed.len());
-    let new_codes = if args.no_confirm || unused > 0 {
-        None
-    } else {
-        Some(recovery::generate(
-            usize::from(cfg.recovery.codes),
-            &mut OsRandom,
-        )?)
-    };
-
-    let now = ctx.now();
-    let enrollment = TotpEnrollment::new(&name, auth.secret.clone(), auth.params, now)
+    let new_codes = (!args.no_confirm && unused == 0)
+        .then(|| recovery::generate(usize::from(cfg.recovery.codes), &mut OsRandom))
+        .transpose()?;
+    let enrollment = TotpEnrollment::new(&name, auth.secret.clone(), auth.params, ctx.now())
         .map_err(CliError::Record)?
         .with_last_step(last_step);
     let hashed = new_codes.as_ref().map(|(_, h)| h.clone());
     let replaced = save(&store, &user, args.replace, enrollment, hashed)?;
     images.keep();
-    let p = auth.params;
     let line = enrolled_line(
         &name,
-        p,
+        auth.params,
         last_step.is_some(),
         new_codes.as_ref().map(|(c, _)| c.len()),
         replaced,
     );
     audit::log(ctx.lang, &user, &line);
-    let unchanged = replaced == Replaced::SameKey;
-    let say_unchanged = || i18n::format(ctx.lang, Msg::EnrolledTotpKeyUnchanged, &[&user]);
-    let say_enrolled = || match name.as_str() {
-        totp::DEFAULT_NAME => i18n::format(ctx.lang, Msg::EnrolledTotp, &[&user]),
-        _ => i18n::format(ctx.lang, Msg::EnrolledApp, &[&user, &format!("{name:?}")]),
+    let saved = Saved {
+        user: &user,
+        name: &name,
+        auth: &auth,
+        confirmed: last_step.is_some(),
+        unchanged: replaced == Replaced::SameKey,
+        unused,
+        new_codes: new_codes.as_ref().map(|(c, _)| c.as_slice()),
     };
+    report(ctx, &cfg, &store, &args, show_key, &saved);
+    Ok(())
+}
 
-    let codes: Vec<&str> = new_codes
-        .as_ref()
-        .map_or(vec![], |(c, _)| c.iter().map(|c| c.as_str()).collect());
+/// Warns on stderr that parameters other than the default ones (SHA1, 6 digits,
+/// 30 s) are not understood by every app.
+fn warn_unusual_params(lang: Lang, p: Params) {
+    if p != Params::DEFAULT {
+        eprintln!(
+            "{}",
+            i18n::format(lang, Msg::WarnParams, &[&p.algorithm, &p.digits, &p.period])
+        );
+    }
+}
+
+/// Writes the QR image files asked for (--png, --svg), each said on stderr; they
+/// are removed again unless [`Images::keep`] is called.
+fn write_images(lang: Lang, args: &EnrollTotp, matrix: &Matrix) -> Result<Images, CliError> {
+    let mut images = Images::new(lang);
+    for (path, write) in [
+        (&args.png, Images::write_png as fn(&mut _, &_, &_) -> _),
+        (&args.svg, Images::write_svg),
+    ] {
+        if let Some(path) = path {
+            write(&mut images, path, matrix)?;
+            eprintln!("{}", i18n::format(lang, Msg::QrWritten, &[&path.display()]));
+        }
+    }
+    Ok(images)
+}
+
+/// Runs the journey's questions `talk` on the terminal: stdout, or stderr when
+/// stdout carries JSON. Its failure is the input's error, or else `NotConfirmed`.
+fn on_terminal<T>(
+    json: bool,
+    talk: impl FnOnce(&mut Terminal<'_>) -> Result<T, Error>,
+) -> Result<T, CliError> {
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let out: &mut dyn Write = if json { &mut stderr } else { &mut stdout };
+    // Locked for the journey's questions only: the contact step reads too.
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut term = Terminal::new(out, &mut input, stdin.is_terminal());
+    talk(&mut term).map_err(|_| match term.take_error() {
+        Some(e) => CliError::Input(e),
+        None => CliError::NotConfirmed(activation::TRIES),
+    })
+}
+
+/// What the enrollment saved, for the report at its end.
+struct Saved<'a> {
+    user: &'a UserName,
+    name: &'a str,
+    auth: &'a OtpAuth,
+    /// Confirmed with a code.
+    confirmed: bool,
+    /// The same key as the app of that name had: its replay state is kept.
+    unchanged: bool,
+    /// The user's unused recovery codes before (none made when there are some).
+    unused: usize,
+    /// The new recovery codes, when made.
+    new_codes: Option<&'a [Zeroizing<String>]>,
+}
+
+/// The report to the person enrolling: JSON (--json), the guide's end when it
+/// showed the key, else one line on stderr.
+fn report(
+    ctx: &Context,
+    cfg: &Config,
+    store: &impl Store,
+    args: &EnrollTotp,
+    show_key: bool,
+    saved: &Saved<'_>,
+) {
+    let user = saved.user;
+    let say_unchanged = || i18n::format(ctx.lang, Msg::EnrolledTotpKeyUnchanged, &[user]);
     if args.json {
-        let out = json!({
-            "user": user.as_str(),
-            "name": name,
-            "issuer": auth.issuer,
-            "secret": auth.secret.to_base32().as_str(),
-            "uri": uri.as_str(),
-            "algorithm": p.algorithm.name(),
-            "digits": p.digits,
-            "period": p.period,
-            "confirmed": last_step.is_some(),
-            "key_unchanged": unchanged,
-            "recovery_codes": codes,
-        });
-        println!("{out:#}");
-        if unchanged {
+        print_json(saved);
+        if saved.unchanged {
             eprintln!("{}", say_unchanged());
         }
     } else if show_key {
-        if unchanged {
+        let human = Human {
+            lang: ctx.lang,
+            to_stderr: args.json,
+        };
+        if saved.unchanged {
             human.say(&say_unchanged());
         }
-        if codes.is_empty() && !args.no_confirm {
-            human.msg(Msg::EnrollKeptRecovery, &[&user, &unused]);
-        } else if let Some((codes, _)) = &new_codes {
-            let mut no_input = std::io::empty();
-            let mut term = Terminal::new(out, &mut no_input, true);
+        let no_codes = saved.new_codes.is_none_or(|c| c.is_empty());
+        if no_codes && !args.no_confirm {
+            human.msg(Msg::EnrollKeptRecovery, &[user, &saved.unused]);
+        } else if let Some(codes) = saved.new_codes {
+            let (mut stdout, mut no_input) = (std::io::stdout(), std::io::empty());
+            let mut term = Terminal::new(&mut stdout, &mut no_input, true);
             // Saved already: output that fails now does not undo the enrollment.
             let _ = activation::show_recovery(&mut term, ctx.lang, codes);
         }
         if !args.no_confirm && cfg.oob.command.is_some() {
-            contact_step(ctx, &human, &cfg, &store, &user);
+            contact_step(ctx, &human, cfg, store, user);
         }
-        human.msg(Msg::EnrollDone, &[&user]);
-    } else if unchanged {
+        human.msg(Msg::EnrollDone, &[user]);
+    } else if saved.unchanged {
         eprintln!("{}", say_unchanged());
     } else {
-        eprintln!("{}", say_enrolled());
+        let enrolled = match saved.name {
+            totp::DEFAULT_NAME => i18n::format(ctx.lang, Msg::EnrolledTotp, &[user]),
+            name => i18n::format(ctx.lang, Msg::EnrolledApp, &[user, &format!("{name:?}")]),
+        };
+        eprintln!("{enrolled}");
     }
-    Ok(())
+}
+
+/// The enrollment as JSON on stdout, key and new recovery codes included.
+fn print_json(saved: &Saved<'_>) {
+    let auth = saved.auth;
+    let p = auth.params;
+    let codes: Vec<&str> = saved
+        .new_codes
+        .map_or(vec![], |c| c.iter().map(|c| c.as_str()).collect());
+    let out = json!({
+        "user": saved.user.as_str(),
+        "name": saved.name,
+        "issuer": auth.issuer,
+        "secret": auth.secret.to_base32().as_str(),
+        "uri": auth.to_uri().as_str(),
+        "algorithm": p.algorithm.name(),
+        "digits": p.digits,
+        "period": p.period,
+        "confirmed": saved.confirmed,
+        "key_unchanged": saved.unchanged,
+        "recovery_codes": codes,
+    });
+    println!("{out:#}");
 }
 
 /// The app's name: `--name`, or the default one; refused when it cannot be one.
@@ -279,23 +332,18 @@ fn save(
     hashed: Option<Hashed>,
 ) -> Result<Replaced, CliError> {
     let now = enrollment.created();
-    store.update(user, |current| {
-        let mut record = current.unwrap_or_default();
-        if let Err(e) = may_write_app(&record, user, enrollment.name(), replace) {
-            return (Change::Keep, Err(e));
-        }
+    add_to_record(store, user, |record| {
+        may_write_app(record, user, enrollment.name(), replace)?;
         let (app, replaced) = reprovision::merge(record.app(enrollment.name()), enrollment);
-        if let Err(e) = put_app(&mut record, user, app) {
-            return (Change::Keep, Err(e));
-        }
+        put_app(record, user, app)?;
         if let Some(hashed) = hashed {
             record.set_recovery(RecoveryCodes {
                 hashed,
                 created: now,
             });
         }
-        (Change::Write(record), Ok(replaced))
-    })?
+        Ok(replaced)
+    })
 }
 
 /// Under the lock: the user's app `name` is only overwritten with --replace, and

@@ -8,9 +8,10 @@
 
 use mfa_core::hotp::{self, Encoding};
 use mfa_core::i18n::{self, Msg};
-use mfa_core::store::{Change, HotpToken, RuleError, Store};
+use mfa_core::store::{HotpToken, RuleError};
 use mfa_core::username::UserName;
 
+use super::record_add::add_to_record;
 use crate::audit;
 use crate::cli::EnrollHotp;
 use crate::context::{Account, Context};
@@ -37,13 +38,9 @@ pub fn run(ctx: &Context, args: &EnrollHotp) -> Result<(), CliError> {
     drop(text);
     let token = HotpToken::new(&args.name, secret, args.digits, args.counter, ctx.now())
         .map_err(|e| refused(&user, e))?;
-    store.update(&user, |current| {
-        let mut record = current.unwrap_or_default();
-        match record.add_token(token) {
-            Ok(()) => (Change::Write(record), Ok(())),
-            Err(e) => (Change::Keep, Err(refused(&user, e))),
-        }
-    })??;
+    add_to_record(&store, &user, |record| {
+        record.add_token(token).map_err(|e| refused(&user, e))
+    })?;
     audit::log(
         ctx.lang,
         &user,

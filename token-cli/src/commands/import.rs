@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use mfa_core::config::Config;
-use mfa_core::i18n::{self, Msg};
+use mfa_core::fido2::KeyCredential;
+use mfa_core::i18n::{self, Lang, Msg};
 use mfa_core::import::google_authenticator::{self as ga, Note};
 use mfa_core::random::OsRandom;
 use mfa_core::secure_fs::{self, FileError, Trust};
-use mfa_core::store::{AnyStore, Change, Store};
+use mfa_core::store::{AnyStore, HotpToken, Record, TotpEnrollment};
 use mfa_core::username::UserName;
 
+use super::record_add::add_to_record;
 use crate::audit;
 use crate::cli::{ImportGa, ImportU2f};
 use crate::context::{Account, Context};
@@ -47,11 +49,10 @@ pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliErr
         report(ctx, &user, &path, &notes);
         return Ok(());
     }
-    let (mut imported, mut skipped) = (0usize, 0usize);
-    for (name, uid, home) in accounts()? {
+    let results = accounts()?.into_iter().filter_map(|(name, uid, home)| {
         let path = home.join(FILE_NAME);
         if path.symlink_metadata().is_err() {
-            continue;
+            return None;
         }
         let result = UserName::new(&name)
             .map_err(|e| CliError::InvalidUser(name.clone(), e))
@@ -60,20 +61,33 @@ pub fn google_authenticator(ctx: &Context, args: &ImportGa) -> Result<(), CliErr
                 report(ctx, &user, &path, &notes);
                 Ok(())
             });
+        Some((name, result))
+    });
+    tally(ctx.lang, results)
+}
+
+/// Counts the accounts of an import loop as they come: a line for each one
+/// skipped, then the summary; `Incomplete` when any was skipped.
+fn tally(
+    lang: Lang,
+    results: impl Iterator<Item = (String, Result<(), CliError>)>,
+) -> Result<(), CliError> {
+    let (mut imported, mut skipped) = (0usize, 0usize);
+    for (name, result) in results {
         match result {
             Ok(()) => imported += 1,
             Err(e) => {
                 skipped += 1;
                 eprintln!(
                     "{}",
-                    i18n::format(ctx.lang, Msg::ImportSkipped, &[&name, &e.render(ctx.lang)])
+                    i18n::format(lang, Msg::ImportSkipped, &[&name, &e.render(lang)])
                 );
             }
         }
     }
     println!(
         "{}",
-        i18n::format(ctx.lang, Msg::ImportSummary, &[&imported, &skipped])
+        i18n::format(lang, Msg::ImportSummary, &[&imported, &skipped])
     );
     if skipped > 0 {
         return Err(CliError::Incomplete(skipped));
@@ -137,54 +151,22 @@ fn import_one(
     } else {
         format!("authenticator app {name:?}")
     };
-    store
-        .update(user, |current| {
-            let mut record = current.unwrap_or_default();
-            if let Some(totp) = totp {
-                let totp = match totp.renamed(name) {
-                    Ok(totp) => totp,
-                    Err(e) => return (Change::Keep, Err(CliError::Record(e))),
-                };
-                if let Err(e) = super::enroll::may_write_app(&record, user, name, replace) {
-                    return (Change::Keep, Err(e));
-                }
-                if let Err(e) = super::enroll::put_app(&mut record, user, totp) {
-                    return (Change::Keep, Err(e));
-                }
-            }
-            let mut kept = None;
-            if let Some(mut token) = hotp {
-                // A counter-based file becomes one more token, or replaces the one
-                // an earlier import made.
-                let taken = record.tokens().iter().any(|t| t.name() == token.name());
-                if taken && !replace {
-                    return (
-                        Change::Keep,
-                        Err(CliError::HotpImported(
-                            user.to_string(),
-                            token.name().to_owned(),
-                        )),
-                    );
-                }
-                if let Some(old) = record.remove_token(token.name()) {
-                    // The same key again: the counter never goes back, so codes used
-                    // since the file was written stay used.
-                    if old.secret() == token.secret() && old.counter() > token.counter() {
-                        token.advance(old.counter());
-                        kept = Some(old.counter());
-                    }
-                }
-                if let Err(e) = record.add_token(token) {
-                    return (Change::Keep, Err(super::enroll_hotp::refused(user, e)));
-                }
-            }
-            if let Some(recovery) = recovery {
-                record.set_recovery(recovery);
-            }
-            (Change::Write(record), Ok(kept))
-        })??
-        .into_iter()
-        .for_each(|counter| notes.push(Note::HotpCounterKept { counter }));
+    let kept = add_to_record(store, user, |record| {
+        if let Some(totp) = totp {
+            put_imported_app(record, user, name, replace, totp)?;
+        }
+        let kept = match hotp {
+            Some(token) => put_imported_token(record, user, replace, token)?,
+            None => None,
+        };
+        if let Some(recovery) = recovery {
+            record.set_recovery(recovery);
+        }
+        Ok(kept)
+    })?;
+    if let Some(counter) = kept {
+        notes.push(Note::HotpCounterKept { counter });
+    }
     audit::log(
         ctx.lang,
         user,
@@ -196,6 +178,52 @@ fn import_one(
     Ok(notes)
 }
 
+/// Under the lock: the imported app under the name `name`, in the place of the
+/// app of that name only with `replace`.
+fn put_imported_app(
+    record: &mut Record,
+    user: &UserName,
+    name: &str,
+    replace: bool,
+    totp: TotpEnrollment,
+) -> Result<(), CliError> {
+    let totp = totp.renamed(name).map_err(CliError::Record)?;
+    super::enroll::may_write_app(record, user, name, replace)?;
+    super::enroll::put_app(record, user, totp)
+}
+
+/// Under the lock: a counter-based file becomes one more token, or (with
+/// `replace`) replaces the one an earlier import made. `Some(counter)`: the same
+/// key was there already, further on, and its counter is kept.
+fn put_imported_token(
+    record: &mut Record,
+    user: &UserName,
+    replace: bool,
+    mut token: HotpToken,
+) -> Result<Option<u64>, CliError> {
+    let taken = record.tokens().iter().any(|t| t.name() == token.name());
+    if taken && !replace {
+        return Err(CliError::HotpImported(
+            user.to_string(),
+            token.name().to_owned(),
+        ));
+    }
+    let mut kept = None;
+    if let Some(old) = record.remove_token(token.name()) {
+        // The same key again: the counter never goes back, so codes used
+        // since the file was written stay used.
+        if old.secret() == token.secret() && old.counter() > token.counter() {
+            token.advance(old.counter());
+            kept = Some(old.counter());
+        }
+    }
+    record
+        .add_token(token)
+        .map_err(|e| super::enroll_hotp::refused(user, e))?;
+    Ok(kept)
+}
+
+/// Tells what was imported for `user` from `path`, with what could not be kept.
 fn report(ctx: &Context, user: &UserName, path: &Path, notes: &[Note]) {
     let f = |msg: Msg, args: &[&dyn std::fmt::Display]| i18n::format(ctx.lang, msg, args);
     println!("{}", f(Msg::ImportDone, &[user, &path.display()]));
@@ -232,9 +260,26 @@ pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
         .origin
         .clone()
         .unwrap_or_else(|| format!("pam://{}", mfa_core::host::name()));
-    // The central authfile is root's; a user's own one belongs to that user.
-    let bytes = secure_fs::read_file(
-        &args.file,
+    let bytes = read_authfile(&args.file)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::ReadFile(args.file.clone(), "not a text file".into()))?;
+    let users = mfa_core::import::pam_u2f::parse(text, &origin, ctx.now())
+        .map_err(|e| CliError::ReadFile(args.file.clone(), e.to_string()))?;
+    let results = users.into_iter().map(|entry| {
+        let name = entry.user.clone();
+        let result = ctx
+            .user(&entry.user, Account::MustExist, &store)
+            .and_then(|user| import_u2f_user(ctx, &store, &user, args, &origin, entry.credentials));
+        (name, result)
+    });
+    tally(ctx.lang, results)
+}
+
+/// Reads a pam_u2f authfile: the central one is root's; a user's own one belongs
+/// to that user. Neither may be writable by others.
+fn read_authfile(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    secure_fs::read_file(
+        path,
         Trust {
             owner: 0,
             forbidden_mode: 0o022,
@@ -243,7 +288,7 @@ pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
     )
     .or_else(|e| match e {
         FileError::Owner { uid, .. } => secure_fs::read_file(
-            &args.file,
+            path,
             Trust {
                 owner: uid,
                 forbidden_mode: 0o022,
@@ -252,82 +297,63 @@ pub fn pam_u2f(ctx: &Context, args: &ImportU2f) -> Result<(), CliError> {
         ),
         other => Err(other),
     })
-    .map_err(CliError::File)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| CliError::ReadFile(args.file.clone(), "not a text file".into()))?;
-    let users = mfa_core::import::pam_u2f::parse(text, &origin, ctx.now())
-        .map_err(|e| CliError::ReadFile(args.file.clone(), e.to_string()))?;
-    let (mut imported, mut skipped) = (0usize, 0usize);
-    for entry in users {
-        let result = ctx
-            .user(&entry.user, Account::MustExist, &store)
-            .and_then(|user| {
-                let count = entry.credentials.len();
-                let creds = entry.credentials;
-                let replace = args.replace;
-                store.update(&user, |current| {
-                    let mut record = current.unwrap_or_default();
-                    if !record.keys().is_empty() && !replace {
-                        return (
-                            Change::Keep,
-                            Err(CliError::AlreadyEnrolled(user.to_string())),
-                        );
-                    }
-                    for mut c in creds {
-                        // Keep names unique next to keys registered before.
-                        let mut n = 1;
-                        while record.keys().iter().any(|k| k.name == c.name) {
-                            n += 1;
-                            c.name = format!("pam_u2f-{n}");
-                        }
-                        if !record
-                            .keys()
-                            .iter()
-                            .any(|k| k.credential_id == c.credential_id)
-                        {
-                            // The name was made free just above.
-                            if let Err(e) = record.add_key(c) {
-                                return (Change::Keep, Err(CliError::Record(e)));
-                            }
-                        }
-                    }
-                    (Change::Write(record), Ok(()))
-                })??;
-                audit::log(
-                    ctx.lang,
-                    &user,
-                    &format!(
-                        "{count} security key(s) imported from pam_u2f file {} (RP ID {origin})",
-                        args.file.display()
-                    ),
-                );
-                println!(
-                    "{}",
-                    i18n::format(ctx.lang, Msg::ImportU2fDone, &[&user, &count, &origin])
-                );
-                Ok(())
-            });
-        match result {
-            Ok(()) => imported += 1,
-            Err(e) => {
-                skipped += 1;
-                eprintln!(
-                    "{}",
-                    i18n::format(
-                        ctx.lang,
-                        Msg::ImportSkipped,
-                        &[&entry.user, &e.render(ctx.lang)]
-                    )
-                );
-            }
-        }
-    }
+    .map_err(CliError::File)
+}
+
+/// Imports one user's keys from the authfile, logs and reports it.
+fn import_u2f_user(
+    ctx: &Context,
+    store: &AnyStore,
+    user: &UserName,
+    args: &ImportU2f,
+    origin: &str,
+    creds: Vec<KeyCredential>,
+) -> Result<(), CliError> {
+    let count = creds.len();
+    add_to_record(store, user, |record| {
+        add_u2f_keys(record, user, args.replace, creds)
+    })?;
+    audit::log(
+        ctx.lang,
+        user,
+        &format!(
+            "{count} security key(s) imported from pam_u2f file {} (RP ID {origin})",
+            args.file.display()
+        ),
+    );
     println!(
         "{}",
-        i18n::format(ctx.lang, Msg::ImportSummary, &[&imported, &skipped])
+        i18n::format(ctx.lang, Msg::ImportU2fDone, &[user, &count, &origin])
     );
-    if skipped > 0 {
-        return Err(CliError::Incomplete(skipped));
+    Ok(())
+}
+
+/// Under the lock: the keys, renamed where a name is taken, skipping those whose
+/// credential is registered already; refused if the user has keys and not `replace`.
+fn add_u2f_keys(
+    record: &mut Record,
+    user: &UserName,
+    replace: bool,
+    creds: Vec<KeyCredential>,
+) -> Result<(), CliError> {
+    if !record.keys().is_empty() && !replace {
+        return Err(CliError::AlreadyEnrolled(user.to_string()));
+    }
+    for mut c in creds {
+        // Keep names unique next to keys registered before.
+        let mut n = 1;
+        while record.keys().iter().any(|k| k.name == c.name) {
+            n += 1;
+            c.name = format!("pam_u2f-{n}");
+        }
+        if !record
+            .keys()
+            .iter()
+            .any(|k| k.credential_id == c.credential_id)
+        {
+            // The name was made free just above.
+            record.add_key(c).map_err(CliError::Record)?;
+        }
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod enroll;
 mod enroll_hotp;
 mod enroll_key;
 mod import;
+mod record_add;
 mod recovery;
 mod remove;
 mod resync;

@@ -8,7 +8,8 @@
 
 use mfa_core::hotp::{self, Resync};
 use mfa_core::i18n::{self, Msg};
-use mfa_core::store::{Change, Store};
+use mfa_core::store::{Change, Record, Store};
+use mfa_core::username::UserName;
 use zeroize::Zeroizing;
 
 use crate::audit;
@@ -31,66 +32,17 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
         let Some(mut record) = current.filter(|r| !r.tokens().is_empty()) else {
             return (Change::Keep, Err(CliError::NoHotp(user.to_string())));
         };
-        let candidates: Vec<usize> = (0..record.tokens().len())
-            .filter(|&i| name.is_none_or(|n| record.tokens()[i].name() == n))
-            .collect();
-        if let (Some(n), true) = (name, candidates.is_empty()) {
-            return (
-                Change::Keep,
-                Err(CliError::NoHotpNamed(user.to_string(), n.to_owned())),
-            );
-        }
-        let mut found = Vec::new();
-        let mut behind = None;
-        for i in candidates {
-            let t = &record.tokens()[i];
-            match hotp::resync(
-                t.secret(),
-                t.digits(),
-                &first,
-                &second,
-                t.counter(),
-                hotp::RESYNC_WINDOW,
-            ) {
-                Resync::Found { first } => found.push((i, first)),
-                Resync::Behind => behind = behind.or(Some(i)),
-                Resync::NotFound => {}
-            }
-        }
-        match found.as_slice() {
-            [] => {
-                let e = match behind {
-                    Some(i) => CliError::ResyncBehind(
-                        user.to_string(),
-                        record.tokens()[i].name().to_owned(),
-                    ),
-                    None => CliError::ResyncNotFound(user.to_string(), hotp::RESYNC_WINDOW),
-                };
-                (Change::Keep, Err(e))
-            }
-            [(i, at)] => {
-                let t = &record.tokens()[*i];
-                let (name, old) = (t.name().to_owned(), t.counter());
-                // Past the second code; `hotp::resync` found nothing before `old`.
-                record.advance_token(&name, at.saturating_add(2));
-                let new = record.tokens()[*i].counter();
-                let done = (name, old, new);
-                (Change::Write(record), Ok(done))
-            }
-            several => {
-                let names: Vec<String> = several
-                    .iter()
-                    .map(|(i, _)| format!("{:?}", record.tokens()[*i].name()))
-                    .collect();
-                (
-                    Change::Keep,
-                    Err(CliError::ResyncAmbiguous(
-                        user.to_string(),
-                        names.join(", "),
-                    )),
-                )
-            }
-        }
+        let (i, at) = match find_codes(&record, &user, name, &first, &second) {
+            Ok(found) => found,
+            Err(e) => return (Change::Keep, Err(e)),
+        };
+        let t = &record.tokens()[i];
+        let (name, old) = (t.name().to_owned(), t.counter());
+        // Past the second code; `hotp::resync` found nothing before `old`.
+        record.advance_token(&name, at.saturating_add(2));
+        let new = record.tokens()[i].counter();
+        let done = (name, old, new);
+        (Change::Write(record), Ok(done))
     })??;
     audit::log(
         ctx.lang,
@@ -106,4 +58,58 @@ pub fn run(ctx: &Context, args: &ResyncArgs) -> Result<(), CliError> {
         )
     );
     Ok(())
+}
+
+/// Under the lock: the token that `first` and `second` are consecutive codes of,
+/// searched from each token's counter on (only the token `name` when given): its
+/// place in the record and the counter of `first`. Refused when none or several are.
+fn find_codes(
+    record: &Record,
+    user: &UserName,
+    name: Option<&str>,
+    first: &str,
+    second: &str,
+) -> Result<(usize, u64), CliError> {
+    let candidates: Vec<usize> = (0..record.tokens().len())
+        .filter(|&i| name.is_none_or(|n| record.tokens()[i].name() == n))
+        .collect();
+    if let (Some(n), true) = (name, candidates.is_empty()) {
+        return Err(CliError::NoHotpNamed(user.to_string(), n.to_owned()));
+    }
+    let mut found = Vec::new();
+    let mut behind = None;
+    for i in candidates {
+        let t = &record.tokens()[i];
+        match hotp::resync(
+            t.secret(),
+            t.digits(),
+            first,
+            second,
+            t.counter(),
+            hotp::RESYNC_WINDOW,
+        ) {
+            Resync::Found { first } => found.push((i, first)),
+            Resync::Behind => behind = behind.or(Some(i)),
+            Resync::NotFound => {}
+        }
+    }
+    match found.as_slice() {
+        [] => Err(match behind {
+            Some(i) => {
+                CliError::ResyncBehind(user.to_string(), record.tokens()[i].name().to_owned())
+            }
+            None => CliError::ResyncNotFound(user.to_string(), hotp::RESYNC_WINDOW),
+        }),
+        [found] => Ok(*found),
+        several => {
+            let names: Vec<String> = several
+                .iter()
+                .map(|(i, _)| format!("{:?}", record.tokens()[*i].name()))
+                .collect();
+            Err(CliError::ResyncAmbiguous(
+                user.to_string(),
+                names.join(", "),
+            ))
+        }
+    }
 }

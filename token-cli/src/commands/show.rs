@@ -147,26 +147,21 @@ pub(crate) fn print_factors(lang: Lang, s: &mfa_proto::Status, contact: &dyn Fn(
         return false;
     }
     println!("{}", s.user);
+    // One line per factor, indented under the user.
+    let item = |msg: Msg, args: &[&dyn std::fmt::Display]| println!("  {}", m(msg, args));
     for t in &s.totp {
-        println!(
-            "  {}",
-            m(
-                Msg::ListTotp,
-                &[
-                    &format!("{:?}", t.name),
-                    &t.algorithm,
-                    &t.digits,
-                    &t.period,
-                    &utc(t.created)
-                ]
-            )
+        let name = format!("{:?}", t.name);
+        let created = utc(t.created);
+        item(
+            Msg::ListTotp,
+            &[&name, &t.algorithm, &t.digits, &t.period, &created],
         );
         if let Some(used) = t.last_used {
             println!("    {}", m(Msg::ListLastStep, &[&utc(used)]));
         }
     }
     if let Some(r) = &s.recovery {
-        println!("  {}", m(Msg::ListRecovery, &[&r.unused, &utc(r.created)]));
+        item(Msg::ListRecovery, &[&r.unused, &utc(r.created)]);
     }
     for k in &s.keys {
         let pin = if k.pin {
@@ -174,33 +169,18 @@ pub(crate) fn print_factors(lang: Lang, s: &mfa_proto::Status, contact: &dyn Fn(
         } else {
             ""
         };
-        println!(
-            "  {}",
-            m(
-                Msg::ListKey,
-                &[
-                    &format!("{:?}", k.name),
-                    &k.algorithm,
-                    &k.user_verification,
-                    &pin,
-                    &k.sign_count,
-                    &utc(k.created)
-                ]
-            )
+        let name = format!("{:?}", k.name);
+        let (uv, created) = (&k.user_verification, utc(k.created));
+        item(
+            Msg::ListKey,
+            &[&name, &k.algorithm, uv, &pin, &k.sign_count, &created],
         );
     }
     for t in &s.hotp {
-        println!(
-            "  {}",
-            m(
-                Msg::ListHotp,
-                &[
-                    &format!("{:?}", t.name),
-                    &t.digits,
-                    &t.counter,
-                    &utc(t.created)
-                ]
-            )
+        let name = format!("{:?}", t.name);
+        item(
+            Msg::ListHotp,
+            &[&name, &t.digits, &t.counter, &utc(t.created)],
         );
     }
     contact();
