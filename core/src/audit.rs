@@ -141,36 +141,8 @@ pub enum Event<'a> {
         user: &'a UserName,
         reason: &'a crate::fido2::verify::Rejection,
     },
-    /// A user was not offered to set up an authenticator app themselves.
-    EnrollRefused {
-        user: &'a UserName,
-        journey: Journey,
-        reason: String,
-    },
-    /// A user set up an authenticator app themselves, the entry `name`, with a
-    /// new set of `recovery_codes` (`None`: the set they had was kept).
-    Enrolled {
-        user: &'a UserName,
-        journey: Journey,
-        name: &'a str,
-        how: Enrollment,
-        recovery_codes: Option<usize>,
-    },
-    /// A user's own enrollment ended without a valid code; nothing was saved.
-    EnrollAbandoned {
-        user: &'a UserName,
-        journey: Journey,
-        tries: u32,
-    },
-    /// A user made a new set of recovery codes (self-service); the old set is void.
-    RecoveryRenewed { user: &'a UserName, codes: usize },
-    /// A user registered a security key themselves (self-service).
-    KeyRegistered {
-        user: &'a UserName,
-        name: &'a str,
-        algorithm: &'static str,
-        rp_id: &'a str,
-    },
+    /// An enrollment by the user, or at login.
+    Enroll(EnrollEvent<'a>),
     /// An out-of-band code went to the delivery command (never the code itself).
     OobSent {
         user: &'a UserName,
@@ -192,6 +164,41 @@ pub enum Event<'a> {
     Conversation { user: &'a [u8] },
     /// Detail for `debug`.
     Debug(String),
+}
+
+/// What happened to a user's own enrollment (self-service or at login).
+#[derive(Debug)]
+pub enum EnrollEvent<'a> {
+    /// A user was not offered to set up an authenticator app themselves.
+    Refused {
+        user: &'a UserName,
+        journey: Journey,
+        reason: String,
+    },
+    /// A user set up an authenticator app themselves, the entry `name`, with a
+    /// new set of `recovery_codes` (`None`: the set they had was kept).
+    Done {
+        user: &'a UserName,
+        journey: Journey,
+        name: &'a str,
+        how: Enrollment,
+        recovery_codes: Option<usize>,
+    },
+    /// A user's own enrollment ended without a valid code; nothing was saved.
+    Abandoned {
+        user: &'a UserName,
+        journey: Journey,
+        tries: u32,
+    },
+    /// A user made a new set of recovery codes (self-service); the old set is void.
+    RecoveryRenewed { user: &'a UserName, codes: usize },
+    /// A user registered a security key themselves (self-service).
+    KeyRegistered {
+        user: &'a UserName,
+        name: &'a str,
+        algorithm: &'static str,
+        rp_id: &'a str,
+    },
 }
 
 /// How bad an event is, mapped to syslog priorities by the sink.
@@ -218,13 +225,9 @@ impl Event<'_> {
             | Event::UnknownUser { .. }
             | Event::KeyRequired { .. }
             | Event::KeyUnavailable { .. }
-            | Event::EnrollRefused { .. }
-            | Event::EnrollAbandoned { .. }
+            | Event::Enroll(EnrollEvent::Refused { .. } | EnrollEvent::Abandoned { .. })
             | Event::OobRefused { .. } => Level::Notice,
-            Event::Enrolled { .. }
-            | Event::RecoveryRenewed { .. }
-            | Event::KeyRegistered { .. }
-            | Event::OobSent { .. } => Level::Info,
+            Event::Enroll(_) | Event::OobSent { .. } => Level::Info,
             Event::OobFailed { .. } => Level::Error,
             Event::KeyRejected { .. } => Level::Warning,
             Event::LockedOut { .. } | Event::WhileLocked { .. } | Event::Conversation { .. } => {
@@ -287,7 +290,7 @@ impl fmt::Display for Event<'_> {
             Event::Unenrolled { user, ignored } => write!(
                 f,
                 "user={user}: no second factor enrolled, {}",
-                if *ignored { "ignored by policy" } else { "denied" }
+                let_through(*ignored)
             ),
             Event::Exempt { user, reason } => {
                 write!(f, "user={user}: second factor not required ({reason})")
@@ -300,7 +303,7 @@ impl fmt::Display for Event<'_> {
                 f,
                 "user name \"{}\" is not valid for the store, {}",
                 Escaped(raw),
-                if *ignored { "ignored by policy" } else { "denied" }
+                let_through(*ignored)
             ),
             Event::UnknownUser { raw, error } => unknown_user(f, raw, *error),
             Event::KeyRequired { user, service } => write!(
@@ -313,40 +316,7 @@ impl fmt::Display for Event<'_> {
             Event::KeyRejected { user, reason } => {
                 write!(f, "user={user}: security key assertion rejected: {reason}")
             }
-            Event::EnrollRefused {
-                user,
-                journey,
-                reason,
-            } => write!(f, "user={user}: {}: {reason}", journey.refused()),
-            Event::Enrolled {
-                user,
-                journey,
-                name,
-                how,
-                recovery_codes,
-            } => enrolled(f, user, *journey, name, *how, *recovery_codes),
-            Event::EnrollAbandoned {
-                user,
-                journey,
-                tries,
-            } => write!(
-                f,
-                "user={user}: {} abandoned after {tries} wrong codes, nothing saved",
-                journey.enrollment()
-            ),
-            Event::KeyRegistered {
-                user,
-                name,
-                algorithm,
-                rp_id,
-            } => write!(
-                f,
-                "user={user}: security key {name:?} registered by the user ({algorithm}, RP ID {rp_id}; self-service, after a current second factor or as the first)"
-            ),
-            Event::RecoveryRenewed { user, codes } => write!(
-                f,
-                "user={user}: {codes} new recovery codes made by the user (self-service, after a current second factor), earlier ones revoked"
-            ),
+            Event::Enroll(event) => event.fmt(f),
             Event::OobSent { user, channel, to } => {
                 write!(f, "user={user}: one-time code sent by {channel} to {to}")
             }
@@ -368,6 +338,56 @@ impl fmt::Display for Event<'_> {
             ),
             Event::Debug(s) => f.write_str(s),
         }
+    }
+}
+
+impl fmt::Display for EnrollEvent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+        EnrollEvent::Refused {
+            user,
+            journey,
+            reason,
+        } => write!(f, "user={user}: {}: {reason}", journey.refused()),
+        EnrollEvent::Done {
+            user,
+            journey,
+            name,
+            how,
+            recovery_codes,
+        } => enrolled(f, user, *journey, name, *how, *recovery_codes),
+        EnrollEvent::Abandoned {
+            user,
+            journey,
+            tries,
+        } => write!(
+            f,
+            "user={user}: {} abandoned after {tries} wrong codes, nothing saved",
+            journey.enrollment()
+        ),
+        EnrollEvent::KeyRegistered {
+            user,
+            name,
+            algorithm,
+            rp_id,
+        } => write!(
+            f,
+            "user={user}: security key {name:?} registered by the user ({algorithm}, RP ID {rp_id}; self-service, after a current second factor or as the first)"
+        ),
+        EnrollEvent::RecoveryRenewed { user, codes } => write!(
+            f,
+            "user={user}: {codes} new recovery codes made by the user (self-service, after a current second factor), earlier ones revoked"
+        ),
+        }
+    }
+}
+
+/// How a login the user's name or enrollment decides ends, in its line.
+fn let_through(ignored: bool) -> &'static str {
+    if ignored {
+        "ignored by policy"
+    } else {
+        "denied"
     }
 }
 

@@ -24,7 +24,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use crate::accounts::{Accounts, Lookup};
-use crate::audit::{Audit, Event, Factor, Failure, Journey};
+use crate::audit::{Audit, EnrollEvent, Event, Factor, Failure, Journey};
 use crate::config::{Config, Unenrolled};
 use crate::error::{Error, Outcome};
 use crate::fido2::Authenticator;
@@ -285,11 +285,11 @@ fn without_a_code(
                 )
                 .map(Some)
             }
-            Some(reason) => env.audit.log(&Event::EnrollRefused {
+            Some(reason) => env.audit.log(&Event::Enroll(EnrollEvent::Refused {
                 user,
                 journey: Journey::AtLogin,
                 reason,
-            }),
+            })),
         }
     }
     if let Ok(Some(record)) = snapshot {

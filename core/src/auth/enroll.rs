@@ -15,7 +15,7 @@
 use zeroize::Zeroizing;
 
 use crate::activation;
-use crate::audit::{Enrollment, Event, Journey};
+use crate::audit::{EnrollEvent, Enrollment, Event, Journey};
 use crate::error::{Error, Outcome};
 use crate::i18n::{self, Msg};
 use crate::otpauth::OtpAuth;
@@ -104,32 +104,32 @@ pub(super) fn journey(
     let enrollment = match TotpEnrollment::new(name, secret, params, now) {
         Ok(app) => app.with_last_step(Some(step)),
         Err(e) => {
-            env.audit.log(&Event::EnrollRefused {
+            env.audit.log(&Event::Enroll(EnrollEvent::Refused {
                 user,
                 journey,
                 reason: e.to_string(),
-            });
+            }));
             return Ok(Outcome::Failure);
         }
     };
     let (how, new_codes) = match save(store, user, env, enrollment, hashed, mode)? {
         Saved::Yes { how, new_codes } => (how, new_codes),
         Saved::No(reason) => {
-            env.audit.log(&Event::EnrollRefused {
+            env.audit.log(&Event::Enroll(EnrollEvent::Refused {
                 user,
                 journey,
                 reason: reason.to_owned(),
-            });
+            }));
             return Ok(Outcome::Failure);
         }
     };
-    env.audit.log(&Event::Enrolled {
+    env.audit.log(&Event::Enroll(EnrollEvent::Done {
         user,
         journey,
         name,
         how,
         recovery_codes: new_codes.then_some(codes.len()),
-    });
+    }));
     finish(env, user, journey, name, new_codes.then_some(&codes[..]));
     Ok(crate::error::Outcome::Success)
 }
@@ -147,11 +147,11 @@ fn introduced(env: &mut Env<'_>, user: &UserName, journey: Journey) -> bool {
     }
     // Best effort: the client may not show this either.
     let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
-    env.audit.log(&Event::EnrollRefused {
+    env.audit.log(&Event::Enroll(EnrollEvent::Refused {
         user,
         journey,
         reason: "the application cannot show text (silent, or its conversation refused an information message)".to_owned(),
-    });
+    }));
     false
 }
 
@@ -181,11 +181,11 @@ fn confirmed(
         // A client that shows text but cannot answer (sudo -S fed from a pipe):
         // say why, if it can still show an error.
         let _ = env.prompter.error(i18n::text(lang, Msg::LoginEnrollNoText));
-        env.audit.log(&Event::EnrollRefused {
+        env.audit.log(&Event::Enroll(EnrollEvent::Refused {
             user,
             journey,
             reason: "the application's conversation ended before a code was typed".to_owned(),
-        });
+        }));
     })?;
     if step.is_none() {
         let failed = match journey {
@@ -195,11 +195,11 @@ fn confirmed(
         let _ = env
             .prompter
             .error(&i18n::format(lang, failed, &[&activation::TRIES]));
-        env.audit.log(&Event::EnrollAbandoned {
+        env.audit.log(&Event::Enroll(EnrollEvent::Abandoned {
             user,
             journey,
             tries: activation::TRIES,
-        });
+        }));
     }
     Ok(step)
 }

@@ -10,7 +10,7 @@
 //! decided by the caller from the connection (pam_mfad: SO_PEERCRED), never from a
 //! name the client sent.
 
-use crate::audit::{Event, Journey};
+use crate::audit::{EnrollEvent, Event, Journey};
 use crate::config::Unenrolled;
 use crate::error::{Error, Outcome};
 use crate::fido2::{self, cose::Algorithm, UserVerification};
@@ -59,14 +59,14 @@ pub fn enroll_totp(
     if mode == Mode::Checked {
         let record = logged(env, user, store.read(user))?.unwrap_or_default();
         if !enroll::has_room(&record, name) {
-            env.audit.log(&Event::EnrollRefused {
+            env.audit.log(&Event::Enroll(EnrollEvent::Refused {
                 user,
                 journey: Journey::SelfService,
                 reason: format!(
                     "{} authenticator apps already, none named {name:?}",
                     record.apps().len()
                 ),
-            });
+            }));
             return Ok(Ended::Refused(i18n::format(
                 lang,
                 Msg::SelfAppsFull,
@@ -140,12 +140,12 @@ pub fn enroll_key(
             &[user, &name],
         )));
     }
-    env.audit.log(&Event::KeyRegistered {
+    env.audit.log(&Event::Enroll(EnrollEvent::KeyRegistered {
         user,
         name: &name,
         algorithm,
         rp_id: &cfg.fido2.rp_id,
-    });
+    }));
     Ok(Ended::Done(i18n::format(
         lang,
         Msg::KeyRegistered,
@@ -247,10 +247,10 @@ pub fn new_recovery(
             &[user],
         )));
     }
-    env.audit.log(&Event::RecoveryRenewed {
+    env.audit.log(&Event::Enroll(EnrollEvent::RecoveryRenewed {
         user,
         codes: codes.len(),
-    });
+    }));
     let list = crate::activation::code_list(&codes);
     let shown = env
         .prompter
@@ -365,11 +365,11 @@ fn may_add_factor(
     Ok(match enroll::refusal(env, user, false) {
         None => Admitted::First,
         Some(reason) => {
-            env.audit.log(&Event::EnrollRefused {
+            env.audit.log(&Event::Enroll(EnrollEvent::Refused {
                 user,
                 journey: Journey::SelfService,
                 reason,
-            });
+            }));
             Admitted::Refused(Ended::Refused(i18n::format(
                 lang,
                 Msg::SelfEnrollNotOpen,
