@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
@@ -64,8 +64,9 @@ pub struct Shared {
     /// Open connections by caller uid.
     open: Mutex<HashMap<u32, usize>>,
     idle: Condvar,
-    /// Threads waiting in accept().
-    accepting: Mutex<usize>,
+    /// Threads waiting in accept() (an atomic, not a lock: a thread going back
+    /// to accept() must not make the one that just took a login wait).
+    accepting: AtomicUsize,
     pub stopping: AtomicBool,
 }
 
@@ -76,7 +77,7 @@ impl Shared {
             config: RwLock::new(Arc::new(loaded)),
             open: Mutex::new(HashMap::new()),
             idle: Condvar::new(),
-            accepting: Mutex::new(0),
+            accepting: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
         }
     }
@@ -160,7 +161,7 @@ pub fn serve(shared: &Arc<Shared>, listener: &Listener) {
 /// One thread's loop: accept, keep someone else accepting, serve, and go back to
 /// accept() unless enough threads wait there (the first thread always does).
 fn acceptor(shared: &Arc<Shared>, socket: &UnixListener, first: bool) {
-    *lock(&shared.accepting) += 1;
+    shared.accepting.fetch_add(1, Ordering::SeqCst);
     loop {
         // Checked before accept() too: a thread that served a login while the
         // daemon was told to stop must not wait for another connection.
@@ -170,7 +171,7 @@ fn acceptor(shared: &Arc<Shared>, socket: &UnixListener, first: bool) {
             socket.accept()
         };
         if shared.stopping.load(Ordering::SeqCst) {
-            *lock(&shared.accepting) -= 1;
+            shared.accepting.fetch_sub(1, Ordering::SeqCst);
             // Pass the wake-up on: the first thread returns to main, which
             // waits for the logins in flight.
             if !first {
@@ -187,19 +188,20 @@ fn acceptor(shared: &Arc<Shared>, socket: &UnixListener, first: bool) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
-        {
-            let mut accepting = lock(&shared.accepting);
-            *accepting -= 1;
-            if *accepting == 0 {
-                spawn_acceptor(shared, socket);
-            }
+        // The last one waiting: start another before serving.
+        if shared.accepting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            spawn_acceptor(shared, socket);
         }
         serve_one(shared, stream);
-        let mut accepting = lock(&shared.accepting);
-        if !first && *accepting >= IDLE_ACCEPTORS {
+        let rejoined = shared
+            .accepting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (first || n < IDLE_ACCEPTORS).then_some(n + 1)
+            })
+            .is_ok();
+        if !rejoined {
             return;
         }
-        *accepting += 1;
     }
 }
 
@@ -211,10 +213,6 @@ fn spawn_acceptor(shared: &Arc<Shared>, socket: &UnixListener) {
     let _ = std::thread::Builder::new()
         .name("login".to_owned())
         .spawn(move || acceptor(&shared, &socket, false));
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One connection: who calls, whether the limits admit it, the login.

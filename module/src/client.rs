@@ -10,7 +10,7 @@
 //! key and reads no store: the only secret it touches is what the user typed, on
 //! its way to the daemon (the code) or to the next module (the password).
 
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,8 +24,8 @@ use pam_bindings::module::PamHandle;
 use zeroize::Zeroizing;
 
 use mfa_proto::{
-    read_frame, write_frame, Combined, Login, LoginReply, Request, Secret, Verdict, MAX_ANSWER,
-    SSH_VARIABLES, VERSION,
+    encode, read_frame, write_frame, Combined, Login, LoginReply, Request, Secret, Verdict,
+    MAX_ANSWER, SSH_VARIABLES, VERSION,
 };
 
 use crate::args::ModuleArgs;
@@ -63,7 +63,15 @@ pub(super) fn authenticate(
         (None, true) => Combined::Split,
         (None, false) => Combined::Off,
     };
-    let stream = match connect(socket) {
+    let conv = match pamh.get_item::<Conv>() {
+        Ok(Some(conv)) => conv,
+        _ => return PamResultCode::PAM_CONV_ERR,
+    };
+    let request = match encode(&Request::Login(login.clone())) {
+        Ok(r) => r,
+        Err(e) => return unavailable(pamh, format!("cannot describe the login: {e}")),
+    };
+    let stream = match connect(socket, &request) {
         Ok(s) => s,
         Err(e) => {
             return unavailable(
@@ -71,10 +79,6 @@ pub(super) fn authenticate(
                 format!("cannot reach pam_mfad at {}: {e}", socket.display()),
             )
         }
-    };
-    let conv = match pamh.get_item::<Conv>() {
-        Ok(Some(conv)) => conv,
-        _ => return PamResultCode::PAM_CONV_ERR,
     };
     match converse(&stream, &login, &conv, kept) {
         Ok(Ended::Verdict(verdict, fail_delay_ms)) => {
@@ -145,12 +149,18 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
     }
 }
 
-/// Connects within [`CONNECT`] (a full backlog must not hang the login).
-fn connect(socket: &Path) -> io::Result<UnixStream> {
+/// Connects within [`CONNECT`] (a full backlog must not hang the login) and
+/// sends `request`, the login's first frame, before anything else: the daemon,
+/// woken by the connection, then finds it waiting instead of waking a second
+/// time for it. A new connection's send buffer is empty and far larger than a
+/// frame can be ([`mfa_proto::MAX_FRAME`]), so that write cannot block; the
+/// timeouts, set after it, bound every later read and write.
+fn connect(socket: &Path, request: &[u8]) -> io::Result<UnixStream> {
     let started = Instant::now();
     loop {
         match UnixStream::connect(socket) {
-            Ok(stream) => {
+            Ok(mut stream) => {
+                stream.write_all(request)?;
                 stream.set_read_timeout(Some(REPLY))?;
                 stream.set_write_timeout(Some(WRITE))?;
                 return Ok(stream);
@@ -164,7 +174,8 @@ fn connect(socket: &Path) -> io::Result<UnixStream> {
     }
 }
 
-/// Relays the conversation until the verdict. On the line that checks a kept
+/// Relays the conversation, whose first frame [`connect`] sent, until the
+/// verdict. On the line that checks a kept
 /// code (`kept`), the first prompt is answered with it and any later one fails:
 /// the user, on a client with a single field, is never asked twice.
 fn converse(
@@ -174,7 +185,6 @@ fn converse(
     mut kept: Option<Zeroizing<String>>,
 ) -> Result<Ended, String> {
     let mut stream = stream;
-    write_frame(&mut stream, &Request::Login(login.clone())).map_err(|e| e.to_string())?;
     loop {
         let reply: LoginReply = read_frame(&mut stream).map_err(|e| e.to_string())?;
         match reply {
