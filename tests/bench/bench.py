@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Benchmarks pam_mfa against pam_google_authenticator and pam_oath (Debian's
 packages) through the same libpam harness (tests/src/bin/pam_driver.rs) under
-pam_wrapper, side by side in one run, and prints a markdown table.
+pam_wrapper, side by side in one run, and prints a markdown table. The fixed cost
+per login is measured in a C host instead (tests/bench/pam_host.c), which loads
+modules as sshd and sudo do; see fixed_cost().
 
 Run through tests/bench/run.sh, which builds the binaries and installs the peers.
 Every module gets the same secret (160 bits, SHA1, 6 digits, 30 s) and the same
@@ -48,6 +50,7 @@ LOGINS = int(os.environ.get("BENCH_LOGINS", "1000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 REFUSALS = int(os.environ.get("BENCH_REFUSALS", "150"))
 NSS = os.path.join(WORK, "nss")
+HOST = os.path.join(WORK, "host", "pam_host")
 # The fleet store's connections per daemon: 16 threads through two daemons keep at
 # most 8 logins in flight on each.
 POOL_SIZE = 8
@@ -339,6 +342,30 @@ def build_nss():
     write(os.path.join(NSS, "nsswitch.conf"), "passwd: files benchusers\ngroup: files\n", 0o644)
 
 
+def build_host():
+    """The C login host (tests/bench/pam_host.c) of the fixed cost."""
+    os.makedirs(os.path.dirname(HOST), exist_ok=True)
+    subprocess.run(
+        ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", HOST,
+         os.path.join(ROOT, "tests/bench/pam_host.c"), "-lpam"],
+        check=True,
+    )
+
+
+def host(base, service, logins, answer, users_file):
+    """pam_host's logins of `service`, as driver() runs pam_driver's."""
+    if service in HOSTS:
+        ensure_daemon(base, service)
+    cmd = in_namespace([HOST, service, users_file, str(logins), answer])
+    out = subprocess.run(cmd, env=env_for(base), capture_output=True, text=True, check=True)
+    return parse(out.stdout)
+
+
+def round_trip():
+    out = subprocess.run([HOST, "round-trip", str(LOGINS)], capture_output=True, text=True, check=True)
+    return parse(out.stdout)
+
+
 def env_for(base):
     env = dict(os.environ)
     env.update(
@@ -520,6 +547,83 @@ def stripped_size(path):
     return os.path.getsize(tmp)
 
 
+def fixed_cost(say):
+    """The fixed cost every login pays: a user with no second factor who passes
+    through (pam_mfa with unenrolled = "ignore", google-authenticator with
+    nullok), in the C host (pam_host.c) that loads modules as sshd and sudo do.
+    Next to it, the machine's floor for any module that asks a local service:
+    one Unix socket round trip between two processes. On a virtual machine whose
+    idle CPUs halt at once (cpuidle haltpoll with guest_halt_poll_ns = 0), every
+    wake-up of the other side is an exit to the hypervisor; there the figures
+    are measured a second time with the kernel's default halt polling, and the
+    setting is put back."""
+    base = setup(1)
+    configure(base, unenrolled="ignore")
+    unenrolled = os.path.join(base, "users-unenrolled")
+    write(unenrolled, "bench3\n", 0o644)
+
+    def measure():
+        mfa, _ = median_of_runs(lambda: host(base, "pam_mfa", LOGINS, "00000x", unenrolled))
+        ga, _ = median_of_runs(lambda: host(base, "pam_google_authenticator_nullok", LOGINS, "00000x", unenrolled))
+        permit, _ = median_of_runs(lambda: host(base, "permit", LOGINS, "00000x", unenrolled))
+        trip, _ = median_of_runs(round_trip)
+        return f"| {mfa:.0f} | {ga:.0f} | {mfa / ga:.2f}× | {permit:.0f} | {trip:.0f} |"
+
+    rows = [("this machine as it is", measure())]
+    poll = halt_poll_ns()
+    if poll == 0:
+        try:
+            set_halt_poll_ns(DEFAULT_HALT_POLL_NS)
+            rows.append((f"with halt polling ({DEFAULT_HALT_POLL_NS:,} ns, the kernel's default)", measure()))
+        except OSError as e:
+            print(f"halt polling not measured: {e}", file=sys.stderr)
+        finally:
+            try:
+                set_halt_poll_ns(0)
+            except OSError:
+                pass
+    configure(base)
+    say("### Fixed cost per login: a user without a second factor passes through (µs, median)")
+    say()
+    say("In a C login host that links libpam and libc only, as sshd, sudo, login and su do "
+        "(tests/bench/pam_host.c): a module's other libraries are loaded and unloaded with it at every login. "
+        "The socket round trip is the floor under any module that asks a local service: one connection "
+        "between two processes, 320 bytes there and 64 back.")
+    say()
+    say("| machine | pam_mfa (unenrolled = \"ignore\") | pam_google_authenticator (nullok) "
+        "| pam_mfa vs google-authenticator | pam_permit (the host alone) | Unix socket round trip |")
+    say("|---|---|---|---|---|---|")
+    for label, row in rows:
+        say(f"| {label} | " + row[2:])
+    say()
+    if poll is not None:
+        say(f"This machine idles its CPUs with cpuidle haltpoll, guest_halt_poll_ns = {poll}"
+            + (": an idle CPU halts at once, so each wake-up of the other process exits to the hypervisor."
+               if poll == 0 else "."))
+        say()
+
+
+DEFAULT_HALT_POLL_NS = 200_000
+HALT_POLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
+
+
+def halt_poll_ns():
+    """cpuidle haltpoll's polling time, None where the driver is not in use."""
+    try:
+        with open("/sys/devices/system/cpu/cpuidle/current_driver") as f:
+            if f.read().strip() != "haltpoll":
+                return None
+        with open(HALT_POLL) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def set_halt_poll_ns(ns):
+    with open(HALT_POLL, "w") as f:
+        f.write(str(ns))
+
+
 def refusal_timing(say):
     """Refusals of five kinds, one user each, with no fail delay: how long each
     takes, without and with pam_mfa's refusal padding, next to the peers."""
@@ -587,6 +691,7 @@ def load_average():
 def main():
     os.makedirs(WORK, exist_ok=True)
     build_nss()
+    build_host()
     fleet.start()
     out = []
     say = lambda s="": (out.append(s), print(s, flush=True))
@@ -632,22 +737,7 @@ def main():
         f"{fleet_note()}")
     say()
 
-    # The fixed cost every login pays: a user with no second factor who passes
-    # through (pam_mfa with unenrolled = "ignore", google-authenticator with nullok).
-    base = setup(1)
-    configure(base, unenrolled="ignore")
-    unenrolled = os.path.join(base, "users-unenrolled")
-    write(unenrolled, "bench3\n", 0o644)
-    mfa, _ = median_of_runs(lambda: driver(base, "pam_mfa", LOGINS, 1, "wrong", unenrolled))
-    ga, _ = median_of_runs(lambda: driver(base, "pam_google_authenticator_nullok", LOGINS, 1, "wrong", unenrolled))
-    permit, _ = median_of_runs(lambda: driver(base, "permit", LOGINS, 1, "wrong", unenrolled))
-    configure(base)
-    say("### Fixed cost per login: a user without a second factor passes through (µs, median)")
-    say()
-    say("| pam_mfa (unenrolled = \"ignore\") | pam_google_authenticator (nullok) | pam_mfa vs google-authenticator | pam_permit (the harness alone) |")
-    say("|---|---|---|---|")
-    say(f"| {mfa:.0f} | {ga:.0f} | {mfa / ga:.2f}× | {permit:.0f} |")
-    say()
+    fixed_cost(say)
 
     refusal_timing(say)
 
