@@ -149,27 +149,79 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
     }
 }
 
-/// Connects within [`CONNECT`] (a full backlog must not hang the login) and
-/// sends `request`, the login's first frame, before anything else: the daemon,
-/// woken by the connection, then finds it waiting instead of waking a second
-/// time for it. A new connection's send buffer is empty and far larger than a
-/// frame can be ([`mfa_proto::MAX_FRAME`]), so that write cannot block; the
-/// timeouts, set after it, bound every later read and write.
+/// Connects within [`CONNECT`] and sends `request`, the login's first frame,
+/// before anything else: the daemon, woken by the connection, then finds it
+/// waiting instead of waking a second time for it. A new connection's send
+/// buffer is empty and far larger than a frame can be ([`mfa_proto::MAX_FRAME`]),
+/// so that write does not wait (and would be bounded by [`CONNECT`] if it did);
+/// the timeouts set after it bound every later read and write.
 fn connect(socket: &Path, request: &[u8]) -> io::Result<UnixStream> {
+    let mut stream = connect_within(socket, CONNECT)?;
+    stream.write_all(request)?;
+    stream.set_read_timeout(Some(REPLY))?;
+    stream.set_write_timeout(Some(WRITE))?;
+    Ok(stream)
+}
+
+/// A Unix stream socket connected to `path`, waiting at most `bound`. A daemon
+/// that is alive but does not accept (stopped, wedged, swamped) leaves its
+/// listen backlog full, and a blocking connect() then waits for a free slot as
+/// long as the socket's send timeout allows: forever unless one is set before,
+/// as here (EAGAIN when it runs out).
+fn connect_within(path: &Path, bound: Duration) -> io::Result<UnixStream> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    // SAFETY: all zeroes is a valid sockaddr_un (an empty AF_UNSPEC address).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a usable socket path (too long, or a NUL in it)",
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (to, from) in addr.sun_path.iter_mut().zip(bytes) {
+        *to = *from as libc::c_char;
+    }
+    let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1;
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns; the stream closes it.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    stream.set_write_timeout(Some(bound))?;
     let started = Instant::now();
     loop {
-        match UnixStream::connect(socket) {
-            Ok(mut stream) => {
-                stream.write_all(request)?;
-                stream.set_read_timeout(Some(REPLY))?;
-                stream.set_write_timeout(Some(WRITE))?;
-                return Ok(stream);
+        // SAFETY: `addr` is an initialised sockaddr_un and `len` covers its family,
+        // the path and the path's terminating NUL, within the struct.
+        let rc = unsafe {
+            libc::connect(
+                stream.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(stream);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            // A signal before a free slot: the socket is still unconnected.
+            io::ErrorKind::Interrupted if started.elapsed() < bound => continue,
+            io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "it accepted no connection within {} s (its listen queue is full)",
+                        bound.as_secs()
+                    ),
+                ))
             }
-            // The backlog is full: try again until the bound.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && started.elapsed() < CONNECT => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e),
+            _ => return Err(e),
         }
     }
 }

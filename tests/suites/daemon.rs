@@ -173,6 +173,59 @@ fn without_a_daemon_logins_fail_closed_within_a_second() {
     assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
 }
 
+/// A daemon that is alive but does not accept (stopped, wedged, swamped): once
+/// its listen backlog is full, connect() would wait for a free slot forever.
+/// The module bounds it (1 s) and fails closed.
+#[test]
+fn a_daemon_that_stops_accepting_fails_logins_closed_within_seconds() {
+    let sb = Sandbox::new("");
+    sb.enroll_record("alice", SECRET, 0);
+    let path = sb.root.join("stuck.socket");
+    // A listener with the smallest backlog that never accepts, filled up.
+    let mut stuck = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(format!(
+            "import socket,time\nl=socket.socket(socket.AF_UNIX)\nl.bind({:?})\nl.listen(0)\nheld=[]\nwhile True:\n  s=socket.socket(socket.AF_UNIX)\n  s.setblocking(False)\n  try:\n    s.connect({:?})\n  except BlockingIOError:\n    break\n  held.append(s)\nprint('full', flush=True)\ntime.sleep(60)\n",
+            path.display().to_string(),
+            path.display().to_string()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = [0u8; 4];
+    stuck
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    sb.pam_service(
+        "stuck",
+        &format!("auth required {{module}} socket={}", path.display()),
+    );
+    let started = Instant::now();
+    let l = sb.login_with(
+        "alice",
+        &[&code(SECRET, 0)],
+        &LoginOpts {
+            service: Some("stuck"),
+            ..LoginOpts::default()
+        },
+    );
+    let took = started.elapsed();
+    let _ = stuck.kill();
+    let _ = stuck.wait();
+    assert!(!l.ok, "{l:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        l.transcript
+            .contains("Authentication service cannot retrieve authentication info"),
+        "{}",
+        l.transcript
+    );
+    assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
+}
+
 #[test]
 fn a_daemon_that_dies_mid_login_fails_it_at_once() {
     let (sb, daemon) = world("");
