@@ -157,10 +157,50 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
 /// the timeouts set after it bound every later read and write.
 fn connect(socket: &Path, request: &[u8]) -> io::Result<UnixStream> {
     let mut stream = connect_within(socket, CONNECT)?;
+    listener_is_root(&stream)?;
     stream.write_all(request)?;
     stream.set_read_timeout(Some(REPLY))?;
     stream.set_write_timeout(Some(WRITE))?;
     Ok(stream)
+}
+
+/// Whether root listens at the other end: pam_mfad, or systemd holding its
+/// socket. The kernel took these credentials from the process that called
+/// listen(), so no file planted at the path, and no process of a user's that
+/// binds it where the directory lets it (a `socket=` under /tmp), is asked
+/// for a verdict or told who logs in.
+fn listener_is_root(stream: &UnixStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a ucred; `cred` is one and `len` its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if cred.uid != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the process listening there (pid {}) runs as uid {}, not root: not asked",
+                cred.pid, cred.uid
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A Unix stream socket connected to `path`, waiting at most `bound`. A daemon

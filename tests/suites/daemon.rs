@@ -226,6 +226,64 @@ fn a_daemon_that_stops_accepting_fails_logins_closed_within_seconds() {
     assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
 }
 
+/// A socket path the admin put where users can write (`socket=` under /tmp): a
+/// user's process listening there is not asked, whatever it would answer.
+#[test]
+fn a_listener_that_is_not_root_is_never_asked() {
+    let sb = Sandbox::new("");
+    sb.enroll_record("alice", SECRET, 0);
+    let dir = sb.root.join("open");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let path = dir.join("socket");
+    let asked = dir.join("asked");
+    // nobody's impostor: says "success" to anyone, and notes that it was asked.
+    let mut impostor = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"])
+        .arg(format!(
+            "import socket,struct\nl=socket.socket(socket.AF_UNIX)\nl.bind({:?})\nl.listen(8)\nprint('listening', flush=True)\nbody=b'{{\"type\":\"verdict\",\"verdict\":\"success\",\"fail_delay_ms\":0}}'\nwhile True:\n  c,_=l.accept()\n  got=c.recv(65536)\n  if got: open({:?},'ab').write(got)\n  c.sendall(struct.pack('>I',len(body))+body)\n  c.close()\n",
+            path.display().to_string(),
+            asked.display().to_string()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = [0u8; 9];
+    impostor
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    sb.pam_service(
+        "impostor",
+        &format!("auth required {{module}} socket={}", path.display()),
+    );
+    let l = sb.login_with(
+        "alice",
+        &[&code(SECRET, 0)],
+        &LoginOpts {
+            service: Some("impostor"),
+            ..LoginOpts::default()
+        },
+    );
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+    assert!(!l.ok, "{l:?}");
+    assert!(
+        l.transcript
+            .contains("Authentication service cannot retrieve authentication info"),
+        "{}",
+        l.transcript
+    );
+    assert!(
+        l.logged("runs as uid 65534, not root: not asked"),
+        "{:?}",
+        l.syslog
+    );
+    assert!(!asked.exists(), "the impostor was told who logs in");
+}
+
 #[test]
 fn a_daemon_that_dies_mid_login_fails_it_at_once() {
     let (sb, daemon) = world("");
