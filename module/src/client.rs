@@ -13,7 +13,7 @@
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pam_bindings::constants::{
     PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO,
@@ -149,121 +149,19 @@ fn describe(pamh: &PamHandle, args: &ModuleArgs, user: Vec<u8>, flags: PamFlag) 
     }
 }
 
-/// Connects within [`CONNECT`] and sends `request`, the login's first frame,
-/// before anything else: the daemon, woken by the connection, then finds it
-/// waiting instead of waking a second time for it. A new connection's send
-/// buffer is empty and far larger than a frame can be ([`mfa_proto::MAX_FRAME`]),
-/// so that write does not wait (and would be bounded by [`CONNECT`] if it did);
-/// the timeouts set after it bound every later read and write.
+/// Connects within [`CONNECT`], to a root listener only ([`mfa_proto::connect`]),
+/// and sends `request`, the login's first frame, before anything else: the
+/// daemon, woken by the connection, then finds it waiting instead of waking a
+/// second time for it. A new connection's send buffer is empty and far larger
+/// than a frame can be ([`mfa_proto::MAX_FRAME`]), so that write does not wait
+/// (and would be bounded by [`CONNECT`] if it did); the timeouts set after it
+/// bound every later read and write.
 fn connect(socket: &Path, request: &[u8]) -> io::Result<UnixStream> {
-    let mut stream = connect_within(socket, CONNECT)?;
-    listener_is_root(&stream)?;
+    let mut stream = mfa_proto::connect(socket, CONNECT)?;
     stream.write_all(request)?;
     stream.set_read_timeout(Some(REPLY))?;
     stream.set_write_timeout(Some(WRITE))?;
     Ok(stream)
-}
-
-/// Whether root listens at the other end: pam_mfad, or systemd holding its
-/// socket. The kernel took these credentials from the process that called
-/// listen(), so no file planted at the path, and no process of a user's that
-/// binds it where the directory lets it (a `socket=` under /tmp), is asked
-/// for a verdict or told who logs in.
-fn listener_is_root(stream: &UnixStream) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: u32::MAX,
-        gid: u32::MAX,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED fills a ucred; `cred` is one and `len` its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast::<libc::c_void>(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if cred.uid != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "the process listening there (pid {}) runs as uid {}, not root: not asked",
-                cred.pid, cred.uid
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A Unix stream socket connected to `path`, waiting at most `bound`. A daemon
-/// that is alive but does not accept (stopped, wedged, swamped) leaves its
-/// listen backlog full, and a blocking connect() then waits for a free slot as
-/// long as the socket's send timeout allows: forever unless one is set before,
-/// as here (EAGAIN when it runs out).
-fn connect_within(path: &Path, bound: Duration) -> io::Result<UnixStream> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::ffi::OsStrExt;
-
-    // SAFETY: all zeroes is a valid sockaddr_un (an empty AF_UNSPEC address).
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a usable socket path (too long, or a NUL in it)",
-        ));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (to, from) in addr.sun_path.iter_mut().zip(bytes) {
-        *to = *from as libc::c_char;
-    }
-    let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1;
-    // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor that nothing else owns; the stream closes it.
-    let stream = unsafe { UnixStream::from_raw_fd(fd) };
-    stream.set_write_timeout(Some(bound))?;
-    let started = Instant::now();
-    loop {
-        // SAFETY: `addr` is an initialised sockaddr_un and `len` covers its family,
-        // the path and the path's terminating NUL, within the struct.
-        let rc = unsafe {
-            libc::connect(
-                stream.as_raw_fd(),
-                (&raw const addr).cast::<libc::sockaddr>(),
-                len as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            return Ok(stream);
-        }
-        let e = io::Error::last_os_error();
-        match e.kind() {
-            // A signal before a free slot: the socket is still unconnected.
-            io::ErrorKind::Interrupted if started.elapsed() < bound => continue,
-            io::ErrorKind::WouldBlock => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "it accepted no connection within {} s (its listen queue is full)",
-                        bound.as_secs()
-                    ),
-                ))
-            }
-            _ => return Err(e),
-        }
-    }
 }
 
 /// Relays the conversation, whose first frame [`connect`] sent, until the

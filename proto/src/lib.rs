@@ -40,6 +40,9 @@
 //! text to show (a QR code as lines of text, the key grouped for typing by hand),
 //! and that only to the enrolling user's own connection.
 
+mod connect;
+pub use connect::connect;
+
 use std::fmt;
 use std::io::{self, Read, Write};
 

@@ -26,11 +26,14 @@ use crate::secret_input::read_answer;
 /// touch or a delivery command at most this long itself).
 const DAEMON_REPLY: Duration = Duration::from_secs(600);
 
+/// How long connecting to pam_mfad may take (also when it stopped accepting).
+const CONNECT: Duration = Duration::from_secs(1);
+
 /// Runs `command` through the daemon at `socket`.
 pub fn run(lang: Lang, socket: &Path, command: Command) -> Result<(), CliError> {
     let (action, user, json, name) = request_for(command)?;
-    let stream =
-        UnixStream::connect(socket).map_err(|e| CliError::NoDaemon(socket.to_owned(), e))?;
+    let stream = mfa_proto::connect(socket, CONNECT)
+        .map_err(|e| CliError::NoDaemon(socket.to_owned(), e))?;
     let broken = |e: String| CliError::Daemon(socket.to_owned(), e);
     let _ = stream.set_read_timeout(Some(DAEMON_REPLY));
     let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
