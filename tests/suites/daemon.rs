@@ -173,6 +173,64 @@ fn without_a_daemon_logins_fail_closed_within_a_second() {
     assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
 }
 
+/// A stand-in for pam_mfad: `program` run by Python (after `setpriv` options, if
+/// any), returned once it printed its first line (it is ready).
+fn stand_in(setpriv: &[&str], program: String) -> std::process::Child {
+    let mut cmd = if setpriv.is_empty() {
+        std::process::Command::new("/usr/bin/python3")
+    } else {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(setpriv).arg("/usr/bin/python3");
+        cmd
+    };
+    let mut child = cmd
+        .arg("-c")
+        .arg(program)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    child
+}
+
+/// alice's login (with a right code) through a module that asks `socket`, and
+/// how long it took; `stand_in` is stopped after it.
+fn login_at(
+    sb: &Sandbox,
+    socket: &std::path::Path,
+    mut stand_in: std::process::Child,
+) -> (pam_mfa_e2e::Login, Duration) {
+    sb.pam_service(
+        "elsewhere",
+        &format!("auth required {{module}} socket={}", socket.display()),
+    );
+    let started = Instant::now();
+    let l = sb.login_with(
+        "alice",
+        &[&code(SECRET, 0)],
+        &LoginOpts {
+            service: Some("elsewhere"),
+            ..LoginOpts::default()
+        },
+    );
+    let took = started.elapsed();
+    let _ = stand_in.kill();
+    let _ = stand_in.wait();
+    (l, took)
+}
+
+/// The login failed as PAM_AUTHINFO_UNAVAIL, as the application saw it.
+fn unavailable(l: &pam_mfa_e2e::Login) -> bool {
+    !l.ok
+        && l.transcript
+            .contains("Authentication service cannot retrieve authentication info")
+}
+
 /// A daemon that is alive but does not accept (stopped, wedged, swamped): once
 /// its listen backlog is full, connect() would wait for a free slot forever.
 /// The module bounds it (1 s) and fails closed.
@@ -182,48 +240,21 @@ fn a_daemon_that_stops_accepting_fails_logins_closed_within_seconds() {
     sb.enroll_record("alice", SECRET, 0);
     let path = sb.root.join("stuck.socket");
     // A listener with the smallest backlog that never accepts, filled up.
-    let mut stuck = std::process::Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(format!(
-            "import socket,time\nl=socket.socket(socket.AF_UNIX)\nl.bind({:?})\nl.listen(0)\nheld=[]\nwhile True:\n  s=socket.socket(socket.AF_UNIX)\n  s.setblocking(False)\n  try:\n    s.connect({:?})\n  except BlockingIOError:\n    break\n  held.append(s)\nprint('full', flush=True)\ntime.sleep(60)\n",
-            path.display().to_string(),
+    let stuck = stand_in(
+        &[],
+        format!(
+            "import socket,time\nl=socket.socket(socket.AF_UNIX)\nl.bind({0:?})\nl.listen(0)\nheld=[]\nwhile True:\n  s=socket.socket(socket.AF_UNIX)\n  s.setblocking(False)\n  try:\n    s.connect({0:?})\n  except BlockingIOError:\n    break\n  held.append(s)\nprint('full', flush=True)\ntime.sleep(60)\n",
             path.display().to_string()
-        ))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = [0u8; 4];
-    stuck
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut line)
-        .unwrap();
-    sb.pam_service(
-        "stuck",
-        &format!("auth required {{module}} socket={}", path.display()),
+        ),
     );
-    let started = Instant::now();
-    let l = sb.login_with(
-        "alice",
-        &[&code(SECRET, 0)],
-        &LoginOpts {
-            service: Some("stuck"),
-            ..LoginOpts::default()
-        },
-    );
-    let took = started.elapsed();
-    let _ = stuck.kill();
-    let _ = stuck.wait();
-    assert!(!l.ok, "{l:?}");
+    let (l, took) = login_at(&sb, &path, stuck);
+    assert!(unavailable(&l), "{l:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert!(
-        l.transcript
-            .contains("Authentication service cannot retrieve authentication info"),
-        "{}",
-        l.transcript
+        l.logged("it accepted no connection within 1 s (its listen queue is full)"),
+        "{:?}",
+        l.syslog
     );
-    assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
 }
 
 /// A socket path the admin put where users can write (`socket=` under /tmp): a
@@ -238,44 +269,16 @@ fn a_listener_that_is_not_root_is_never_asked() {
     let path = dir.join("socket");
     let asked = dir.join("asked");
     // nobody's impostor: says "success" to anyone, and notes that it was asked.
-    let mut impostor = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"])
-        .arg(format!(
+    let impostor = stand_in(
+        &["--reuid=65534", "--regid=65534", "--clear-groups"],
+        format!(
             "import socket,struct\nl=socket.socket(socket.AF_UNIX)\nl.bind({:?})\nl.listen(8)\nprint('listening', flush=True)\nbody=b'{{\"type\":\"verdict\",\"verdict\":\"success\",\"fail_delay_ms\":0}}'\nwhile True:\n  c,_=l.accept()\n  got=c.recv(65536)\n  if got: open({:?},'ab').write(got)\n  c.sendall(struct.pack('>I',len(body))+body)\n  c.close()\n",
             path.display().to_string(),
             asked.display().to_string()
-        ))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = [0u8; 9];
-    impostor
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut line)
-        .unwrap();
-    sb.pam_service(
-        "impostor",
-        &format!("auth required {{module}} socket={}", path.display()),
+        ),
     );
-    let l = sb.login_with(
-        "alice",
-        &[&code(SECRET, 0)],
-        &LoginOpts {
-            service: Some("impostor"),
-            ..LoginOpts::default()
-        },
-    );
-    let _ = impostor.kill();
-    let _ = impostor.wait();
-    assert!(!l.ok, "{l:?}");
-    assert!(
-        l.transcript
-            .contains("Authentication service cannot retrieve authentication info"),
-        "{}",
-        l.transcript
-    );
+    let (l, _) = login_at(&sb, &path, impostor);
+    assert!(unavailable(&l), "{l:?}");
     assert!(
         l.logged("runs as uid 65534, not root: not asked"),
         "{:?}",
