@@ -1143,6 +1143,31 @@ impl Sandbox {
     }
 }
 
+/// A stand-in for pam_mfad: `program` run by Python (after `setpriv` options, if
+/// any), returned once it printed its first line (it is ready).
+pub fn stand_in(setpriv: &[&str], program: String) -> std::process::Child {
+    let mut cmd = if setpriv.is_empty() {
+        std::process::Command::new("/usr/bin/python3")
+    } else {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(setpriv).arg("/usr/bin/python3");
+        cmd
+    };
+    let mut child = cmd
+        .arg("-c")
+        .arg(program)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    child
+}
+
 /// A running pam_mfad (see [`Sandbox::start_daemon`]).
 pub struct Daemon {
     pub child: Child,

@@ -173,31 +173,6 @@ fn without_a_daemon_logins_fail_closed_within_a_second() {
     assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
 }
 
-/// A stand-in for pam_mfad: `program` run by Python (after `setpriv` options, if
-/// any), returned once it printed its first line (it is ready).
-fn stand_in(setpriv: &[&str], program: String) -> std::process::Child {
-    let mut cmd = if setpriv.is_empty() {
-        std::process::Command::new("/usr/bin/python3")
-    } else {
-        let mut cmd = std::process::Command::new("setpriv");
-        cmd.args(setpriv).arg("/usr/bin/python3");
-        cmd
-    };
-    let mut child = cmd
-        .arg("-c")
-        .arg(program)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut ready,
-    )
-    .unwrap();
-    child
-}
-
 /// alice's login (with a right code) through a module that asks `socket`, and
 /// how long it took; `stand_in` is stopped after it.
 fn login_at(
@@ -240,7 +215,7 @@ fn a_daemon_that_stops_accepting_fails_logins_closed_within_seconds() {
     sb.enroll_record("alice", SECRET, 0);
     let path = sb.root.join("stuck.socket");
     // A listener with the smallest backlog that never accepts, filled up.
-    let stuck = stand_in(
+    let stuck = pam_mfa_e2e::stand_in(
         &[],
         format!(
             "import socket,time\nl=socket.socket(socket.AF_UNIX)\nl.bind({0:?})\nl.listen(0)\nheld=[]\nwhile True:\n  s=socket.socket(socket.AF_UNIX)\n  s.setblocking(False)\n  try:\n    s.connect({0:?})\n  except BlockingIOError:\n    break\n  held.append(s)\nprint('full', flush=True)\ntime.sleep(60)\n",
@@ -269,7 +244,7 @@ fn a_listener_that_is_not_root_is_never_asked() {
     let path = dir.join("socket");
     let asked = dir.join("asked");
     // nobody's impostor: says "success" to anyone, and notes that it was asked.
-    let impostor = stand_in(
+    let impostor = pam_mfa_e2e::stand_in(
         &["--reuid=65534", "--regid=65534", "--clear-groups"],
         format!(
             "import socket,struct\nl=socket.socket(socket.AF_UNIX)\nl.bind({:?})\nl.listen(8)\nprint('listening', flush=True)\nbody=b'{{\"type\":\"verdict\",\"verdict\":\"success\",\"fail_delay_ms\":0}}'\nwhile True:\n  c,_=l.accept()\n  got=c.recv(65536)\n  if got: open({:?},'ab').write(got)\n  c.sendall(struct.pack('>I',len(body))+body)\n  c.close()\n",

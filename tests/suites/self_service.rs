@@ -693,6 +693,36 @@ fn a_user_cannot_act_on_another_account() {
     );
 }
 
+/// mfa-token asks only a root listener too: a `--socket` where another user
+/// listens gets nothing, not even the request.
+#[test]
+fn mfa_token_does_not_talk_to_a_listener_that_is_not_root() {
+    let sb = Sandbox::new("");
+    let dir = sb.root.join("open");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let path = dir.join("socket");
+    let asked = dir.join("asked");
+    let mut impostor = pam_mfa_e2e::stand_in(
+        &["--reuid=65534", "--regid=65534", "--clear-groups"],
+        format!(
+            "import os,socket\nl=socket.socket(socket.AF_UNIX)\nl.bind({0:?})\nos.chmod({0:?},0o666)\nl.listen(8)\nprint('listening', flush=True)\nwhile True:\n  c,_=l.accept()\n  if c.recv(65536): open({1:?},'ab').write(b'x')\n  c.close()\n",
+            path.display().to_string(),
+            asked.display().to_string()
+        ),
+    );
+    let o = sb.cli_as(ALICE, &["--socket", path.to_str().unwrap(), "status"]);
+    let _ = impostor.kill();
+    let _ = impostor.wait();
+    assert_eq!(o.code, Some(1), "{o:?}");
+    assert!(
+        o.stderr.contains("runs as uid 65534, not root: not asked"),
+        "{}",
+        o.stderr
+    );
+    assert!(!asked.exists(), "the impostor got the request");
+}
+
 #[test]
 fn a_user_gets_clear_errors_for_what_needs_root_or_a_daemon() {
     let sb = Sandbox::new("");
