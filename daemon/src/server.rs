@@ -230,8 +230,22 @@ fn serve_one(shared: &Shared, stream: UnixStream) {
         );
         return;
     }
+    let _admitted = Admitted { shared, uid };
     session::run(shared, stream, cred);
-    shared.release(uid);
+}
+
+/// A connection counted in by [`Shared::admit`], counted out when dropped: also
+/// when its login panics, which ends only that thread, so that a fault that
+/// keeps recurring cannot use up a uid's connections for good.
+struct Admitted<'a> {
+    shared: &'a Shared,
+    uid: u32,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.shared.release(self.uid);
+    }
 }
 
 /// SIGHUP reloads, SIGTERM and SIGINT stop accepting (the accept loop is woken by
@@ -289,6 +303,23 @@ mod tests {
         assert!(s.admit(0), "root still gets in");
         s.release(1000);
         assert!(s.admit(1000));
+    }
+
+    #[test]
+    fn a_login_that_panics_gives_its_connection_back() {
+        let s = shared();
+        for _ in 0..PER_UID {
+            assert!(s.admit(1000));
+            let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _admitted = Admitted {
+                    shared: &s,
+                    uid: 1000,
+                };
+                panic!("a fault in one login");
+            }));
+            assert!(crashed.is_err());
+        }
+        assert!(s.admit(1000), "the uid still gets in");
     }
 
     #[test]
