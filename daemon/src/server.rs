@@ -7,7 +7,9 @@
 //! most [`IDLE_ACCEPTORS`] wait at once. A uid other than root holds
 //! at most [`PER_UID`] connections and all together at most [`TOTAL`]; root's
 //! logins keep [`ROOT_RESERVE`] of those for themselves, so no user can starve
-//! them. The configuration a login uses is the one current when it started.
+//! them. The configuration a login uses is the one current when it started. A
+//! panic ends its own login only (counted out, the connection closed), never the
+//! daemon.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -192,7 +194,18 @@ fn acceptor(shared: &Arc<Shared>, socket: &UnixListener, first: bool) {
         if shared.accepting.fetch_sub(1, Ordering::SeqCst) == 1 {
             spawn_acceptor(shared, socket);
         }
-        serve_one(shared, stream);
+        // A fault in one login ends that login (its client sees the connection
+        // close and fails closed), never the daemon or the thread that serves
+        // logins next; the first thread is the main one.
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            serve_one(shared, stream);
+        }));
+        if served.is_err() {
+            audit::line(
+                audit::ERROR,
+                "a login ended on an internal error (its panic message is on the service's stderr); the others go on",
+            );
+        }
         let rejoined = shared
             .accepting
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
