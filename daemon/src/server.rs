@@ -116,8 +116,9 @@ impl Shared {
         }
     }
 
-    /// Counts a connection of `uid` in, if the limits allow it.
-    fn admit(&self, uid: u32) -> bool {
+    /// Counts a connection of `uid` in, if the limits allow it; it is counted
+    /// out when the returned guard is dropped.
+    fn admit(&self, uid: u32) -> Option<Admitted<'_>> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let total: usize = open.values().sum();
         let mine = open.get(&uid).copied().unwrap_or(0);
@@ -126,10 +127,11 @@ impl Shared {
         } else {
             mine < PER_UID && total < TOTAL - ROOT_RESERVE
         };
-        if allowed {
-            *open.entry(uid).or_insert(0) += 1;
+        if !allowed {
+            return None;
         }
-        allowed
+        *open.entry(uid).or_insert(0) += 1;
+        Some(Admitted { shared: self, uid })
     }
 
     fn release(&self, uid: u32) {
@@ -235,15 +237,14 @@ fn serve_one(shared: &Shared, stream: UnixStream) {
         return;
     };
     let uid = cred.uid();
-    if !shared.admit(uid) {
+    let Some(_admitted) = shared.admit(uid) else {
         // Dropping the stream closes it: the client fails closed at once.
         audit::line(
             audit::WARNING,
             &format!("connection of uid {uid} refused: too many open connections"),
         );
         return;
-    }
-    let _admitted = Admitted { shared, uid };
+    };
     session::run(shared, stream, cred);
 }
 
@@ -308,49 +309,45 @@ mod tests {
     #[test]
     fn one_user_cannot_take_every_connection() {
         let s = shared();
-        for _ in 0..PER_UID {
-            assert!(s.admit(1000));
-        }
-        assert!(!s.admit(1000), "over the per-uid limit");
-        assert!(s.admit(1001), "another user still gets in");
-        assert!(s.admit(0), "root still gets in");
-        s.release(1000);
-        assert!(s.admit(1000));
+        let mut held: Vec<_> = (0..PER_UID).map(|_| s.admit(1000)).collect();
+        assert!(held.iter().all(Option::is_some));
+        assert!(s.admit(1000).is_none(), "over the per-uid limit");
+        assert!(s.admit(1001).is_some(), "another user still gets in");
+        assert!(s.admit(0).is_some(), "root still gets in");
+        held.pop();
+        assert!(s.admit(1000).is_some());
     }
 
     #[test]
     fn a_login_that_panics_gives_its_connection_back() {
         let s = shared();
         for _ in 0..PER_UID {
-            assert!(s.admit(1000));
             let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let _admitted = Admitted {
-                    shared: &s,
-                    uid: 1000,
-                };
+                let admitted = s.admit(1000);
+                assert!(admitted.is_some());
                 panic!("a fault in one login");
             }));
             assert!(crashed.is_err());
         }
-        assert!(s.admit(1000), "the uid still gets in");
+        assert!(s.admit(1000).is_some(), "the uid still gets in");
     }
 
     #[test]
     fn root_keeps_a_reserve_when_many_users_crowd_in() {
         let s = shared();
         let mut uid = 1000;
-        let mut admitted = 0;
-        while admitted < TOTAL - ROOT_RESERVE {
-            if s.admit(uid) {
-                admitted += 1;
-            } else {
-                uid += 1;
+        let mut held = Vec::new();
+        while held.len() < TOTAL - ROOT_RESERVE {
+            match s.admit(uid) {
+                Some(admitted) => held.push(admitted),
+                None => uid += 1,
             }
         }
-        assert!(!s.admit(uid + 1), "users are full");
+        assert!(s.admit(uid + 1).is_none(), "users are full");
         for _ in 0..ROOT_RESERVE {
-            assert!(s.admit(0));
+            held.extend(s.admit(0));
         }
-        assert!(!s.admit(0), "the total is bounded too");
+        assert_eq!(held.len(), TOTAL, "root's reserve was there");
+        assert!(s.admit(0).is_none(), "the total is bounded too");
     }
 }
