@@ -164,12 +164,7 @@ fn without_a_daemon_logins_fail_closed_within_a_second() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        l.transcript
-            .contains("Authentication service cannot retrieve authentication info"),
-        "{}",
-        l.transcript
-    );
+    assert!(unavailable(&l), "{}", l.transcript);
     assert!(l.logged("cannot reach pam_mfad at"), "{:?}", l.syslog);
 }
 
@@ -274,12 +269,7 @@ fn a_daemon_that_dies_mid_login_fails_it_at_once() {
     let l = finish(child, &[&code(SECRET, 0)]);
     assert!(!l.ok);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        l.transcript
-            .contains("Authentication service cannot retrieve authentication info"),
-        "{}",
-        l.transcript
-    );
+    assert!(unavailable(&l), "{}", l.transcript);
     // Nothing was spent: a new daemon accepts the code.
     let _again = sb.start_daemon();
     assert!(sb.login("alice", &[&code(SECRET, 0)]).ok);
